@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from shequn_backend.api.views import healthz
+
+admin.site.site_header = _("Shequn community commerce admin")
+admin.site.site_title = _("Shequn admin")
+admin.site.index_title = _("Run your communities")
+
+api_v1 = [
+    path("", include("members.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+]
+
+handler400 = "shequn_backend.api.exceptions.json_bad_request"
+handler404 = "shequn_backend.api.exceptions.json_not_found"
+handler500 = "shequn_backend.api.exceptions.json_server_error"

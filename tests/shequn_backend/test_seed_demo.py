@@ -1,0 +1,17 @@
+import pytest
+from django.core.management import call_command
+
+from members.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_is_idempotent_and_prints_logins(capsys):
+    call_command("seed_demo")
+    first = capsys.readouterr().out
+    counts = User.objects.count()
+    call_command("seed_demo")
+    assert User.objects.count() == counts
+    assert "admin" in first and "demo-pass-2026" in first
+    assert User.objects.get(username="li_xiaoyu").interests.count() == 3
+    assert User.objects.get(username="admin").is_superuser
