@@ -5,8 +5,14 @@ twice changes nothing.
 """
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from members.models import User
+from django.utils import timezone
+
+from members.models import Community, Membership, Tier, User
+from members.services.communities import community_create, community_set_attributes, community_update
+from members.services.memberships import membership_set_referrer, new_referral_code
+from members.services.points import points_award
 from members.services.users import user_set_interests
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -58,4 +64,103 @@ def seed_users(ctx: DemoContext) -> None:
             ctx.logins.append((username, DEMO_PASSWORD, who))
 
 
-STEPS = [("users", seed_users)]
+DEMO_COMMUNITIES = [
+    {
+        "slug": "caijing-shuyou",
+        "name": "财经频道书友会",
+        "owner": "wu_caijing",
+        "mission": "用商业案例读懂中国经济，每周一本好书",
+        "description": "财经作家主理，每周解读商业案例与投资逻辑，线下读书会每月一次。",
+        "rules": "1. 只谈商业与投资，不发广告。2. 尊重不同观点。",
+        "attributes": ["财经", "商业", "投资理财", "读书"],
+        "entry_type": "paid",
+        "plans": [{"name": "年度会员", "price": "199.00", "period_days": 365, "refund_window_days": 3}],
+        "tiers": [("书友", 1, 0, "0"), ("资深书友", 2, 500, "5"), ("核心书友", 3, 2000, "10")],
+        "members": ["li_xiaoyu", "chen_jie", "huang_lei", "ma_chao"],
+        "referral": {"level1_percent": "10", "level2_percent": "3"},
+    },
+    {
+        "slug": "baoma-chengzhang",
+        "name": "宝妈成长营",
+        "owner": "mama_lin",
+        "mission": "科学育儿，妈妈们一起成长",
+        "description": "0-6 岁宝宝的妈妈互助社群：辅食、早教、绘本共读与好物团购。",
+        "rules": "仅限宝妈宝爸加入，入群需审核。",
+        "attributes": ["宝妈", "母婴", "育儿", "早教"],
+        "entry_type": "approval",
+        "plans": [],
+        "tiers": [("新手妈妈", 1, 0, "0"), ("达人妈妈", 2, 300, "5")],
+        "members": ["wang_fang", "zhang_min", "xu_jing"],
+        "referral": {"level1_percent": "8"},
+    },
+    {
+        "slug": "chengshi-paotuan",
+        "name": "城市跑团",
+        "owner": "pao_ge",
+        "mission": "每周三次晨跑，一起跑完第一个全马",
+        "description": "城市跑步爱好者的社群：约跑、配速训练、马拉松报名互助。",
+        "rules": "约跑准时，安全第一。",
+        "attributes": ["跑步", "马拉松", "健康生活"],
+        "entry_type": "free",
+        "plans": [],
+        "tiers": [("跑者", 1, 0, "0"), ("半马跑者", 2, 200, "5"), ("全马跑者", 3, 800, "12")],
+        "members": ["liu_yang", "zhou_ting", "sun_hao", "huang_lei"],
+        "referral": {"level1_percent": "5"},
+    },
+]
+
+
+def seed_communities(ctx: DemoContext) -> None:
+    now = timezone.now()
+    for spec in DEMO_COMMUNITIES:
+        owner = ctx.users[spec["owner"]]
+        community = Community.objects.filter(slug=spec["slug"]).first()
+        if community is None:
+            community = community_create(
+                owner=owner,
+                slug=spec["slug"],
+                name=spec["name"],
+                mission=spec["mission"],
+                description=spec["description"],
+                rules=spec["rules"],
+                attributes=spec["attributes"],
+                entry_type=spec["entry_type"],
+                plans=spec["plans"],
+            )
+        community_set_attributes(community=community, attributes=spec["attributes"])
+        community_update(community=community, referral=spec["referral"])
+        for name, level, threshold, discount in spec["tiers"]:
+            Tier.objects.update_or_create(
+                community=community,
+                level=level,
+                defaults={"name": name, "points_threshold": threshold, "discount_percent": Decimal(discount)},
+            )
+        previous = None
+        for index, username in enumerate(spec["members"]):
+            membership, created = Membership.objects.get_or_create(
+                user=ctx.users[username],
+                community=community,
+                defaults={
+                    "status": Membership.Status.ACTIVE,
+                    "joined_at": now,
+                    "referral_code": new_referral_code(),
+                    "role": Membership.Role.KOL if index == 0 else Membership.Role.MEMBER,
+                    "plan": community.plans.first(),
+                    "expires_at": now + timezone.timedelta(days=300)
+                    if spec["entry_type"] == "paid"
+                    else None,
+                },
+            )
+            if created and previous is not None:  # a referral chain: each brought in the next
+                membership_set_referrer(membership=membership, referrer=previous)
+            points_award(
+                membership_id=membership.pk,
+                delta=120 * (index + 1),
+                reason="欢迎积分",
+                idempotency_key="demo:welcome",
+            )
+            previous = membership
+        ctx.extra.setdefault("communities", {})[spec["slug"]] = community
+
+
+STEPS = [("users", seed_users), ("communities", seed_communities)]

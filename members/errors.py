@@ -28,3 +28,66 @@ class UsernameTaken(ApplicationError):
 
     def __init__(self):
         super().__init__(fields={"username": [str(self.message)]})
+
+
+class AlreadyMember(ApplicationError):
+    code = "already_member"
+    message = _("You are already a member of this community.")
+    http_status = 409
+
+
+class MembershipBanned(ApplicationError):
+    code = "banned"
+    message = _("You have been removed from this community and cannot join again. Contact its owner.")
+    http_status = 403
+
+
+class MembershipRequired(ApplicationError):
+    code = "membership_required"
+    message = _("Only active members can see this. Join the community first.")
+    http_status = 403
+
+
+class InvalidInviteCode(ApplicationError):
+    code = "invalid_invite_code"
+    message = _("This invite code is wrong, used up or expired. Ask the community for a new one.")
+    http_status = 400
+
+
+class InvalidReferralCode(ApplicationError):
+    code = "invalid_referral_code"
+    message = _("This referral code does not belong to an active member of this community.")
+    http_status = 400
+
+
+class SelfReferral(ApplicationError):
+    code = "self_referral"
+    message = _("You cannot use your own referral code.")
+    http_status = 400
+
+
+class ReferralCycle(ApplicationError):
+    code = "referral_cycle"
+    message = _("This referrer was brought in by you (directly or through others); choose another.")
+    http_status = 400
+
+
+class PlanRequired(ApplicationError):
+    code = "plan_required"
+    message = _("This community charges for entry: choose one of its active plans.")
+    http_status = 400
+
+
+class NotPendingApproval(ApplicationError):
+    code = "not_pending_approval"
+    message = _("Only memberships waiting for approval can be approved.")
+    http_status = 409
+
+
+class SlugTaken(ApplicationError):
+    code = "validation_error"
+    message = _("This address (slug) is taken. Choose another one.")
+    http_status = 400
+
+    def __init__(self):
+        super().__init__(fields={"slug": [str(self.message)]})

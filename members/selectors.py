@@ -1,7 +1,105 @@
 """Reads on members' data, each named for whom it is scoped to."""
 
-from members.models import User
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from members.models import Community, EntryPlan, Membership, PointsEntry, User
 
 
 def user_get_with_profile(*, user_id: int) -> User:
     return User.objects.prefetch_related("interests").get(pk=user_id)
+
+
+def active_membership_q(prefix: str = "") -> Q:
+    """Active and not past its expiry: the test for member-only access."""
+    now = timezone.now()
+    return Q(**{f"{prefix}status": Membership.Status.ACTIVE}) & (
+        Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": now})
+    )
+
+
+def membership_get_active(*, user: User, community: Community) -> Membership | None:
+    """The caller's active membership (with tier), or None: callers refuse member-only data on None."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.select_related("tier")
+        .filter(active_membership_q(), user=user, community=community)
+        .first()
+    )
+
+
+def community_list_public(*, search: str | None = None, attribute: str | None = None) -> QuerySet[Community]:
+    """Communities for the mini-program's list: plans, attributes, member counts in constant queries."""
+    queryset = (
+        Community.objects.annotate(
+            member_count=Count("memberships", filter=active_membership_q("memberships__"), distinct=True)
+        )
+        .order_by("-created_at", "-id")  # Meta.ordering does not apply to GROUP BY queries
+        .prefetch_related(
+            "attributes",
+            Prefetch("plans", queryset=EntryPlan.objects.filter(is_active=True), to_attr="active_plans"),
+        )
+    )
+    if search:
+        queryset = queryset.filter(
+            Q(name__icontains=search) | Q(mission__icontains=search) | Q(attributes__tag__icontains=search)
+        ).distinct()
+    if attribute:
+        queryset = queryset.filter(attributes__tag__iexact=attribute).distinct()
+    return queryset
+
+
+def community_get_public(*, slug: str) -> Community:
+    return community_list_public().get(slug=slug)
+
+
+def community_ids_managed_by(*, user: User) -> set[int]:
+    """Ids of the communities ``user`` owns or operates (active owner/operator membership)."""
+    if not user.is_authenticated:
+        return set()
+    managed = Membership.objects.filter(
+        user=user, role__in=Membership.MANAGER_ROLES, status=Membership.Status.ACTIVE
+    ).values_list("community_id", flat=True)
+    return set(managed) | set(Community.objects.filter(owner=user).values_list("id", flat=True))
+
+
+def community_list_for_manager(*, user: User) -> QuerySet[Community]:
+    return community_list_public().filter(id__in=community_ids_managed_by(user=user))
+
+
+def community_get_for_manager(*, user: User, slug: str) -> Community:
+    """The community ``slug`` if ``user`` owns or operates it; DoesNotExist (a 404) otherwise."""
+    return community_list_for_manager(user=user).get(slug=slug)
+
+
+def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("community", "tier")
+
+
+def membership_list_for_community(*, community: Community, status: str | None = None) -> QuerySet[Membership]:
+    queryset = Membership.objects.filter(community=community).select_related(
+        "user", "tier", "referred_by__user"
+    )
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset
+
+
+def membership_list_for_referrals(*, user: User) -> QuerySet[Membership]:
+    """The caller's memberships with how many people each brought in."""
+    return (
+        Membership.objects.filter(user=user)
+        .select_related("community")
+        .annotate(invited_count=Count("referrals", distinct=True))
+    )
+
+
+def points_entries_for_user(*, user: User) -> QuerySet[PointsEntry]:
+    return PointsEntry.objects.filter(membership__user=user).select_related("membership__community")
+
+
+def no_commission_totals(*, membership_ids: list[int]) -> dict[int, dict[str, str]]:
+    """Used when no commission ledger is installed (``MEMBERS_COMMISSION_TOTALS`` unset)."""
+    zero = {"pending": "0.00", "settled": "0.00", "reversed": "0.00"}
+    return {membership_id: dict(zero) for membership_id in membership_ids}

@@ -7,6 +7,12 @@ from tests.members.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 is deliberately slow; tests check behaviour, not hashing strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     """Throttle counters live in the cache: every test starts with none."""
     cache.clear()

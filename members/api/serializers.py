@@ -1,11 +1,14 @@
 from django.contrib.auth import password_validation
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from members.models import User
 
-Tag = serializers.CharField(max_length=32, allow_blank=False)
+
+def tag_field() -> serializers.CharField:
+    return serializers.CharField(max_length=32, allow_blank=False)
 
 
 class UserOutput(serializers.Serializer):
@@ -48,4 +51,171 @@ class WechatLoginInput(serializers.Serializer):
 
 class ProfileUpdateInput(serializers.Serializer):
     nickname = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    interests = serializers.ListField(child=Tag, required=False, max_length=30)
+    interests = serializers.ListField(child=tag_field(), required=False, max_length=30)
+
+
+# --- Communities ---------------------------------------------------------------
+
+
+class Money(serializers.DecimalField):
+    """The contract's money: a string with two decimals, never a float."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 10)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(**kwargs)
+
+
+class PlanOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    price = Money()
+    currency = serializers.CharField()
+    period_days = serializers.IntegerField(allow_null=True)
+    trial_days = serializers.IntegerField()
+    refund_window_days = serializers.IntegerField()
+
+
+class EntryOutput(serializers.Serializer):
+    type = serializers.CharField(source="entry_type")
+    plans = PlanOutput(many=True, source="active_plans")
+
+
+class CommunityOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    mission = serializers.CharField()
+    attributes = serializers.ListField(child=serializers.CharField(), source="attribute_tags")
+    entry = EntryOutput(source="*")
+    member_count = serializers.IntegerField()
+
+
+class CommunityDetailOutput(CommunityOutput):
+    description = serializers.CharField()
+    rules = serializers.CharField()
+
+
+class ReferralSettings(serializers.Serializer):
+    level1_percent = Money(max_digits=5, min_value=0, max_value=50, source="referral_level1_percent")
+    level2_percent = Money(max_digits=5, min_value=0, max_value=50, source="referral_level2_percent")
+    return_window_days = serializers.IntegerField(min_value=0, max_value=365)
+    on_entry_orders = serializers.BooleanField(source="commission_on_entry_orders")
+
+
+class OwnerCommunityOutput(CommunityDetailOutput):
+    referral = ReferralSettings(source="*")
+    points_per_yuan = Money(max_digits=6)
+
+
+class PlanInput(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    price = Money(min_value=0, max_value=1_000_000)
+    period_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
+    trial_days = serializers.IntegerField(min_value=0, max_value=90, required=False, default=0)
+    refund_window_days = serializers.IntegerField(min_value=0, max_value=30, required=False, default=3)
+
+
+class CommunityInput(serializers.Serializer):
+    slug = serializers.SlugField(max_length=50)
+    name = serializers.CharField(max_length=100)
+    mission = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    rules = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    attributes = serializers.ListField(child=tag_field(), max_length=20, required=False, default=list)
+    entry_type = serializers.ChoiceField(choices=["free", "paid", "approval", "invite"], default="free")
+    plans = PlanInput(many=True, required=False, default=list, max_length=10)
+
+    def validate(self, attrs):
+        if attrs.get("entry_type") == "paid" and not attrs.get("plans"):
+            raise serializers.ValidationError({"plans": [_("A paid community needs at least one plan.")]})
+        names = [plan["name"] for plan in attrs.get("plans", [])]
+        if len(names) != len(set(names)):
+            raise serializers.ValidationError({"plans": [_("Plan names must be different.")]})
+        return attrs
+
+
+class ReferralInput(serializers.Serializer):
+    level1_percent = Money(max_digits=5, min_value=0, max_value=50, required=False)
+    level2_percent = Money(max_digits=5, min_value=0, max_value=50, required=False)
+    return_window_days = serializers.IntegerField(min_value=0, max_value=365, required=False)
+    on_entry_orders = serializers.BooleanField(required=False)
+
+
+class CommunityUpdateInput(CommunityInput):
+    slug = None  # the address never changes: links and QR codes point at it
+    referral = ReferralInput(required=False)
+    points_per_yuan = Money(max_digits=6, min_value=0, max_value=1000, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, partial=True, **kwargs)
+
+
+class JoinInput(serializers.Serializer):
+    plan = serializers.IntegerField(required=False, min_value=1)
+    referral_code = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    invite_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
+
+
+# --- Memberships ---------------------------------------------------------------
+
+
+class TierOutput(serializers.Serializer):
+    name = serializers.CharField()
+    level = serializers.IntegerField()
+
+
+class MembershipOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    community = serializers.CharField(source="community.slug")
+    status = serializers.CharField()
+    role = serializers.CharField()
+    tier = TierOutput(allow_null=True)
+    points = serializers.IntegerField()
+    joined_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    referral_code = serializers.CharField()
+
+
+class PaymentOutput(serializers.Serializer):
+    order_id = serializers.IntegerField()
+    provider = serializers.CharField()
+    client_secret = serializers.CharField()
+    amount = serializers.CharField()
+    currency = serializers.CharField()
+
+
+class JoinOutput(serializers.Serializer):
+    membership = MembershipOutput()
+    payment = PaymentOutput(allow_null=True)
+
+
+class MemberOutput(MembershipOutput):
+    """A membership as its community's owner sees it."""
+
+    nickname = serializers.CharField(source="user.nickname")
+    referred_by = serializers.IntegerField(source="referred_by_id", allow_null=True)
+    referred_by_nickname = serializers.CharField(source="referred_by.user.nickname", default=None)
+
+
+class PointsEntryOutput(serializers.Serializer):
+    community = serializers.CharField(source="membership.community.slug")
+    delta = serializers.IntegerField()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class CommissionTotals(serializers.Serializer):
+    pending = serializers.CharField()
+    settled = serializers.CharField()
+    reversed = serializers.CharField()
+
+
+class ReferralMembershipOutput(serializers.Serializer):
+    community = serializers.CharField()
+    referral_code = serializers.CharField()
+    invited_count = serializers.IntegerField()
+    commissions = CommissionTotals()
+
+
+class ReferralsOutput(serializers.Serializer):
+    memberships = ReferralMembershipOutput(many=True)

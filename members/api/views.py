@@ -1,12 +1,17 @@
-from drf_spectacular.utils import extend_schema
+from django.conf import settings
+from django.utils.module_loading import import_string
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from members import selectors
 from members.api import serializers as s
-from members.selectors import user_get_with_profile
+from members.models import Community, EntryPlan, Membership, PointsEntry
+from members.services.communities import community_create, community_update
+from members.services.memberships import membership_approve, membership_join
 from members.services.users import (
     user_authenticate,
     user_login_wechat,
@@ -14,7 +19,9 @@ from members.services.users import (
     user_token,
     user_update_profile,
 )
+from shequn_backend.api.lists import SelectorListApi
 from shequn_backend.api.schema import error_responses
+from shequn_backend.errors import NotFound
 
 
 def _token_response(user, http_status=status.HTTP_200_OK) -> Response:
@@ -22,12 +29,14 @@ def _token_response(user, http_status=status.HTTP_200_OK) -> Response:
     return Response(body, status=http_status)
 
 
-class RegisterApi(APIView):
+class _LoginThrottled(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
+
+class RegisterApi(_LoginThrottled):
     @extend_schema(request=s.RegisterInput, responses={201: s.TokenOutput, **error_responses(400, 429)})
     def post(self, request):
         data = s.RegisterInput(data=request.data)
@@ -36,12 +45,7 @@ class RegisterApi(APIView):
         return _token_response(user, status.HTTP_201_CREATED)
 
 
-class LoginApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
-
+class LoginApi(_LoginThrottled):
     @extend_schema(request=s.LoginInput, responses={200: s.TokenOutput, **error_responses(400, 429)})
     def post(self, request):
         data = s.LoginInput(data=request.data)
@@ -49,12 +53,7 @@ class LoginApi(APIView):
         return _token_response(user_authenticate(**data.validated_data))
 
 
-class WechatLoginApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
-
+class WechatLoginApi(_LoginThrottled):
     @extend_schema(
         request=s.WechatLoginInput, responses={200: s.TokenOutput, **error_responses(400, 429, 503)}
     )
@@ -67,7 +66,7 @@ class WechatLoginApi(APIView):
 class MeApi(APIView):
     @extend_schema(responses={200: s.ProfileOutput, **error_responses(401)})
     def get(self, request):
-        return Response(s.ProfileOutput(user_get_with_profile(user_id=request.user.pk)).data)
+        return Response(s.ProfileOutput(selectors.user_get_with_profile(user_id=request.user.pk)).data)
 
     @extend_schema(
         request=s.ProfileUpdateInput, responses={200: s.ProfileOutput, **error_responses(400, 401)}
@@ -76,4 +75,187 @@ class MeApi(APIView):
         data = s.ProfileUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         user_update_profile(user=request.user, **data.validated_data)
-        return Response(s.ProfileOutput(user_get_with_profile(user_id=request.user.pk)).data)
+        return Response(s.ProfileOutput(selectors.user_get_with_profile(user_id=request.user.pk)).data)
+
+
+# --- Communities (public) ------------------------------------------------------------
+
+
+class CommunityListApi(SelectorListApi):
+    permission_classes = [AllowAny]
+    serializer_class = s.CommunityOutput
+    model = Community
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("search", str, description="Name, mission or attribute contains"),
+            OpenApiParameter("attribute", str, description="Has this attribute (exact, case-insensitive)"),
+        ],
+        responses={200: s.CommunityOutput(many=True), **error_responses(400, 404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def select(self):
+        params = self.request.query_params
+        return selectors.community_list_public(search=params.get("search"), attribute=params.get("attribute"))
+
+
+def _public_community(slug: str) -> Community:
+    try:
+        return selectors.community_get_public(slug=slug)
+    except Community.DoesNotExist:
+        raise NotFound() from None
+
+
+class CommunityDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: s.CommunityDetailOutput, **error_responses(404)})
+    def get(self, request, slug):
+        return Response(s.CommunityDetailOutput(_public_community(slug)).data)
+
+
+class JoinApi(APIView):
+    @extend_schema(
+        request=s.JoinInput, responses={201: s.JoinOutput, **error_responses(400, 401, 403, 404, 409)}
+    )
+    def post(self, request, slug):
+        community = _public_community(slug)
+        data = s.JoinInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = None
+        if data.validated_data.get("plan"):
+            plan = EntryPlan.objects.filter(pk=data.validated_data["plan"], community=community).first()
+        result = membership_join(
+            user=request.user,
+            community=community,
+            plan=plan,
+            referral_code=data.validated_data.get("referral_code"),
+            invite_code=data.validated_data.get("invite_code"),
+        )
+        payment = None
+        if result.needs_payment:  # after the join committed: no lock is held across the provider call
+            checkout = import_string(settings.MEMBERS_ENTRY_CHECKOUT)
+            payment = checkout(
+                membership_id=result.membership.pk,
+                plan_id=plan.pk,
+                idempotency_key=request.headers.get("Idempotency-Key"),
+            )
+        membership = selectors.membership_list_for_user(user=request.user).get(pk=result.membership.pk)
+        body = {"membership": s.MembershipOutput(membership).data, "payment": payment}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- The caller's own memberships, points and referrals ------------------------------------
+
+
+class MyMembershipsApi(SelectorListApi):
+    serializer_class = s.MembershipOutput
+    model = Membership
+
+    def select(self):
+        return selectors.membership_list_for_user(user=self.request.user)
+
+
+class MyPointsApi(SelectorListApi):
+    serializer_class = s.PointsEntryOutput
+    model = PointsEntry
+
+    def select(self):
+        return selectors.points_entries_for_user(user=self.request.user)
+
+
+class MyReferralsApi(APIView):
+    @extend_schema(responses={200: s.ReferralsOutput, **error_responses(401)})
+    def get(self, request):
+        memberships = list(selectors.membership_list_for_referrals(user=request.user))
+        totals = import_string(settings.MEMBERS_COMMISSION_TOTALS)(membership_ids=[m.pk for m in memberships])
+        rows = [
+            {
+                "community": m.community.slug,
+                "referral_code": m.referral_code,
+                "invited_count": m.invited_count,
+                "commissions": totals[m.pk],
+            }
+            for m in memberships
+        ]
+        return Response(s.ReferralsOutput({"memberships": rows}).data)
+
+
+# --- Owner console -------------------------------------------------------------------------
+
+
+def managed_community(request, slug: str) -> Community:
+    """The community if the caller owns or operates it; 404 otherwise (others' communities do not exist)."""
+    try:
+        return selectors.community_get_for_manager(user=request.user, slug=slug)
+    except Community.DoesNotExist:
+        raise NotFound() from None
+
+
+class OwnerCommunityListCreateApi(SelectorListApi):
+    serializer_class = s.OwnerCommunityOutput
+    model = Community
+
+    def select(self):
+        return selectors.community_list_for_manager(user=self.request.user)
+
+    @extend_schema(
+        request=s.CommunityInput, responses={201: s.OwnerCommunityOutput, **error_responses(400, 401)}
+    )
+    def post(self, request):
+        data = s.CommunityInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        community = community_create(owner=request.user, **data.validated_data)
+        return Response(
+            s.OwnerCommunityOutput(managed_community(request, community.slug)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class OwnerCommunityDetailApi(APIView):
+    @extend_schema(responses={200: s.OwnerCommunityOutput, **error_responses(401, 404)})
+    def get(self, request, slug):
+        return Response(s.OwnerCommunityOutput(managed_community(request, slug)).data)
+
+    @extend_schema(
+        request=s.CommunityUpdateInput,
+        responses={200: s.OwnerCommunityOutput, **error_responses(400, 401, 404)},
+    )
+    def patch(self, request, slug):
+        community = managed_community(request, slug)
+        data = s.CommunityUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        community_update(community=community, **data.validated_data)
+        return Response(s.OwnerCommunityOutput(managed_community(request, slug)).data)
+
+
+class OwnerMemberListApi(SelectorListApi):
+    serializer_class = s.MemberOutput
+    model = Membership
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=[c for c, _ in Membership.Status.choices])],
+        responses={200: s.MemberOutput(many=True), **error_responses(401, 404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def select(self):
+        community = managed_community(self.request, self.kwargs["slug"])
+        return selectors.membership_list_for_community(
+            community=community, status=self.request.query_params.get("status")
+        )
+
+
+class OwnerApproveApi(APIView):
+    @extend_schema(request=None, responses={200: s.MemberOutput, **error_responses(401, 404, 409)})
+    def post(self, request, slug, membership_id):
+        community = managed_community(request, slug)
+        try:
+            membership_approve(membership_id=membership_id, community=community)
+        except Membership.DoesNotExist:
+            raise NotFound() from None
+        membership = selectors.membership_list_for_community(community=community).get(pk=membership_id)
+        return Response(s.MemberOutput(membership).data)
