@@ -8,6 +8,7 @@ production (DEBUG off) it refuses to start without a real SECRET_KEY.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -185,6 +186,20 @@ MEMBERS_COMMISSION_TOTALS = env.str(
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# The library retries connection errors, 409s and 5xx itself, with the same idempotency key.
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+
+# --- Commerce -------------------------------------------------------------------
+# How long an unpaid order holds its stock before release_stock_holds gives it back.
+ORDER_HOLD_MINUTES = env.int("ORDER_HOLD_MINUTES", default=30)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "ProductKindEnum": "commerce.models.Product.Kind",
+        "OrderKindEnum": "commerce.models.Order.Kind",
+        "OrderStatusEnum": "commerce.models.Order.Status",
+    }
+)
 
 # --- Celery -------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
@@ -200,7 +215,11 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_BEAT_SCHEDULE: dict = {}
+# Periodic jobs scan the database (no long countdowns). Documented in the README.
+CELERY_BEAT_SCHEDULE = {
+    "rescore-stale-fit": {"task": "trust.rescore_stale", "schedule": 60.0},
+    "rescore-all-fit-nightly": {"task": "trust.rescore_all", "schedule": crontab(hour=3, minute=30)},
+}
 
 LOGGING = {
     "version": 1,
@@ -210,3 +229,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# The stripe library logs every request at INFO; keep it quiet unless asked.
+LOGGING["loggers"]["stripe"] = {"level": env.str("STRIPE_LOG_LEVEL", default="WARNING")}

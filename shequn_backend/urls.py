@@ -11,6 +11,8 @@ admin.site.index_title = _("Run your communities")
 
 api_v1 = [
     path("", include("members.api.urls")),
+    path("", include("commerce.api.urls")),
+    path("", include("trust.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

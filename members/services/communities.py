@@ -7,6 +7,7 @@ from members.errors import SlugTaken
 from members.models import Community, CommunityAttribute, EntryPlan, Membership, User
 from members.services.memberships import new_referral_code
 from members.services.users import normalise_tags
+from members.signals import community_attributes_changed
 
 MAX_ATTRIBUTES = 20
 SETTINGS_FIELDS = {"name", "mission", "description", "rules", "entry_type", "points_per_yuan"}
@@ -24,6 +25,7 @@ def community_set_attributes(*, community: Community, attributes: list[str]) -> 
     CommunityAttribute.objects.bulk_create(
         [CommunityAttribute(community=community, tag=tag, position=i) for i, tag in enumerate(tags)]
     )
+    community_attributes_changed.send(sender=CommunityAttribute, community_id=community.pk)
     return tags
 
 

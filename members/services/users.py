@@ -9,6 +9,7 @@ from rest_framework.authtoken.models import Token
 from members import wechat
 from members.errors import InvalidCredentials, UsernameTaken
 from members.models import User, UserInterest
+from members.signals import user_interests_changed
 
 MAX_INTERESTS = 30
 
@@ -57,6 +58,7 @@ def user_set_interests(*, user: User, interests: list[str]) -> list[str]:
     UserInterest.objects.filter(user=user).exclude(tag__in=tags).delete()
     existing = set(UserInterest.objects.filter(user=user).values_list("tag", flat=True))
     UserInterest.objects.bulk_create([UserInterest(user=user, tag=t) for t in tags if t not in existing])
+    user_interests_changed.send(sender=UserInterest, user_id=user.pk)
     return tags
 
 

@@ -2,12 +2,13 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from tqdm import tqdm
 
+from commerce import demo as commerce_demo
 from members import demo as members_demo
 
 
 def demo_steps():
     """Each app's demo steps, in dependency order (members, commerce, trust)."""
-    return [*members_demo.STEPS]
+    return [*members_demo.STEPS, *commerce_demo.STEPS]
 
 
 class Command(BaseCommand):

@@ -1,0 +1,255 @@
+"""Small input and output serializers, one per operation. Outputs read prefetched rows only."""
+
+from decimal import Decimal
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from commerce.models import Order, Product
+from commerce.pricing import money, tier_price
+from commerce.selectors import order_payment
+from commerce.services.orders import MAX_LINES, MAX_QUANTITY
+from commerce.services.payments import payment_summary
+
+MAX_ID = 2**63 - 1
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class MoneyField(serializers.Field):
+    """A money string with two decimals, e.g. ``"99.00"``."""
+
+    def to_representation(self, value):
+        return money(value)
+
+
+# --- Catalog ----------------------------------------------------------------------------------
+
+
+def _visible_skus(product: Product) -> list:
+    return list(product.skus.all())
+
+
+class SkuOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    price = serializers.CharField(help_text="Price for the caller's tier.")
+    list_price = serializers.CharField()
+    available = serializers.IntegerField()
+
+    def to_representation(self, sku):
+        tier = self.context.get("tier")
+        return {
+            "id": sku.pk,
+            "name": sku.name,
+            "price": money(tier_price(list_price=sku.price, tier=tier)),
+            "list_price": money(sku.price),
+            "available": sku.stock,
+        }
+
+
+class ProductOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    category = serializers.CharField(help_text="Category path, e.g. 生鲜/水果.")
+    kind = serializers.ChoiceField(choices=Product.Kind.choices)
+    price = serializers.CharField(allow_null=True, help_text="Lowest SKU price for the caller's tier.")
+    list_price = serializers.CharField(allow_null=True)
+    currency = serializers.CharField()
+    skus = SkuOutput(many=True)
+    min_tier = serializers.IntegerField(allow_null=True)
+
+    def to_representation(self, product):
+        tier = self.context.get("tier")
+        skus = _visible_skus(product)
+        cheapest = min((sku.price for sku in skus), default=None)
+        return {
+            "id": product.pk,
+            "title": product.title,
+            "category": product.category.path,
+            "kind": product.kind,
+            "price": money(tier_price(list_price=cheapest, tier=tier)) if cheapest is not None else None,
+            "list_price": money(cheapest) if cheapest is not None else None,
+            "currency": skus[0].currency if skus else "CNY",
+            "skus": SkuOutput(skus, many=True, context=self.context).data,
+            "min_tier": product.min_tier,
+        }
+
+
+class ProductDetailOutput(ProductOutput):
+    description = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    starts_at = serializers.DateTimeField(allow_null=True)
+    location = serializers.CharField()
+    capacity = serializers.IntegerField(allow_null=True)
+
+    def to_representation(self, product):
+        body = super().to_representation(product)
+        body.update(
+            description=product.description,
+            tags=list(product.tags),
+            starts_at=serializers.DateTimeField().to_representation(product.starts_at)
+            if product.starts_at
+            else None,
+            location=product.location,
+            capacity=product.capacity,
+        )
+        return body
+
+
+class FitOutput(serializers.Serializer):
+    audience_match = serializers.FloatField()
+    trust = serializers.FloatField()
+    score = serializers.FloatField()
+    level = serializers.ChoiceField(choices=["fit", "caution", "mismatch"])
+    warning = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+def fit_of(product: Product) -> dict | None:
+    """Trust's assessment of the listing, through the relation trust declares; None until it exists."""
+    fit = getattr(product, "fit", None)
+    if fit is None:
+        return None
+    if hasattr(fit, "as_dict"):
+        return fit.as_dict()
+    return {
+        name: getattr(fit, name, None)
+        for name in ("audience_match", "trust", "score", "level", "warning", "reasons")
+    }
+
+
+class OwnerSkuOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    price = MoneyField()
+    stock = serializers.IntegerField()
+    is_active = serializers.BooleanField()
+
+
+class OwnerProductOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    category = serializers.CharField(source="category.path")
+    tags = serializers.ListField(child=serializers.CharField())
+    kind = serializers.ChoiceField(choices=Product.Kind.choices)
+    currency = serializers.SerializerMethodField()
+    skus = OwnerSkuOutput(many=True)
+    min_tier = serializers.IntegerField(allow_null=True)
+    repurchase_cycle_days = serializers.IntegerField(allow_null=True)
+    return_window_days = serializers.IntegerField(allow_null=True)
+    starts_at = serializers.DateTimeField(allow_null=True)
+    location = serializers.CharField()
+    capacity = serializers.IntegerField(allow_null=True)
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    fit = serializers.SerializerMethodField()
+
+    def get_currency(self, product) -> str:
+        return "CNY"
+
+    @extend_schema_field(FitOutput(allow_null=True))
+    def get_fit(self, product):
+        return fit_of(product)
+
+
+class SkuInput(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    price = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("9999999.99")
+    )
+    stock = serializers.IntegerField(min_value=0, max_value=1_000_000)
+
+
+class ProductInput(serializers.Serializer):
+    title = serializers.CharField(max_length=120)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    category = serializers.CharField(max_length=200, help_text="A category path, e.g. 生鲜/水果.")
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=32), max_length=20, required=False, default=list
+    )
+    kind = serializers.ChoiceField(choices=Product.Kind.choices, default=Product.Kind.GOODS)
+    skus = serializers.ListField(child=SkuInput(), min_length=1, max_length=20)
+    min_tier = serializers.IntegerField(min_value=0, max_value=1000, required=False, allow_null=True)
+    repurchase_cycle_days = serializers.IntegerField(
+        min_value=1, max_value=3650, required=False, allow_null=True
+    )
+    return_window_days = serializers.IntegerField(min_value=0, max_value=365, required=False, allow_null=True)
+    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+# --- Orders -----------------------------------------------------------------------------------
+
+
+class OrderLineInput(serializers.Serializer):
+    sku = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class OrderInput(serializers.Serializer):
+    community = serializers.SlugField(max_length=50)
+    lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=MAX_LINES)
+    referral_code = serializers.CharField(max_length=16, required=False, allow_blank=True, allow_null=True)
+
+
+class OrderPaymentOutput(serializers.Serializer):
+    order_id = serializers.IntegerField()
+    provider = serializers.CharField()
+    client_secret = serializers.CharField(allow_null=True)
+    amount = serializers.CharField()
+    currency = serializers.CharField()
+
+
+class OrderLineOutput(serializers.Serializer):
+    sku = serializers.IntegerField(source="sku_id", allow_null=True)
+    title = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = MoneyField()
+    line_total = MoneyField()
+
+
+class OrderOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    community = serializers.SlugField(source="community.slug")
+    status = serializers.ChoiceField(choices=Order.Status.choices)
+    kind = serializers.ChoiceField(choices=Order.Kind.choices)
+    total = MoneyField()
+    currency = serializers.CharField()
+    amount_paid = MoneyField()
+    amount_refunded = MoneyField()
+    lines = OrderLineOutput(many=True)
+    payment = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    hold_expires_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(OrderPaymentOutput(allow_null=True))
+    def get_payment(self, order):
+        return payment_summary(order_payment(order))
+
+
+class RefundInput(serializers.Serializer):
+    amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), required=False, allow_null=True
+    )
+    reason = serializers.CharField(max_length=500)
+
+
+class RefundOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    order_id = serializers.IntegerField()
+    status = serializers.CharField()
+    amount = MoneyField()
+    currency = serializers.CharField()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    order_status = serializers.CharField(source="order.status")
+    order_amount_refunded = MoneyField(source="order.amount_refunded")
+
+
+class WebhookOutput(serializers.Serializer):
+    received = serializers.BooleanField()
+    event_id = serializers.CharField()
+    outcome = serializers.CharField()

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from commerce.api import views
+
+urlpatterns = [
+    path("communities/<slug:slug>/products/", views.ProductListApi.as_view(), name="product-list"),
+    path(
+        "communities/<slug:slug>/products/<int:product_id>/",
+        views.ProductDetailApi.as_view(),
+        name="product-detail",
+    ),
+    path("orders/", views.OrderListCreateApi.as_view(), name="order-list"),
+    path("orders/<int:order_id>/", views.OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<int:order_id>/cancel/", views.OrderCancelApi.as_view(), name="order-cancel"),
+    path("orders/<int:order_id>/refund/", views.OrderEntryRefundApi.as_view(), name="order-entry-refund"),
+    path(
+        "owner/communities/<slug:slug>/products/",
+        views.OwnerProductListCreateApi.as_view(),
+        name="owner-product-list",
+    ),
+    path(
+        "owner/orders/<int:order_id>/refund/", views.OwnerOrderRefundApi.as_view(), name="owner-order-refund"
+    ),
+    path("payments/stripe/webhook/", views.StripeWebhookApi.as_view(), name="stripe-webhook"),
+]

@@ -1,0 +1,261 @@
+"""Thin API views: parse with an input serializer, call one service or selector, render an output."""
+
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from commerce import errors, selectors
+from commerce.api import serializers as s
+from commerce.models import Order, Product, Refund
+from commerce.payments.base import InvalidWebhook
+from commerce.services.catalog import SkuInput, category_get_by_path, product_create
+from commerce.services.checkout import order_checkout
+from commerce.services.orders import LineInput, order_cancel
+from commerce.services.payments import payment_summary, webhook_receive
+from commerce.services.refunds import entry_refund_request, refund_request
+from members.models import Community
+from members.selectors import community_get_for_manager, membership_get_active
+from shequn_backend.api.exceptions import error_body
+from shequn_backend.api.lists import SelectorListApi
+from shequn_backend.api.schema import error_responses
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="The same key from the same user returns the first result and creates nothing new.",
+)
+
+
+def _idempotency_key(request) -> str | None:
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    if len(key) > 100:
+        raise errors.ApplicationError(
+            code="validation_error", fields={"Idempotency-Key": [_("At most 100 characters.")]}
+        )
+    return key or None
+
+
+def _community(slug: str) -> Community:
+    community = Community.objects.filter(slug=slug).first()
+    if community is None:
+        raise errors.NotFound()
+    return community
+
+
+def _member_context(request, slug: str) -> dict:
+    """The caller's active membership of ``slug`` (403 ``membership_required`` otherwise), for pricing."""
+    community = _community(slug)
+    membership = membership_get_active(user=request.user, community=community)
+    if membership is None:
+        raise errors.MembershipRequired()
+    return {"membership": membership, "tier": membership.tier, "community": community}
+
+
+def _managed_community(request, slug: str) -> Community:
+    try:
+        return community_get_for_manager(user=request.user, slug=slug)
+    except Community.DoesNotExist:
+        raise errors.NotFound() from None
+
+
+# --- Catalog ------------------------------------------------------------------------------------
+
+
+class ProductListApi(SelectorListApi):
+    serializer_class = s.ProductOutput
+    model = Product
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("category", str, description="A category path or its parent, e.g. 生鲜"),
+            OpenApiParameter("search", str, description="Title, description or tags contain"),
+        ],
+        responses={200: s.ProductOutput(many=True), **error_responses(401, 403, 404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), **getattr(self, "member", {})}
+
+    def select(self):
+        self.member = _member_context(self.request, self.kwargs["slug"])
+        params = self.request.query_params
+        return selectors.product_list_for_member(
+            membership=self.member["membership"], category=params.get("category"), search=params.get("search")
+        )
+
+
+class ProductDetailApi(APIView):
+    @extend_schema(responses={200: s.ProductDetailOutput, **error_responses(401, 403, 404)})
+    def get(self, request, slug, product_id):
+        member = _member_context(request, slug)
+        try:
+            product = selectors.product_get_for_member(membership=member["membership"], product_id=product_id)
+        except Product.DoesNotExist:
+            raise errors.NotFound() from None
+        return Response(s.ProductDetailOutput(product, context=member).data)
+
+
+class OwnerProductListCreateApi(SelectorListApi):
+    serializer_class = s.OwnerProductOutput
+    model = Product
+
+    @extend_schema(responses={200: s.OwnerProductOutput(many=True), **error_responses(401, 404)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def select(self):
+        return selectors.product_list_for_manager(
+            community=_managed_community(self.request, self.kwargs["slug"])
+        )
+
+    @extend_schema(
+        request=s.ProductInput, responses={201: s.OwnerProductOutput, **error_responses(400, 401, 404)}
+    )
+    def post(self, request, slug):
+        community = _managed_community(request, slug)
+        data = s.ProductInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values["category"] = category_get_by_path(path=values["category"])
+        values["skus"] = [SkuInput(**sku) for sku in values["skus"]]
+        product = product_create(community=community, **values)
+        product = selectors.product_list_for_manager(community=community).get(pk=product.pk)
+        return Response(s.OwnerProductOutput(product).data, status=status.HTTP_201_CREATED)
+
+
+# --- Orders -------------------------------------------------------------------------------------
+
+
+def _order_body(order: Order) -> dict:
+    return s.OrderOutput(order).data
+
+
+class OrderListCreateApi(SelectorListApi):
+    serializer_class = s.OrderOutput
+    model = Order
+
+    @extend_schema(responses={200: s.OrderOutput(many=True), **error_responses(401)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def select(self):
+        return selectors.order_list_for_buyer(buyer=self.request.user)
+
+    @extend_schema(
+        request=s.OrderInput,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            201: s.OrderOutput,
+            200: s.OrderOutput,
+            **error_responses(400, 401, 403, 404, 409, 502, 503),
+        },
+    )
+    def post(self, request):
+        key = _idempotency_key(request)
+        data = s.OrderInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = order_checkout(
+            buyer=request.user,
+            community=_community(data.validated_data["community"]),
+            lines=[
+                LineInput(sku_id=line["sku"], quantity=line["quantity"])
+                for line in data.validated_data["lines"]
+            ],
+            referral_code=data.validated_data.get("referral_code") or None,
+            idempotency_key=key,
+        )
+        order = selectors.order_get_for_buyer(buyer=request.user, order_id=result.order.pk)
+        body = _order_body(order)
+        body["payment"] = payment_summary(result.payment)
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+def _own_order(request, order_id: int) -> Order:
+    try:
+        return selectors.order_get_for_buyer(buyer=request.user, order_id=order_id)
+    except Order.DoesNotExist:
+        raise errors.NotFound() from None
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses={200: s.OrderOutput, **error_responses(401, 404)})
+    def get(self, request, order_id):
+        return Response(_order_body(_own_order(request, order_id)))
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(request=None, responses={200: s.OrderOutput, **error_responses(401, 404, 409)})
+    def post(self, request, order_id):
+        order_cancel(order=_own_order(request, order_id))
+        return Response(_order_body(_own_order(request, order_id)))
+
+
+def _refund_body(refund: Refund) -> dict:
+    return s.RefundOutput(Refund.objects.select_related("order").get(pk=refund.pk)).data
+
+
+class OrderEntryRefundApi(APIView):
+    """The buyer's own refund of an entry fee within the plan's unconditional refund window."""
+
+    @extend_schema(
+        request=None,
+        responses={201: s.RefundOutput, **error_responses(401, 404, 409, 502, 503)},
+    )
+    def post(self, request, order_id):
+        refund = entry_refund_request(order=_own_order(request, order_id), buyer=request.user)
+        return Response(_refund_body(refund), status=status.HTTP_201_CREATED)
+
+
+class OwnerOrderRefundApi(APIView):
+    @extend_schema(
+        request=s.RefundInput,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.RefundOutput, **error_responses(400, 401, 404, 409, 502, 503)},
+    )
+    def post(self, request, order_id):
+        try:
+            order = selectors.order_get_for_manager(user=request.user, order_id=order_id)
+        except Order.DoesNotExist:
+            raise errors.NotFound() from None
+        key = _idempotency_key(request)
+        data = s.RefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = refund_request(
+            order_id=order.pk,
+            amount=data.validated_data.get("amount"),
+            reason=data.validated_data["reason"],
+            requested_by=request.user,
+            source=Refund.Source.OWNER,
+            idempotency_key=key,
+        )
+        return Response(_refund_body(refund), status=status.HTTP_201_CREATED)
+
+
+# --- Provider webhooks --------------------------------------------------------------------------
+
+
+class StripeWebhookApi(APIView):
+    """Stripe's deliveries: signed, not authenticated. Stored raw, processed once per event id."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    parser_classes: list = []
+
+    @extend_schema(
+        request={"application/json": dict},
+        responses={200: s.WebhookOutput, **error_responses(400, 409)},
+    )
+    def post(self, request):
+        try:
+            event = webhook_receive(provider_name="stripe", payload=request.body, headers=request.headers)
+        except InvalidWebhook:
+            body = error_body("invalid_webhook", _("The signature or the payload is not valid."))
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"received": True, "event_id": event.event_id, "outcome": event.outcome})

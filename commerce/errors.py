@@ -1,0 +1,88 @@
+"""Errors the commerce services raise; the API renders them as the contract's error shape."""
+
+from django.utils.translation import gettext_lazy as _
+
+from members.errors import InvalidReferralCode, MembershipRequired, SelfReferral
+from shequn_backend.errors import ApplicationError, Conflict, NotFound
+
+__all__ = [
+    "ApplicationError",
+    "Conflict",
+    "EventStarted",
+    "IdempotencyKeyReused",
+    "InvalidOrderLines",
+    "InvalidReferralCode",
+    "MembershipRequired",
+    "NotFound",
+    "OrderNotCancellable",
+    "OrderNotRefundable",
+    "OutOfStock",
+    "PaymentProviderUnavailable",
+    "RefundExceedsPaid",
+    "RefundWindowClosed",
+    "SelfReferral",
+]
+
+
+class OutOfStock(ApplicationError):
+    code = "out_of_stock"
+    message = _("Not enough stock left for this order. Lower the quantity or choose another item.")
+    http_status = 409
+
+
+class InvalidOrderLines(ApplicationError):
+    """A line names a SKU the caller cannot buy here: unknown, another community's, hidden or off sale."""
+
+    code = "validation_error"
+    message = _("Some order lines are invalid. Correct them and send the order again.")
+    http_status = 400
+
+    def __init__(self, fields: dict[str, list[str]]):
+        super().__init__(fields=fields)
+
+
+class EventStarted(ApplicationError):
+    code = "event_started"
+    message = _("This event has already started; tickets are no longer sold.")
+    http_status = 400
+
+
+class IdempotencyKeyReused(ApplicationError):
+    code = "idempotency_key_reused"
+    message = _("This Idempotency-Key was already used for a different request. Use a new key.")
+    http_status = 409
+
+
+class OrderNotCancellable(ApplicationError):
+    code = "order_not_cancellable"
+    message = _("Only unpaid orders can be cancelled.")
+    http_status = 409
+
+
+class OrderNotRefundable(ApplicationError):
+    code = "order_not_refundable"
+    message = _("This order has no confirmed payment to refund.")
+    http_status = 409
+
+
+class RefundExceedsPaid(ApplicationError):
+    code = "refund_exceeds_paid"
+    message = _("The refund is larger than what is left to refund on this order. Lower the amount.")
+    http_status = 400
+
+
+class RefundWindowClosed(ApplicationError):
+    code = "refund_window_closed"
+    message = _("The unconditional refund window of this entry fee has closed. Ask the community's owner.")
+    http_status = 409
+
+
+class PaymentProviderUnavailable(ApplicationError):
+    """The provider did not answer or refused; the order or refund is kept and can be retried."""
+
+    code = "payment_provider_unavailable"
+    message = _(
+        "The payment service is unavailable right now. Your order is kept: "
+        "retry in a moment with the same Idempotency-Key."
+    )
+    http_status = 503

@@ -1,0 +1,99 @@
+"""Translate Stripe event payloads (plain dicts, already verified) into provider-neutral facts.
+
+Handled types: ``payment_intent.succeeded`` and ``payment_intent.payment_failed``
+(applied from the signed snapshot: their effects are one-way), and
+``charge.refunded`` with the refund events (``refund.created``,
+``refund.updated``, ``refund.failed``, ``charge.refund.updated``), which only
+say *that* refunds changed: the current state is fetched before it is applied.
+Anything else is stored and acknowledged without a fact.
+"""
+
+from commerce.payments import base
+from commerce.pricing import from_minor_units
+
+_REFUND_STATUS = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "canceled",
+    # pending, requires_action
+}
+REFUND_EVENT_TYPES = {
+    "charge.refunded",
+    "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+}
+
+
+def _order_id(metadata) -> int | None:
+    value = (metadata or {}).get("order_id") if isinstance(metadata, dict) else None
+    try:
+        order_id = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return order_id if order_id > 0 else None
+
+
+def _id_of(value) -> str:
+    """A Stripe reference that may be expanded (a dict) or not (its id)."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def refund_from_object(refund: dict) -> base.ProviderRefund:
+    metadata = refund.get("metadata") or {}
+    try:
+        local_id = int(metadata.get("refund_id"))
+    except (TypeError, ValueError):
+        local_id = None
+    return base.ProviderRefund(
+        ref=refund["id"],
+        status=_REFUND_STATUS.get(refund.get("status"), "pending"),
+        amount=from_minor_units(int(refund.get("amount") or 0)),
+        currency=str(refund.get("currency") or "").upper(),
+        local_id=local_id,
+        failure_reason=str(refund.get("failure_reason") or ""),
+        raw=refund,
+    )
+
+
+def _fact(event_type: str, obj: dict) -> base.Fact | None:
+    if event_type == "payment_intent.succeeded":
+        return base.PaymentSucceeded(
+            order_id=_order_id(obj.get("metadata")),
+            payment_ref=obj["id"],
+            amount=from_minor_units(int(obj.get("amount_received") or obj.get("amount") or 0)),
+            currency=str(obj.get("currency") or "").upper(),
+        )
+    if event_type == "payment_intent.payment_failed":
+        error = obj.get("last_payment_error") or {}
+        return base.PaymentFailed(
+            order_id=_order_id(obj.get("metadata")),
+            payment_ref=obj["id"],
+            failure_code=str(error.get("decline_code") or error.get("code") or ""),
+            failure_message=str(error.get("message") or ""),
+        )
+    if event_type in REFUND_EVENT_TYPES:
+        payment_ref = _id_of(obj.get("payment_intent"))
+        if event_type == "charge.refunded" and not obj.get("paid"):
+            return None
+        if not payment_ref:
+            return None
+        return base.RefundsChanged(order_id=_order_id(obj.get("metadata")), payment_ref=payment_ref)
+    return None
+
+
+def delivery_from_event(event: dict) -> base.WebhookDelivery:
+    """The delivery with its fact; a malformed object of a handled type is stored without one."""
+    event_type = str(event.get("type") or "")
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    fact = None
+    if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+        try:
+            fact = _fact(event_type, obj)
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            fact = None
+    return base.WebhookDelivery(event_id=event["id"], type=event_type, payload=event, fact=fact)

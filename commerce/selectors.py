@@ -1,0 +1,97 @@
+"""Reads on commerce data, each named for whom it is scoped to, prefetched for its caller."""
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from commerce.models import Order, Payment, Product, Sku
+from members.models import Community, Membership, User
+from members.selectors import community_ids_managed_by
+
+
+def _with_fit(queryset: QuerySet[Product]) -> QuerySet[Product]:
+    """Join trust's assessment (a one-to-one declared by trust as ``fit``) when it is installed."""
+    if any(relation.name == "fit" for relation in Product._meta.related_objects):
+        return queryset.select_related("fit")
+    return queryset
+
+
+def _filter_catalog(queryset: QuerySet[Product], *, category: str | None, search: str | None):
+    if category:
+        path = category.strip().strip("/")
+        queryset = queryset.filter(Q(category__path=path) | Q(category__path__startswith=f"{path}/"))
+    if search:
+        search = search.strip()
+        queryset = queryset.filter(
+            Q(title__icontains=search) | Q(description__icontains=search) | Q(tags__icontains=search)
+        )
+    return queryset
+
+
+def product_list_for_member(
+    *, membership: Membership, category: str | None = None, search: str | None = None
+) -> QuerySet[Product]:
+    """Products on sale in the membership's community that its tier may see, with active SKUs.
+
+    The caller passes an *active* membership (``membership_get_active``).
+    Owners and operators see tier-only goods too.
+    """
+    queryset = (
+        Product.objects.filter(community_id=membership.community_id, is_active=True)
+        .select_related("category")
+        .prefetch_related(
+            Prefetch("skus", queryset=Sku.objects.filter(is_active=True).order_by("price", "pk"))
+        )
+    )
+    if not membership.is_manager:
+        level = membership.tier.level if membership.tier_id else 0
+        queryset = queryset.filter(Q(min_tier__isnull=True) | Q(min_tier__lte=level))
+    return _filter_catalog(queryset, category=category, search=search)
+
+
+def product_get_for_member(*, membership: Membership, product_id: int) -> Product:
+    """One visible product; ``Product.DoesNotExist`` (a 404) if hidden from this member or absent."""
+    return product_list_for_member(membership=membership).get(pk=product_id)
+
+
+def product_list_for_manager(*, community: Community) -> QuerySet[Product]:
+    """All products of a community for its owner console, with every SKU and the fit assessment."""
+    queryset = (
+        Product.objects.filter(community=community)
+        .select_related("category")
+        .prefetch_related(Prefetch("skus", queryset=Sku.objects.order_by("pk")))
+    )
+    return _with_fit(queryset)
+
+
+def _orders_prefetched(queryset: QuerySet[Order]) -> QuerySet[Order]:
+    return queryset.select_related("community").prefetch_related(
+        "lines", Prefetch("payments", queryset=Payment.objects.order_by("pk"))
+    )
+
+
+def order_list_for_buyer(*, buyer: User) -> QuerySet[Order]:
+    """The caller's own orders, newest first, lines and payments prefetched."""
+    return _orders_prefetched(Order.objects.filter(buyer=buyer))
+
+
+def order_get_for_buyer(*, buyer: User, order_id: int) -> Order:
+    """``Order.DoesNotExist`` (a 404) unless the order is the caller's."""
+    return order_list_for_buyer(buyer=buyer).get(pk=order_id)
+
+
+def order_list_for_manager(*, user: User) -> QuerySet[Order]:
+    """Orders of the communities ``user`` owns or operates; superusers see all."""
+    queryset = Order.objects.all()
+    if not user.is_superuser:
+        queryset = queryset.filter(community_id__in=community_ids_managed_by(user=user))
+    return _orders_prefetched(queryset)
+
+
+def order_get_for_manager(*, user: User, order_id: int) -> Order:
+    """``Order.DoesNotExist`` (a 404) unless ``user`` manages the order's community."""
+    return order_list_for_manager(user=user).get(pk=order_id)
+
+
+def order_payment(order: Order) -> Payment | None:
+    """The payment the customer is asked to complete: the online one if any (uses the prefetch)."""
+    payments = [payment for payment in order.payments.all() if payment.provider != "free"]
+    return payments[-1] if payments else None

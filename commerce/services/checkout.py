@@ -1,0 +1,45 @@
+"""Checkout: place the order, then start its payment (two steps, no lock held across the provider call)."""
+
+from dataclasses import dataclass
+
+from commerce.models import Order, Payment
+from commerce.services.orders import LineInput, order_create
+from commerce.services.payments import payment_start
+from members.models import Community, User
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    order: Order
+    payment: Payment | None
+    created: bool
+
+
+def order_checkout(
+    *,
+    buyer: User,
+    community: Community,
+    lines: list[LineInput],
+    referral_code: str | None = None,
+    idempotency_key: str | None = None,
+) -> CheckoutResult:
+    """Place an order (see ``order_create``) and start its payment.
+
+    If the provider is unavailable the order is kept (``pending_payment``, its
+    stock held until the hold expires) and ``PaymentProviderUnavailable`` is
+    raised; repeating the request with the same Idempotency-Key returns the
+    same order and retries the payment with the same provider key.
+    """
+    result = order_create(
+        buyer=buyer,
+        community=community,
+        lines=lines,
+        referral_code=referral_code,
+        idempotency_key=idempotency_key,
+    )
+    order = result.order
+    if order.status == Order.Status.PENDING_PAYMENT:
+        payment = payment_start(order_id=order.pk)
+    else:
+        payment = order.payments.order_by("pk").first()
+    return CheckoutResult(order=order, payment=payment, created=result.created)

@@ -1,0 +1,345 @@
+"""Placing, cancelling and expiring orders of goods and event tickets.
+
+An order is placed in one short transaction that locks the SKU rows (by
+primary key), checks and takes the stock and writes the order with its
+frozen prices. The payment is started afterwards, outside any transaction
+(see ``commerce.services.payments``). Unpaid orders hold their stock until
+they are cancelled or their hold (``ORDER_HOLD_MINUTES``) expires.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from commerce import errors
+from commerce.models import Order, OrderLine, Payment, Product
+from commerce.pricing import tier_price
+from commerce.services.stock import skus_lock, stock_release, stock_take
+from members.models import Community, Membership, User
+from members.selectors import membership_get_active
+
+MAX_LINES = 20
+MAX_QUANTITY = 99
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    order: Order
+    created: bool  # False: an Idempotency-Key replay returned the first order
+
+
+def hold_deadline(now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) + timedelta(minutes=settings.ORDER_HOLD_MINUTES)
+
+
+def request_fingerprint(**parts) -> str:
+    """A digest of what was asked, to tell a retry from a different request under the same key."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def merge_lines(lines: list[LineInput]) -> tuple[dict[int, int], dict[int, int]]:
+    """Quantities per SKU (a SKU named twice is bought once with the sum), validated for bounds.
+
+    Also returns each SKU's first line index, to name the line in errors.
+    """
+    if not lines:
+        raise errors.InvalidOrderLines({"lines": [_("Add at least one line.")]})
+    if len(lines) > MAX_LINES:
+        raise errors.InvalidOrderLines({"lines": [_("An order has at most %(n)d lines.") % {"n": MAX_LINES}]})
+    quantities: dict[int, int] = {}
+    positions: dict[int, int] = {}
+    for index, line in enumerate(lines):
+        positions.setdefault(line.sku_id, index)
+        if not 1 <= line.quantity <= MAX_QUANTITY:
+            message = _("Quantity must be between 1 and %(n)d.") % {"n": MAX_QUANTITY}
+            raise errors.InvalidOrderLines({f"lines.{index}.quantity": [message]})
+        quantities[line.sku_id] = quantities.get(line.sku_id, 0) + line.quantity
+    for sku_id, quantity in quantities.items():
+        if quantity > MAX_QUANTITY:
+            message = _("Quantity must be between 1 and %(n)d.") % {"n": MAX_QUANTITY}
+            raise errors.InvalidOrderLines({f"lines.{positions[sku_id]}.quantity": [message]})
+    return quantities, positions
+
+
+def referrer_for(*, community: Community, buyer: User, referral_code: str | None) -> Membership | None:
+    """The active member of ``community`` who owns ``referral_code``; errors for unknown or own codes."""
+    if not referral_code:
+        return None
+    referrer = (
+        Membership.objects.filter(community=community, referral_code=referral_code.strip().upper())
+        .filter(status=Membership.Status.ACTIVE)
+        .first()
+    )
+    if referrer is None or (referrer.expires_at is not None and referrer.expires_at <= timezone.now()):
+        raise errors.InvalidReferralCode()
+    if referrer.user_id == buyer.pk:
+        raise errors.SelfReferral()
+    return referrer
+
+
+def _replay(*, buyer: User, idempotency_key: str, fingerprint: str) -> Order | None:
+    order = Order.objects.filter(buyer=buyer, idempotency_key=idempotency_key).first()
+    if order is not None and order.request_fingerprint != fingerprint:
+        raise errors.IdempotencyKeyReused()
+    return order
+
+
+def _tier_level(membership: Membership) -> int:
+    return membership.tier.level if membership.tier_id else 0
+
+
+def order_reserve_and_write(
+    *,
+    buyer: User,
+    community: Community,
+    membership: Membership,
+    quantities: dict[int, int],
+    positions: dict[int, int] | None = None,
+    referrer: Membership | None = None,
+    idempotency_key: str = "",
+    fingerprint: str = "",
+) -> Order:
+    """Lock the SKUs, check and take the stock, write the order. The caller holds the transaction.
+
+    ``order_create`` is the entry point (it validates and makes this durable);
+    demo data calls this inside its own transaction.
+    """
+    now = timezone.now()
+    positions = positions or {sku_id: index for index, sku_id in enumerate(quantities)}
+    skus = skus_lock(sku_ids=quantities)
+    invalid = {}
+    for sku_id in quantities:
+        sku = skus.get(sku_id)
+        product = sku.product if sku is not None else None
+        if (
+            sku is None
+            or not sku.is_active
+            or product.community_id != community.pk
+            or not product.is_active
+            or (product.min_tier is not None and product.min_tier > _tier_level(membership))
+        ):
+            invalid[f"lines.{positions[sku_id]}.sku"] = [_("No such item on sale in this community.")]
+    if invalid:
+        raise errors.InvalidOrderLines(invalid)
+    kinds = {skus[sku_id].product.kind for sku_id in quantities}
+    if len(kinds) > 1:
+        raise errors.InvalidOrderLines({"lines": [_("Buy goods and event tickets in separate orders.")]})
+    for sku_id in quantities:
+        product = skus[sku_id].product
+        if product.kind == Product.Kind.EVENT and product.starts_at <= now:
+            raise errors.EventStarted()
+    stock_take(skus=skus, quantities=quantities)
+
+    lines = []
+    for sku_id in sorted(quantities, key=positions.get):
+        sku, quantity = skus[sku_id], quantities[sku_id]
+        unit_price = tier_price(list_price=sku.price, tier=membership.tier)
+        lines.append(
+            OrderLine(
+                sku=sku,
+                product=sku.product,
+                title=f"{sku.product.title} / {sku.name}"[:200],
+                quantity=quantity,
+                list_price=sku.price,
+                unit_price=unit_price,
+                line_total=unit_price * quantity,
+            )
+        )
+    total = sum((line.line_total for line in lines), Decimal("0.00"))
+    order = Order.objects.create(
+        community=community,
+        buyer=buyer,
+        kind=kinds.pop(),
+        currency=skus[next(iter(quantities))].currency,
+        total=total,
+        referrer=referrer,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        hold_expires_at=hold_deadline(now),
+    )
+    for line in lines:
+        line.order = order
+    OrderLine.objects.bulk_create(lines)
+    if total == 0:
+        _settle_free_order(order=order, now=now)
+    return order
+
+
+def _reserve_and_write(**kwargs) -> Order:
+    with transaction.atomic(durable=True):
+        return order_reserve_and_write(**kwargs)
+
+
+def _settle_free_order(*, order: Order, now: datetime) -> None:
+    """Nothing to pay (free tickets): the order is paid at once, with a zero payment for the record."""
+    Payment.objects.create(
+        order=order,
+        provider="free",
+        status=Payment.Status.SUCCEEDED,
+        amount=0,
+        currency=order.currency,
+        succeeded_at=now,
+    )
+    order.status = Order.Status.PAID
+    order.paid_at = now
+    order.hold_expires_at = None
+    order.save(update_fields=["status", "paid_at", "hold_expires_at"])
+
+
+def order_create(
+    *,
+    buyer: User,
+    community: Community,
+    lines: list[LineInput],
+    referral_code: str | None = None,
+    idempotency_key: str | None = None,
+) -> OrderResult:
+    """Place an order of goods or tickets for an active member, reserving its stock.
+
+    Idempotent per (buyer, ``idempotency_key``): a retry returns the first
+    order and reserves nothing more, even when both arrive together (the
+    unique constraint makes the loser roll back its reservation). The same key
+    with a different request is refused. Raises ``MembershipRequired``,
+    ``InvalidOrderLines``, ``OutOfStock``, ``EventStarted``,
+    ``InvalidReferralCode``, ``SelfReferral``.
+    """
+    membership = membership_get_active(user=buyer, community=community)
+    if membership is None:
+        raise errors.MembershipRequired()
+    quantities, positions = merge_lines(lines)
+    fingerprint = request_fingerprint(
+        community=community.pk, lines=sorted(quantities.items()), referral_code=(referral_code or "").upper()
+    )
+    if idempotency_key:
+        existing = _replay(buyer=buyer, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        if existing is not None:
+            return OrderResult(existing, created=False)
+    referrer = referrer_for(community=community, buyer=buyer, referral_code=referral_code)
+    try:
+        order = _reserve_and_write(
+            buyer=buyer,
+            community=community,
+            membership=membership,
+            quantities=quantities,
+            positions=positions,
+            referrer=referrer,
+            idempotency_key=idempotency_key or "",
+            fingerprint=fingerprint,
+        )
+    except IntegrityError:
+        # A concurrent request with the same key won; its order is the answer.
+        existing = idempotency_key and _replay(
+            buyer=buyer, idempotency_key=idempotency_key, fingerprint=fingerprint
+        )
+        if not existing:
+            raise
+        return OrderResult(existing, created=False)
+    return OrderResult(order, created=True)
+
+
+def _cancel_locked(*, order: Order, reason: str, now: datetime) -> None:
+    order.status = Order.Status.CANCELLED
+    order.cancelled_at = now
+    order.cancel_reason = reason[:200]
+    order.hold_expires_at = None
+    order.save(update_fields=["status", "cancelled_at", "cancel_reason", "hold_expires_at", "updated_at"])
+    stock_release(order=order)
+    Payment.objects.filter(order=order, status__in=[Payment.Status.CREATING, Payment.Status.PENDING]).update(
+        status=Payment.Status.CANCELED
+    )
+    transaction.on_commit(lambda: _cancel_at_provider(order.pk))
+
+
+def _cancel_at_provider(order_id: int) -> None:
+    from commerce.tasks import payment_cancel_task  # tasks import services: keep the cycle out of import time
+
+    payment_cancel_task.delay(order_id)
+
+
+def order_cancel(*, order: Order, reason: str = "") -> Order:
+    """Cancel an unpaid order and release its stock. The caller checked the order is the actor's.
+
+    Locks the order row, then the SKUs (the fixed order of every stock move).
+    Cancelling a cancelled order is a no-op; a paid one is refused.
+    """
+    with transaction.atomic(durable=True):
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status == Order.Status.CANCELLED:
+            return order
+        if order.status != Order.Status.PENDING_PAYMENT:
+            raise errors.OrderNotCancellable()
+        _cancel_locked(order=order, reason=reason or _("Cancelled by the buyer."), now=timezone.now())
+    return order
+
+
+def order_release_expired(*, now: datetime, batch_size: int = 200) -> int:
+    """Cancel unpaid orders whose hold expired before ``now`` and release their stock.
+
+    Safe to run any number of times, by any number of workers at once: each
+    order is re-checked under its row lock (rows another worker holds are
+    skipped) and releasing is idempotent. Returns how many orders it cancelled.
+    """
+    cancelled = 0
+    last_id = 0
+    while True:
+        ids = list(
+            Order.objects.filter(
+                status=Order.Status.PENDING_PAYMENT, hold_expires_at__lte=now, pk__gt=last_id
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return cancelled
+        last_id = ids[-1]
+        for order_id in ids:
+            with transaction.atomic():
+                order = (
+                    Order.objects.select_for_update(skip_locked=True)
+                    .filter(pk=order_id, status=Order.Status.PENDING_PAYMENT, hold_expires_at__lte=now)
+                    .first()
+                )
+                if order is None:
+                    continue
+                _cancel_locked(order=order, reason=_("The payment hold expired."), now=now)
+                cancelled += 1
+
+
+_NEXT_STATUS = {
+    Order.Status.FULFILLED: (Order.Status.PAID,),
+    Order.Status.COMPLETED: (Order.Status.PAID, Order.Status.FULFILLED),
+}
+
+
+def order_advance(*, order_id: int, status: str) -> Order:
+    """Move a paid order on: paid -> fulfilled (shipped, or the event took place) -> completed.
+
+    The caller checked that the actor manages the order's community. Refunds
+    stay possible afterwards; an order already at ``status`` is left as it is.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status == status:
+            return order
+        if order.status not in _NEXT_STATUS[status]:
+            raise errors.ApplicationError(
+                _("Only paid orders can be marked fulfilled or completed."),
+                code="invalid_status",
+                http_status=409,
+            )
+        order.status = status
+        order.save(update_fields=["status", "updated_at"])
+    return order

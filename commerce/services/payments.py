@@ -1,0 +1,385 @@
+"""Starting payments and applying what providers tell us (webhooks), provider-neutrally.
+
+Starting a payment never holds a row lock across the provider call: the
+Payment row is written first, the provider is called outside any
+transaction with the idempotency key ``order-<id>-pi``, and its answer is
+recorded in a second short transaction.
+
+Webhook deliveries are stored raw first (every delivery, counted), then
+processed exactly once per event id: the event row is locked and marked
+processed in the same transaction as the effects. Effects are written so
+that any order of deliveries converges on the same state:
+
+* a success is applied once (a second one is a no-op) and only if amount and
+  currency match the order; otherwise the order is flagged for review; a
+  failure never undoes a success;
+* refund events are not trusted for their (possibly stale) details: they
+  trigger a fetch of the payment's and its refunds' current state from the
+  provider, done before any lock is taken and applied afterwards. A refund
+  reported before the success thus finds the payment succeeded at the
+  provider and applies the success first;
+* refund statuses only move forward (pending -> succeeded | failed, and
+  succeeded -> failed as the provider may report), and their consequences
+  are recomputed from totals (see ``order_refunds_settle``).
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from commerce import errors
+from commerce.models import Order, Payment, Refund, WebhookEvent
+from commerce.payments import base
+from commerce.pricing import money, points_for
+from commerce.services.refunds import order_refunds_settle, refund_apply_state
+from commerce.services.stock import stock_take_back
+from members.models import Membership
+from members.services.memberships import membership_activate_paid
+from members.services.points import points_award
+
+logger = logging.getLogger(__name__)
+
+
+class WebhookNotReady(errors.ApplicationError):
+    """The event names one of our orders whose payment reference is not recorded yet: retry later."""
+
+    code = "webhook_not_ready"
+    message = _lazy("The payment this event is about is still being recorded. Deliver it again later.")
+    http_status = 409
+
+
+def payment_summary(payment: Payment | None) -> dict | None:
+    """The contract's ``<payment>``: what the mini-program needs to let the customer pay."""
+    if payment is None or payment.provider == "free":
+        return None
+    return {
+        "order_id": payment.order_id,
+        "provider": payment.provider,
+        "client_secret": payment.client_secret or None,
+        "amount": money(payment.amount),
+        "currency": payment.currency,
+    }
+
+
+def payment_start(*, order_id: int, provider_name: str = base.DEFAULT_PROVIDER) -> Payment:
+    """Create the order's payment at the provider (once) and return it with its client secret.
+
+    Safe to call again: an existing provider payment is returned without a
+    call; a failed earlier attempt is retried with the same provider key.
+    Raises ``PaymentProviderUnavailable`` (503, or 502 when the provider
+    refused); the order then stays ``pending_payment`` with its stock held
+    until its hold expires, and the same call may be retried.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        payment = order.payments.filter(provider=provider_name).first()
+        if payment is None:
+            payment = Payment.objects.create(
+                order=order, provider=provider_name, amount=order.total, currency=order.currency
+            )
+        if payment.provider_ref or order.status != Order.Status.PENDING_PAYMENT:
+            return payment
+    provider = base.get_provider(provider_name)
+    try:
+        result = provider.create_payment(
+            order_id=order.pk,
+            amount=payment.amount,
+            currency=payment.currency,
+            idempotency_key=f"order-{order.pk}-pi",
+            description=f"{order.community.name} #{order.pk}",
+        )
+    except (base.ProviderUnavailable, base.ProviderRefused) as exc:
+        logger.warning("Payment for order %s not created: %s", order.pk, exc)
+        status = 503 if isinstance(exc, base.ProviderUnavailable) else 502
+        raise errors.PaymentProviderUnavailable(http_status=status) from exc
+    with transaction.atomic():
+        Order.objects.select_for_update().get(pk=order_id)
+        payment = Payment.objects.get(pk=payment.pk)
+        payment.provider_ref = result.ref
+        payment.client_secret = result.client_secret
+        payment.raw = result.raw
+        if payment.status == Payment.Status.CREATING:
+            payment.status = Payment.Status.PENDING
+        payment.save(update_fields=["provider_ref", "client_secret", "raw", "status", "updated_at"])
+    return payment
+
+
+# --- Applying facts (the caller holds the order's row lock) ------------------------------------
+
+
+def _award_points(*, order: Order) -> None:
+    """Points for goods and tickets bought (entry fees buy membership, not points)."""
+    if order.kind == Order.Kind.ENTRY:
+        return
+    membership_id = (
+        Membership.objects.filter(user_id=order.buyer_id, community_id=order.community_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    points = points_for(amount=order.amount_paid, points_per_yuan=order.community.points_per_yuan)
+    if membership_id is None or points <= 0:
+        return
+    points_award(
+        membership_id=membership_id,
+        delta=points,
+        reason=_("Purchase: order #%(id)s") % {"id": order.pk},
+        idempotency_key=f"order:{order.pk}:award",
+    )
+
+
+def _flag_for_review(*, order: Order, reason: str) -> None:
+    order.needs_review = True
+    order.review_reason = reason[:500]
+    order.save(update_fields=["needs_review", "review_reason", "updated_at"])
+
+
+def payment_apply_success(
+    *, order: Order, payment: Payment, amount: Decimal, currency: str, now: datetime
+) -> Order:
+    """Mark ``order`` paid by ``payment`` if the amount and currency match; once only.
+
+    A mismatch flags the order for review and leaves it unpaid. A payment
+    that arrives after the order was cancelled takes its stock again if there
+    is enough; otherwise the order is paid but flagged for review (refund it).
+    Activates or renews the membership of an entry order, awards points, and
+    applies any refunds the provider confirmed before this news arrived.
+    """
+    if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.MISMATCH):
+        return order
+    payment.amount_received = amount
+    if currency.upper() != order.currency or amount != order.total:
+        payment.status = Payment.Status.MISMATCH
+        payment.save(update_fields=["status", "amount_received", "updated_at"])
+        _flag_for_review(
+            order=order,
+            reason=_("Payment %(ref)s received %(amount)s %(currency)s; the order is %(total)s %(own)s.")
+            % {
+                "ref": payment.provider_ref,
+                "amount": money(amount),
+                "currency": currency.upper(),
+                "total": money(order.total),
+                "own": order.currency,
+            },
+        )
+        return order
+    if order.status == Order.Status.CANCELLED and not stock_take_back(order=order):
+        _flag_for_review(
+            order=order, reason=_("Paid after the order was cancelled and the stock is gone: refund it.")
+        )
+    elif order.status not in (Order.Status.PENDING_PAYMENT, Order.Status.CANCELLED):
+        _flag_for_review(order=order, reason=_("A second payment arrived for an order already paid."))
+        payment.status = Payment.Status.MISMATCH
+        payment.save(update_fields=["status", "amount_received", "updated_at"])
+        return order
+    payment.status = Payment.Status.SUCCEEDED
+    payment.succeeded_at = now
+    payment.save(update_fields=["status", "amount_received", "succeeded_at", "updated_at"])
+    order.status = Order.Status.PAID
+    order.amount_paid = amount
+    order.paid_at = now
+    order.hold_expires_at = None
+    order.save(update_fields=["status", "amount_paid", "paid_at", "hold_expires_at", "updated_at"])
+    if order.kind == Order.Kind.ENTRY and order.membership_id and order.plan_id:
+        membership_activate_paid(membership_id=order.membership_id, plan=order.plan, paid_at=now)
+    _award_points(order=order)
+    order_refunds_settle(order=order)
+    return order
+
+
+def _apply_failure(*, payment: Payment, fact: base.PaymentFailed) -> None:
+    """Record a failed attempt; the order stays payable (the customer may try another method)."""
+    if payment.status in (Payment.Status.CREATING, Payment.Status.PENDING, Payment.Status.FAILED):
+        payment.status = Payment.Status.FAILED
+        payment.failure_code = fact.failure_code[:100]
+        payment.failure_message = fact.failure_message[:500]
+        payment.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
+
+
+def _refund_for_state(*, order: Order, payment: Payment, state: base.ProviderRefund) -> Refund:
+    """Our row for a provider refund: by reference, by our id echoed back, or a new one (made there)."""
+    refund = Refund.objects.filter(provider=payment.provider, provider_ref=state.ref).first()
+    if refund is None and state.local_id:
+        refund = Refund.objects.filter(pk=state.local_id, order=order, provider_ref="").first()
+    if refund is None:
+        refund = Refund.objects.create(
+            order=order,
+            payment=payment,
+            provider=payment.provider,
+            provider_ref=state.ref,
+            amount=state.amount,
+            currency=state.currency or order.currency,
+            source=Refund.Source.PROVIDER,
+            reason=_("Refunded at the payment provider."),
+            status=Refund.Status.PENDING,
+        )
+    return refund
+
+
+@dataclass(frozen=True)
+class ProviderSnapshot:
+    """The provider's current state of a payment and its refunds, fetched before any lock is taken."""
+
+    payment: base.ProviderPayment
+    refunds: list[base.ProviderRefund]
+
+
+def _apply_snapshot(*, order: Order, payment: Payment, snapshot: ProviderSnapshot, now: datetime) -> None:
+    """Apply the provider's current state: the success first (refunds prove it), then each refund."""
+    if snapshot.payment.status == Payment.Status.SUCCEEDED:
+        payment_apply_success(
+            order=order,
+            payment=payment,
+            amount=snapshot.payment.amount_received,
+            currency=snapshot.payment.currency,
+            now=now,
+        )
+    confirmed = []
+    for state in sorted(snapshot.refunds, key=lambda refund: refund.ref):
+        refund = _refund_for_state(order=order, payment=payment, state=state)
+        if refund_apply_state(order=order, refund=refund, state=state):
+            confirmed.append(refund)
+    order_refunds_settle(order=order, confirmed=confirmed)
+
+
+def _payment_for_fact(*, provider: str, fact: base.Fact) -> Payment | None:
+    """Our payment the fact is about, or None if it is not ours (a shared provider account)."""
+    if not fact.payment_ref:
+        return None
+    payment = Payment.objects.filter(provider=provider, provider_ref=fact.payment_ref).first()
+    if payment is not None or fact.order_id is None:
+        return payment
+    unrecorded = Payment.objects.filter(provider=provider, order_id=fact.order_id, provider_ref="")
+    if unrecorded.exists():
+        raise WebhookNotReady()
+    return None
+
+
+def _apply_fact(
+    *, payment: Payment, fact: base.Fact, snapshot: ProviderSnapshot | None, now: datetime
+) -> Order:
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("community", "plan")
+        .get(pk=payment.order_id)
+    )
+    payment = Payment.objects.get(pk=payment.pk)
+    if isinstance(fact, base.PaymentSucceeded):
+        payment_apply_success(
+            order=order, payment=payment, amount=fact.amount, currency=fact.currency, now=now
+        )
+    elif isinstance(fact, base.PaymentFailed):
+        _apply_failure(payment=payment, fact=fact)
+    elif isinstance(fact, base.RefundsChanged) and snapshot is not None:
+        _apply_snapshot(order=order, payment=payment, snapshot=snapshot, now=now)
+    return order
+
+
+def webhook_receive(*, provider_name: str, payload: bytes, headers) -> WebhookEvent:
+    """Verify, store and process one webhook delivery. Each event id takes effect exactly once.
+
+    Every delivery is stored (and counted) in its own transaction first. The
+    effects are applied in a second one that locks the event row and marks it
+    processed, so duplicate deliveries, even concurrent ones, do nothing more.
+    Raises ``InvalidWebhook`` for bad signatures or payloads (nothing stored),
+    ``WebhookNotReady`` or ``PaymentProviderUnavailable`` when the provider
+    should deliver again later (the event stays unprocessed).
+    """
+    provider = base.get_provider(provider_name)
+    delivery = provider.parse_webhook(payload=payload, headers=headers)
+    with transaction.atomic():
+        event, created = WebhookEvent.objects.get_or_create(
+            provider=provider.name,
+            event_id=delivery.event_id[:100],
+            defaults={"type": delivery.type[:100], "payload": delivery.payload},
+        )
+        if not created:
+            WebhookEvent.objects.filter(pk=event.pk).update(
+                delivery_count=F("delivery_count") + 1, last_delivered_at=timezone.now()
+            )
+    if event.processed_at is not None:
+        return event
+    fact = delivery.fact
+    payment = _payment_for_fact(provider=provider.name, fact=fact) if fact is not None else None
+    snapshot = None
+    if payment is not None and isinstance(fact, base.RefundsChanged):
+        try:  # no lock is held during these calls
+            snapshot = ProviderSnapshot(
+                payment=provider.fetch_payment(payment_ref=fact.payment_ref),
+                refunds=provider.fetch_refunds(payment_ref=fact.payment_ref),
+            )
+        except (base.ProviderUnavailable, base.ProviderRefused) as exc:
+            logger.warning("Webhook %s: provider state not fetched: %s", delivery.event_id, exc)
+            raise errors.PaymentProviderUnavailable() from exc
+    with transaction.atomic(durable=True):
+        event = WebhookEvent.objects.select_for_update().get(pk=event.pk)
+        if event.processed_at is not None:
+            return event
+        now = timezone.now()
+        order = None
+        if payment is not None:
+            order = _apply_fact(payment=payment, fact=fact, snapshot=snapshot, now=now)
+        event.order = order
+        event.outcome = WebhookEvent.Outcome.APPLIED if order is not None else WebhookEvent.Outcome.IGNORED
+        event.processed_at = now
+        event.save(update_fields=["order", "outcome", "processed_at"])
+    return event
+
+
+def payment_settle_offline(*, order: Order, reference: str, now: datetime) -> Order:
+    """Record ``order`` as paid in full outside any provider. Caller holds the order's row lock."""
+    payment, _created = Payment.objects.get_or_create(
+        order=order,
+        provider="offline",
+        defaults={"amount": order.total, "currency": order.currency, "provider_ref": reference[:100]},
+    )
+    return payment_apply_success(
+        order=order, payment=payment, amount=order.total, currency=order.currency, now=now
+    )
+
+
+def payment_record_offline(*, order_id: int, reference: str, now: datetime | None = None) -> Order:
+    """Record that ``order`` was paid in full outside any online provider (cash, transfer, a free plan).
+
+    Staff only; the caller checks permission. Goes through the same path as an
+    online success: membership activation, points, review on a cancelled order.
+    Idempotent: a second call finds the payment already applied.
+    """
+    with transaction.atomic(durable=True):
+        order = (
+            Order.objects.select_for_update(of=("self",)).select_related("community", "plan").get(pk=order_id)
+        )
+        return payment_settle_offline(order=order, reference=reference, now=now or timezone.now())
+
+
+def payment_cancel_at_provider(*, order_id: int) -> bool:
+    """Best effort: cancel the provider payment of a cancelled order. A later success is still handled.
+
+    Returns True if the provider cancelled it. Errors are logged, not raised:
+    a payment that goes through anyway is applied as a late payment.
+    """
+    payment = (
+        Payment.objects.filter(
+            order_id=order_id,
+            status=Payment.Status.CANCELED,
+        )
+        .exclude(provider_ref="")
+        .exclude(provider__in=["free", "offline"])
+        .first()
+    )
+    if payment is None:
+        return False
+    try:
+        base.get_provider(payment.provider).cancel_payment(
+            payment_ref=payment.provider_ref, idempotency_key=f"order-{order_id}-pi-cancel"
+        )
+    except (base.ProviderUnavailable, base.ProviderRefused) as exc:
+        logger.info("Payment %s of order %s not cancelled at the provider: %s", payment.pk, order_id, exc)
+        return False
+    return True

@@ -1,0 +1,268 @@
+"""Refunds: requested by owners, the admin or (within an entry plan's window) the buyer.
+
+How a refund moves:
+
+1. ``refund_request`` locks the order row and checks that this refund and
+   every other open one (pending or succeeded) together stay within what was
+   paid; it writes a ``pending`` Refund, which reserves its amount.
+2. The provider is called outside any transaction, with the idempotency key
+   ``refund-<id>``.
+3. The answer is recorded under the order lock. The order's
+   ``amount_refunded`` and its status (``refunded`` / ``partially_refunded``)
+   change only when the provider *confirms*: the refund's status is
+   ``succeeded`` in the refund API's answer, or in the refund list fetched
+   when a refund webhook (``charge.refunded``, ``refund.updated`` ...) arrives.
+   Until then the refund is pending and still reserves its amount.
+
+If the provider cannot be reached, the refund is marked failed (its amount is
+free again) and the caller gets ``payment_provider_unavailable``; retrying
+with the same Idempotency-Key sends the same refund again (the provider's key
+is unchanged, so it is never made twice). ``order_refunds_settle`` applies the
+consequences of the confirmed total, and is idempotent: points taken back in
+proportion, event seats released, a fully refunded entry ends the membership.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from commerce import errors
+from commerce.models import Order, OrderLine, Payment, Refund
+from commerce.payments.base import ProviderRefund, ProviderRefused, ProviderUnavailable, get_provider
+from commerce.pricing import proportional_share
+from commerce.services.stock import stock_release
+from members.models import PointsEntry, User
+from members.services.memberships import membership_end_paid
+from members.services.points import points_award
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal("0.00")
+
+
+def _sum(queryset) -> Decimal:
+    return queryset.aggregate(total=Sum("amount"))["total"] or ZERO
+
+
+def order_refundable_amount(*, order: Order) -> Decimal:
+    """What may still be refunded: paid less every open (pending or succeeded) refund."""
+    if order.amount_paid <= 0:
+        return ZERO
+    return order.amount_paid - _sum(order.refunds.filter(status__in=Refund.OPEN_STATUSES))
+
+
+def refund_request(
+    *,
+    order_id: int,
+    reason: str,
+    requested_by: User | None,
+    source: str = Refund.Source.OWNER,
+    amount: Decimal | None = None,
+    idempotency_key: str | None = None,
+) -> Refund:
+    """Refund ``amount`` (default: all that is left) of a paid order through its provider.
+
+    The caller has checked that ``requested_by`` may refund this order. Never
+    refunds more than was paid, even under concurrent requests (row lock on
+    the order, plus the database's check). Idempotent per (order,
+    ``idempotency_key``). Returns the refund, ``pending`` or ``succeeded``.
+    """
+    with transaction.atomic(durable=True):
+        order = Order.objects.select_for_update().get(pk=order_id)
+        refund = None
+        if idempotency_key:
+            refund = Refund.objects.filter(order=order, idempotency_key=idempotency_key).first()
+            if refund is not None and (refund.provider_ref or refund.status == Refund.Status.SUCCEEDED):
+                return refund  # a replay: the first answer, nothing sent again
+        payment = order.payments.filter(status=Payment.Status.SUCCEEDED).exclude(provider="free").first()
+        if payment is None or order.amount_paid <= 0 or order.status not in Order.PAID_STATUSES:
+            raise errors.OrderNotRefundable()
+        if refund is None:
+            remaining = order_refundable_amount(order=order)
+            amount = remaining if amount is None else amount
+            if amount <= 0 or amount > remaining:
+                raise errors.RefundExceedsPaid()
+            refund = Refund.objects.create(
+                order=order,
+                payment=payment,
+                provider=payment.provider,
+                amount=amount,
+                currency=order.currency,
+                reason=reason[:500],
+                requested_by=requested_by,
+                source=source,
+                idempotency_key=idempotency_key or "",
+            )
+        elif refund.status == Refund.Status.FAILED:
+            # The provider never took it (unreachable): the same row and key go again, if still covered.
+            if refund.amount > order_refundable_amount(order=order):
+                raise errors.RefundExceedsPaid()
+            refund.status, refund.failure_reason = Refund.Status.PENDING, ""
+            refund.save(update_fields=["status", "failure_reason", "updated_at"])
+        # else: pending and never answered (a crash before the answer was recorded): send it again.
+    return refund_send(refund_id=refund.pk)
+
+
+def refund_send(*, refund_id: int) -> Refund:
+    """Send a pending refund to its provider (no lock held meanwhile) and record the answer."""
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    provider = get_provider(refund.provider)
+    try:
+        state = provider.refund(
+            payment_ref=refund.payment.provider_ref or "",
+            amount=refund.amount,
+            currency=refund.currency,
+            idempotency_key=f"refund-{refund.pk}",
+            reason=refund.reason,
+            metadata={"order_id": str(refund.order_id), "refund_id": str(refund.pk)},
+        )
+    except (ProviderUnavailable, ProviderRefused) as exc:
+        logger.warning("Refund %s not sent: %s", refund.pk, exc)
+        with transaction.atomic(durable=True):
+            Order.objects.select_for_update().get(pk=refund.order_id)
+            Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING, provider_ref="").update(
+                status=Refund.Status.FAILED, failure_reason=str(exc)[:500], updated_at=timezone.now()
+            )
+        status = 503 if isinstance(exc, ProviderUnavailable) else 502
+        raise errors.PaymentProviderUnavailable(http_status=status) from exc
+    with transaction.atomic(durable=True):
+        order = Order.objects.select_for_update().get(pk=refund.order_id)
+        refund = Refund.objects.get(pk=refund.pk)
+        refund_apply_state(order=order, refund=refund, state=state)
+        order_refunds_settle(order=order, confirmed=[refund])
+    return refund
+
+
+# Moves a provider may report; anything else (a stale snapshot) is ignored.
+_ALLOWED_MOVES = {
+    Refund.Status.PENDING: {Refund.Status.SUCCEEDED, Refund.Status.FAILED, Refund.Status.CANCELED},
+    Refund.Status.SUCCEEDED: {Refund.Status.FAILED, Refund.Status.CANCELED},
+}
+
+
+def refund_apply_state(*, order: Order, refund: Refund, state: ProviderRefund) -> bool:
+    """Record the provider's view of ``refund``; True if it became succeeded. Caller holds the order lock.
+
+    Statuses only move forward: pending -> succeeded | failed | canceled, and
+    succeeded -> failed | canceled (the provider may fail a refund later). A
+    refund we marked failed because the provider could not be reached, and
+    which the provider made after all, is taken as the provider reports it.
+    """
+    changed = []
+    if state.ref and refund.provider_ref != state.ref:
+        unsent = refund.provider_ref == ""
+        refund.provider_ref, changed = state.ref, [*changed, "provider_ref"]
+        if unsent and refund.status == Refund.Status.FAILED:
+            refund.status, changed = Refund.Status.PENDING, [*changed, "status"]
+    if state.raw:
+        refund.raw, changed = state.raw, [*changed, "raw"]
+    became_succeeded = False
+    if state.status in _ALLOWED_MOVES.get(refund.status, ()):
+        became_succeeded = state.status == Refund.Status.SUCCEEDED
+        refund.status = state.status
+        refund.failure_reason = state.failure_reason[:500]
+        refund.confirmed_at = timezone.now() if became_succeeded else refund.confirmed_at
+        changed += ["status", "failure_reason", "confirmed_at"]
+    if changed:
+        refund.save(update_fields=[*dict.fromkeys(changed), "updated_at"])
+    return became_succeeded
+
+
+def _ticket_targets(*, order: Order, refunded: Decimal) -> dict[int, int]:
+    """Seats to give back for ``refunded``: whole tickets, line by line; all of them when fully refunded."""
+    lines = list(OrderLine.objects.filter(order=order, sku__isnull=False).order_by("pk"))
+    if refunded >= order.amount_paid:
+        return {line.pk: line.quantity for line in lines}
+    targets, left = {}, refunded
+    for line in lines:
+        whole = min(line.quantity, int(left // line.unit_price)) if line.unit_price > 0 else 0
+        targets[line.pk] = whole
+        left -= whole * line.unit_price
+    return targets
+
+
+def _take_back_points(*, order: Order, key_suffix: str) -> None:
+    award = PointsEntry.objects.filter(idempotency_key=f"order:{order.pk}:award").first()
+    if award is None or award.delta <= 0:
+        return
+    taken = -(
+        PointsEntry.objects.filter(
+            membership_id=award.membership_id, idempotency_key__startswith=f"order:{order.pk}:refund:"
+        ).aggregate(total=Sum("delta"))["total"]
+        or 0
+    )
+    target = proportional_share(whole=award.delta, part=order.amount_refunded, of=order.amount_paid)
+    if target > taken:
+        points_award(
+            membership_id=award.membership_id,
+            delta=-(target - taken),
+            reason=_("Refund on order #%(id)s") % {"id": order.pk},
+            idempotency_key=f"order:{order.pk}:refund:{key_suffix}",
+        )
+
+
+def order_refunds_settle(*, order: Order, confirmed: list[Refund] = ()) -> Order:
+    """Bring ``order`` in line with its succeeded refunds. Caller holds the order lock; idempotent.
+
+    Does nothing while the payment is not known to have succeeded: refunds the
+    provider confirmed early are applied when the payment news arrives.
+    """
+    if order.amount_paid <= 0:
+        return order
+    # Only refunds of the payment that counts: one of a payment held for review is recorded, not counted.
+    refunded = _sum(
+        order.refunds.filter(status=Refund.Status.SUCCEEDED, payment__status=Payment.Status.SUCCEEDED)
+    )
+    if refunded > order.amount_paid:
+        order.needs_review = True
+        order.review_reason = _("The provider reports more refunded than was paid.")[:500]
+        order.save(update_fields=["needs_review", "review_reason", "updated_at"])
+        return order
+    before = order.status
+    order.amount_refunded = refunded
+    if refunded == order.amount_paid:
+        order.status = Order.Status.REFUNDED
+    elif refunded > 0:
+        order.status = Order.Status.PARTIALLY_REFUNDED
+    elif order.status in (Order.Status.REFUNDED, Order.Status.PARTIALLY_REFUNDED):
+        order.status = Order.Status.PAID
+    order.save(update_fields=["amount_refunded", "status", "updated_at"])
+    if refunded <= 0:
+        return order
+    keys = [str(refund.pk) for refund in confirmed if refund.status == Refund.Status.SUCCEEDED]
+    _take_back_points(order=order, key_suffix=keys[-1] if keys else f"total-{refunded}")
+    if order.kind == Order.Kind.EVENT:
+        stock_release(order=order, released_targets=_ticket_targets(order=order, refunded=refunded))
+    if (
+        order.kind == Order.Kind.ENTRY
+        and order.status == Order.Status.REFUNDED
+        and before != Order.Status.REFUNDED
+        and order.membership_id
+    ):
+        membership_end_paid(membership_id=order.membership_id)
+    return order
+
+
+def entry_refund_request(*, order: Order, buyer: User, now: datetime | None = None) -> Refund:
+    """The buyer's unconditional refund of an entry fee, within the plan's refund window.
+
+    The caller fetched ``order`` through a buyer-scoped selector.
+    """
+    now = now or timezone.now()
+    if order.kind != Order.Kind.ENTRY or order.paid_at is None or order.plan_id is None:
+        raise errors.OrderNotRefundable()
+    window = order.plan.refund_window_days
+    if not window or now > order.paid_at + timedelta(days=window):
+        raise errors.RefundWindowClosed()
+    return refund_request(
+        order_id=order.pk,
+        reason=_("Refund within the entry plan's refund window."),
+        requested_by=buyer,
+        source=Refund.Source.BUYER,
+        idempotency_key=f"entry-window-{order.pk}",
+    )

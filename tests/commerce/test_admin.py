@@ -1,0 +1,192 @@
+"""The commerce admin: owners see and act on their own communities' rows only; money is read-only."""
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from commerce.models import Order, Product, Refund, Sku
+from tests.commerce.factories import ProductFactory, SkuFactory, category
+from tests.commerce.flows import body, pay, place_order
+from tests.members.factories import CommunityFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(stripe):
+    a, b = CommunityFactory(name="A社群"), CommunityFactory(name="B社群")
+    rows = {"a": a, "b": b}
+    for key, community in (("a", a), ("b", b)):
+        product = ProductFactory(community=community, title=f"{key.upper()}的好书")
+        sku = SkuFactory(product=product, price=Decimal("50.00"))
+        buyer = MembershipFactory(community=community).user
+        order_id = body(place_order(buyer, community, [(sku, 1)]))["id"]
+        pay(stripe, order_id)
+        rows[f"{key}_product"], rows[f"{key}_order"] = product, Order.objects.get(pk=order_id)
+    return rows
+
+
+@pytest.fixture
+def owner_a(client, world):
+    client.force_login(world["a"].owner)
+    return client
+
+
+@pytest.mark.parametrize("model", ["product", "order", "payment", "refund", "webhookevent"])
+def test_owners_list_only_their_own_communities_rows(owner_a, world, stripe, model):
+    from commerce.services.refunds import refund_request
+
+    for key in ("a", "b"):
+        refund_request(
+            order_id=world[f"{key}_order"].pk, amount=Decimal("1.00"), reason="x", requested_by=None
+        )
+
+    response = owner_a.get(reverse(f"admin:commerce_{model}_changelist"))
+
+    assert response.status_code == 200
+    shown = list(response.context["cl"].queryset)
+    assert shown, model
+    for row in shown:
+        community = row.community if hasattr(row, "community") else row.order.community
+        assert community == world["a"]
+
+
+def test_the_community_filter_offers_only_the_owners_communities(owner_a, world):
+    response = owner_a.get(reverse("admin:commerce_order_changelist"))
+
+    content = response.content.decode()
+    assert "A社群" in content and "B社群" not in content
+
+
+@pytest.mark.parametrize("model", ["product", "order"])
+def test_crafted_ids_of_another_owner_are_not_found(owner_a, world, model):
+    response = owner_a.get(reverse(f"admin:commerce_{model}_change", args=[world[f"b_{model}"].pk]))
+
+    assert response.status_code in (302, 404)
+
+
+def test_the_refund_action_refunds_own_orders_and_cannot_reach_others(owner_a, world, stripe):
+    url = reverse("admin:commerce_order_changelist")
+
+    response = owner_a.post(
+        url,
+        {"action": "refund_in_full", "_selected_action": [world["a_order"].pk, world["b_order"].pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert Order.objects.get(pk=world["a_order"].pk).status == Order.Status.REFUNDED
+    assert Order.objects.get(pk=world["b_order"].pk).status == Order.Status.PAID
+    assert Refund.objects.get().source == Refund.Source.ADMIN
+
+
+def test_orders_are_read_only_in_the_admin(owner_a, world):
+    url = reverse("admin:commerce_order_change", args=[world["a_order"].pk])
+
+    assert owner_a.get(url).status_code == 200
+    owner_a.post(url, {"status": "cancelled", "total": "0.01"})
+
+    order = Order.objects.get(pk=world["a_order"].pk)
+    assert order.status == Order.Status.PAID and order.total == Decimal("50.00")
+    assert owner_a.get(reverse("admin:commerce_order_add")).status_code == 403
+
+
+def test_an_owner_lists_a_product_with_skus_inline(owner_a, world):
+    data = {
+        "community": world["a"].pk,
+        "title": "精装投资笔记",
+        "category": category().pk,
+        "tags_text": "投资, 笔记，理财",
+        "kind": "goods",
+        "is_active": "on",
+        "description": "",
+        "skus-TOTAL_FORMS": "1",
+        "skus-INITIAL_FORMS": "0",
+        "skus-MIN_NUM_FORMS": "0",
+        "skus-MAX_NUM_FORMS": "1000",
+        "skus-0-name": "精装",
+        "skus-0-price": "68.00",
+        "skus-0-stock": "12",
+        "skus-0-is_active": "on",
+    }
+
+    response = owner_a.post(reverse("admin:commerce_product_add"), data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    product = Product.objects.get(title="精装投资笔记")
+    assert product.tags == ["投资", "笔记", "理财"] and product.community == world["a"]
+    assert Sku.objects.get(product=product).price == Decimal("68.00")
+
+
+def test_an_owner_cannot_list_a_product_in_another_community(owner_a, world):
+    data = {
+        "community": world["b"].pk,
+        "title": "越权商品",
+        "category": category().pk,
+        "kind": "goods",
+        "skus-TOTAL_FORMS": "0",
+        "skus-INITIAL_FORMS": "0",
+        "skus-MIN_NUM_FORMS": "0",
+        "skus-MAX_NUM_FORMS": "1000",
+    }
+
+    response = owner_a.post(reverse("admin:commerce_product_add"), data)
+
+    assert response.status_code == 200  # the form is shown again with an error
+    assert not Product.objects.filter(title="越权商品").exists()
+
+
+def test_categories_are_readable_by_owners_and_editable_by_superusers(owner_a, client, world):
+    assert owner_a.get(reverse("admin:commerce_category_changelist")).status_code == 200
+    assert owner_a.get(reverse("admin:commerce_category_add")).status_code == 403
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert client.get(reverse("admin:commerce_category_add")).status_code == 200
+
+
+def test_superusers_see_every_community(client, world):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.get(reverse("admin:commerce_order_changelist"))
+
+    assert {row.pk for row in response.context["cl"].queryset} == {world["a_order"].pk, world["b_order"].pk}
+
+
+def test_staff_without_communities_see_no_commerce_pages(client, world):
+    client.force_login(UserFactory(is_staff=True))
+
+    assert client.get(reverse("admin:commerce_order_changelist")).status_code == 403
+
+
+def test_owners_move_paid_orders_to_fulfilled_and_completed(owner_a, world, stripe):
+    url = reverse("admin:commerce_order_changelist")
+    pending = MembershipFactory(community=world["a"]).user
+    sku = world["a_product"].skus.get()
+    unpaid = body(place_order(pending, world["a"], [(sku, 1)]))["id"]
+
+    owner_a.post(url, {"action": "mark_fulfilled", "_selected_action": [world["a_order"].pk, unpaid]})
+    assert Order.objects.get(pk=world["a_order"].pk).status == Order.Status.FULFILLED
+    assert Order.objects.get(pk=unpaid).status == Order.Status.PENDING_PAYMENT
+    owner_a.post(
+        url, {"action": "mark_completed", "_selected_action": [world["a_order"].pk, world["b_order"].pk]}
+    )
+
+    assert Order.objects.get(pk=world["a_order"].pk).status == Order.Status.COMPLETED
+    assert Order.objects.get(pk=world["b_order"].pk).status == Order.Status.PAID
+
+
+@pytest.mark.parametrize("model", ["product", "order", "payment", "refund", "category"])
+def test_change_and_add_pages_render_for_owners(owner_a, world, model):
+    from commerce.models import Category, Payment
+
+    row = {
+        "product": world["a_product"],
+        "order": world["a_order"],
+        "payment": Payment.objects.filter(order=world["a_order"]).first(),
+        "refund": None,
+        "category": Category.objects.get(path="生鲜/水果"),
+    }[model]
+    if row is not None:
+        assert owner_a.get(reverse(f"admin:commerce_{model}_change", args=[row.pk])).status_code == 200
+    if model == "product":
+        assert owner_a.get(reverse("admin:commerce_product_add")).status_code == 200

@@ -1,0 +1,255 @@
+"""The domain knowledge the scorer reasons with, built from plain data.
+
+The data (``trust/data/lexicon.json``, later DB rows edited in the admin) says
+which words belong to which domain, which domains' audiences buy each catalog
+category, and which audiences also buy from a neighbouring domain. This module
+turns it into fast lookups and matches free text (Chinese or English) against it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jieba
+
+DEFAULT_LEXICON_PATH = Path(__file__).resolve().parents[1] / "data" / "lexicon.json"
+
+# A term found inside a longer token (not as the token itself) counts a little less.
+INNER_MATCH_FACTOR = 0.8
+# English n-grams looked up as terms ("value investing", "trail running shoes").
+MAX_ENGLISH_NGRAM = 3
+# Per-lexicon cache of matched texts; bounded so a long-running process stays small.
+MATCH_CACHE_SIZE = 50_000
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_ENGLISH_WORD = re.compile(r"[a-z0-9][a-z0-9+#']*(?:-[a-z0-9+#']+)*")
+
+_tokenizer_lock = threading.Lock()
+_tokenizer: jieba.Tokenizer | None = None
+_words_added: set[str] = set()
+
+Weights = Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A field of interest and trust: finance, running, tea, ...
+
+    ``universal`` marks domains every community's audience buys from (its own
+    events, memberships, consulting): they neither match nor mismatch by themselves.
+    """
+
+    key: str
+    name_zh: str
+    name_en: str
+    universal: bool = False
+
+
+def normalise(text: str) -> str:
+    """Full-width to half-width and lower case, so 'ＧＰＳ' and 'gps' meet."""
+    return unicodedata.normalize("NFKC", text).lower().strip()
+
+
+def _shared_tokenizer() -> jieba.Tokenizer:
+    """One jieba tokenizer per process: loading its dictionary takes most of a second."""
+    global _tokenizer
+    with _tokenizer_lock:
+        if _tokenizer is None:
+            jieba.setLogLevel(logging.WARNING)
+            tokenizer = jieba.Tokenizer()
+            tokenizer.initialize()
+            _tokenizer = tokenizer
+        return _tokenizer
+
+
+def _teach_tokenizer(words: Iterable[str]) -> jieba.Tokenizer:
+    """Add lexicon terms as jieba user words so they come out as whole tokens."""
+    tokenizer = _shared_tokenizer()
+    with _tokenizer_lock:
+        for word in words:
+            if word not in _words_added:
+                tokenizer.add_word(word)
+                _words_added.add(word)
+    return tokenizer
+
+
+def _add(into: dict[str, float], domains: Mapping[str, float], factor: float) -> None:
+    for key, weight in domains.items():
+        into[key] = into.get(key, 0.0) + weight * factor
+
+
+@dataclass(frozen=True, eq=False)
+class Lexicon:
+    """Domains, their terms, category-to-audience mapping and audience relations.
+
+    Compared and hashed by identity, so it can key per-lexicon caches.
+    """
+
+    domains: Mapping[str, Domain]
+    terms: Mapping[str, Mapping[str, float]]  # normalised term -> {domain: weight}
+    categories: Mapping[str, Mapping[str, float]]  # category path -> {domain: weight}
+    relations: Mapping[str, Mapping[str, float]]  # source domain -> {target domain: weight}
+    max_term_length: int = 1
+    _cache: dict[str, dict[str, float]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Lexicon:
+        """Build from the JSON shape of ``trust/data/lexicon.json`` (or the same rows from the DB)."""
+        domains: dict[str, Domain] = {}
+        terms: dict[str, dict[str, float]] = {}
+        for row in data.get("domains", ()):
+            key = row["key"]
+            domains[key] = Domain(
+                key, row.get("name_zh", key), row.get("name_en", key), bool(row.get("universal", False))
+            )
+            for term_row in row.get("terms", ()):
+                term = normalise(term_row["term"])
+                if not term:
+                    continue
+                weight = float(term_row.get("weight", 1.0))
+                by_domain = terms.setdefault(term, {})
+                by_domain[key] = max(weight, by_domain.get(key, 0.0))
+        categories: dict[str, dict[str, float]] = {}
+        for row in data.get("categories", ()):
+            mapped = {
+                d["domain"]: float(d.get("weight", 1.0))
+                for d in row.get("domains", ())
+                if d["domain"] in domains
+            }
+            if mapped:
+                categories[row["path"].strip()] = mapped
+        relations: dict[str, dict[str, float]] = {}
+        for row in data.get("relations", ()):
+            if row["source"] in domains and row["target"] in domains:
+                relations.setdefault(row["source"], {})[row["target"]] = float(row.get("weight", 0.5))
+        chinese = [t for t in terms if _CJK.search(t) and len(t) >= 2]
+        _teach_tokenizer(chinese)
+        longest = max((len(t) for t in chinese), default=1)
+        return cls(domains, terms, categories, relations, longest)
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_LEXICON_PATH) -> Lexicon:
+        """The lexicon shipped with the code (the seed for the admin-edited tables)."""
+        with Path(path).open(encoding="utf-8") as handle:
+            return cls.from_dict(json.load(handle))
+
+    def name(self, domain: str, lang: str = "zh") -> str:
+        item = self.domains.get(domain)
+        if item is None:
+            return domain
+        return item.name_zh if lang == "zh" else item.name_en
+
+    def is_universal(self, domain: str) -> bool:
+        item = self.domains.get(domain)
+        return bool(item and item.universal)
+
+    def segment(self, text: str) -> list[str]:
+        """Search-mode tokens: a long term yields its parts too (投资理财 -> 投资, 理财, 投资理财)."""
+        tokenizer = _shared_tokenizer()
+        return [t for t in tokenizer.cut_for_search(normalise(text), HMM=False) if t.strip()]
+
+    def term_hits(self, text: str) -> list[tuple[str, float]]:
+        """Lexicon terms found in ``text`` with a confidence factor (1.0 whole token, less inside one)."""
+        clean = normalise(text)
+        if not clean:
+            return []
+        hits = self._english_hits(clean)
+        if _CJK.search(clean):
+            hits.extend(self._chinese_hits(clean))
+        return hits
+
+    def match_text(self, text: str) -> dict[str, float]:
+        """Domain weights of a piece of text (title, tag, attribute, ...). Cached per text."""
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        found: dict[str, float] = {}
+        for term, factor in self.term_hits(text):
+            _add(found, self.terms[term], factor)
+        if len(self._cache) >= MATCH_CACHE_SIZE:
+            self._cache.clear()
+        self._cache[text] = found
+        return found
+
+    def category_domains(self, path: str) -> dict[str, float]:
+        """Domains whose audiences buy a category; unknown paths fall back to siblings, then to words."""
+        path = path.strip()
+        if path in self.categories:
+            return dict(self.categories[path])
+        if not path:
+            return {}
+        parent = path.split("/")[0] + "/"
+        siblings = [m for p, m in self.categories.items() if p.startswith(parent)]
+        if siblings:
+            merged: dict[str, float] = {}
+            for mapped in siblings:
+                for key, weight in mapped.items():
+                    merged[key] = max(merged.get(key, 0.0), weight * 0.8)
+            words = self.match_text(path.replace("/", " "))
+            _add(merged, words, 0.5)
+            return merged
+        return self.match_text(path.replace("/", " "))
+
+    def _english_hits(self, clean: str) -> list[tuple[str, float]]:
+        words = _ENGLISH_WORD.findall(clean)
+        hits: list[tuple[str, float]] = []
+        i = 0
+        while i < len(words):
+            for size in range(min(MAX_ENGLISH_NGRAM, len(words) - i), 0, -1):
+                term = self._english_term(" ".join(words[i : i + size]))
+                if term is not None:
+                    hits.append((term, 1.0))
+                    i += size
+                    break
+            else:
+                i += 1
+        return hits
+
+    def _english_term(self, phrase: str) -> str | None:
+        """The phrase itself or its singular (shoes -> shoe, berries -> berry), if a term."""
+        candidates = [phrase]
+        if phrase.endswith("ies"):
+            candidates.append(phrase[:-3] + "y")
+        if phrase.endswith("es"):
+            candidates.append(phrase[:-2])
+        if phrase.endswith("s"):
+            candidates.append(phrase[:-1])
+        for candidate in candidates:
+            if candidate in self.terms and not _CJK.search(candidate):
+                return candidate
+        return None
+
+    def _chinese_hits(self, clean: str) -> list[tuple[str, float]]:
+        """Whole jieba tokens first; inside longer unknown tokens, longest terms left to right."""
+        tokenizer = _shared_tokenizer()
+        hits: list[tuple[str, float]] = []
+        for token in tokenizer.cut(clean, HMM=False):
+            if not _CJK.search(token):
+                continue
+            if token in self.terms:
+                hits.append((token, 1.0))
+            elif len(token) >= 3:
+                hits.extend((term, INNER_MATCH_FACTOR) for term in self._inner_terms(token))
+        return hits
+
+    def _inner_terms(self, token: str) -> list[str]:
+        found: list[str] = []
+        i = 0
+        while i < len(token) - 1:
+            for size in range(min(self.max_term_length, len(token) - i), 1, -1):
+                piece = token[i : i + size]
+                if piece in self.terms:
+                    found.append(piece)
+                    i += size
+                    break
+            else:
+                i += 1
+        return found
