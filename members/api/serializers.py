@@ -194,7 +194,9 @@ class MemberOutput(MembershipOutput):
 
     nickname = serializers.CharField(source="user.nickname")
     referred_by = serializers.IntegerField(source="referred_by_id", allow_null=True)
-    referred_by_nickname = serializers.CharField(source="referred_by.user.nickname", default=None)
+    referred_by_nickname = serializers.CharField(
+        source="referred_by.user.nickname", default=None, allow_null=True
+    )
 
 
 class PointsEntryOutput(serializers.Serializer):
