@@ -27,6 +27,7 @@ run: $(BIN)/python
 
 ## test: install runtime and test requirements, run the whole suite against PostgreSQL
 test: $(BIN)/python
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-zenhei)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest --create-db

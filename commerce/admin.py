@@ -10,6 +10,7 @@ from django.db.models import Count, Min, Sum
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent
 from commerce.services.catalog import product_announce
 from commerce.services.orders import order_advance
@@ -29,7 +30,7 @@ class ManagedCommunityFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         communities = Community.objects.order_by("name")
-        if not request.user.is_superuser:
+        if not (request.user.is_superuser or finance_reads_all(request)):
             communities = communities.filter(pk__in=managed_community_ids(request))
         return [(str(c.pk), c.name) for c in communities]
 
@@ -231,21 +232,21 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
 # --- Orders and money -------------------------------------------------------------------------
 
 
-class OrderLineInline(ReadOnlyMixin, ParentScopedInline):
+class OrderLineInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
     model = OrderLine
     community_field = "order__community"
     fields = ["title", "sku", "quantity", "list_price", "unit_price", "line_total", "quantity_released"]
     readonly_fields = fields
 
 
-class PaymentInline(ReadOnlyMixin, ParentScopedInline):
+class PaymentInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
     model = Payment
     community_field = "order__community"
     fields = ["provider", "provider_ref", "status", "amount", "amount_received", "currency", "succeeded_at"]
     readonly_fields = fields
 
 
-class RefundInline(ReadOnlyMixin, ParentScopedInline):
+class RefundInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
     model = Refund
     community_field = "order__community"
     fields = [
@@ -262,7 +263,7 @@ class RefundInline(ReadOnlyMixin, ParentScopedInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
     inlines = [OrderLineInline, PaymentInline, RefundInline]
     list_display = [
         "id",
@@ -360,7 +361,7 @@ class OrderAdmin(ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
     community_field = "order__community"
     list_display = [
         "id",
@@ -380,7 +381,7 @@ class PaymentAdmin(ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+class RefundAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
     community_field = "order__community"
     list_display = ["id", "order", "provider_ref", "status", "source", "amount", "requested_by", "created_at"]
     list_filter = ["status", "source", "created_at", OrderCommunityFilter]
@@ -390,7 +391,7 @@ class RefundAdmin(ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+class WebhookEventAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
     """Raw deliveries for audit; owners see those about their orders, superusers all."""
 
     community_field = "order__community"

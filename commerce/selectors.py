@@ -95,3 +95,64 @@ def order_payment(order: Order) -> Payment | None:
     """The payment the customer is asked to complete: the online one if any (uses the prefetch)."""
     payments = [payment for payment in order.payments.all() if payment.provider != "free"]
     return payments[-1] if payments else None
+
+
+# --- Commissions, reminders, repurchase rates (issue 7) ------------------------------------------
+
+
+def commission_totals_by_membership(*, membership_ids: list[int]) -> dict[int, dict[str, str]]:
+    """Pending, settled and reversed commission totals per beneficiary membership, as money strings.
+
+    ``pending`` and ``settled`` are what is still kept (amount less reversals);
+    ``reversed`` is what refunds took back, whatever the status. One query.
+    """
+    from django.db.models import DecimalField, F, Sum, Value
+    from django.db.models.functions import Coalesce
+
+    from commerce.models import Commission
+    from commerce.pricing import money
+
+    zero = Value(0, output_field=DecimalField(max_digits=12, decimal_places=2))
+    kept = F("amount") - F("amount_reversed")
+    rows = (
+        Commission.objects.filter(beneficiary_id__in=membership_ids)
+        .values("beneficiary_id")
+        .annotate(
+            pending=Coalesce(Sum(kept, filter=Q(status=Commission.Status.PENDING)), zero),
+            settled=Coalesce(Sum(kept, filter=Q(status=Commission.Status.SETTLED)), zero),
+            reversed=Coalesce(Sum("amount_reversed"), zero),
+        )
+        .order_by()
+    )
+    totals = {pk: {"pending": "0.00", "settled": "0.00", "reversed": "0.00"} for pk in membership_ids}
+    for row in rows:
+        totals[row["beneficiary_id"]] = {key: money(row[key]) for key in ("pending", "settled", "reversed")}
+    return totals
+
+
+def reminder_list_for_user(*, user: User) -> QuerySet:
+    """The caller's own reminders (repurchase and renewal), newest due first."""
+    from commerce.models import Reminder
+
+    return Reminder.objects.filter(membership__user=user).select_related("community", "product")
+
+
+def repurchase_rate_list(*, community_id: int | None = None) -> QuerySet:
+    """Stored repurchase rates (per community, product, category) as the last job run computed them."""
+    from commerce.models import RepurchaseRate
+
+    queryset = RepurchaseRate.objects.all()
+    if community_id is not None:
+        queryset = queryset.filter(community_id=community_id)
+    return queryset
+
+
+def repurchase_rate_for_community(*, community_id: int):
+    """The community-wide repurchase rate (a ``Decimal`` in 0..1), or None before the job first ran."""
+    from commerce.models import RepurchaseRate
+
+    return (
+        RepurchaseRate.objects.filter(scope=RepurchaseRate.Scope.COMMUNITY, community_id=community_id)
+        .values_list("rate", flat=True)
+        .first()
+    )

@@ -1,19 +1,72 @@
-"""Thin Celery wrappers around commerce services. Ids in, idempotent, safe to run twice."""
+"""Thin Celery wrappers around commerce services. Ids in, idempotent, safe to run twice.
+
+Periodic jobs take an optional ``now`` (ISO 8601) so that a catch-up run or a
+test can set the clock they judge by; the beat schedule sends none.
+"""
+
+from datetime import datetime
 
 from celery import shared_task
+from django.db import DatabaseError
 from django.utils import timezone
 
+from commerce.services.commissions import commission_settle_due
+from commerce.services.notifications import notification_send_due
 from commerce.services.orders import order_release_expired
 from commerce.services.payments import payment_cancel_at_provider
+from commerce.services.renewals import renewal_reminders_create
+from commerce.services.repurchase import repurchase_rates_refresh, repurchase_reminders_create
+
+RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": True, "retry_backoff_max": 300, "max_retries": 5}
 
 
-@shared_task(name="commerce.release_stock_holds", acks_late=True)
-def release_stock_holds_task() -> int:
+def _clock(now: str | None) -> datetime:
+    return datetime.fromisoformat(now) if now else timezone.now()
+
+
+@shared_task(name="commerce.release_stock_holds", acks_late=True, **RETRY)
+def release_stock_holds_task(now: str | None = None) -> int:
     """Cancel unpaid orders whose hold expired and give their stock back."""
-    return order_release_expired(now=timezone.now())
+    return order_release_expired(now=_clock(now))
 
 
 @shared_task(name="commerce.payment_cancel", acks_late=True)
 def payment_cancel_task(order_id: int) -> bool:
     """Cancel a cancelled order's payment at the provider, so that it can no longer be paid."""
     return payment_cancel_at_provider(order_id=order_id)
+
+
+@shared_task(name="commerce.commissions_settle", acks_late=True, **RETRY)
+def commissions_settle_task(now: str | None = None) -> int:
+    """Settle the commissions whose return window closed."""
+    return commission_settle_due(now=_clock(now))
+
+
+@shared_task(name="commerce.repurchase_reminders", acks_late=True, **RETRY)
+def repurchase_reminders_task(now: str | None = None) -> int:
+    """Create the repurchase reminders that fell due, then send the outbox."""
+    created = repurchase_reminders_create(now=_clock(now))
+    if created:
+        notifications_send_task.delay()
+    return created
+
+
+@shared_task(name="commerce.renewal_reminders", acks_late=True, **RETRY)
+def renewal_reminders_task(now: str | None = None) -> int:
+    """Remind members whose membership expires soon, then send the outbox."""
+    created = renewal_reminders_create(now=_clock(now))
+    if created:
+        notifications_send_task.delay()
+    return created
+
+
+@shared_task(name="commerce.repurchase_rates", acks_late=True, **RETRY)
+def repurchase_rates_task(now: str | None = None) -> int:
+    """Recompute the stored repurchase rates that trust reads."""
+    return repurchase_rates_refresh(now=_clock(now))
+
+
+@shared_task(name="commerce.notifications_send", acks_late=True, **RETRY)
+def notifications_send_task(now: str | None = None) -> int:
+    """Send the outbox's due notifications through the configured transport."""
+    return notification_send_due(now=_clock(now))

@@ -8,6 +8,7 @@ actions are all filtered. Anyone else sees nothing.
 
 from django.contrib import admin
 
+from members.models import Community
 from members.selectors import community_ids_managed_by
 
 
@@ -81,3 +82,22 @@ class ScopedInline(CommunityScopedAdminMixin, admin.TabularInline):
     """An inline whose rows and choices are scoped like its parent page."""
 
     extra = 0
+
+    def _community_ids_of(self, obj):
+        """Django passes inlines' permission hooks the *parent* object (the community on its own page)."""
+        if isinstance(obj, self.model):
+            return super()._community_ids_of(obj)
+        community = obj if isinstance(obj, Community) else obj.community
+        return {community.pk}
+
+    def _may(self, request, obj) -> bool:
+        """On the parent's add page (no parent yet) the rows belong to what the user may add there.
+
+        A new owner has no community yet, so without this the entry plans of
+        their first community could not be entered on the page that creates it.
+        """
+        if obj is None:
+            parent_admin = self.admin_site._registry.get(self.parent_model)
+            if parent_admin is not None:
+                return parent_admin.has_add_permission(request)
+        return super()._may(request, obj)

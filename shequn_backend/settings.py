@@ -180,7 +180,7 @@ MEMBERS_ENTRY_CHECKOUT = env.str("MEMBERS_ENTRY_CHECKOUT", default="commerce.ser
 
 # Commission totals per membership for GET /me/referrals/ (the commission ledger lives in commerce).
 MEMBERS_COMMISSION_TOTALS = env.str(
-    "MEMBERS_COMMISSION_TOTALS", default="members.selectors.no_commission_totals"
+    "MEMBERS_COMMISSION_TOTALS", default="commerce.selectors.commission_totals_by_membership"
 )
 
 # --- Stripe -------------------------------------------------------------------
@@ -232,3 +232,41 @@ LOGGING = {
 }
 # The stripe library logs every request at INFO; keep it quiet unless asked.
 LOGGING["loggers"]["stripe"] = {"level": env.str("STRIPE_LOG_LEVEL", default="WARNING")}
+
+# --- Community health (trust) ------------------------------------------------------
+# Records each member's active days in a community (DAU/MAU on the owner's dashboard).
+MIDDLEWARE += ["trust.middleware.ActivityMiddleware"]
+
+# --- Jobs: commissions, repurchase, renewals, stock holds (issue 7) ---------------------
+# Repurchase reminders: due cycles from this many days before today (catch-up after downtime)
+# to this many days ahead, judged on paid goods bought within the look-back window.
+REPURCHASE_LOOKBACK_DAYS = env.int("REPURCHASE_LOOKBACK_DAYS", default=365)
+REPURCHASE_STALE_DAYS = env.int("REPURCHASE_STALE_DAYS", default=14)
+REPURCHASE_LEAD_DAYS = env.int("REPURCHASE_LEAD_DAYS", default=1)
+# Renewal reminders go to memberships expiring within this many days.
+RENEWAL_REMIND_DAYS = env.int("RENEWAL_REMIND_DAYS", default=7)
+# Sends one outbox notification: f(*, notification) -> None, raising on failure. The default logs.
+NOTIFICATION_TRANSPORT = env.str(
+    "NOTIFICATION_TRANSPORT", default="commerce.services.notifications.log_transport"
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "release-stock-holds": {"task": "commerce.release_stock_holds", "schedule": 60.0},
+        "send-notifications": {"task": "commerce.notifications_send", "schedule": 60.0},
+        "settle-commissions": {"task": "commerce.commissions_settle", "schedule": crontab(minute=5)},
+        "expire-memberships": {"task": "members.memberships_expire", "schedule": crontab(minute=10)},
+        "renewal-reminders": {"task": "commerce.renewal_reminders", "schedule": crontab(hour=9, minute=0)},
+        "repurchase-reminders": {
+            "task": "commerce.repurchase_reminders",
+            "schedule": crontab(hour=9, minute=30),
+        },
+        "repurchase-rates": {"task": "commerce.repurchase_rates", "schedule": crontab(hour=2, minute=30)},
+    }
+)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ReminderKindEnum"] = "commerce.models.Reminder.Kind"
+
+# --- Finance reports (issue 8) -----------------------------------------------------------
+# Exports up to this many rows download at once from the admin; larger ones run as a Celery job.
+REPORTS_DIRECT_MAX_ROWS = env.int("REPORTS_DIRECT_MAX_ROWS", default=20_000)
+# Rows fetched per round trip from the server-side cursor (memory stays flat whatever the export size).
+REPORTS_CHUNK_SIZE = env.int("REPORTS_CHUNK_SIZE", default=10_000)

@@ -3,6 +3,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from members.admin_scoping import CommunityScopedAdminMixin
+from trust import admin_dashboard  # noqa: F401 - the community admin, with its dashboard
 from trust.models import CategoryAudience, ContentPost, Domain, DomainRelation, DomainTerm, FitAssessment
 
 

@@ -225,3 +225,64 @@ class CommunityAudience(models.Model):
 
     def __str__(self) -> str:
         return str(self.community)
+
+
+class ActivityDay(models.Model):
+    """A member was active in a community on a (local, Asia/Shanghai) day: one row per user and day.
+
+    Written by ``trust.middleware.ActivityMiddleware`` for community-scoped API
+    requests and by trust's order receiver for paid orders, always as an
+    insert that ignores the unique-constraint conflict, so recording is
+    idempotent and safe from any number of processes.
+    """
+
+    community = models.ForeignKey(
+        Community, on_delete=models.CASCADE, related_name="activity_days", verbose_name=_("community")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="activity_days",
+        verbose_name=_("user"),
+    )
+    day = models.DateField(_("day"))
+
+    class Meta:
+        verbose_name = _("activity day")
+        verbose_name_plural = _("activity days")
+        constraints = [
+            models.UniqueConstraint(fields=["community", "user", "day"], name="uniq_activity_day"),
+        ]
+        indexes = [models.Index(fields=["community", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.community_id} {self.day}"
+
+
+class MembershipExit(models.Model):
+    """When a membership stopped being active (left, banned, expired): the churn figures count these.
+
+    Members owns no status-change time, so trust records one when it sees a
+    membership saved in an exited status, and drops it when the member returns.
+    """
+
+    membership = models.OneToOneField(
+        "members.Membership",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="exit",
+        verbose_name=_("membership"),
+    )
+    community = models.ForeignKey(
+        Community, on_delete=models.CASCADE, related_name="membership_exits", verbose_name=_("community")
+    )
+    status = models.CharField(_("status"), max_length=20)
+    exited_at = models.DateTimeField(_("exited at"))
+
+    class Meta:
+        verbose_name = _("membership exit")
+        verbose_name_plural = _("membership exits")
+        indexes = [models.Index(fields=["community", "exited_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} {self.status} {self.exited_at:%Y-%m-%d}"

@@ -11,7 +11,7 @@ from django.dispatch import receiver
 from commerce.models import Order, Product
 from members.models import Community, Membership
 from members.signals import community_attributes_changed, user_interests_changed
-from trust import services
+from trust import activity, services
 from trust.models import ContentPost
 from trust.selectors import PAID_STATUSES
 
@@ -58,3 +58,21 @@ def order_changed(sender, instance: Order, raw=False, **kwargs):
     """Paid, refunded: sales history moves trust."""
     if not raw and instance.status in PAID_STATUSES:
         services.community_mark_stale(community_id=instance.community_id)
+
+
+@receiver(post_save, sender=Membership, dispatch_uid="trust_membership_exit")
+def membership_exit_changed(sender, instance: Membership, raw=False, update_fields=None, **kwargs):
+    """Churn figures need the time a member left; members keeps no such time, so trust does."""
+    if not raw and (update_fields is None or "status" in update_fields):
+        activity.membership_exit_sync(membership=instance)
+
+
+@receiver(post_save, sender=Order, dispatch_uid="trust_order_activity")
+def order_activity(sender, instance: Order, raw=False, **kwargs):
+    """Buying is activity: a paid order marks its buyer active on the day it was paid."""
+    if not raw and instance.status in PAID_STATUSES and instance.paid_at is not None:
+        activity.activity_record(
+            user_id=instance.buyer_id,
+            community_id=instance.community_id,
+            day=activity.local_day(instance.paid_at),
+        )

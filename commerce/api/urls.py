@@ -1,6 +1,6 @@
 from django.urls import path
 
-from commerce.api import views
+from commerce.api import reminders, views
 
 urlpatterns = [
     path("communities/<slug:slug>/products/", views.ProductListApi.as_view(), name="product-list"),
@@ -22,4 +22,5 @@ urlpatterns = [
         "owner/orders/<int:order_id>/refund/", views.OwnerOrderRefundApi.as_view(), name="owner-order-refund"
     ),
     path("payments/stripe/webhook/", views.StripeWebhookApi.as_view(), name="stripe-webhook"),
+    path("me/reminders/", reminders.MyRemindersApi.as_view(), name="my-reminders"),
 ]

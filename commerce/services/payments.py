@@ -38,6 +38,7 @@ from commerce import errors
 from commerce.models import Order, Payment, Refund, WebhookEvent
 from commerce.payments import base
 from commerce.pricing import money, points_for
+from commerce.services.commissions import commission_create_for_order
 from commerce.services.refunds import order_refunds_settle, refund_apply_state
 from commerce.services.stock import stock_take_back
 from members.models import Membership
@@ -189,7 +190,8 @@ def payment_apply_success(
     if order.kind == Order.Kind.ENTRY and order.membership_id and order.plan_id:
         membership_activate_paid(membership_id=order.membership_id, plan=order.plan, paid_at=now)
     _award_points(order=order)
-    order_refunds_settle(order=order)
+    commission_create_for_order(order=order, now=now)
+    order_refunds_settle(order=order)  # also reverses commissions for refunds confirmed before this news
     return order
 
 

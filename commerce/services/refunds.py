@@ -35,6 +35,7 @@ from commerce import errors
 from commerce.models import Order, OrderLine, Payment, Refund
 from commerce.payments.base import ProviderRefund, ProviderRefused, ProviderUnavailable, get_provider
 from commerce.pricing import proportional_share
+from commerce.services.commissions import commission_reverse_for_order
 from commerce.services.stock import stock_release
 from members.models import PointsEntry, User
 from members.services.memberships import membership_end_paid
@@ -232,6 +233,7 @@ def order_refunds_settle(*, order: Order, confirmed: list[Refund] = ()) -> Order
     elif order.status in (Order.Status.REFUNDED, Order.Status.PARTIALLY_REFUNDED):
         order.status = Order.Status.PAID
     order.save(update_fields=["amount_refunded", "status", "updated_at"])
+    commission_reverse_for_order(order=order, now=timezone.now())
     if refunded <= 0:
         return order
     keys = [str(refund.pk) for refund in confirmed if refund.status == Refund.Status.SUCCEEDED]

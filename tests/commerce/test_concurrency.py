@@ -1,8 +1,7 @@
 """Concurrency on PostgreSQL: real threads, real transactions, released together by a barrier.
 
-These tests commit, so the database is flushed after each: ``serialized_rollback``
-brings the shipped data (categories, the trust lexicon) back for each test,
-and the module restores it once more at the end for whatever runs next.
+These tests commit, so the database is flushed after each; the root conftest
+loads the shipped data (categories, the trust lexicon) again after every flush.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -20,21 +19,11 @@ from tests.commerce.flows import body, deliver, intent_of, pay, place_order, ref
 from tests.members.factories import CommunityFactory, MembershipFactory
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.slow,
 ]
 
 THREADS = 40  # well under PostgreSQL's max_connections (100): each thread holds one connection
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_shipped_data(django_db_blocker):
-    """After the last test's flush, put the migrations' data back for later sessions (--reuse-db)."""
-    yield
-    with django_db_blocker.unblock():
-        contents = getattr(connection, "_test_serialized_contents", None)
-        if contents:
-            connection.creation.deserialize_db_from_string(contents)
 
 
 def run_together(calls, *, threads: int = THREADS) -> list:

@@ -56,7 +56,7 @@ def test_ledger_rows_cannot_be_changed_or_deleted(tiered):
         entry.delete()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keeps migration data
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_awards_never_lose_or_double_a_point():
     membership = MembershipFactory()
     TierFactory(community=membership.community, level=1, points_threshold=0)

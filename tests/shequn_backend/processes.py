@@ -36,6 +36,7 @@ def clean_env(**overrides: str) -> dict[str, str]:
         "STATIC_MANIFEST",
         "CELERY_TASK_ALWAYS_EAGER",
         "DJANGO_SETTINGS_MODULE",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
     }
     env = {k: v for k, v in os.environ.items() if k not in ours}
     env.update(overrides)

@@ -1,0 +1,582 @@
+"""One query per report. Each streams ``values_list`` rows through a server-side cursor, ordered by id.
+
+Which time puts a row into a date range (Asia/Shanghai calendar days):
+
+* orders, order lines: when the order was paid, else when it was placed;
+* payments: when the payment succeeded, else when it was created;
+* refunds: when the provider confirmed it, else when it was requested;
+* entry fees: when the entry order was paid (paid entry orders only);
+* commissions: when the commission was created (the order's payment);
+* settlement: each figure by when its money moved (see ``settlement.py``).
+"""
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Case, CharField, DateTimeField, F, Func, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from commerce.models import Commission, Order, OrderLine, Payment, Refund
+from commerce.reports.columns import CellType, Column, Report
+from commerce.reports.filters import ReportFilters, report_zone
+
+DEFAULT_CHUNK_SIZE = 10_000
+ZERO = Decimal("0.00")
+
+
+class LocalDateTime(Func):
+    """A timestamp as the report's wall-clock time to the second, computed by PostgreSQL.
+
+    PostgreSQL returns a naive ``timestamp`` that psycopg parses in C; Django's
+    own aware-datetime loader is pure Python and would dominate a large
+    export. Other databases return the stored (aware) value: the writers
+    convert those themselves.
+    """
+
+    output_field = DateTimeField()
+
+    def __init__(self, expression, **extra):
+        super().__init__(F(expression) if isinstance(expression, str) else expression, **extra)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return compiler.compile(self.source_expressions[0])
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"date_trunc('second', ({sql}) AT TIME ZONE %s)", (*params, report_zone().key)
+
+
+def chunk_size() -> int:
+    return getattr(settings, "REPORTS_CHUNK_SIZE", DEFAULT_CHUNK_SIZE)
+
+
+def labels(choices) -> dict[str, str]:
+    """Choice labels in the active language, resolved once per export rather than once per row."""
+    return {value: str(label) for value, label in choices}
+
+
+def money(key: str, label, *, total: bool = True, width: int = 12) -> Column:
+    return Column(key, label, CellType.MONEY, width, total)
+
+
+def when(key: str, label) -> Column:
+    return Column(key, label, CellType.DATETIME, 19)
+
+
+def _in_range(queryset: QuerySet, *, field: str, filters: ReportFilters) -> QuerySet:
+    start, end = filters.bounds
+    return queryset.filter(**{f"{field}__gte": start, f"{field}__lt": end})
+
+
+def _in_communities(queryset: QuerySet, *, lookup: str, filters: ReportFilters) -> QuerySet:
+    if filters.community_ids is None:
+        return queryset
+    return queryset.filter(**{f"{lookup}__in": sorted(filters.community_ids)})
+
+
+def _stream(queryset: QuerySet) -> Iterator[tuple]:
+    return queryset.order_by("id").iterator(chunk_size=chunk_size())
+
+
+# --- orders -----------------------------------------------------------------------------------------
+
+
+def orders_queryset(*, filters: ReportFilters) -> QuerySet[Order]:
+    queryset = Order.objects.alias(booked_at=Coalesce("paid_at", "created_at"))
+    queryset = _in_range(queryset, field="booked_at", filters=filters)
+    queryset = _in_communities(queryset, lookup="community_id", filters=filters)
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.kind:
+        queryset = queryset.filter(kind=filters.kind)
+    return queryset
+
+
+ORDER_COLUMNS = (
+    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", _lazy("Community"), width=18),
+    Column("community_slug", _lazy("Community slug"), width=16),
+    Column("buyer", _lazy("Buyer"), width=16),
+    Column("kind", _lazy("Kind"), width=10),
+    Column("status", _lazy("Status"), width=12),
+    Column("currency", _lazy("Currency"), width=8),
+    money("total", _lazy("Order total")),
+    money("amount_paid", _lazy("Amount paid")),
+    money("amount_refunded", _lazy("Amount refunded")),
+    money("net", _lazy("Net")),
+    when("created_at", _lazy("Placed at")),
+    when("paid_at", _lazy("Paid at")),
+    Column("needs_review", _lazy("Needs review"), width=10),
+)
+
+
+def orders_rows(filters: ReportFilters) -> Iterator[tuple]:
+    kinds, statuses, yes = labels(Order.Kind.choices), labels(Order.Status.choices), _("Yes")
+    queryset = orders_queryset(filters=filters).values_list(
+        "id",
+        "community__name",
+        "community__slug",
+        "buyer__username",
+        "kind",
+        "status",
+        "currency",
+        "total",
+        "amount_paid",
+        "amount_refunded",
+        LocalDateTime("created_at"),
+        LocalDateTime("paid_at"),
+        "needs_review",
+    )
+    for (
+        pk,
+        name,
+        slug,
+        buyer,
+        kind,
+        status,
+        currency,
+        total,
+        paid,
+        refunded,
+        created,
+        paid_at,
+        review,
+    ) in _stream(queryset):
+        yield (
+            pk,
+            name,
+            slug,
+            buyer,
+            kinds[kind],
+            statuses[status],
+            currency,
+            total,
+            paid,
+            refunded,
+            paid - refunded,
+            created,
+            paid_at,
+            yes if review else "",
+        )
+
+
+def orders_count(filters: ReportFilters) -> int:
+    return orders_queryset(filters=filters).count()
+
+
+# --- order lines ------------------------------------------------------------------------------------
+
+
+ORDER_LINE_COLUMNS = (
+    Column("line_id", _lazy("Line no."), CellType.INTEGER, 10),
+    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", _lazy("Community"), width=18),
+    Column("kind", _lazy("Kind"), width=10),
+    Column("status", _lazy("Order status"), width=12),
+    Column("title", _lazy("Item"), width=30),
+    Column("quantity", _lazy("Quantity"), CellType.INTEGER, 8, total=True),
+    money("list_price", _lazy("List price"), total=False),
+    money("unit_price", _lazy("Unit price"), total=False),
+    money("line_total", _lazy("Line total")),
+    Column("currency", _lazy("Currency"), width=8),
+    when("created_at", _lazy("Placed at")),
+    when("paid_at", _lazy("Paid at")),
+)
+
+
+def label_case(field: str, choices) -> Case:
+    """Choice labels (active language) computed by the database: no per-row Python on the hot report."""
+    whens = [When(**{field: value}, then=Value(label)) for value, label in labels(choices).items()]
+    return Case(*whens, default=F(field), output_field=CharField())
+
+
+def order_lines_values(*, filters: ReportFilters, labelled: bool = True) -> QuerySet:
+    """Order lines as values, one join (no subquery): also the query the benchmark hands to ``COPY``."""
+    queryset = OrderLine.objects.alias(booked_at=Coalesce("order__paid_at", "order__created_at"))
+    queryset = _in_range(queryset, field="booked_at", filters=filters)
+    queryset = _in_communities(queryset, lookup="order__community_id", filters=filters)
+    if filters.status:
+        queryset = queryset.filter(order__status=filters.status)
+    if filters.kind:
+        queryset = queryset.filter(order__kind=filters.kind)
+    return queryset.values_list(
+        "id",
+        "order_id",
+        "order__community__name",
+        label_case("order__kind", Order.Kind.choices) if labelled else "order__kind",
+        label_case("order__status", Order.Status.choices) if labelled else "order__status",
+        "title",
+        "quantity",
+        "list_price",
+        "unit_price",
+        "line_total",
+        "order__currency",
+        LocalDateTime("order__created_at"),
+        LocalDateTime("order__paid_at"),
+    ).order_by("id")
+
+
+def order_lines_rows(filters: ReportFilters) -> Iterator[tuple]:
+    return order_lines_values(filters=filters, labelled=True).iterator(chunk_size=chunk_size())
+
+
+def order_lines_count(filters: ReportFilters) -> int:
+    return order_lines_values(filters=filters).count()
+
+
+# --- payments ---------------------------------------------------------------------------------------
+
+
+def payments_queryset(*, filters: ReportFilters) -> QuerySet[Payment]:
+    queryset = Payment.objects.alias(booked_at=Coalesce("succeeded_at", "created_at"))
+    queryset = _in_range(queryset, field="booked_at", filters=filters)
+    queryset = _in_communities(queryset, lookup="order__community_id", filters=filters)
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.kind:
+        queryset = queryset.filter(order__kind=filters.kind)
+    return queryset
+
+
+PAYMENT_COLUMNS = (
+    Column("payment_id", _lazy("Payment no."), CellType.INTEGER, 10),
+    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", _lazy("Community"), width=18),
+    Column("provider", _lazy("Provider"), width=10),
+    Column("provider_ref", _lazy("Provider reference"), width=30),
+    Column("status", _lazy("Status"), width=12),
+    Column("currency", _lazy("Currency"), width=8),
+    money("amount", _lazy("Amount asked")),
+    money("amount_received", _lazy("Amount received")),
+    money("fee", _lazy("Stripe fee (not recorded)"), total=False, width=14),
+    when("created_at", _lazy("Created at")),
+    when("succeeded_at", _lazy("Succeeded at")),
+)
+
+
+def payments_rows(filters: ReportFilters) -> Iterator[tuple]:
+    statuses = labels(Payment.Status.choices)
+    queryset = payments_queryset(filters=filters).values_list(
+        "id",
+        "order_id",
+        "order__community__name",
+        "provider",
+        "provider_ref",
+        "status",
+        "currency",
+        "amount",
+        "amount_received",
+        LocalDateTime("created_at"),
+        LocalDateTime("succeeded_at"),
+    )
+    for pk, order, name, provider, ref, status, currency, amount, received, created, succeeded in _stream(
+        queryset
+    ):
+        yield (
+            pk,
+            order,
+            name,
+            provider,
+            ref,
+            statuses[status],
+            currency,
+            amount,
+            received,
+            None,
+            created,
+            succeeded,
+        )
+
+
+def payments_count(filters: ReportFilters) -> int:
+    return payments_queryset(filters=filters).count()
+
+
+# --- refunds ----------------------------------------------------------------------------------------
+
+
+def refunds_queryset(*, filters: ReportFilters) -> QuerySet[Refund]:
+    queryset = Refund.objects.alias(booked_at=Coalesce("confirmed_at", "created_at"))
+    queryset = _in_range(queryset, field="booked_at", filters=filters)
+    queryset = _in_communities(queryset, lookup="order__community_id", filters=filters)
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.kind:
+        queryset = queryset.filter(order__kind=filters.kind)
+    return queryset
+
+
+REFUND_COLUMNS = (
+    Column("refund_id", _lazy("Refund no."), CellType.INTEGER, 10),
+    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", _lazy("Community"), width=18),
+    Column("provider_ref", _lazy("Provider reference"), width=30),
+    Column("status", _lazy("Status"), width=12),
+    Column("source", _lazy("Source"), width=14),
+    Column("currency", _lazy("Currency"), width=8),
+    money("amount", _lazy("Amount")),
+    Column("reason", _lazy("Reason"), width=24),
+    when("created_at", _lazy("Requested at")),
+    when("confirmed_at", _lazy("Confirmed at")),
+)
+
+
+def refunds_rows(filters: ReportFilters) -> Iterator[tuple]:
+    statuses, sources = labels(Refund.Status.choices), labels(Refund.Source.choices)
+    queryset = refunds_queryset(filters=filters).values_list(
+        "id",
+        "order_id",
+        "order__community__name",
+        "provider_ref",
+        "status",
+        "source",
+        "currency",
+        "amount",
+        "reason",
+        LocalDateTime("created_at"),
+        LocalDateTime("confirmed_at"),
+    )
+    for pk, order, name, ref, status, source, currency, amount, reason, created, confirmed in _stream(
+        queryset
+    ):
+        yield (
+            pk,
+            order,
+            name,
+            ref,
+            statuses[status],
+            sources[source],
+            currency,
+            amount,
+            reason,
+            created,
+            confirmed,
+        )
+
+
+def refunds_count(filters: ReportFilters) -> int:
+    return refunds_queryset(filters=filters).count()
+
+
+# --- entry fees -------------------------------------------------------------------------------------
+
+
+def entry_fees_queryset(*, filters: ReportFilters) -> QuerySet[Order]:
+    queryset = Order.objects.filter(kind=Order.Kind.ENTRY, paid_at__isnull=False)
+    queryset = _in_range(queryset, field="paid_at", filters=filters)
+    queryset = _in_communities(queryset, lookup="community_id", filters=filters)
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    return queryset
+
+
+def refund_window_open_q(*, now: datetime, windows: list[int], prefix: str = "") -> Q:
+    """Entry orders still inside their plan's refund window at ``now`` (no plan: no window).
+
+    One condition per distinct window length (plans use a handful), so that
+    the test stays plain SQL on every database.
+    """
+    condition = Q(**{f"{prefix}plan__refund_window_days__lt": 0})  # false: a start for the ORs
+    for days in windows:
+        condition |= Q(
+            **{f"{prefix}plan__refund_window_days": days, f"{prefix}paid_at__gt": now - timedelta(days=days)}
+        )
+    return condition
+
+
+ENTRY_FEE_COLUMNS = (
+    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", _lazy("Community"), width=18),
+    Column("community_slug", _lazy("Community slug"), width=16),
+    Column("buyer", _lazy("Member"), width=16),
+    Column("plan", _lazy("Entry plan"), width=18),
+    Column("status", _lazy("Status"), width=12),
+    Column("currency", _lazy("Currency"), width=8),
+    money("amount_paid", _lazy("Amount paid")),
+    money("amount_refunded", _lazy("Amount refunded")),
+    money("net", _lazy("Net")),
+    money("in_window", _lazy("Net still inside refund window"), width=16),
+    money("drawable", _lazy("Net past refund window (drawable)"), width=16),
+    when("paid_at", _lazy("Paid at")),
+    when("window_ends_at", _lazy("Refund window ends at")),
+)
+
+
+def entry_fees_rows(filters: ReportFilters, *, now: datetime | None = None) -> Iterator[tuple]:
+    now = now or timezone.now()
+    statuses = labels(Order.Status.choices)
+    queryset = entry_fees_queryset(filters=filters).values_list(
+        "id",
+        "community__name",
+        "community__slug",
+        "buyer__username",
+        "plan__name",
+        "status",
+        "currency",
+        "amount_paid",
+        "amount_refunded",
+        "paid_at",
+        "plan__refund_window_days",
+    )
+    for pk, name, slug, buyer, plan, status, currency, paid, refunded, paid_at, window in _stream(queryset):
+        net = paid - refunded
+        ends = paid_at + timedelta(days=window or 0)
+        inside = ends > now
+        yield (
+            pk,
+            name,
+            slug,
+            buyer,
+            plan or "",
+            statuses[status],
+            currency,
+            paid,
+            refunded,
+            net,
+            net if inside else ZERO,
+            ZERO if inside else net,
+            paid_at,
+            ends,
+        )
+
+
+def entry_fees_count(filters: ReportFilters) -> int:
+    return entry_fees_queryset(filters=filters).count()
+
+
+# --- commissions ------------------------------------------------------------------------------------
+
+
+def commissions_queryset(*, filters: ReportFilters) -> QuerySet[Commission]:
+    queryset = _in_range(Commission.objects.all(), field="created_at", filters=filters)
+    queryset = _in_communities(queryset, lookup="community_id", filters=filters)
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.kind:
+        queryset = queryset.filter(order__kind=filters.kind)
+    return queryset
+
+
+COMMISSION_COLUMNS = (
+    Column("commission_id", _lazy("Commission no."), CellType.INTEGER, 10),
+    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", _lazy("Community"), width=18),
+    Column("beneficiary", _lazy("Beneficiary"), width=16),
+    Column("level", _lazy("Level"), CellType.INTEGER, 6),
+    Column("status", _lazy("Status"), width=14),
+    Column("currency", _lazy("Currency"), width=8),
+    money("base_amount", _lazy("Order amount")),
+    Column("rate_percent", _lazy("Rate (%)"), CellType.PERCENT, 8),
+    money("amount", _lazy("Commission")),
+    money("amount_reversed", _lazy("Amount reversed")),
+    money("net", _lazy("Net commission")),
+    when("created_at", _lazy("Created at")),
+    when("settle_after", _lazy("Settles after")),
+    when("settled_at", _lazy("Settled at")),
+    when("reversed_at", _lazy("Reversed at")),
+)
+
+
+def commissions_rows(filters: ReportFilters) -> Iterator[tuple]:
+    statuses = labels(Commission.Status.choices)
+    queryset = commissions_queryset(filters=filters).values_list(
+        "id",
+        "order_id",
+        "community__name",
+        "beneficiary__user__username",
+        "level",
+        "status",
+        "currency",
+        "base_amount",
+        "rate_percent",
+        "amount",
+        "amount_reversed",
+        LocalDateTime("created_at"),
+        LocalDateTime("settle_after"),
+        LocalDateTime("settled_at"),
+        LocalDateTime("reversed_at"),
+    )
+    for row in _stream(queryset):
+        pk, order, name, who, level, status, currency, base, rate, amount, reversed_, *times = row
+        yield (
+            pk,
+            order,
+            name,
+            who,
+            level,
+            statuses[status],
+            currency,
+            base,
+            rate,
+            amount,
+            reversed_,
+            amount - reversed_,
+            *times,
+        )
+
+
+def commissions_count(filters: ReportFilters) -> int:
+    return commissions_queryset(filters=filters).count()
+
+
+REPORT_DEFINITIONS = {
+    "orders": Report(
+        "orders",
+        _lazy("Orders"),
+        ORDER_COLUMNS,
+        orders_rows,
+        orders_count,
+        statuses=tuple(Order.Status.choices),
+        kinds=tuple(Order.Kind.choices),
+    ),
+    "order_lines": Report(
+        "order_lines",
+        _lazy("Order lines"),
+        ORDER_LINE_COLUMNS,
+        order_lines_rows,
+        order_lines_count,
+        statuses=tuple(Order.Status.choices),
+        kinds=tuple(Order.Kind.choices),
+    ),
+    "payments": Report(
+        "payments",
+        _lazy("Payments"),
+        PAYMENT_COLUMNS,
+        payments_rows,
+        payments_count,
+        statuses=tuple(Payment.Status.choices),
+        kinds=tuple(Order.Kind.choices),
+        notes=(_lazy("Stripe fees are not recorded by the payment flow: the fee column is left blank."),),
+    ),
+    "refunds": Report(
+        "refunds",
+        _lazy("Refunds"),
+        REFUND_COLUMNS,
+        refunds_rows,
+        refunds_count,
+        statuses=tuple(Refund.Status.choices),
+        kinds=tuple(Order.Kind.choices),
+    ),
+    "entry_fees": Report(
+        "entry_fees",
+        _lazy("Entry fees"),
+        ENTRY_FEE_COLUMNS,
+        entry_fees_rows,
+        entry_fees_count,
+        statuses=tuple(Order.Status.choices),
+    ),
+    "commissions": Report(
+        "commissions",
+        _lazy("Commissions"),
+        COMMISSION_COLUMNS,
+        commissions_rows,
+        commissions_count,
+        statuses=tuple(Commission.Status.choices),
+        kinds=tuple(Order.Kind.choices),
+    ),
+}

@@ -1,0 +1,167 @@
+"""Reconciliation: every place where orders and payments disagree. Empty when the ledger is consistent.
+
+Kinds of mismatch (each with what was expected and what was found):
+
+* ``paid_without_payment``: an order that counts as paid (or holds money)
+  with no succeeded payment;
+* ``payment_without_order``: money the provider took for no order of ours
+  (a ``payment_intent.succeeded`` delivery that matched no order), or a
+  payment whose provider metadata names another order;
+* ``paid_differs``: ``Order.amount_paid`` is not the sum of its succeeded payments;
+* ``total_differs``: ``Order.total`` is not the sum of its lines;
+* ``paid_differs_from_total``: money received is not the order total;
+* ``refunded_differs``: ``Order.amount_refunded`` is not the sum of its succeeded refunds;
+* ``refunds_above_payments``: succeeded refunds exceed succeeded payments.
+
+Sums come from correlated subqueries (no join fan-out); rows stream like any report.
+"""
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from django.db.models import CharField, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce
+from django.utils.translation import gettext_lazy as _lazy
+
+from commerce.models import Order, OrderLine, Payment, Refund, WebhookEvent
+from commerce.reports.columns import CellType, Column, Report
+from commerce.reports.filters import ReportFilters
+from commerce.reports.queries import chunk_size, money, when
+
+ZERO = Decimal("0.00")
+KINDS = {
+    "paid_without_payment": _lazy("Paid order without a succeeded payment"),
+    "payment_without_order": _lazy("Payment without an order of ours"),
+    "paid_differs": _lazy("Amount paid differs from succeeded payments"),
+    "total_differs": _lazy("Order total differs from its lines"),
+    "paid_differs_from_total": _lazy("Amount received differs from the order total"),
+    "refunded_differs": _lazy("Amount refunded differs from succeeded refunds"),
+    "refunds_above_payments": _lazy("Refunds above payments"),
+}
+COUNTED_AS_PAID = (*Order.PAID_STATUSES, Order.Status.REFUNDED)
+
+RECONCILIATION_COLUMNS = (
+    Column("kind", _lazy("Mismatch"), width=30),
+    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
+    Column("provider_ref", _lazy("Provider reference"), width=30),
+    Column("community", _lazy("Community"), width=18),
+    Column("currency", _lazy("Currency"), width=8),
+    money("expected", _lazy("Expected"), total=False),
+    money("found", _lazy("Found"), total=False),
+    money("difference", _lazy("Difference")),
+    when("at", _lazy("Booked at")),
+)
+
+
+def _sum(model, *, field: str, condition: Q) -> Coalesce:
+    rows = model.objects.filter(condition, order_id=OuterRef("pk")).values("order_id")
+    total = rows.annotate(total=Sum(field)).values("total")
+    money_field = DecimalField(max_digits=14, decimal_places=2)
+    return Coalesce(Subquery(total, output_field=money_field), Value(ZERO), output_field=money_field)
+
+
+def _orders(filters: ReportFilters) -> QuerySet[Order]:
+    start, end = filters.bounds
+    queryset = Order.objects.alias(booked_at=Coalesce("paid_at", "created_at")).filter(
+        booked_at__gte=start, booked_at__lt=end
+    )
+    if filters.community_ids is not None:
+        queryset = queryset.filter(community_id__in=sorted(filters.community_ids))
+    return queryset.annotate(
+        succeeded=_sum(Payment, field="amount_received", condition=Q(status=Payment.Status.SUCCEEDED)),
+        refunded=_sum(Refund, field="amount", condition=Q(status=Refund.Status.SUCCEEDED)),
+        lines_total=_sum(OrderLine, field="line_total", condition=Q()),
+        has_payment=Coalesce(
+            Subquery(
+                Payment.objects.filter(order_id=OuterRef("pk"), status=Payment.Status.SUCCEEDED).values("pk")[
+                    :1
+                ]
+            ),
+            Value(0),
+        ),
+        booked=Coalesce("paid_at", "created_at"),
+    )
+
+
+def _order_checks() -> list[tuple[str, Q, str, str]]:
+    """(kind, condition, expected annotation, found annotation) over the annotated orders."""
+    return [
+        (
+            "paid_without_payment",
+            (Q(status__in=COUNTED_AS_PAID) | Q(amount_paid__gt=0)) & Q(has_payment=0),
+            "amount_paid",
+            "succeeded",
+        ),
+        ("paid_differs", ~Q(amount_paid=F("succeeded")), "succeeded", "amount_paid"),
+        ("total_differs", ~Q(total=F("lines_total")), "lines_total", "total"),
+        ("paid_differs_from_total", Q(succeeded__gt=0) & ~Q(succeeded=F("total")), "total", "succeeded"),
+        ("refunded_differs", ~Q(amount_refunded=F("refunded")), "refunded", "amount_refunded"),
+        ("refunds_above_payments", Q(refunded__gt=F("succeeded")), "succeeded", "refunded"),
+    ]
+
+
+def _order_rows(filters: ReportFilters, labels: dict[str, str]) -> Iterator[tuple]:
+    orders = _orders(filters)
+    for kind, condition, expected, found in _order_checks():
+        queryset = orders.filter(condition).values_list(
+            "pk", "community__name", "currency", expected, found, "booked"
+        )
+        for pk, community, currency, want, got, booked in queryset.order_by("pk").iterator(
+            chunk_size=chunk_size()
+        ):
+            yield (labels[kind], pk, "", community, currency, want, got, got - want, booked)
+
+
+def _unmatched_payments(filters: ReportFilters, labels: dict[str, str]) -> Iterator[tuple]:
+    """Provider money with no order of ours: only finance-wide scopes see these (they have no community)."""
+    start, end = filters.bounds
+    label = labels["payment_without_order"]
+    if filters.community_ids is None:
+        events = WebhookEvent.objects.filter(
+            type="payment_intent.succeeded",
+            order__isnull=True,
+            processed_at__isnull=False,
+            received_at__gte=start,
+            received_at__lt=end,
+        ).values_list("payload", "received_at")
+        for payload, received in events.order_by("pk").iterator(chunk_size=chunk_size()):
+            intent = (payload.get("data") or {}).get("object") or {}
+            amount = Decimal(intent.get("amount_received") or intent.get("amount") or 0) / 100
+            currency = str(intent.get("currency") or "").upper()
+            yield (label, None, intent.get("id", ""), "", currency, ZERO, amount, amount, received)
+    payments = (
+        Payment.objects.alias(booked_at=Coalesce("succeeded_at", "created_at"))
+        .filter(booked_at__gte=start, booked_at__lt=end, raw__metadata__has_key="order_id")
+        .annotate(meta_order=KT("raw__metadata__order_id"), booked=F("booked_at"))
+        .exclude(meta_order=Cast("order_id", output_field=CharField()))
+    )
+    if filters.community_ids is not None:
+        payments = payments.filter(order__community_id__in=sorted(filters.community_ids))
+    rows = payments.values_list(
+        "order_id", "provider_ref", "order__community__name", "currency", "amount", "booked"
+    )
+    for order_id, ref, community, currency, amount, booked in rows.order_by("pk").iterator(
+        chunk_size=chunk_size()
+    ):
+        yield (label, order_id, ref, community, currency, ZERO, amount, amount, booked)
+
+
+def reconciliation_rows(filters: ReportFilters) -> Iterator[tuple]:
+    labels = {kind: str(label) for kind, label in KINDS.items()}
+    yield from _order_rows(filters, labels)
+    yield from _unmatched_payments(filters, labels)
+
+
+def reconciliation_count(filters: ReportFilters) -> int:
+    return sum(1 for _row in reconciliation_rows(filters))
+
+
+RECONCILIATION = Report(
+    "reconciliation",
+    _lazy("Reconciliation"),
+    RECONCILIATION_COLUMNS,
+    reconciliation_rows,
+    reconciliation_count,
+    notes=(_lazy("Empty when every order agrees with its payments, refunds and lines."),),
+)

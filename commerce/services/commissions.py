@@ -1,0 +1,232 @@
+"""Referral commissions: created when an order is paid, reversed with its refunds, settled by a job.
+
+Rules (issue 7): level 1 is the member whose referral code the order
+carries, else the buyer's own ``referred_by``; level 2 is level 1's
+``referred_by``; never deeper. Nothing on one's own purchase, nothing to a
+banned referrer, nothing on entry fees unless the community enables it.
+
+Only settled money reaches the beneficiary's ledger (``CommissionEntry``);
+a refund after settlement writes a negative adjustment there, so a reversal
+after payout leaves a negative balance that later settlements pay off.
+Every write is idempotent: one commission per (order, level), one ledger
+entry per idempotency key.
+"""
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import transaction
+from django.db.models import Max, Q, Sum
+from django.utils.translation import gettext as _
+
+from commerce.models import Commission, CommissionEntry, Order
+from members.models import Membership
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+DEFAULT_RETURN_WINDOW_DAYS = 7
+
+
+def commission_amount(*, base: Decimal, percent: Decimal) -> Decimal:
+    """``base * percent / 100`` in yuan, rounded half up to the fen."""
+    return (base * percent / Decimal(100)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def order_return_window_days(*, order: Order) -> int:
+    """The longest window among the order's products (a product's override, else the community's)."""
+    community_days = order.community.return_window_days
+    if community_days is None:
+        community_days = DEFAULT_RETURN_WINDOW_DAYS
+    override = order.lines.filter(product__return_window_days__isnull=False).aggregate(
+        days=Max("product__return_window_days")
+    )["days"]
+    if override is None:
+        return community_days
+    plain_lines = order.lines.filter(Q(product__isnull=True) | Q(product__return_window_days__isnull=True))
+    return max(override, community_days) if plain_lines.exists() else override
+
+
+def _beneficiaries(*, order: Order) -> list[Membership]:
+    """Level 1 then level 2, skipping whoever cannot earn (the buyer, a banned member)."""
+    buyer_membership = (
+        Membership.objects.filter(user_id=order.buyer_id, community_id=order.community_id)
+        .select_related("referred_by")
+        .first()
+    )
+    level1 = order.referrer
+    if level1 is None and buyer_membership is not None:
+        level1 = buyer_membership.referred_by
+    if level1 is None or level1.user_id == order.buyer_id or level1.community_id != order.community_id:
+        return []
+    chain = [level1]
+    level2 = Membership.objects.filter(pk=level1.referred_by_id).first() if level1.referred_by_id else None
+    if level2 is not None and level2.user_id != order.buyer_id and level2.community_id == order.community_id:
+        chain.append(level2)
+    return chain
+
+
+def commission_create_for_order(*, order: Order, now: datetime) -> list[Commission]:
+    """Create the order's pending commissions once it is paid. Caller holds the order's row lock.
+
+    Idempotent: a second call finds the (order, level) rows and creates nothing.
+    """
+    community = order.community
+    if order.amount_paid <= 0 or order.paid_at is None:
+        return []
+    if order.kind == Order.Kind.ENTRY and not community.commission_on_entry_orders:
+        return []
+    rates = {1: community.referral_level1_percent, 2: community.referral_level2_percent}
+    settle_after = order.paid_at + timedelta(days=order_return_window_days(order=order))
+    created = []
+    for level, beneficiary in enumerate(_beneficiaries(order=order), start=1):
+        if beneficiary.status == Membership.Status.BANNED or not rates[level]:
+            continue
+        amount = commission_amount(base=order.amount_paid, percent=rates[level])
+        if amount <= 0:
+            continue
+        commission, was_created = Commission.objects.get_or_create(
+            order=order,
+            level=level,
+            defaults={
+                "community": community,
+                "beneficiary": beneficiary,
+                "base_amount": order.amount_paid,
+                "rate_percent": rates[level],
+                "amount": amount,
+                "currency": order.currency,
+                "settle_after": settle_after,
+            },
+        )
+        if was_created:
+            created.append(commission)
+    return created
+
+
+def commission_reversed_target(*, commission: Commission, order: Order) -> Decimal:
+    """How much of ``commission`` the order's confirmed refunds take back, proportionally."""
+    if order.amount_paid <= 0 or order.amount_refunded <= 0:
+        return ZERO
+    if order.amount_refunded >= order.amount_paid:
+        return commission.amount
+    share = (commission.amount * order.amount_refunded / order.amount_paid).quantize(
+        CENT, rounding=ROUND_HALF_UP
+    )
+    return min(share, commission.amount)
+
+
+def commission_reverse_for_order(*, order: Order, now: datetime) -> list[Commission]:
+    """Bring the order's commissions in line with its confirmed refunds. Caller holds the order lock.
+
+    Recomputed from totals, so it is idempotent and also follows a refund the
+    provider later reports as failed. A settled commission gets a ledger
+    adjustment for the difference (negative when more is taken back).
+    """
+    changed = []
+    commissions = Commission.objects.select_for_update().filter(order=order).order_by("pk")
+    for commission in commissions:
+        target = commission_reversed_target(commission=commission, order=order)
+        delta = target - commission.amount_reversed
+        if delta == 0:
+            continue
+        commission.amount_reversed = target
+        fields = ["amount_reversed", "updated_at"]
+        if commission.settled_at is not None:
+            # Numbered under the commission's row lock: the delta check above makes it idempotent.
+            sequence = commission.entries.filter(kind=CommissionEntry.Kind.ADJUSTMENT).count() + 1
+            CommissionEntry.objects.create(
+                beneficiary_id=commission.beneficiary_id,
+                commission=commission,
+                kind=CommissionEntry.Kind.ADJUSTMENT,
+                amount=-delta,
+                currency=commission.currency,
+                idempotency_key=f"commission:{commission.pk}:adjustment:{sequence}",
+                note=_("Refund on order #%(id)s") % {"id": order.pk},
+            )
+        if target == commission.amount:
+            commission.status = Commission.Status.REVERSED
+            commission.reversed_at = now
+            fields += ["status", "reversed_at"]
+        elif commission.status == Commission.Status.REVERSED:
+            commission.status = (
+                Commission.Status.SETTLED if commission.settled_at else Commission.Status.PENDING
+            )
+            commission.reversed_at = None
+            fields += ["status", "reversed_at"]
+        commission.save(update_fields=fields)
+        changed.append(commission)
+    return changed
+
+
+def _settle_chunk(*, now: datetime, batch_size: int, fail_after: int | None = None) -> int:
+    """Settle one chunk in one transaction: rows another worker holds are skipped."""
+    with transaction.atomic():
+        rows = list(
+            Commission.objects.select_for_update(skip_locked=True)
+            .filter(status=Commission.Status.PENDING, settle_after__lte=now)
+            .exclude(beneficiary__status=Membership.Status.BANNED)
+            .order_by("pk")
+            .values_list("pk", "beneficiary_id", "amount", "amount_reversed", "currency")[:batch_size]
+        )
+        if not rows:
+            return 0
+        ids = [row[0] for row in rows]
+        Commission.objects.filter(pk__in=ids).update(status=Commission.Status.SETTLED, settled_at=now)
+        entries = [
+            CommissionEntry(
+                beneficiary_id=beneficiary_id,
+                commission_id=pk,
+                kind=CommissionEntry.Kind.SETTLEMENT,
+                amount=amount - reversed_amount,
+                currency=currency,
+                idempotency_key=f"commission:{pk}:settled",
+            )
+            for pk, beneficiary_id, amount, reversed_amount, currency in rows
+            if amount - reversed_amount > 0
+        ]
+        if fail_after is not None:  # tests: a crash half-way through the chunk
+            CommissionEntry.objects.bulk_create(entries[:fail_after], ignore_conflicts=True)
+            raise RuntimeError("simulated crash half-way through a chunk")
+        CommissionEntry.objects.bulk_create(entries, ignore_conflicts=True)
+        return len(ids)
+
+
+def commission_settle_due(*, now: datetime, batch_size: int = 2000, fail_after: int | None = None) -> int:
+    """Settle every pending commission whose return window closed by ``now``; returns how many.
+
+    Chunked (one transaction per chunk, ``SKIP LOCKED`` on PostgreSQL), so two
+    workers share the work and a crash loses at most one uncommitted chunk,
+    which the next run settles. Beneficiaries who are banned stay pending.
+    """
+    settled = 0
+    while True:
+        count = _settle_chunk(now=now, batch_size=batch_size, fail_after=fail_after)
+        if not count:
+            return settled
+        settled += count
+
+
+def commission_payout_record(*, beneficiary_id: int, amount: Decimal, reference: str) -> CommissionEntry:
+    """Record a payout of ``amount`` to the beneficiary (staff only; the caller checks permission).
+
+    Idempotent per ``reference``. Does not refuse a payout beyond the balance:
+    the negative balance is carried forward like any other.
+    """
+    with transaction.atomic():
+        entry, _created = CommissionEntry.objects.get_or_create(
+            beneficiary_id=beneficiary_id,
+            idempotency_key=f"payout:{reference}"[:100],
+            defaults={
+                "kind": CommissionEntry.Kind.PAYOUT,
+                "amount": -amount.quantize(CENT, rounding=ROUND_HALF_UP),
+                "note": reference[:200],
+            },
+        )
+    return entry
+
+
+def commission_balance(*, beneficiary_id: int) -> Decimal:
+    """The beneficiary's payable balance: the sum of the ledger, negative when a payout was clawed back."""
+    total = CommissionEntry.objects.filter(beneficiary_id=beneficiary_id).aggregate(total=Sum("amount"))[
+        "total"
+    ]
+    return (total or ZERO).quantize(CENT)

@@ -1,0 +1,30 @@
+"""Membership expiry: memberships past ``expires_at`` turn ``expired`` and lose member-only access."""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from members.models import Membership
+
+
+def membership_expire_due(*, now: datetime, batch_size: int = 2000) -> int:
+    """Mark active memberships whose expiry passed by ``now`` as expired; returns how many.
+
+    Access already ends at ``expires_at`` (``active_membership_q``); this makes
+    the status say so. Chunked, one transaction per chunk, rows another worker
+    holds are skipped (``SKIP LOCKED`` on PostgreSQL): idempotent and safe to
+    run on two workers at once. A renewal that lands first moves
+    ``expires_at`` forward and the row no longer matches.
+    """
+    expired = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Membership.objects.select_for_update(skip_locked=True)
+                .filter(status=Membership.Status.ACTIVE, expires_at__lte=now)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return expired
+            expired += Membership.objects.filter(pk__in=ids).update(status=Membership.Status.EXPIRED)

@@ -1,0 +1,279 @@
+"""Finance reports: every total agrees with the ledger, CSV and XLSX agree with each other."""
+
+import io
+import json
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Sum
+from django.utils import timezone, translation
+
+from commerce.models import Commission, CommissionEntry, Order, Payment, Refund
+from commerce.reports.filters import ReportFilters, day_bounds_utc
+from commerce.reports.registry import REPORTS
+from commerce.reports.services import report_export
+from commerce.reports.settlement import settlement_figures
+from commerce.reports.writers import write_xlsx
+from tests.commerce.reports_world import build_ledger, column, read_csv
+
+pytestmark = pytest.mark.django_db
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+D = Decimal
+ZH = json.loads((Path(__file__).resolve().parents[2] / ".zh_reports.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def ledger(stripe):
+    return build_ledger(stripe)
+
+
+def today() -> date:
+    return timezone.localtime(timezone.now(), SHANGHAI).date()
+
+
+def month(**kwargs) -> ReportFilters:
+    return ReportFilters(date_from=today() - timedelta(days=30), date_to=today(), **kwargs)
+
+
+def export(report: str, filters: ReportFilters | None = None, fmt: str = "csv", language: str = "en"):
+    stream = io.BytesIO()
+    result = report_export(
+        report_name=report, filters=filters or month(), fmt=fmt, stream=stream, language=language
+    )
+    return stream.getvalue(), result
+
+
+def money(values) -> Decimal:
+    return sum((D(value) for value in values if value), D("0.00"))
+
+
+def succeeded_payments(**filters) -> Decimal:
+    return Payment.objects.filter(status="succeeded", **filters).aggregate(s=Sum("amount_received"))["s"]
+
+
+def succeeded_refunds(**filters) -> Decimal:
+    return Refund.objects.filter(status="succeeded", **filters).aggregate(s=Sum("amount"))["s"]
+
+
+def test_order_lines_add_up_to_order_totals_and_net_is_paid_minus_refunded(ledger):
+    header, rows, [totals] = read_csv(export("orders")[0])
+    line_header, lines, [line_totals] = read_csv(export("order_lines")[0])
+
+    assert money(column(line_header, lines, "Line total")) == money(column(header, rows, "Order total"))
+    assert totals[header.index("Order total")] == line_totals[line_header.index("Line total")]
+    assert D(totals[header.index("Amount paid")]) == succeeded_payments()
+    assert D(totals[header.index("Amount refunded")]) == succeeded_refunds() == D("20.00")
+    assert D(totals[header.index("Net")]) == succeeded_payments() - succeeded_refunds()
+    assert len(rows) == Order.objects.count() and totals[header.index("Currency")] == "CNY"
+
+
+def test_payments_and_refunds_reports_total_the_succeeded_money(ledger):
+    header, rows, [totals] = read_csv(export("payments", month(status="succeeded"))[0])
+    r_header, refunds, [r_totals] = read_csv(export("refunds", month(status="succeeded"))[0])
+
+    assert D(totals[header.index("Amount received")]) == succeeded_payments()
+    assert len(rows) == Payment.objects.filter(status="succeeded").count()
+    assert D(r_totals[r_header.index("Amount")]) == D("20.00") and len(refunds) == 1
+    assert set(column(header, rows, "Stripe fee (not recorded)")) == {""}
+
+
+def test_settlement_splits_each_community_and_agrees_with_payments_refunds_and_ledger(ledger):
+    figures = settlement_figures(filters=month())
+    a, b = figures[(ledger["a"].pk, "CNY")], figures[(ledger["b"].pk, "CNY")]
+
+    assert a["gross"] == succeeded_payments(order__community=ledger["a"])
+    assert a["refunds"] == D("20.00")
+    assert a["entry_in_window"] == D("199.00") and a["entry_drawable"] == D("199.00")
+    payable = CommissionEntry.objects.filter(beneficiary__community=ledger["a"]).aggregate(s=Sum("amount"))[
+        "s"
+    ]
+    assert a["commissions_payable"] == payable > 0
+    assert b["gross"] == D("99.00") and b["refunds"] == 0 and b["commissions_payable"] == 0
+
+    header, rows, [totals] = read_csv(export("settlement")[0])
+    assert column(header, rows, "Community slug") == ["jia", "yi"]
+    assert D(totals[header.index("Net")]) == succeeded_payments() - succeeded_refunds()
+    assert set(column(header, rows, "Stripe fees (not recorded)")) == {""}
+
+
+def test_entry_fees_are_split_by_whether_their_refund_window_is_still_open(ledger):
+    header, rows, [totals] = read_csv(export("entry_fees")[0])
+
+    by_order = {int(row[0]): row for row in rows}
+    fresh, old = by_order[ledger["entry_new"].pk], by_order[ledger["entry_old"].pk]
+    assert fresh[header.index("Net still inside refund window")] == "199.00"
+    assert fresh[header.index("Net past refund window (drawable)")] == "0.00"
+    assert old[header.index("Net past refund window (drawable)")] == "199.00"
+    assert totals[header.index("Net")] == "398.00"
+
+
+def test_commissions_report_totals_each_status_like_the_commission_rows(ledger):
+    for status in ("pending", "settled", "reversed"):
+        header, rows, [totals] = read_csv(export("commissions", month(status=status))[0])
+        expected = Commission.objects.filter(status=status).aggregate(s=Sum("amount"))["s"] or D("0.00")
+
+        assert D(totals[header.index("Commission")]) == expected
+        assert len(rows) == Commission.objects.filter(status=status).count()
+    assert Commission.objects.filter(status="settled").exists()
+
+
+def test_csv_and_xlsx_hold_the_same_rows_and_totals(ledger):
+    for report in REPORTS:
+        _csv, csv_result = export(report)
+        xlsx_bytes, xlsx_result = export(report, fmt="xlsx")
+
+        assert csv_result == xlsx_result, report
+        sheet = openpyxl.load_workbook(io.BytesIO(xlsx_bytes)).worksheets[0]
+        assert sheet.max_row == 1 + csv_result.rows + max(1, len(csv_result.totals)), report
+
+
+def test_xlsx_cells_are_typed_numbers_and_shanghai_datetimes_with_a_frozen_header(ledger):
+    xlsx_bytes, result = export("orders", fmt="xlsx")
+
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx_bytes)).worksheets[0]
+    header = [cell.value for cell in sheet[1]]
+    assert sheet.freeze_panes == "A2" and sheet.column_dimensions["B"].width > 10
+    rows = {row[0]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
+    order = Order.objects.get(pk=ledger["two_lines"].pk)
+    row = rows[order.pk]
+    assert isinstance(row[header.index("Order total")], float | int)
+    assert row[header.index("Order total")] == pytest.approx(float(order.total))
+    paid_at = row[header.index("Paid at")]
+    assert isinstance(paid_at, datetime) and paid_at.tzinfo is None
+    assert paid_at == timezone.localtime(order.paid_at, SHANGHAI).replace(tzinfo=None, microsecond=0)
+    totals = rows["Total"]
+    assert D(str(totals[header.index("Net")])) == result.totals["CNY"]["net"]
+    assert sheet.cell(row=2, column=header.index("Order total") + 1).number_format == "#,##0.00"
+
+
+def test_xlsx_past_the_row_limit_continues_on_another_sheet_with_the_header():
+    report = REPORTS["orders"]
+    base = datetime(2026, 1, 1, tzinfo=SHANGHAI)
+    rows = [
+        (
+            i,
+            "甲",
+            "jia",
+            "u",
+            "商品",
+            "已付款",
+            "CNY",
+            D("1.00"),
+            D("1.00"),
+            D("0.00"),
+            D("1.00"),
+            base,
+            base,
+            "",
+        )
+        for i in range(5)
+    ]
+    stream = io.BytesIO()
+
+    with translation.override("en"):
+        result = write_xlsx(report=report, rows=rows, stream=stream, max_rows=4)
+
+    sheets = openpyxl.load_workbook(io.BytesIO(stream.getvalue())).worksheets
+    data = [row for sheet in sheets[:-1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert len(sheets) == 3 and result.rows == 5  # two data sheets (header repeated), then "About"
+    assert [c.value for c in sheets[1][1]] == [c.value for c in sheets[0][1]]
+    assert [row[0] for row in data] == [0, 1, 2, 3, 4, "Total"]
+
+
+def test_csv_starts_with_a_bom_and_every_header_has_a_chinese_translation(ledger):
+    for name, report in REPORTS.items():
+        data, _result = export(name, language="zh-hans")
+        header = data.decode("utf-8-sig").splitlines()[0]
+
+        assert data.startswith(b"\xef\xbb\xbf")
+        with translation.override("zh-hans"):
+            assert header.split(",") == [str(c.label) for c in report.columns]
+        with translation.override("en"):
+            missing = [str(c.label) for c in report.columns if str(c.label) not in ZH]
+        assert not missing, (name, missing)
+
+
+def test_headers_are_in_english_when_asked(ledger):
+    data, _result = export("orders", language="en")
+
+    assert data.decode("utf-8-sig").splitlines()[0].startswith("Order no.,Community,Community slug,Buyer")
+
+
+def shanghai(day: date, hour: int, minute: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SHANGHAI)
+
+
+def test_the_range_is_shanghai_calendar_days_from_and_to_inclusive(ledger):
+    last = date(2026, 3, 31)
+    inside_late = ledger["two_lines"]
+    outside_next = ledger["refunded"]
+    inside_early = ledger["b_order"]
+    Order.objects.filter(pk=inside_late.pk).update(paid_at=shanghai(last, 23, 30))
+    Order.objects.filter(pk=outside_next.pk).update(paid_at=shanghai(last + timedelta(days=1), 0, 10))
+    Order.objects.filter(pk=inside_early.pk).update(paid_at=shanghai(date(2026, 3, 1), 0, 0))
+    filters = ReportFilters(date_from=date(2026, 3, 1), date_to=last)
+
+    header, rows, _totals = read_csv(export("orders", filters)[0])
+
+    assert sorted(int(pk) for pk in column(header, rows, "Order no.")) == sorted(
+        [inside_late.pk, inside_early.pk]
+    )
+    assert day_bounds_utc(date_from=date(2026, 3, 1), date_to=last) == (
+        datetime(2026, 2, 28, 16, 0, tzinfo=ZoneInfo("UTC")),
+        datetime(2026, 3, 31, 16, 0, tzinfo=ZoneInfo("UTC")),
+    )
+
+
+def test_status_kind_and_community_filters_narrow_the_rows(ledger):
+    _h, entry_rows, _t = read_csv(export("orders", month(kind="entry"))[0])
+    _h, unpaid_rows, _t = read_csv(export("orders", month(status="pending_payment"))[0])
+    _h, b_rows, _t = read_csv(export("orders", month(community_ids=frozenset({ledger["b"].pk})))[0])
+
+    assert {int(r[0]) for r in entry_rows} == {ledger["entry_new"].pk, ledger["entry_old"].pk}
+    assert [int(r[0]) for r in unpaid_rows] == [ledger["unpaid"].pk]
+    assert [int(r[0]) for r in b_rows] == [ledger["b_order"].pk]
+
+
+def test_the_command_writes_the_report_for_one_community(ledger, tmp_path):
+    output = tmp_path / "lines.xlsx"
+    start, end = (today() - timedelta(days=30)).isoformat(), today().isoformat()
+
+    call_command(
+        "export_report",
+        "order_lines",
+        "--format",
+        "xlsx",
+        "--from",
+        start,
+        "--to",
+        end,
+        "--community",
+        "yi",
+        "--output",
+        str(output),
+        "--lang",
+        "en",
+    )
+
+    sheet = openpyxl.load_workbook(output).worksheets[0]
+    values = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert [row[1] for row in values[:-1]] == [ledger["b_order"].pk] and values[-1][0] == "Total"
+
+
+def test_the_command_respects_an_owners_scope_with_as_user(ledger, tmp_path):
+    start, end = (today() - timedelta(days=30)).isoformat(), today().isoformat()
+    args = ["export_report", "orders", "--from", start, "--to", end, "--output", str(tmp_path / "o.csv")]
+
+    call_command(*args, "--as-user", ledger["b"].owner.username, "--lang", "en")
+    _h, rows, _t = read_csv((tmp_path / "o.csv").read_bytes())
+    assert [int(r[0]) for r in rows] == [ledger["b_order"].pk]
+    with pytest.raises(CommandError):
+        call_command(*args, "--as-user", ledger["b"].owner.username, "--community", "jia")
+    with pytest.raises(CommandError):
+        call_command(*args, "--as-user", ledger["buyer"].user.username)

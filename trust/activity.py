@@ -1,0 +1,97 @@
+"""Record members' activity and exits: the raw facts the community health figures are read from.
+
+Both writes are idempotent (an insert that ignores a unique-constraint
+conflict), so the middleware, signal receivers and any retry may call them
+as often as they like, from any number of processes.
+"""
+
+from datetime import date, datetime
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from members.models import Membership
+from trust.models import ActivityDay, MembershipExit
+
+EXITED_STATUSES = (Membership.Status.LEFT, Membership.Status.BANNED, Membership.Status.EXPIRED)
+DEDUP_SECONDS = 26 * 3600  # a little over a day: the key carries the day, so it cannot outlive it wrongly
+
+
+def local_day(moment: datetime | None = None) -> date:
+    """The calendar day in the project's time zone (Asia/Shanghai by default)."""
+    return timezone.localdate(moment or timezone.now())
+
+
+def activity_record(*, user_id: int, community_id: int, day: date | None = None) -> bool:
+    """Mark ``user_id`` active in ``community_id`` on ``day``; True if this call wrote the row.
+
+    The cache spares the database the repeat writes of one busy member; the
+    unique constraint keeps the table right when the cache is cold or shared
+    by nobody. The caller decides whether the user belongs to the community.
+    """
+    day = day or local_day()
+    key = f"trust:activity:{community_id}:{user_id}:{day.isoformat()}"
+    if not cache.add(key, 1, timeout=DEDUP_SECONDS):
+        return False
+    created = ActivityDay.objects.bulk_create(
+        [ActivityDay(community_id=community_id, user_id=user_id, day=day)], ignore_conflicts=True
+    )
+    return bool(created)
+
+
+def _slug_key(slug: str, user_id: int, day: date) -> str:
+    return f"trust:activity-slug:{slug}:{user_id}:{day.isoformat()}"
+
+
+def activity_seen_today(*, user_id: int, slug: str) -> bool:
+    """Whether today's activity of ``user_id`` in community ``slug`` is already recorded (cache only)."""
+    return cache.get(_slug_key(slug, user_id, local_day())) is not None
+
+
+def activity_record_member(*, user_id: int, slug: str) -> bool:
+    """Record today's activity in community ``slug`` if ``user_id`` is an active member there.
+
+    Visitors and members of other communities are not recorded. Two queries
+    on the first request of the day, none after (the cache remembers).
+    """
+    day = local_day()
+    if not cache.add(_slug_key(slug, user_id, day), 1, timeout=DEDUP_SECONDS):
+        return False
+    community_id = (
+        Membership.objects.filter(user_id=user_id, community__slug=slug, status=Membership.Status.ACTIVE)
+        .values_list("community_id", flat=True)
+        .first()
+    )
+    if community_id is None:
+        return False
+    created = ActivityDay.objects.bulk_create(
+        [ActivityDay(community_id=community_id, user_id=user_id, day=day)], ignore_conflicts=True
+    )
+    return bool(created)
+
+
+def membership_exit_sync(*, membership: Membership, now: datetime | None = None) -> None:
+    """Keep the exit record in step with the membership's status.
+
+    An exited membership gets one record (the first time seen; an expiry is
+    dated at ``expires_at`` when that has passed); a membership that is active
+    or pending again loses it, so a returning member is not counted as churned.
+    """
+    now = now or timezone.now()
+    if membership.status in EXITED_STATUSES:
+        exited_at = now
+        if membership.status == Membership.Status.EXPIRED and membership.expires_at:
+            exited_at = min(membership.expires_at, now)
+        MembershipExit.objects.bulk_create(
+            [
+                MembershipExit(
+                    membership_id=membership.pk,
+                    community_id=membership.community_id,
+                    status=membership.status,
+                    exited_at=exited_at,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+    else:
+        MembershipExit.objects.filter(membership_id=membership.pk).delete()
