@@ -183,3 +183,38 @@ def test_control_a_s_own_owner_does_see_the_rows_the_matrix_hides(client, world)
     assert SECRET in pages["product"] and SECRET in pages["fitassessment"]
     assert MEMBER_NAME in pages["order"] and MEMBER_NAME in pages["membership"]
     assert "甲社群内部文章" in pages["contentpost"] and "甲社群" in pages["community"]
+
+
+@pytest.fixture
+def finance(world):
+    from commerce.reports.roles import finance_user_grant
+    from tests.members.factories import UserFactory
+
+    user = UserFactory()
+    finance_user_grant(user=user)
+    return user
+
+
+@pytest.mark.parametrize(("method", "path", "statuses"), API_DENIED)
+def test_finance_staff_get_no_api_access_to_a(world, finance, method, path, statuses):
+    response = getattr(client_for(finance), method)(fill(path, world), {"title": "x"}, format="json")
+    assert response.status_code in statuses and SECRET not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("app", "model", "key"),
+    [
+        ("members", "membership", "a_member"),
+        ("members", "community", "a"),
+        ("commerce", "product", "product"),
+        ("trust", "contentpost", "post"),
+        ("trust", "fitassessment", "product"),
+    ],
+)
+def test_finance_staff_see_no_member_catalog_or_content_pages(client, world, finance, app, model, key):
+    """Finance reads money (orders, payments, refunds) everywhere, read-only; nothing else."""
+    client.force_login(finance)
+    changelist = client.get(reverse(f"admin:{app}_{model}_changelist"))
+    change = client.get(reverse(f"admin:{app}_{model}_change", args=[world[key].pk]))
+    assert changelist.status_code in (302, 403) and change.status_code in (302, 403, 404)
+    assert not [m for m in MARKERS if m in changelist.content.decode() + change.content.decode()]
