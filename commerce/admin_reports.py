@@ -21,7 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from commerce.models import Commission, ExportJob, Order, Payment, Refund
 from commerce.reports.errors import ReportNotAllowed
@@ -90,41 +90,44 @@ class FinanceReadOnlyMixin:
 
 
 def _status_choices():
-    groups = [("", _lazy("All"))]
+    groups = [("", gettext_lazy("All"))]
     for title, choices in (
-        (_lazy("Orders"), Order.Status.choices),
-        (_lazy("Payments"), Payment.Status.choices),
-        (_lazy("Refunds"), Refund.Status.choices),
-        (_lazy("Commissions"), Commission.Status.choices),
+        (gettext_lazy("Orders"), Order.Status.choices),
+        (gettext_lazy("Payments"), Payment.Status.choices),
+        (gettext_lazy("Refunds"), Refund.Status.choices),
+        (gettext_lazy("Commissions"), Commission.Status.choices),
     ):
         groups.append((title, choices))
     return groups
 
 
 class ExportForm(forms.Form):
-    report = forms.ChoiceField(label=_lazy("Report"))
-    date_from = forms.DateField(label=_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    report = forms.ChoiceField(label=gettext_lazy("Report"))
+    date_from = forms.DateField(label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(
-        label=_lazy("To"),
+        label=gettext_lazy("To"),
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text=_lazy("Asia/Shanghai calendar days, both inclusive."),
+        help_text=gettext_lazy("Asia/Shanghai calendar days, both inclusive."),
     )
     community = forms.ModelChoiceField(
-        label=_lazy("Community"), queryset=None, required=False, empty_label=_lazy("All my communities")
+        label=gettext_lazy("Community"),
+        queryset=None,
+        required=False,
+        empty_label=gettext_lazy("All my communities"),
     )
-    fmt = forms.ChoiceField(label=_lazy("Format"), choices=ExportJob.Format.choices)
-    status = forms.ChoiceField(label=_lazy("Status"), choices=_status_choices, required=False)
+    fmt = forms.ChoiceField(label=gettext_lazy("Format"), choices=ExportJob.Format.choices)
+    status = forms.ChoiceField(label=gettext_lazy("Status"), choices=_status_choices, required=False)
     kind = forms.ChoiceField(
-        label=_lazy("Kind"), choices=[("", _lazy("All")), *Order.Kind.choices], required=False
+        label=gettext_lazy("Kind"), choices=[("", gettext_lazy("All")), *Order.Kind.choices], required=False
     )
-    language = forms.ChoiceField(label=_lazy("Column language"), choices=settings.LANGUAGES)
+    language = forms.ChoiceField(label=gettext_lazy("Column language"), choices=settings.LANGUAGES)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["report"].choices = [(name, report.title) for name, report in REPORTS.items()]
         self.fields["community"].queryset = community_list_for_reports(user=user)
         if user.is_superuser or user_is_finance(user=user):
-            self.fields["community"].empty_label = _lazy("All communities")
+            self.fields["community"].empty_label = gettext_lazy("All communities")
 
     def clean(self):
         cleaned = super().clean()
@@ -195,16 +198,16 @@ class ExportJobAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=_lazy("report"))
+    @admin.display(description=gettext_lazy("report"))
     def report_title(self, obj):
         report = REPORTS.get(obj.report)
         return report.title if report else obj.report
 
-    @admin.display(description=_lazy("progress"), ordering="progress")
+    @admin.display(description=gettext_lazy("progress"), ordering="progress")
     def progress_bar(self, obj):
         return format_html('<progress max="100" value="{}"></progress> {}%', obj.progress, obj.progress)
 
-    @admin.display(description=_lazy("file"))
+    @admin.display(description=gettext_lazy("file"))
     def download_link(self, obj):
         if obj.status != ExportJob.Status.DONE:
             return "-"

@@ -19,7 +19,7 @@ from django.db.models import Case, CharField, DateTimeField, F, Func, Q, QuerySe
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from commerce.models import Commission, Order, OrderLine, Payment, Refund
 from commerce.reports.columns import CellType, Column, Report
@@ -98,20 +98,20 @@ def orders_queryset(*, filters: ReportFilters) -> QuerySet[Order]:
 
 
 ORDER_COLUMNS = (
-    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
-    Column("community", _lazy("Community"), width=18),
-    Column("community_slug", _lazy("Community slug"), width=16),
-    Column("buyer", _lazy("Buyer"), width=16),
-    Column("kind", _lazy("Kind"), width=10),
-    Column("status", _lazy("Status"), width=12),
-    Column("currency", _lazy("Currency"), width=8),
-    money("total", _lazy("Order total")),
-    money("amount_paid", _lazy("Amount paid")),
-    money("amount_refunded", _lazy("Amount refunded")),
-    money("net", _lazy("Net")),
-    when("created_at", _lazy("Placed at")),
-    when("paid_at", _lazy("Paid at")),
-    Column("needs_review", _lazy("Needs review"), width=10),
+    Column("order_id", gettext_lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", gettext_lazy("Community"), width=18),
+    Column("community_slug", gettext_lazy("Community slug"), width=16),
+    Column("buyer", gettext_lazy("Buyer"), width=16),
+    Column("kind", gettext_lazy("Kind"), width=10),
+    Column("status", gettext_lazy("Status"), width=12),
+    Column("currency", gettext_lazy("Currency"), width=8),
+    money("total", gettext_lazy("Order total")),
+    money("amount_paid", gettext_lazy("Amount paid")),
+    money("amount_refunded", gettext_lazy("Amount refunded")),
+    money("net", gettext_lazy("Net")),
+    when("created_at", gettext_lazy("Placed at")),
+    when("paid_at", gettext_lazy("Paid at")),
+    Column("needs_review", gettext_lazy("Needs review"), width=10),
 )
 
 
@@ -173,19 +173,19 @@ def orders_count(filters: ReportFilters) -> int:
 
 
 ORDER_LINE_COLUMNS = (
-    Column("line_id", _lazy("Line no."), CellType.INTEGER, 10),
-    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
-    Column("community", _lazy("Community"), width=18),
-    Column("kind", _lazy("Kind"), width=10),
-    Column("status", _lazy("Order status"), width=12),
-    Column("title", _lazy("Item"), width=30),
-    Column("quantity", _lazy("Quantity"), CellType.INTEGER, 8, total=True),
-    money("list_price", _lazy("List price"), total=False),
-    money("unit_price", _lazy("Unit price"), total=False),
-    money("line_total", _lazy("Line total")),
-    Column("currency", _lazy("Currency"), width=8),
-    when("created_at", _lazy("Placed at")),
-    when("paid_at", _lazy("Paid at")),
+    Column("line_id", gettext_lazy("Line no."), CellType.INTEGER, 10),
+    Column("order_id", gettext_lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", gettext_lazy("Community"), width=18),
+    Column("kind", gettext_lazy("Kind"), width=10),
+    Column("status", gettext_lazy("Order status"), width=12),
+    Column("title", gettext_lazy("Item"), width=30),
+    Column("quantity", gettext_lazy("Quantity"), CellType.INTEGER, 8, total=True),
+    money("list_price", gettext_lazy("List price"), total=False),
+    money("unit_price", gettext_lazy("Unit price"), total=False),
+    money("line_total", gettext_lazy("Line total")),
+    Column("currency", gettext_lazy("Currency"), width=8),
+    when("created_at", gettext_lazy("Placed at")),
+    when("paid_at", gettext_lazy("Paid at")),
 )
 
 
@@ -244,18 +244,18 @@ def payments_queryset(*, filters: ReportFilters) -> QuerySet[Payment]:
 
 
 PAYMENT_COLUMNS = (
-    Column("payment_id", _lazy("Payment no."), CellType.INTEGER, 10),
-    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
-    Column("community", _lazy("Community"), width=18),
-    Column("provider", _lazy("Provider"), width=10),
-    Column("provider_ref", _lazy("Provider reference"), width=30),
-    Column("status", _lazy("Status"), width=12),
-    Column("currency", _lazy("Currency"), width=8),
-    money("amount", _lazy("Amount asked")),
-    money("amount_received", _lazy("Amount received")),
-    money("fee", _lazy("Stripe fee (not recorded)"), total=False, width=14),
-    when("created_at", _lazy("Created at")),
-    when("succeeded_at", _lazy("Succeeded at")),
+    Column("payment_id", gettext_lazy("Payment no."), CellType.INTEGER, 10),
+    Column("order_id", gettext_lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", gettext_lazy("Community"), width=18),
+    Column("provider", gettext_lazy("Provider"), width=10),
+    Column("provider_ref", gettext_lazy("Provider reference"), width=30),
+    Column("status", gettext_lazy("Status"), width=12),
+    Column("currency", gettext_lazy("Currency"), width=8),
+    money("amount", gettext_lazy("Amount asked")),
+    money("amount_received", gettext_lazy("Amount received")),
+    money("fee", gettext_lazy("Stripe fee (not recorded)"), total=False, width=14),
+    when("created_at", gettext_lazy("Created at")),
+    when("succeeded_at", gettext_lazy("Succeeded at")),
 )
 
 
@@ -312,17 +312,17 @@ def refunds_queryset(*, filters: ReportFilters) -> QuerySet[Refund]:
 
 
 REFUND_COLUMNS = (
-    Column("refund_id", _lazy("Refund no."), CellType.INTEGER, 10),
-    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
-    Column("community", _lazy("Community"), width=18),
-    Column("provider_ref", _lazy("Provider reference"), width=30),
-    Column("status", _lazy("Status"), width=12),
-    Column("source", _lazy("Source"), width=14),
-    Column("currency", _lazy("Currency"), width=8),
-    money("amount", _lazy("Amount")),
-    Column("reason", _lazy("Reason"), width=24),
-    when("created_at", _lazy("Requested at")),
-    when("confirmed_at", _lazy("Confirmed at")),
+    Column("refund_id", gettext_lazy("Refund no."), CellType.INTEGER, 10),
+    Column("order_id", gettext_lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", gettext_lazy("Community"), width=18),
+    Column("provider_ref", gettext_lazy("Provider reference"), width=30),
+    Column("status", gettext_lazy("Status"), width=12),
+    Column("source", gettext_lazy("Source"), width=14),
+    Column("currency", gettext_lazy("Currency"), width=8),
+    money("amount", gettext_lazy("Amount")),
+    Column("reason", gettext_lazy("Reason"), width=24),
+    when("created_at", gettext_lazy("Requested at")),
+    when("confirmed_at", gettext_lazy("Confirmed at")),
 )
 
 
@@ -390,20 +390,20 @@ def refund_window_open_q(*, now: datetime, windows: list[int], prefix: str = "")
 
 
 ENTRY_FEE_COLUMNS = (
-    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
-    Column("community", _lazy("Community"), width=18),
-    Column("community_slug", _lazy("Community slug"), width=16),
-    Column("buyer", _lazy("Member"), width=16),
-    Column("plan", _lazy("Entry plan"), width=18),
-    Column("status", _lazy("Status"), width=12),
-    Column("currency", _lazy("Currency"), width=8),
-    money("amount_paid", _lazy("Amount paid")),
-    money("amount_refunded", _lazy("Amount refunded")),
-    money("net", _lazy("Net")),
-    money("in_window", _lazy("Net still inside refund window"), width=16),
-    money("drawable", _lazy("Net past refund window (drawable)"), width=16),
-    when("paid_at", _lazy("Paid at")),
-    when("window_ends_at", _lazy("Refund window ends at")),
+    Column("order_id", gettext_lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", gettext_lazy("Community"), width=18),
+    Column("community_slug", gettext_lazy("Community slug"), width=16),
+    Column("buyer", gettext_lazy("Member"), width=16),
+    Column("plan", gettext_lazy("Entry plan"), width=18),
+    Column("status", gettext_lazy("Status"), width=12),
+    Column("currency", gettext_lazy("Currency"), width=8),
+    money("amount_paid", gettext_lazy("Amount paid")),
+    money("amount_refunded", gettext_lazy("Amount refunded")),
+    money("net", gettext_lazy("Net")),
+    money("in_window", gettext_lazy("Net still inside refund window"), width=16),
+    money("drawable", gettext_lazy("Net past refund window (drawable)"), width=16),
+    when("paid_at", gettext_lazy("Paid at")),
+    when("window_ends_at", gettext_lazy("Refund window ends at")),
 )
 
 
@@ -463,22 +463,22 @@ def commissions_queryset(*, filters: ReportFilters) -> QuerySet[Commission]:
 
 
 COMMISSION_COLUMNS = (
-    Column("commission_id", _lazy("Commission no."), CellType.INTEGER, 10),
-    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
-    Column("community", _lazy("Community"), width=18),
-    Column("beneficiary", _lazy("Beneficiary"), width=16),
-    Column("level", _lazy("Level"), CellType.INTEGER, 6),
-    Column("status", _lazy("Status"), width=14),
-    Column("currency", _lazy("Currency"), width=8),
-    money("base_amount", _lazy("Order amount")),
-    Column("rate_percent", _lazy("Rate (%)"), CellType.PERCENT, 8),
-    money("amount", _lazy("Commission")),
-    money("amount_reversed", _lazy("Amount reversed")),
-    money("net", _lazy("Net commission")),
-    when("created_at", _lazy("Created at")),
-    when("settle_after", _lazy("Settles after")),
-    when("settled_at", _lazy("Settled at")),
-    when("reversed_at", _lazy("Reversed at")),
+    Column("commission_id", gettext_lazy("Commission no."), CellType.INTEGER, 10),
+    Column("order_id", gettext_lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", gettext_lazy("Community"), width=18),
+    Column("beneficiary", gettext_lazy("Beneficiary"), width=16),
+    Column("level", gettext_lazy("Level"), CellType.INTEGER, 6),
+    Column("status", gettext_lazy("Status"), width=14),
+    Column("currency", gettext_lazy("Currency"), width=8),
+    money("base_amount", gettext_lazy("Order amount")),
+    Column("rate_percent", gettext_lazy("Rate (%)"), CellType.PERCENT, 8),
+    money("amount", gettext_lazy("Commission")),
+    money("amount_reversed", gettext_lazy("Amount reversed")),
+    money("net", gettext_lazy("Net commission")),
+    when("created_at", gettext_lazy("Created at")),
+    when("settle_after", gettext_lazy("Settles after")),
+    when("settled_at", gettext_lazy("Settled at")),
+    when("reversed_at", gettext_lazy("Reversed at")),
 )
 
 
@@ -527,7 +527,7 @@ def commissions_count(filters: ReportFilters) -> int:
 REPORT_DEFINITIONS = {
     "orders": Report(
         "orders",
-        _lazy("Orders"),
+        gettext_lazy("Orders"),
         ORDER_COLUMNS,
         orders_rows,
         orders_count,
@@ -536,7 +536,7 @@ REPORT_DEFINITIONS = {
     ),
     "order_lines": Report(
         "order_lines",
-        _lazy("Order lines"),
+        gettext_lazy("Order lines"),
         ORDER_LINE_COLUMNS,
         order_lines_rows,
         order_lines_count,
@@ -545,17 +545,19 @@ REPORT_DEFINITIONS = {
     ),
     "payments": Report(
         "payments",
-        _lazy("Payments"),
+        gettext_lazy("Payments"),
         PAYMENT_COLUMNS,
         payments_rows,
         payments_count,
         statuses=tuple(Payment.Status.choices),
         kinds=tuple(Order.Kind.choices),
-        notes=(_lazy("Stripe fees are not recorded by the payment flow: the fee column is left blank."),),
+        notes=(
+            gettext_lazy("Stripe fees are not recorded by the payment flow: the fee column is left blank."),
+        ),
     ),
     "refunds": Report(
         "refunds",
-        _lazy("Refunds"),
+        gettext_lazy("Refunds"),
         REFUND_COLUMNS,
         refunds_rows,
         refunds_count,
@@ -564,7 +566,7 @@ REPORT_DEFINITIONS = {
     ),
     "entry_fees": Report(
         "entry_fees",
-        _lazy("Entry fees"),
+        gettext_lazy("Entry fees"),
         ENTRY_FEE_COLUMNS,
         entry_fees_rows,
         entry_fees_count,
@@ -572,7 +574,7 @@ REPORT_DEFINITIONS = {
     ),
     "commissions": Report(
         "commissions",
-        _lazy("Commissions"),
+        gettext_lazy("Commissions"),
         COMMISSION_COLUMNS,
         commissions_rows,
         commissions_count,

@@ -22,7 +22,7 @@ from decimal import Decimal
 from django.db.models import CharField, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from commerce.models import Order, OrderLine, Payment, Refund, WebhookEvent
 from commerce.reports.columns import CellType, Column, Report
@@ -31,26 +31,26 @@ from commerce.reports.queries import chunk_size, money, when
 
 ZERO = Decimal("0.00")
 KINDS = {
-    "paid_without_payment": _lazy("Paid order without a succeeded payment"),
-    "payment_without_order": _lazy("Payment without an order of ours"),
-    "paid_differs": _lazy("Amount paid differs from succeeded payments"),
-    "total_differs": _lazy("Order total differs from its lines"),
-    "paid_differs_from_total": _lazy("Amount received differs from the order total"),
-    "refunded_differs": _lazy("Amount refunded differs from succeeded refunds"),
-    "refunds_above_payments": _lazy("Refunds above payments"),
+    "paid_without_payment": gettext_lazy("Paid order without a succeeded payment"),
+    "payment_without_order": gettext_lazy("Payment without an order of ours"),
+    "paid_differs": gettext_lazy("Amount paid differs from succeeded payments"),
+    "total_differs": gettext_lazy("Order total differs from its lines"),
+    "paid_differs_from_total": gettext_lazy("Amount received differs from the order total"),
+    "refunded_differs": gettext_lazy("Amount refunded differs from succeeded refunds"),
+    "refunds_above_payments": gettext_lazy("Refunds above payments"),
 }
 COUNTED_AS_PAID = (*Order.PAID_STATUSES, Order.Status.REFUNDED)
 
 RECONCILIATION_COLUMNS = (
-    Column("kind", _lazy("Mismatch"), width=30),
-    Column("order_id", _lazy("Order no."), CellType.INTEGER, 10),
-    Column("provider_ref", _lazy("Provider reference"), width=30),
-    Column("community", _lazy("Community"), width=18),
-    Column("currency", _lazy("Currency"), width=8),
-    money("expected", _lazy("Expected"), total=False),
-    money("found", _lazy("Found"), total=False),
-    money("difference", _lazy("Difference")),
-    when("at", _lazy("Booked at")),
+    Column("kind", gettext_lazy("Mismatch"), width=30),
+    Column("order_id", gettext_lazy("Order no."), CellType.INTEGER, 10),
+    Column("provider_ref", gettext_lazy("Provider reference"), width=30),
+    Column("community", gettext_lazy("Community"), width=18),
+    Column("currency", gettext_lazy("Currency"), width=8),
+    money("expected", gettext_lazy("Expected"), total=False),
+    money("found", gettext_lazy("Found"), total=False),
+    money("difference", gettext_lazy("Difference")),
+    when("at", gettext_lazy("Booked at")),
 )
 
 
@@ -159,9 +159,9 @@ def reconciliation_count(filters: ReportFilters) -> int:
 
 RECONCILIATION = Report(
     "reconciliation",
-    _lazy("Reconciliation"),
+    gettext_lazy("Reconciliation"),
     RECONCILIATION_COLUMNS,
     reconciliation_rows,
     reconciliation_count,
-    notes=(_lazy("Empty when every order agrees with its payments, refunds and lines."),),
+    notes=(gettext_lazy("Empty when every order agrees with its payments, refunds and lines."),),
 )

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from commerce.models import CommissionEntry, Order, Payment, Refund
 from commerce.reports.columns import Column, Report
@@ -33,16 +33,16 @@ from members.models import Community, EntryPlan
 ZERO = Decimal("0.00")
 
 SETTLEMENT_COLUMNS = (
-    Column("community", _lazy("Community"), width=18),
-    Column("community_slug", _lazy("Community slug"), width=16),
-    Column("currency", _lazy("Currency"), width=8),
-    money("gross", _lazy("Gross sales"), width=14),
-    money("refunds", _lazy("Refunds"), width=14),
-    money("net", _lazy("Net"), width=14),
-    money("commissions_payable", _lazy("Commissions payable"), width=14),
-    money("entry_in_window", _lazy("Entry fees inside refund window"), width=16),
-    money("entry_drawable", _lazy("Entry fees past refund window (drawable)"), width=16),
-    money("stripe_fees", _lazy("Stripe fees (not recorded)"), total=False, width=14),
+    Column("community", gettext_lazy("Community"), width=18),
+    Column("community_slug", gettext_lazy("Community slug"), width=16),
+    Column("currency", gettext_lazy("Currency"), width=8),
+    money("gross", gettext_lazy("Gross sales"), width=14),
+    money("refunds", gettext_lazy("Refunds"), width=14),
+    money("net", gettext_lazy("Net"), width=14),
+    money("commissions_payable", gettext_lazy("Commissions payable"), width=14),
+    money("entry_in_window", gettext_lazy("Entry fees inside refund window"), width=16),
+    money("entry_drawable", gettext_lazy("Entry fees past refund window (drawable)"), width=16),
+    money("stripe_fees", gettext_lazy("Stripe fees (not recorded)"), total=False, width=14),
 )
 FIGURES = ("gross", "refunds", "commissions_payable", "entry_in_window", "entry_drawable")
 
@@ -147,13 +147,15 @@ def settlement_count(filters: ReportFilters) -> int:
 
 SETTLEMENT = Report(
     "settlement",
-    _lazy("Settlement by community"),
+    gettext_lazy("Settlement by community"),
     SETTLEMENT_COLUMNS,
     settlement_rows,
     settlement_count,
     notes=(
-        _lazy("Entry fees are split by whether their refund window is still open at the time of export."),
-        _lazy("Stripe fees are not recorded by the payment flow: the fee column is left blank."),
+        gettext_lazy(
+            "Entry fees are split by whether their refund window is still open at the time of export."
+        ),
+        gettext_lazy("Stripe fees are not recorded by the payment flow: the fee column is left blank."),
     ),
 )
 
