@@ -156,7 +156,7 @@ def main():
             try:
                 requests.get(f"{base}/healthz", timeout=1)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.2)
         rows = {
             name: run(name, base, world, args.seconds, args.clients) for name in args.scenarios.split(",")
