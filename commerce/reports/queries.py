@@ -232,8 +232,9 @@ def order_lines_count(filters: ReportFilters) -> int:
 # --- payments ---------------------------------------------------------------------------------------
 
 
-def payments_queryset(*, filters: ReportFilters) -> QuerySet[Payment]:
-    queryset = Payment.objects.alias(booked_at=Coalesce("succeeded_at", "created_at"))
+def _money_moves(model, *, booked: str, filters: ReportFilters) -> QuerySet:
+    """Payments or refunds dated by when the money moved (``booked``), else when they were created."""
+    queryset = model.objects.alias(booked_at=Coalesce(booked, "created_at"))
     queryset = _in_range(queryset, field="booked_at", filters=filters)
     queryset = _in_communities(queryset, lookup="order__community_id", filters=filters)
     if filters.status:
@@ -241,6 +242,10 @@ def payments_queryset(*, filters: ReportFilters) -> QuerySet[Payment]:
     if filters.kind:
         queryset = queryset.filter(order__kind=filters.kind)
     return queryset
+
+
+def payments_queryset(*, filters: ReportFilters) -> QuerySet[Payment]:
+    return _money_moves(Payment, booked="succeeded_at", filters=filters)
 
 
 PAYMENT_COLUMNS = (
@@ -301,14 +306,7 @@ def payments_count(filters: ReportFilters) -> int:
 
 
 def refunds_queryset(*, filters: ReportFilters) -> QuerySet[Refund]:
-    queryset = Refund.objects.alias(booked_at=Coalesce("confirmed_at", "created_at"))
-    queryset = _in_range(queryset, field="booked_at", filters=filters)
-    queryset = _in_communities(queryset, lookup="order__community_id", filters=filters)
-    if filters.status:
-        queryset = queryset.filter(status=filters.status)
-    if filters.kind:
-        queryset = queryset.filter(order__kind=filters.kind)
-    return queryset
+    return _money_moves(Refund, booked="confirmed_at", filters=filters)
 
 
 REFUND_COLUMNS = (
