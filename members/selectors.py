@@ -97,9 +97,3 @@ def membership_list_for_referrals(*, user: User) -> QuerySet[Membership]:
 
 def points_entries_for_user(*, user: User) -> QuerySet[PointsEntry]:
     return PointsEntry.objects.filter(membership__user=user).select_related("membership__community")
-
-
-def no_commission_totals(*, membership_ids: list[int]) -> dict[int, dict[str, str]]:
-    """Used when no commission ledger is installed (``MEMBERS_COMMISSION_TOTALS`` unset)."""
-    zero = {"pending": "0.00", "settled": "0.00", "reversed": "0.00"}
-    return {membership_id: dict(zero) for membership_id in membership_ids}

@@ -14,6 +14,13 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _shipped_data_at_start(django_db_setup, django_db_blocker):
+    """A reused test database may start without the migrations' rows (categories, lexicon)."""
+    with django_db_blocker.unblock():
+        load_shipped_data()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     """Committing tests (transaction=True, live servers) end with a flush that also removes the

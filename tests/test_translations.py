@@ -14,7 +14,6 @@ from django.urls import reverse
 from members.models import Membership
 from tests.commerce.factories import ProductFactory, SkuFactory, category
 from tests.members.factories import CommunityFactory, EntryPlanFactory, MembershipFactory, TierFactory
-from tests.shipped_data import load_shipped_data
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 # Words that stay as they are in Chinese admin screens.
@@ -106,7 +105,6 @@ def test_every_catalogue_entry_is_translated():
 @pytest.fixture
 def owner_pages(db, client):
     """The pages an owner works in, over a community with a plan, a tier, members and a misfit product."""
-    load_shipped_data()  # an earlier committing test may have flushed the categories
     community = CommunityFactory(name="财经频道书友会", attributes=["财经", "投资理财"])
     EntryPlanFactory(community=community)
     TierFactory(community=community, level=1)

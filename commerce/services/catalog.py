@@ -9,7 +9,6 @@ from django.utils.translation import gettext as _
 
 from commerce import errors
 from commerce.models import Category, Product, Sku
-from commerce.signals import product_listed
 from members.models import Community, Tier
 from members.services.users import normalise_tags
 
@@ -83,12 +82,4 @@ def product_create(
     Sku.objects.bulk_create(
         [Sku(product=product, name=sku.name, price=sku.price, stock=sku.stock) for sku in skus]
     )
-    product_announce(product_id=product.pk, created=True)
     return product
-
-
-def product_announce(*, product_id: int, created: bool) -> None:
-    """Tell listeners (trust's fit assessment) about a listing once its transaction commits."""
-    transaction.on_commit(
-        lambda: product_listed.send(sender=Product, product_id=product_id, created=created), robust=True
-    )

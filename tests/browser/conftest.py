@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.shipped_data import load_shipped_data
-
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -77,13 +75,6 @@ def shoot(page):
         return path
 
     return take
-
-
-@pytest.fixture(autouse=True)
-def _shipped_data(transactional_db):
-    """Live-server tests commit, so the database is flushed after each: every test starts with the
-    migrations' data (categories, the trust lexicon)."""
-    load_shipped_data()
 
 
 def login(page, username: str, password: str) -> None:

@@ -1,19 +1,7 @@
-from importlib import import_module
-
 import pytest
-from django.apps import apps
 
 from tests.commerce.money import assert_money_reconciles
 from tests.commerce.stripe_server import FakeStripe
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _shipped_categories(django_db_setup, django_db_blocker):
-    """The category tree ships as data (a migration). A reused test database may have lost it to an
-    earlier session's flush (transactional tests), so load it again; the loader is idempotent."""
-    loader = import_module("commerce.migrations.0002_default_categories")
-    with django_db_blocker.unblock():
-        loader.load_categories(apps, None)
 
 
 @pytest.fixture(autouse=True)
