@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 
 from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent
+from commerce.services.catalog import product_saved_announce
 from commerce.services.orders import order_advance
 from commerce.services.refunds import refund_request
 from members.admin_scoping import CommunityScopedAdminMixin, ScopedInline, managed_community_ids
@@ -211,6 +212,7 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        product_saved_announce(product=form.instance, created=not change, fields=form.changed_data)
         self._warn_if_misfit(request, form.instance)
 
     def _warn_if_misfit(self, request, product):

@@ -6,6 +6,8 @@ from the service that made the change. Arguments are ids and plain values.
 
 from django.dispatch import Signal
 
+from shequn_backend.events import send_on_commit
+
 # An order's first payment was confirmed. Arguments: order_id, community_id, buyer_id, kind, paid_at.
 order_paid = Signal()
 
@@ -19,3 +21,16 @@ product_listed = Signal()
 # A listed product's description changed (title, category, tags, kind, text, active).
 # Arguments: product_id, community_id, fields (list of changed field names).
 product_changed = Signal()
+
+
+def order_paid_announce(*, order) -> None:
+    """Announce, after commit, that ``order`` was just marked paid."""
+    send_on_commit(
+        order_paid,
+        sender=type(order),
+        order_id=order.pk,
+        community_id=order.community_id,
+        buyer_id=order.buyer_id,
+        kind=order.kind,
+        paid_at=order.paid_at,
+    )

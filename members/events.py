@@ -7,6 +7,9 @@ model instances.
 """
 
 from django.dispatch import Signal
+from django.utils import timezone
+
+from shequn_backend.events import send_on_commit
 
 # A community's declared attributes or audience-relevant settings changed.
 # Arguments: community_id.
@@ -18,3 +21,19 @@ user_interests_changed = Signal()
 # A membership's status moved: joined, approved, renewed into active, left, expired, banned.
 # Arguments: membership_id, community_id, user_id, old_status (None when created), new_status, at (datetime).
 membership_status_changed = Signal()
+
+
+def membership_status_announce(*, membership, old_status: str | None) -> None:
+    """Announce, after commit, that ``membership`` moved from ``old_status`` (None: new) to its status."""
+    if old_status == membership.status:
+        return
+    send_on_commit(
+        membership_status_changed,
+        sender=type(membership),
+        membership_id=membership.pk,
+        community_id=membership.community_id,
+        user_id=membership.user_id,
+        old_status=old_status,
+        new_status=membership.status,
+        at=timezone.now(),
+    )

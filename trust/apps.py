@@ -7,4 +7,4 @@ class TrustConfig(AppConfig):
     verbose_name = _("Trust and audience match")
 
     def ready(self):
-        from trust import signals  # noqa: F401 - connects the receivers
+        from trust import receivers  # noqa: F401 - connects the receivers

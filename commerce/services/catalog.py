@@ -8,9 +8,11 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from commerce import errors
+from commerce.events import product_changed, product_listed
 from commerce.models import Category, Product, Sku
 from members.models import Community, Tier
 from members.services.users import normalise_tags
+from shequn_backend.events import send_on_commit
 
 MAX_TAGS = 20
 MAX_SKUS = 20
@@ -21,6 +23,15 @@ class SkuInput:
     name: str
     price: Decimal
     stock: int
+
+
+def product_saved_announce(*, product: Product, created: bool, fields: list[str] = ()) -> None:
+    """Announce a product saved outside ``product_create`` (the admin form), after commit."""
+    ids = {"product_id": product.pk, "community_id": product.community_id}
+    if created:
+        send_on_commit(product_listed, sender=Product, **ids)
+    else:
+        send_on_commit(product_changed, sender=Product, fields=list(fields), **ids)
 
 
 def category_get_by_path(*, path: str) -> Category:
@@ -82,4 +93,5 @@ def product_create(
     Sku.objects.bulk_create(
         [Sku(product=product, name=sku.name, price=sku.price, stock=sku.stock) for sku in skus]
     )
+    send_on_commit(product_listed, sender=Product, product_id=product.pk, community_id=community.pk)
     return product

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commerce import errors
+from commerce.events import order_paid_announce
 from commerce.models import Order, OrderLine, Payment, Product
 from commerce.pricing import tier_price
 from commerce.services.stock import skus_lock, stock_release, stock_take
@@ -197,6 +198,7 @@ def _settle_free_order(*, order: Order, now: datetime) -> None:
     order.paid_at = now
     order.hold_expires_at = None
     order.save(update_fields=["status", "paid_at", "hold_expires_at"])
+    order_paid_announce(order=order)
 
 
 def order_create(

@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from commerce import errors
+from commerce.events import order_paid_announce
 from commerce.models import Order, Payment, Refund, WebhookEvent
 from commerce.payments import base
 from commerce.pricing import money, points_for
@@ -187,6 +188,7 @@ def payment_apply_success(
     order.paid_at = now
     order.hold_expires_at = None
     order.save(update_fields=["status", "amount_paid", "paid_at", "hold_expires_at", "updated_at"])
+    order_paid_announce(order=order)
     if order.kind == Order.Kind.ENTRY and order.membership_id and order.plan_id:
         membership_activate_paid(membership_id=order.membership_id, plan=order.plan, paid_at=now)
     _award_points(order=order)

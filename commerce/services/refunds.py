@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commerce import errors
+from commerce.events import order_refunded
 from commerce.models import Order, OrderLine, Payment, Refund
 from commerce.payments.base import ProviderRefund, ProviderRefused, ProviderUnavailable, get_provider
 from commerce.pricing import proportional_share
@@ -40,6 +41,7 @@ from commerce.services.stock import stock_release
 from members.models import PointsEntry, User
 from members.services.memberships import membership_end_paid
 from members.services.points import points_award
+from shequn_backend.events import send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +226,7 @@ def order_refunds_settle(*, order: Order, confirmed: list[Refund] = ()) -> Order
         order.review_reason = _("The provider reports more refunded than was paid.")[:500]
         order.save(update_fields=["needs_review", "review_reason", "updated_at"])
         return order
-    before = order.status
+    before, previously_refunded = order.status, order.amount_refunded
     order.amount_refunded = refunded
     if refunded == order.amount_paid:
         order.status = Order.Status.REFUNDED
@@ -233,6 +235,16 @@ def order_refunds_settle(*, order: Order, confirmed: list[Refund] = ()) -> Order
     elif order.status in (Order.Status.REFUNDED, Order.Status.PARTIALLY_REFUNDED):
         order.status = Order.Status.PAID
     order.save(update_fields=["amount_refunded", "status", "updated_at"])
+    if refunded != previously_refunded:
+        send_on_commit(
+            order_refunded,
+            sender=Order,
+            order_id=order.pk,
+            community_id=order.community_id,
+            buyer_id=order.buyer_id,
+            amount=refunded - previously_refunded,
+            fully_refunded=order.status == Order.Status.REFUNDED,
+        )
     commission_reverse_for_order(order=order, now=timezone.now())
     if refunded <= 0:
         return order

@@ -4,10 +4,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from members.errors import SlugTaken
+from members.events import community_changed
 from members.models import Community, CommunityAttribute, EntryPlan, Membership, User
 from members.services.memberships import new_referral_code
 from members.services.users import normalise_tags
-from members.signals import community_attributes_changed
+from shequn_backend.events import send_on_commit
 
 MAX_ATTRIBUTES = 20
 SETTINGS_FIELDS = {"name", "mission", "description", "rules", "entry_type", "points_per_yuan"}
@@ -25,7 +26,7 @@ def community_set_attributes(*, community: Community, attributes: list[str]) -> 
     CommunityAttribute.objects.bulk_create(
         [CommunityAttribute(community=community, tag=tag, position=i) for i, tag in enumerate(tags)]
     )
-    community_attributes_changed.send(sender=CommunityAttribute, community_id=community.pk)
+    send_on_commit(community_changed, sender=Community, community_id=community.pk)
     return tags
 
 
@@ -122,6 +123,7 @@ def community_update(
         changed.append(REFERRAL_FIELDS[key])
     if changed:
         community.save(update_fields=changed)
+        send_on_commit(community_changed, sender=Community, community_id=community.pk)
     if attributes is not None:
         community_set_attributes(community=community, attributes=attributes)
     if plans is not None:

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from members.events import membership_status_announce
 from members.models import Membership
 
 
@@ -28,3 +29,5 @@ def membership_expire_due(*, now: datetime, batch_size: int = 2000) -> int:
             if not ids:
                 return expired
             expired += Membership.objects.filter(pk__in=ids).update(status=Membership.Status.EXPIRED)
+            for membership in Membership.objects.filter(pk__in=ids).only("community_id", "user_id", "status"):
+                membership_status_announce(membership=membership, old_status=Membership.Status.ACTIVE)

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from members import errors
+from members.events import membership_status_announce
 from members.models import Community, EntryPlan, InviteCode, Membership, User
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
@@ -122,6 +123,7 @@ def membership_join(
 
     now = timezone.now()
     first_join = membership is None or membership.joined_at is None
+    old_status = membership.status if membership is not None else None
     if membership is None:
         membership = Membership(user=user, community=community, referral_code=new_referral_code())
     if paid and plan.trial_days and first_join:
@@ -145,6 +147,7 @@ def membership_join(
             membership.save()
     except IntegrityError as exc:  # a referral code collision (1 in 10^12): the client may retry
         raise errors.ApplicationError(code="conflict", http_status=409) from exc
+    membership_status_announce(membership=membership, old_status=old_status)
     return JoinResult(membership, needs_payment=status == Membership.Status.PENDING_PAYMENT)
 
 
@@ -156,6 +159,7 @@ def membership_approve(*, membership_id: int, community: Community) -> Membershi
     membership.status = Membership.Status.ACTIVE
     membership.joined_at = timezone.now()
     membership.save(update_fields=["status", "joined_at"])
+    membership_status_announce(membership=membership, old_status=Membership.Status.PENDING_APPROVAL)
     return membership
 
 
@@ -169,7 +173,8 @@ def membership_activate_paid(*, membership_id: int, plan: EntryPlan, paid_at: da
     """
     membership = Membership.objects.select_for_update().get(pk=membership_id)
     now = timezone.now()
-    renewing = membership.status == Membership.Status.ACTIVE
+    old_status = membership.status
+    renewing = old_status == Membership.Status.ACTIVE
     if plan.period_days is None:
         membership.expires_at = None
     elif renewing and membership.expires_at is not None:
@@ -181,6 +186,7 @@ def membership_activate_paid(*, membership_id: int, plan: EntryPlan, paid_at: da
     membership.status = Membership.Status.ACTIVE
     membership.plan = plan
     membership.save(update_fields=["status", "joined_at", "expires_at", "plan"])
+    membership_status_announce(membership=membership, old_status=old_status)
     return membership
 
 
@@ -188,7 +194,9 @@ def membership_end_paid(*, membership_id: int) -> Membership:
     """End a membership whose entry fee was refunded. Called in the caller's transaction."""
     membership = Membership.objects.select_for_update().get(pk=membership_id)
     if membership.status not in (Membership.Status.BANNED, Membership.Status.LEFT):
+        old_status = membership.status
         membership.status = Membership.Status.EXPIRED
         membership.expires_at = timezone.now()
         membership.save(update_fields=["status", "expires_at"])
+        membership_status_announce(membership=membership, old_status=old_status)
     return membership

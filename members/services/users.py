@@ -8,8 +8,9 @@ from rest_framework.authtoken.models import Token
 
 from members import wechat
 from members.errors import InvalidCredentials, UsernameTaken
+from members.events import user_interests_changed
 from members.models import User, UserInterest
-from members.signals import user_interests_changed
+from shequn_backend.events import send_on_commit
 
 MAX_INTERESTS = 30
 
@@ -58,7 +59,7 @@ def user_set_interests(*, user: User, interests: list[str]) -> list[str]:
     UserInterest.objects.filter(user=user).exclude(tag__in=tags).delete()
     existing = set(UserInterest.objects.filter(user=user).values_list("tag", flat=True))
     UserInterest.objects.bulk_create([UserInterest(user=user, tag=t) for t in tags if t not in existing])
-    user_interests_changed.send(sender=UserInterest, user_id=user.pk)
+    send_on_commit(user_interests_changed, sender=User, user_id=user.pk)
     return tags
 
 

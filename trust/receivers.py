@@ -1,0 +1,60 @@
+"""Trust reacts to what members and commerce announce (their explicit events, sent on commit).
+
+Commerce and members never import trust, and trust hooks no ``post_save`` of
+their models. Every receiver runs after the announcing write committed and
+is robust: an error here is logged by ``send_on_commit`` and never fails that
+write; the stale scan and the nightly re-score catch up.
+"""
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from commerce.events import order_paid, order_refunded, product_changed, product_listed
+from members.events import community_changed, membership_status_changed, user_interests_changed
+from members.models import Membership
+from trust import activity, services
+from trust.models import ContentPost
+
+
+@receiver([product_listed, product_changed], dispatch_uid="trust_assess_product")
+def assess_product(sender, product_id: int, **kwargs):
+    services.product_assess(product_id=product_id)
+
+
+@receiver(community_changed, dispatch_uid="trust_community_changed")
+def community_attributes_changed(sender, community_id: int, **kwargs):
+    services.community_mark_stale(community_id=community_id)
+
+
+@receiver([post_save, post_delete], sender=ContentPost, dispatch_uid="trust_post_changed")
+def content_changed(sender, instance, raw=False, **kwargs):
+    if not raw:
+        services.community_mark_stale(community_id=instance.community_id)
+
+
+@receiver(membership_status_changed, dispatch_uid="trust_membership_status")
+def membership_status(sender, membership_id: int, community_id: int, **kwargs):
+    """Joining or leaving changes the interests the audience holds; churn figures need the exit time."""
+    services.community_mark_stale(community_id=community_id)
+    membership = Membership.objects.filter(pk=membership_id).first()
+    if membership is not None:
+        activity.membership_exit_sync(membership=membership)
+
+
+@receiver(user_interests_changed, dispatch_uid="trust_interests_changed")
+def interests_changed(sender, user_id: int, **kwargs):
+    active = Membership.objects.filter(user_id=user_id, status=Membership.Status.ACTIVE)
+    for community_id in active.values_list("community_id", flat=True):
+        services.community_mark_stale(community_id=community_id)
+
+
+@receiver(order_paid, dispatch_uid="trust_order_paid")
+def order_was_paid(sender, community_id: int, buyer_id: int, paid_at, **kwargs):
+    """Sales history moves trust, and buying is activity on the day it was paid."""
+    services.community_mark_stale(community_id=community_id)
+    activity.activity_record(user_id=buyer_id, community_id=community_id, day=activity.local_day(paid_at))
+
+
+@receiver(order_refunded, dispatch_uid="trust_order_refunded")
+def order_was_refunded(sender, community_id: int, **kwargs):
+    services.community_mark_stale(community_id=community_id)
