@@ -144,7 +144,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["shequn_backend.api.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["shequn_backend.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "shequn_backend.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -154,6 +154,9 @@ REST_FRAMEWORK = {
         "login": env.str("LOGIN_THROTTLE_RATE", default="10/min"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
+    # Throttles key anonymous callers by address: the right-most of X-Forwarded-For after this many
+    # trusted reverse proxies; none by default (REMOTE_ADDR, whatever the client sends).
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "shequn-backend API",
