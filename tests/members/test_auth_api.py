@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from members.models import User
+from members.services.users import user_token
 from tests.conftest import client_for
 from tests.members.factories import PASSWORD, UserFactory
 
@@ -34,7 +35,7 @@ class TestRegister:
         body = response.json()
         assert body["user"]["username"] == "xiaoming"
         assert body["user"]["nickname"] == "小明"
-        assert len(body["token"]) == 40
+        assert len(body["token"]) == 64
         assert User.objects.get(username="xiaoming").check_password("s3cret-pass-99")
 
     def test_taken_username_is_refused_case_insensitively(self, api_client):
@@ -90,7 +91,7 @@ class TestRegister:
 
 
 class TestLogin:
-    def test_login_returns_the_same_token_each_time(self, api_client):
+    def test_each_login_returns_a_new_token_and_both_devices_stay_logged_in(self, api_client):
         user = UserFactory()
         first = api_client.post(
             "/api/v1/auth/login/", {"username": user.username, "password": PASSWORD}, format="json"
@@ -99,8 +100,10 @@ class TestLogin:
             "/api/v1/auth/login/", {"username": user.username, "password": PASSWORD}, format="json"
         )
         assert first.status_code == second.status_code == 200
-        assert first.json()["token"] == second.json()["token"]
+        assert first.json()["token"] != second.json()["token"]
         assert first.json()["user"] == {"id": user.id, "username": user.username, "nickname": user.nickname}
+        for body in (first.json(), second.json()):
+            assert bearer(body["token"]).get("/api/v1/me/").status_code == 200
 
     def test_bad_credentials_are_400(self, api_client):
         user = UserFactory()
@@ -123,16 +126,28 @@ class TestLogin:
         assert int(response["Retry-After"]) > 0
 
 
+def bearer(token: str):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
 class TestBearerAuth:
     def test_me_without_token_is_401_json(self, api_client):
         assert_error(api_client.get("/api/v1/me/"), 401, "not_authenticated")
 
     def test_wrong_scheme_or_token_is_401(self, api_client):
-        user = UserFactory()
-        client_for(user)  # creates the token
-        api_client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
+        token = user_token(user=UserFactory())
+        api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         assert api_client.get("/api/v1/me/").status_code == 401
-        api_client.credentials(HTTP_AUTHORIZATION="Bearer " + "0" * 40)
+        api_client.credentials(HTTP_AUTHORIZATION="Bearer " + "0" * 64)
+        assert_error(api_client.get("/api/v1/me/"), 401, "authentication_failed")
+
+    @pytest.mark.parametrize("token", ["0" * 40, "Z" * 64, "\x00" * 64, "é" * 64, "a" * 10_000])
+    def test_malformed_tokens_are_401_not_500(self, api_client, token):
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         assert_error(api_client.get("/api/v1/me/"), 401, "authentication_failed")
 
     def test_session_cookie_does_not_authenticate_the_api(self, client):
