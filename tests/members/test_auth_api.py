@@ -9,7 +9,6 @@ import pytest
 
 from members.models import User
 from members.services.users import user_token
-from tests.conftest import client_for
 from tests.members.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
