@@ -58,7 +58,7 @@ class LoginApi(_LoginThrottled):
 
 class WechatLoginApi(_LoginThrottled):
     @extend_schema(
-        request=s.WechatLoginInput, responses={200: s.TokenOutput, **error_responses(400, 429, 503)}
+        request=s.WechatLoginInput, responses={200: s.TokenOutput, **error_responses(400, 429, 502, 503)}
     )
     def post(self, request):
         data = s.WechatLoginInput(data=request.data)

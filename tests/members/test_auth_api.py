@@ -197,6 +197,22 @@ class TestProfile:
         assert not user.is_staff
 
 
+# Scripted answers of the stand-in, by login code: (HTTP status, body).
+ODD_ANSWERS = {
+    "busy": (200, b'{"errcode": -1, "errmsg": "system error"}'),
+    "quota": (200, b'{"errcode": 45011, "errmsg": "api minute-quota reach limit"}'),
+    "list": (200, b'[{"openid": "openid-list"}]'),
+    "long-openid": (200, json.dumps({"openid": "o" * 65, "session_key": "sk"}).encode()),
+    "nul-openid": (200, json.dumps({"openid": "open\u0000id", "session_key": "sk"}).encode()),
+    "number-openid": (200, b'{"openid": 12345678901234567890, "session_key": "sk"}'),
+    "odd-unionid": (200, b'{"openid": "openid-u", "unionid": ["x"], "session_key": "sk"}'),
+    "list-errcode": (200, b'{"errcode": [-1], "errmsg": "?"}'),
+    "html": (200, b"<html>gateway</html>"),
+    "deep": (200, b"[" * 5000 + b"]" * 5000),
+    "gateway-down": (502, b"<html>bad gateway</html>"),
+}
+
+
 class _FakeWechat(BaseHTTPRequestHandler):
     """A local stand-in for api.weixin.qq.com/sns/jscode2session."""
 
@@ -204,12 +220,14 @@ class _FakeWechat(BaseHTTPRequestHandler):
         query = parse_qs(urlparse(self.path).query)
         code = query["js_code"][0]
         self.server.calls.append(query)
+        status = 200
         if code.startswith("good-"):
-            body = {"openid": f"openid-{code[5:]}", "session_key": "sk"}
+            payload = json.dumps({"openid": f"openid-{code[5:]}", "session_key": "sk"}).encode()
+        elif code in ODD_ANSWERS:
+            status, payload = ODD_ANSWERS[code]
         else:
-            body = {"errcode": 40029, "errmsg": "invalid code"}
-        payload = json.dumps(body).encode()
-        self.send_response(200)
+            payload = json.dumps({"errcode": 40029, "errmsg": "invalid code"}).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -255,6 +273,37 @@ class TestWechatLogin:
         settings.WECHAT_CODE2SESSION_URL = "http://127.0.0.1:9/unreachable"
         assert_error(
             api_client.post("/api/v1/auth/wechat/", {"code": "good-x"}, format="json"),
+            503,
+            "wechat_unavailable",
+        )
+
+    @pytest.mark.parametrize("code", ["busy", "quota"])
+    def test_wechat_busy_is_a_retryable_503_not_a_failed_login(self, api_client, fake_wechat, code):
+        error = assert_error(
+            api_client.post("/api/v1/auth/wechat/", {"code": code}, format="json"), 503, "wechat_busy"
+        )
+        assert error["message"]
+        assert not User.objects.exists()
+
+    @pytest.mark.parametrize(
+        "code", ["list", "long-openid", "nul-openid", "number-openid", "odd-unionid", "html", "deep"]
+    )
+    def test_an_odd_answer_from_wechat_is_a_502_and_creates_no_user(self, api_client, fake_wechat, code):
+        assert_error(
+            api_client.post("/api/v1/auth/wechat/", {"code": code}, format="json"), 502, "wechat_bad_answer"
+        )
+        assert not User.objects.exists()
+
+    def test_an_odd_error_code_is_a_failed_login(self, api_client, fake_wechat):
+        assert_error(
+            api_client.post("/api/v1/auth/wechat/", {"code": "list-errcode"}, format="json"),
+            400,
+            "wechat_login_failed",
+        )
+
+    def test_wechat_answering_5xx_is_503_unavailable(self, api_client, fake_wechat):
+        assert_error(
+            api_client.post("/api/v1/auth/wechat/", {"code": "gateway-down"}, format="json"),
             503,
             "wechat_unavailable",
         )
