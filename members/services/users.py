@@ -28,6 +28,7 @@ def normalise_tags(tags: list[str], *, limit: int = MAX_INTERESTS) -> list[str]:
     return list(seen.values())[:limit]
 
 
+@transaction.atomic
 def user_token(*, user: User) -> str:
     """A new API token for one device (login, register, password change); it expires.
 
