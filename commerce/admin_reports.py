@@ -24,8 +24,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from commerce.models import Commission, ExportJob, Order, Payment, Refund
-from commerce.reports.errors import ReportNotAllowed
-from commerce.reports.filters import ReportFilters, report_zone
+from commerce.reports.errors import ReportNotAllowed, ReportRangeInvalid
+from commerce.reports.filters import ReportFilters, report_day_clamp, report_range_check, report_zone
 from commerce.reports.reconciliation import RECONCILIATION
 from commerce.reports.registry import REPORTS
 from commerce.reports.roles import user_is_finance
@@ -132,8 +132,14 @@ class ExportForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and end < start:
-            self.add_error("date_to", _("The end date is before the start date."))
+        if start and end:
+            try:
+                report_range_check(date_from=start, date_to=end)
+            except ReportRangeInvalid as exc:
+                self.add_error(None, exc.message)
+            else:
+                if end < start:
+                    self.add_error("date_to", _("The end date is before the start date."))
         return cleaned
 
 
@@ -338,8 +344,8 @@ class ExportJobAdmin(admin.ModelAdmin):
         if not user_may_export(user=request.user):
             raise PermissionDenied
         today = _today()
-        start = _parse_day(request.GET.get("from")) or today - timedelta(days=30)
-        end = _parse_day(request.GET.get("to")) or today
+        start = report_day_clamp(_parse_day(request.GET.get("from")) or today - timedelta(days=30))
+        end = report_day_clamp(_parse_day(request.GET.get("to")) or today)
         filters = ReportFilters(
             date_from=min(start, end), date_to=end, community_ids=report_scope_for_user(user=request.user)
         )

@@ -1,9 +1,14 @@
+import copy
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from knox.models import AuthToken
 
 from members.admin_scoping import CommunityScopedAdminMixin, ScopedInline
 from members.errors import NotPendingApproval
@@ -19,11 +24,31 @@ from members.models import (
 )
 from members.services.communities import community_ensure_owner_membership, community_set_attributes
 from members.services.memberships import membership_approve, new_referral_code
+from members.services.users import user_password_change
 
 
 class UserInterestInline(admin.TabularInline):
     model = UserInterest
     extra = 0
+
+
+# API tokens are issued and revoked by the users service only (login, logout, password change);
+# knox's own admin would create tokens beside it.
+admin.site.unregister(AuthToken)
+
+
+class ServicePasswordChangeForm(AdminPasswordChangeForm):
+    """The admin's password form, saved through the service: the user's API tokens are revoked."""
+
+    def __init__(self, user, *args, actor, **kwargs):
+        self.actor = actor
+        super().__init__(user, *args, **kwargs)
+
+    def save(self, commit=True):
+        usable = self.cleaned_data["set_usable_password"]
+        password = self.cleaned_data["password1"] if usable else None
+        user_password_change(user=self.user, new_password=password, actor=self.actor)
+        return self.user
 
 
 @admin.register(User)
@@ -34,6 +59,13 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["username", "nickname"]
     fieldsets = (*DjangoUserAdmin.fieldsets, (_("Profile"), {"fields": ["nickname"]}))
     inlines = [UserInterestInline]
+
+    def user_change_password(self, request, id, form_url=""):
+        # Django builds the form as self.change_password_form(user, data): bind the acting
+        # admin on a per-request copy (the ModelAdmin instance is shared between threads).
+        per_request = copy.copy(self)
+        per_request.change_password_form = partial(ServicePasswordChangeForm, actor=request.user)
+        return DjangoUserAdmin.user_change_password(per_request, request, id, form_url)
 
 
 class EntryPlanInline(ScopedInline):

@@ -91,3 +91,24 @@ class SlugTaken(ApplicationError):
 
     def __init__(self):
         super().__init__(fields={"slug": [str(self.message)]})
+
+
+class WrongPassword(ApplicationError):
+    code = "validation_error"
+    message = _("The current password is wrong. Enter the password you log in with.")
+    http_status = 400
+
+    def __init__(self):
+        super().__init__(fields={"old_password": [str(self.message)]})
+
+
+class WechatBusy(ApplicationError):
+    code = "wechat_busy"
+    message = _("WeChat is busy right now. Wait a moment and log in again.")
+    http_status = 503
+
+
+class WechatBadAnswer(ApplicationError):
+    code = "wechat_bad_answer"
+    message = _("WeChat sent an answer we cannot use. Try again later.")
+    http_status = 502

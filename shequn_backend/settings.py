@@ -5,6 +5,7 @@ only if DEBUG is on: SQLite file, Celery tasks eager, local-memory cache. In
 production (DEBUG off) it refuses to start without a real SECRET_KEY.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -38,7 +39,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "members",
@@ -144,7 +145,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["shequn_backend.api.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["shequn_backend.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "shequn_backend.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -154,7 +155,15 @@ REST_FRAMEWORK = {
         "login": env.str("LOGIN_THROTTLE_RATE", default="10/min"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
+    # Throttles key anonymous callers by address: the right-most of X-Forwarded-For after this many
+    # trusted reverse proxies; none by default (REMOTE_ADDR, whatever the client sends).
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
 }
+# API tokens (django-rest-knox): one per device, stored hashed, valid this many days from login.
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
+# Live tokens a user may hold (devices); a new login drops the oldest beyond this.
+API_TOKENS_PER_USER = env.int("API_TOKENS_PER_USER", default=10)
+REST_KNOX = {"TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFIX": "Bearer"}
 SPECTACULAR_SETTINGS = {
     "TITLE": "shequn-backend API",
     "DESCRIPTION": "REST API of shequn-backend (社群电商) for the WeChat mini-program.",

@@ -17,7 +17,7 @@ Sums come from correlated subqueries (no join fan-out); rows stream like any rep
 """
 
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.db.models import CharField, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.fields.json import KT
@@ -30,6 +30,8 @@ from commerce.reports.filters import ReportFilters
 from commerce.reports.queries import chunk_size, money, when
 
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+AMOUNT_LIMIT = Decimal(10) ** 10  # what the money columns hold (12 digits, 2 decimals)
 KINDS = {
     "paid_without_payment": gettext_lazy("Paid order without a succeeded payment"),
     "payment_without_order": gettext_lazy("Payment without an order of ours"),
@@ -113,6 +115,24 @@ def _order_rows(filters: ReportFilters, labels: dict[str, str]) -> Iterator[tupl
             yield (labels[kind], pk, "", community, currency, want, got, got - want, booked)
 
 
+def _unmatched_intent(payload) -> tuple[str, str, Decimal]:
+    """(reference, currency, amount) of a stored intent; what a malformed payload lacks is blank or zero.
+
+    Stored payloads are whatever was signed: any part may be missing or of the wrong type.
+    """
+    data = payload.get("data") if isinstance(payload, dict) else None
+    intent = data.get("object") if isinstance(data, dict) else None
+    intent = intent if isinstance(intent, dict) else {}
+    minor = intent.get("amount_received") or intent.get("amount") or 0
+    try:
+        amount = (Decimal(str(minor)) / 100).quantize(CENT)
+    except (InvalidOperation, ValueError):
+        amount = ZERO
+    if not amount.is_finite() or abs(amount) >= AMOUNT_LIMIT:
+        amount = ZERO
+    return str(intent.get("id") or "")[:100], str(intent.get("currency") or "")[:3].upper(), amount
+
+
 def _unmatched_payments(filters: ReportFilters, labels: dict[str, str]) -> Iterator[tuple]:
     """Provider money with no order of ours: only finance-wide scopes see these (they have no community)."""
     start, end = filters.bounds
@@ -126,10 +146,8 @@ def _unmatched_payments(filters: ReportFilters, labels: dict[str, str]) -> Itera
             received_at__lt=end,
         ).values_list("payload", "received_at")
         for payload, received in events.order_by("pk").iterator(chunk_size=chunk_size()):
-            intent = (payload.get("data") or {}).get("object") or {}
-            amount = Decimal(intent.get("amount_received") or intent.get("amount") or 0) / 100
-            currency = str(intent.get("currency") or "").upper()
-            yield (label, None, intent.get("id", ""), "", currency, ZERO, amount, amount, received)
+            ref, currency, amount = _unmatched_intent(payload)
+            yield (label, None, ref, "", currency, ZERO, amount, amount, received)
     payments = (
         Payment.objects.alias(booked_at=Coalesce("succeeded_at", "created_at"))
         .filter(booked_at__gte=start, booked_at__lt=end, raw__metadata__has_key="order_id")

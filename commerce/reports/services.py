@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from commerce.models import ExportJob
 from commerce.reports.errors import ReportNotAllowed
-from commerce.reports.filters import ReportFilters
+from commerce.reports.filters import ReportFilters, report_range_check
 from commerce.reports.registry import report_get
 from commerce.reports.selectors import report_scope_for_user
 from commerce.reports.writers import ExportResult, write_csv, write_xlsx
@@ -112,6 +112,7 @@ def export_job_create(
 
     report_get(name=report_name)
     report_scope_for_user(user=user, community=community)
+    report_range_check(date_from=date_from, date_to=date_to)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     with transaction.atomic():

@@ -45,6 +45,18 @@ class LoginInput(serializers.Serializer):
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
+class PasswordChangeInput(serializers.Serializer):
+    old_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    def validate_new_password(self, value):
+        try:
+            password_validation.validate_password(value, self.context.get("user"))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from exc
+        return value
+
+
 class WechatLoginInput(serializers.Serializer):
     code = serializers.CharField(max_length=128)
 

@@ -15,8 +15,11 @@ from members.services.memberships import membership_approve, membership_join
 from members.services.users import (
     user_authenticate,
     user_login_wechat,
+    user_password_change,
     user_register,
     user_token,
+    user_token_revoke,
+    user_tokens_revoke_all,
     user_update_profile,
 )
 from shequn_backend.api.lists import SelectorListApi
@@ -55,12 +58,42 @@ class LoginApi(_LoginThrottled):
 
 class WechatLoginApi(_LoginThrottled):
     @extend_schema(
-        request=s.WechatLoginInput, responses={200: s.TokenOutput, **error_responses(400, 429, 503)}
+        request=s.WechatLoginInput, responses={200: s.TokenOutput, **error_responses(400, 429, 502, 503)}
     )
     def post(self, request):
         data = s.WechatLoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         return _token_response(user_login_wechat(code=data.validated_data["code"]))
+
+
+class LogoutApi(APIView):
+    @extend_schema(request=None, responses={204: None, **error_responses(401)})
+    def post(self, request):
+        user_token_revoke(token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllApi(APIView):
+    @extend_schema(request=None, responses={204: None, **error_responses(401)})
+    def post(self, request):
+        user_tokens_revoke_all(user=request.user, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeApi(APIView):
+    """Every token of the user is revoked (other devices log in again); this device gets a new one."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        request=s.PasswordChangeInput, responses={200: s.TokenOutput, **error_responses(400, 401, 429)}
+    )
+    def post(self, request):
+        data = s.PasswordChangeInput(data=request.data, context={"user": request.user})
+        data.is_valid(raise_exception=True)
+        user_password_change(user=request.user, actor=request.user, **data.validated_data)
+        return _token_response(request.user)
 
 
 class MeApi(APIView):

@@ -1,15 +1,19 @@
-"""Writes on users: registration, login, profile."""
+"""Writes on users: registration, login, profile, API tokens and passwords."""
 
 import secrets
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+from knox.models import AuthToken
 
 from members import wechat
-from members.errors import InvalidCredentials, UsernameTaken
+from members.errors import InvalidCredentials, UsernameTaken, WrongPassword
 from members.events import user_interests_changed
 from members.models import User, UserInterest
+from shequn_backend.audit import Actor, audit_record
 from shequn_backend.events import send_on_commit
 
 MAX_INTERESTS = 30
@@ -25,9 +29,59 @@ def normalise_tags(tags: list[str], *, limit: int = MAX_INTERESTS) -> list[str]:
     return list(seen.values())[:limit]
 
 
+@transaction.atomic
 def user_token(*, user: User) -> str:
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+    """A new API token for one device (login, register, password change); it expires.
+
+    Only a hash is stored. The user's expired tokens go, and the oldest beyond
+    ``API_TOKENS_PER_USER`` too, so a login loop cannot pile up live tokens.
+    """
+    AuthToken.objects.filter(user=user, expiry__lte=timezone.now()).delete()
+    _instance, token = AuthToken.objects.create(user=user, expiry=timedelta(days=settings.API_TOKEN_TTL_DAYS))
+    newest = AuthToken.objects.filter(user=user).order_by("-created", "-pk")
+    surplus = list(newest.values_list("pk", flat=True)[settings.API_TOKENS_PER_USER :])
+    if surplus:
+        AuthToken.objects.filter(pk__in=surplus).delete()
+    return token
+
+
+def user_token_revoke(*, token: AuthToken) -> None:
+    """Log one device out: its token stops working at once."""
+    AuthToken.objects.filter(pk=token.pk).delete()
+
+
+@transaction.atomic
+def user_tokens_revoke_all(*, user: User, actor: Actor) -> int:
+    """Log every device out."""
+    revoked, _ = AuthToken.objects.filter(user=user).delete()
+    audit_record(actor=actor, action="user.tokens_revoked", target=user, changes={"tokens": [revoked, 0]})
+    return revoked
+
+
+@transaction.atomic
+def user_password_change(
+    *, user: User, new_password: str | None, actor: Actor, old_password: str | None = None
+) -> None:
+    """Set a new password (``None`` disables password login) and revoke all of the user's tokens.
+
+    With ``old_password`` (the user changing their own), it must match. The
+    admin's password form and the API both come here, so no old token outlives
+    a password change.
+    """
+    if old_password is not None and not user.check_password(old_password):
+        raise WrongPassword()
+    if new_password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(new_password)
+    user.save(update_fields=["password"])
+    revoked, _ = AuthToken.objects.filter(user=user).delete()
+    audit_record(
+        actor=actor,
+        action="user.password_changed",
+        target=user,
+        changes={"password_usable": new_password is not None, "tokens_revoked": revoked},
+    )
 
 
 def user_register(

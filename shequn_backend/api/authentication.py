@@ -1,7 +1,32 @@
-from rest_framework.authentication import TokenAuthentication
+import re
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from knox.auth import TokenAuthentication
+from knox.crypto import hash_token
+from knox.models import AuthToken
+from rest_framework import exceptions
+
+# What user_token hands out: 64 hex characters, no prefix.
+TOKEN_PATTERN = re.compile(rb"[0-9a-f]{64}")
 
 
 class BearerTokenAuthentication(TokenAuthentication):
-    """``Authorization: Bearer <token>`` with DRF's token model."""
+    """``Authorization: Bearer <token>``: knox's per-device tokens, stored hashed, with an expiry.
 
-    keyword = "Bearer"
+    One query (token and user by the token's digest), where knox would also load
+    every other token of the user on each request; expired tokens are refused
+    here and deleted at the user's next login.
+    """
+
+    def authenticate_credentials(self, token: bytes):
+        if not TOKEN_PATTERN.fullmatch(token):
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        auth_token = (
+            AuthToken.objects.select_related("user")
+            .filter(digest=hash_token(token.decode()), expiry__gt=timezone.now())
+            .first()
+        )
+        if auth_token is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        return self.validate_user(auth_token)

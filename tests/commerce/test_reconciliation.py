@@ -147,3 +147,50 @@ def test_the_admin_check_page_lists_mismatches_for_finance(client, ledger):
     assert 'id="no-mismatch"' in clean
     assert broken.status_code == 200 and broken.content.decode().count('class="mismatch"') >= 1
     assert 'id="no-mismatch"' not in broken.content.decode()
+
+
+MALFORMED_INTENTS = [
+    "not an object",
+    ["a", "list"],
+    {"id": "pi_odd", "amount_received": "lots", "currency": 7},
+    {"id": ["x"], "amount": {"value": 1}, "currency": None},
+    {"id": "pi_huge", "amount_received": "9" * 400},
+    {"id": "pi_nan", "amount_received": "NaN"},
+]
+
+
+@pytest.mark.parametrize("intent", MALFORMED_INTENTS)
+def test_a_malformed_stored_payload_does_not_break_reconciliation(client, ledger, intent):
+    """Given an unmatched success event whose stored payload is malformed, the report and the
+    admin page still answer, listing it with what can be read (amount zero otherwise)."""
+    WebhookEvent.objects.create(
+        provider="stripe",
+        event_id="evt_malformed",
+        type="payment_intent.succeeded",
+        payload={"data": {"object": intent}},
+        outcome=WebhookEvent.Outcome.IGNORED,
+        processed_at=timezone.now(),
+    )
+
+    rows = mismatches()
+    client.force_login(finance_user_grant(user=UserFactory()))
+    page = client.get(reverse("admin:commerce_exportjob_reconciliation"))
+
+    assert kinds_of(rows) == {"payment_without_order"} and rows[0][6] == D("0.00")
+    assert page.status_code == 200 and 'class="mismatch"' in page.content.decode()
+
+
+@pytest.mark.parametrize("payload", [[1, 2], "text", {"data": "x"}, {"data": {"object": None}}])
+def test_a_payload_that_is_not_an_event_object_is_listed_blank(ledger, payload):
+    WebhookEvent.objects.create(
+        provider="stripe",
+        event_id="evt_not_object",
+        type="payment_intent.succeeded",
+        payload=payload,
+        outcome=WebhookEvent.Outcome.IGNORED,
+        processed_at=timezone.now(),
+    )
+
+    rows = mismatches()
+
+    assert [(row[2], row[4], row[6]) for row in rows] == [("", "", D("0.00"))]

@@ -9,15 +9,19 @@ import openpyxl
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from commerce.models import Commission, CommissionEntry, Order, Payment, Refund
+from commerce.reports.errors import ReportRangeInvalid
 from commerce.reports.filters import ReportFilters, day_bounds_utc
 from commerce.reports.registry import REPORTS
+from commerce.reports.roles import finance_user_grant
 from commerce.reports.services import report_export
 from commerce.reports.settlement import settlement_figures
 from commerce.reports.writers import write_xlsx
 from tests.commerce.reports_world import build_ledger, column, read_csv
+from tests.members.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -276,3 +280,53 @@ def test_the_command_respects_an_owners_scope_with_as_user(ledger, tmp_path):
         call_command(*args, "--as-user", ledger["b"].owner.username, "--community", "jia")
     with pytest.raises(CommandError):
         call_command(*args, "--as-user", ledger["buyer"].user.username)
+
+
+# --- Extreme dates --------------------------------------------------------------------------------
+
+EXTREME_RANGES = [
+    ("0001-01-01", "0001-01-31"),
+    ("0001-01-01", "2026-01-31"),
+    ("2026-01-01", "9999-12-31"),
+    ("9999-12-01", "9999-12-31"),
+]
+
+
+@pytest.mark.parametrize(("start", "end"), EXTREME_RANGES)
+def test_the_command_refuses_days_outside_the_reportable_range_clearly(ledger, tmp_path, start, end):
+    args = ["export_report", "orders", "--from", start, "--to", end, "--output", str(tmp_path / "o.csv")]
+
+    with pytest.raises(CommandError, match=r"2000-01-01.*2099-12-31"):
+        call_command(*args)
+
+
+@pytest.mark.parametrize(("start", "end"), EXTREME_RANGES)
+def test_the_export_screen_refuses_days_outside_the_reportable_range(client, ledger, start, end):
+    client.force_login(finance_user_grant(user=UserFactory()))
+    form = {"report": "orders", "date_from": start, "date_to": end, "fmt": "csv", "language": "en"}
+
+    response = client.post(reverse("admin:commerce_exportjob_add"), form)
+
+    assert response.status_code == 200
+    assert "2000-01-01" in response.content.decode() and "2099-12-31" in response.content.decode()
+
+
+@pytest.mark.parametrize(("start", "end"), EXTREME_RANGES)
+def test_the_reconciliation_page_clamps_extreme_days(client, ledger, start, end):
+    client.force_login(finance_user_grant(user=UserFactory()))
+
+    response = client.get(reverse("admin:commerce_exportjob_reconciliation"), {"from": start, "to": end})
+
+    assert response.status_code == 200
+    assert 'id="no-mismatch"' in response.content.decode()
+
+
+def test_report_filters_refuse_extreme_days_and_keep_the_first_and_last_reportable_ones():
+    with pytest.raises(ReportRangeInvalid):
+        ReportFilters(date_from=date(1, 1, 1), date_to=date(2026, 1, 1))
+    with pytest.raises(ReportRangeInvalid):
+        ReportFilters(date_from=date(2026, 1, 1), date_to=date(9999, 12, 31))
+    assert ReportFilters(date_from=date(2000, 1, 1), date_to=date(2099, 12, 31)).bounds == (
+        datetime(1999, 12, 31, 16, 0, tzinfo=ZoneInfo("UTC")),
+        datetime(2099, 12, 31, 16, 0, tzinfo=ZoneInfo("UTC")),
+    )

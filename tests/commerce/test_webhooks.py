@@ -325,3 +325,77 @@ def test_a_dashboard_refund_of_a_payment_held_for_review_is_recorded_not_counted
     order.refresh_from_db()
     assert order.needs_review and order.amount_paid == order.amount_refunded == 0
     assert Refund.objects.get(order=order).status == Refund.Status.SUCCEEDED
+
+
+# --- Hostile but signed payloads ----------------------------------------------------------------
+
+
+def post_signed(payload: str):
+    return APIClient().post(
+        WEBHOOK_URL,
+        payload.encode(),
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(payload, "whsec_test_local"),
+    )
+
+
+def success_with(order, stripe, event_id: str, **extra) -> str:
+    """A signed payment_intent.succeeded for ``order`` whose intent carries ``extra`` (JSON text)."""
+    intent = stripe.succeed(intent_of(order.pk))
+    payload = stripe.event("payment_intent.succeeded", intent, event_id=event_id)
+    return payload[:-1] + "".join(f', "{key}": {value}' for key, value in extra.items()) + "}"
+
+
+@pytest.mark.parametrize(
+    ("case", "extra"),
+    [
+        ("nul", {"note": r'"pay\u0000ment"', "k\\u0000": '"x"'}),
+        ("lone surrogate", {"note": r'"\ud800 alone"', "low": r'"\udfff"'}),
+        ("huge integer", {"count": "9" * 5000}),
+        ("huge float", {"ratio": "1e999", "tiny": "-1e999"}),
+        ("not a number", {"ratio": "NaN", "inf": "Infinity"}),
+    ],
+)
+def test_odd_values_in_a_signed_event_are_stored_and_the_payment_still_counts(order, stripe, case, extra):
+    """Given a signed success event carrying NUL, lone surrogates or numbers jsonb cannot hold,
+    when it is delivered, then it is acknowledged (no 500: Stripe would retry for days), stored,
+    and the payment it reports is applied."""
+    response = post_signed(success_with(order, stripe, f"evt_odd_{case.replace(' ', '_')}", **extra))
+
+    assert response.status_code == 200, response.content
+    assert body(response)["outcome"] == "applied"
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    stored = WebhookEvent.objects.get(event_id__startswith="evt_odd_").payload
+    assert "\x00" not in json.dumps(stored)
+
+
+@pytest.mark.parametrize("amount", ["1" + "0" * 30, "100000000000000", "-5", '"lots"', "[1]"])
+def test_an_impossible_amount_is_stored_and_acknowledged_without_paying(order, stripe, amount):
+    intent = stripe.succeed(intent_of(order.pk))
+    intent_json = json.dumps(intent).replace('"amount_received": 20000', f'"amount_received": {amount}')
+    payload = stripe.event("payment_intent.succeeded", {}, event_id="evt_amount").replace(
+        '"object": {}', f'"object": {intent_json}'
+    )
+
+    response = post_signed(payload)
+
+    assert response.status_code == 200, response.content
+    assert body(response)["outcome"] == "ignored"
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
+
+
+def test_a_signed_but_deeply_nested_event_is_refused_with_400(order):
+    payload = '{"id": "evt_deep", "type": "x", "data": ' + "[" * 3000 + "]" * 3000 + "}"
+
+    response = post_signed(payload)
+
+    assert response.status_code == 400 and not WebhookEvent.objects.exists()
+
+
+def test_an_event_id_with_a_nul_is_stored_under_a_readable_id(order):
+    payload = r'{"id": "evt_\u0000nul", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}'
+
+    response = post_signed(payload)
+
+    assert response.status_code == 200, response.content
+    assert WebhookEvent.objects.get().event_id == "evt_\ufffdnul"

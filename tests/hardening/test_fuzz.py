@@ -57,12 +57,13 @@ def fuzz_operation(operation, app, headers) -> None:
 @pytest.mark.parametrize("caller", ["anonymous", "member", "owner"])
 def test_every_operation_answers_within_its_schema(caller, world, wsgi_app):
     user = world[caller]
-    headers = {"Authorization": f"Bearer {user_token(user=user)}"} if user else {}
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", wsgi_app)
     failures, operations = [], 0
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
+        # A fresh token per operation: logout and password change revoke the one they were given.
+        headers = {"Authorization": f"Bearer {user_token(user=user)}"} if user else {}
         try:
             fuzz_operation(operation, wsgi_app, headers)
         except Exception as exc:  # noqa: BLE001 - collect every failing operation, then report them all

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from members.models import User
-from tests.conftest import client_for
+from members.services.users import user_token
 from tests.members.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ class TestRegister:
         body = response.json()
         assert body["user"]["username"] == "xiaoming"
         assert body["user"]["nickname"] == "小明"
-        assert len(body["token"]) == 40
+        assert len(body["token"]) == 64
         assert User.objects.get(username="xiaoming").check_password("s3cret-pass-99")
 
     def test_taken_username_is_refused_case_insensitively(self, api_client):
@@ -90,7 +90,7 @@ class TestRegister:
 
 
 class TestLogin:
-    def test_login_returns_the_same_token_each_time(self, api_client):
+    def test_each_login_returns_a_new_token_and_both_devices_stay_logged_in(self, api_client):
         user = UserFactory()
         first = api_client.post(
             "/api/v1/auth/login/", {"username": user.username, "password": PASSWORD}, format="json"
@@ -99,8 +99,10 @@ class TestLogin:
             "/api/v1/auth/login/", {"username": user.username, "password": PASSWORD}, format="json"
         )
         assert first.status_code == second.status_code == 200
-        assert first.json()["token"] == second.json()["token"]
+        assert first.json()["token"] != second.json()["token"]
         assert first.json()["user"] == {"id": user.id, "username": user.username, "nickname": user.nickname}
+        for body in (first.json(), second.json()):
+            assert bearer(body["token"]).get("/api/v1/me/").status_code == 200
 
     def test_bad_credentials_are_400(self, api_client):
         user = UserFactory()
@@ -123,16 +125,28 @@ class TestLogin:
         assert int(response["Retry-After"]) > 0
 
 
+def bearer(token: str):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
 class TestBearerAuth:
     def test_me_without_token_is_401_json(self, api_client):
         assert_error(api_client.get("/api/v1/me/"), 401, "not_authenticated")
 
     def test_wrong_scheme_or_token_is_401(self, api_client):
-        user = UserFactory()
-        client_for(user)  # creates the token
-        api_client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
+        token = user_token(user=UserFactory())
+        api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         assert api_client.get("/api/v1/me/").status_code == 401
-        api_client.credentials(HTTP_AUTHORIZATION="Bearer " + "0" * 40)
+        api_client.credentials(HTTP_AUTHORIZATION="Bearer " + "0" * 64)
+        assert_error(api_client.get("/api/v1/me/"), 401, "authentication_failed")
+
+    @pytest.mark.parametrize("token", ["0" * 40, "Z" * 64, "\x00" * 64, "é" * 64, "a" * 10_000])
+    def test_malformed_tokens_are_401_not_500(self, api_client, token):
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         assert_error(api_client.get("/api/v1/me/"), 401, "authentication_failed")
 
     def test_session_cookie_does_not_authenticate_the_api(self, client):
@@ -183,6 +197,22 @@ class TestProfile:
         assert not user.is_staff
 
 
+# Scripted answers of the stand-in, by login code: (HTTP status, body).
+ODD_ANSWERS = {
+    "busy": (200, b'{"errcode": -1, "errmsg": "system error"}'),
+    "quota": (200, b'{"errcode": 45011, "errmsg": "api minute-quota reach limit"}'),
+    "list": (200, b'[{"openid": "openid-list"}]'),
+    "long-openid": (200, json.dumps({"openid": "o" * 65, "session_key": "sk"}).encode()),
+    "nul-openid": (200, json.dumps({"openid": "open\u0000id", "session_key": "sk"}).encode()),
+    "number-openid": (200, b'{"openid": 12345678901234567890, "session_key": "sk"}'),
+    "odd-unionid": (200, b'{"openid": "openid-u", "unionid": ["x"], "session_key": "sk"}'),
+    "list-errcode": (200, b'{"errcode": [-1], "errmsg": "?"}'),
+    "html": (200, b"<html>gateway</html>"),
+    "deep": (200, b"[" * 5000 + b"]" * 5000),
+    "gateway-down": (502, b"<html>bad gateway</html>"),
+}
+
+
 class _FakeWechat(BaseHTTPRequestHandler):
     """A local stand-in for api.weixin.qq.com/sns/jscode2session."""
 
@@ -190,12 +220,14 @@ class _FakeWechat(BaseHTTPRequestHandler):
         query = parse_qs(urlparse(self.path).query)
         code = query["js_code"][0]
         self.server.calls.append(query)
+        status = 200
         if code.startswith("good-"):
-            body = {"openid": f"openid-{code[5:]}", "session_key": "sk"}
+            payload = json.dumps({"openid": f"openid-{code[5:]}", "session_key": "sk"}).encode()
+        elif code in ODD_ANSWERS:
+            status, payload = ODD_ANSWERS[code]
         else:
-            body = {"errcode": 40029, "errmsg": "invalid code"}
-        payload = json.dumps(body).encode()
-        self.send_response(200)
+            payload = json.dumps({"errcode": 40029, "errmsg": "invalid code"}).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -241,6 +273,37 @@ class TestWechatLogin:
         settings.WECHAT_CODE2SESSION_URL = "http://127.0.0.1:9/unreachable"
         assert_error(
             api_client.post("/api/v1/auth/wechat/", {"code": "good-x"}, format="json"),
+            503,
+            "wechat_unavailable",
+        )
+
+    @pytest.mark.parametrize("code", ["busy", "quota"])
+    def test_wechat_busy_is_a_retryable_503_not_a_failed_login(self, api_client, fake_wechat, code):
+        error = assert_error(
+            api_client.post("/api/v1/auth/wechat/", {"code": code}, format="json"), 503, "wechat_busy"
+        )
+        assert error["message"]
+        assert not User.objects.exists()
+
+    @pytest.mark.parametrize(
+        "code", ["list", "long-openid", "nul-openid", "number-openid", "odd-unionid", "html", "deep"]
+    )
+    def test_an_odd_answer_from_wechat_is_a_502_and_creates_no_user(self, api_client, fake_wechat, code):
+        assert_error(
+            api_client.post("/api/v1/auth/wechat/", {"code": code}, format="json"), 502, "wechat_bad_answer"
+        )
+        assert not User.objects.exists()
+
+    def test_an_odd_error_code_is_a_failed_login(self, api_client, fake_wechat):
+        assert_error(
+            api_client.post("/api/v1/auth/wechat/", {"code": "list-errcode"}, format="json"),
+            400,
+            "wechat_login_failed",
+        )
+
+    def test_wechat_answering_5xx_is_503_unavailable(self, api_client, fake_wechat):
+        assert_error(
+            api_client.post("/api/v1/auth/wechat/", {"code": "gateway-down"}, format="json"),
             503,
             "wechat_unavailable",
         )

@@ -4,6 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from members.api.views import managed_community
+from shequn_backend.api.fields import DateTimeField
 from shequn_backend.api.lists import SelectorListApi
 from shequn_backend.api.schema import error_responses
 from trust.health import LifecycleStage, community_health
@@ -16,14 +17,14 @@ class PostInput(serializers.Serializer):
     tags = serializers.ListField(
         child=serializers.CharField(max_length=32), max_length=20, required=False, default=list
     )
-    published_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    published_at = DateTimeField(required=False, allow_null=True, default=None)
 
 
 class PostOutput(serializers.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField())
-    published_at = serializers.DateTimeField()
+    published_at = DateTimeField()
 
 
 class OwnerPostListCreateApi(SelectorListApi):

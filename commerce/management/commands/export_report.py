@@ -9,8 +9,8 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from commerce.reports.errors import ReportNotAllowed
-from commerce.reports.filters import ReportFilters
+from commerce.reports.errors import ReportNotAllowed, ReportRangeInvalid
+from commerce.reports.filters import ReportFilters, report_range_check
 from commerce.reports.registry import REPORTS
 from commerce.reports.selectors import report_scope_for_user
 from commerce.reports.services import FORMATS, report_export
@@ -42,6 +42,10 @@ class Command(BaseCommand):
     def handle(
         self, *args, report, fmt, date_from, date_to, community, status, kind, lang, as_user, output, **kw
     ):
+        try:
+            report_range_check(date_from=date_from, date_to=date_to)
+        except ReportRangeInvalid as exc:
+            raise CommandError(str(exc.message)) from exc
         if date_to < date_from:
             raise CommandError("--to is before --from.")
         community_obj = None

@@ -6,10 +6,25 @@ Handled types: ``payment_intent.succeeded`` and ``payment_intent.payment_failed`
 ``refund.updated``, ``refund.failed``, ``charge.refund.updated``), which only
 say *that* refunds changed: the current state is fetched before it is applied.
 Anything else is stored and acknowledged without a fact.
+
+A signed payload is stored as PostgreSQL ``jsonb`` can hold it (no NUL, no
+lone surrogate, no number beyond what our columns take): a 500 would make
+Stripe retry it for days.
 """
+
+import json
+import math
+from decimal import Decimal
 
 from commerce.payments import base
 from commerce.pricing import from_minor_units
+from shequn_backend.api.parsers import json_depth_exceeds
+
+# Stripe's events nest a handful of levels; amounts are minor units far below 10^15.
+MAX_EVENT_DEPTH = 64
+MAX_INTEGER_DIGITS = 15
+# Our money columns hold 12 digits with 2 decimals.
+MINOR_UNITS_LIMIT = 10**12
 
 _REFUND_STATUS = {
     "succeeded": "succeeded",
@@ -35,6 +50,14 @@ def _order_id(metadata) -> int | None:
     return order_id if order_id > 0 else None
 
 
+def _minor_units(value) -> Decimal:
+    """An amount in minor units; one our money columns cannot hold makes the object malformed."""
+    amount = int(value)
+    if not 0 <= amount < MINOR_UNITS_LIMIT:
+        raise ValueError("amount out of range")
+    return from_minor_units(amount)
+
+
 def _id_of(value) -> str:
     """A Stripe reference that may be expanded (a dict) or not (its id)."""
     if isinstance(value, dict):
@@ -51,7 +74,7 @@ def refund_from_object(refund: dict) -> base.ProviderRefund:
     return base.ProviderRefund(
         ref=refund["id"],
         status=_REFUND_STATUS.get(refund.get("status"), "pending"),
-        amount=from_minor_units(int(refund.get("amount") or 0)),
+        amount=_minor_units(refund.get("amount") or 0),
         currency=str(refund.get("currency") or "").upper(),
         local_id=local_id,
         failure_reason=str(refund.get("failure_reason") or ""),
@@ -64,7 +87,7 @@ def _fact(event_type: str, obj: dict) -> base.Fact | None:
         return base.PaymentSucceeded(
             order_id=_order_id(obj.get("metadata")),
             payment_ref=obj["id"],
-            amount=from_minor_units(int(obj.get("amount_received") or obj.get("amount") or 0)),
+            amount=_minor_units(obj.get("amount_received") or obj.get("amount") or 0),
             currency=str(obj.get("currency") or "").upper(),
         )
     if event_type == "payment_intent.payment_failed":
@@ -97,3 +120,46 @@ def delivery_from_event(event: dict) -> base.WebhookDelivery:
         except (KeyError, TypeError, ValueError, ArithmeticError):
             fact = None
     return base.WebhookDelivery(event_id=event["id"], type=event_type, payload=event, fact=fact)
+
+
+def decode_event(payload: bytes | str) -> dict:
+    """The verified payload as a storable event; ``InvalidWebhook`` when it is not a Stripe event.
+
+    Numbers too large for our columns (or ``jsonb``) are kept as their text,
+    NUL and lone surrogates become U+FFFD, so the event is stored and answered.
+    """
+    try:
+        event = json.loads(payload, parse_int=_integer, parse_float=_float, parse_constant=str)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError included
+        raise base.InvalidWebhook("not JSON") from exc
+    if not isinstance(event, dict) or json_depth_exceeds(event, MAX_EVENT_DEPTH):
+        raise base.InvalidWebhook("not a Stripe event")
+    event = _storable(event)
+    if not isinstance(event.get("id"), str) or not event["id"]:
+        raise base.InvalidWebhook("not a Stripe event")
+    return event
+
+
+def _integer(text: str) -> int | str:
+    return int(text) if len(text.lstrip("-")) <= MAX_INTEGER_DIGITS else text
+
+
+def _float(text: str) -> float | str:
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+def _storable(value):
+    if isinstance(value, str):
+        return _storable_text(value)
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable_text(key): _storable(item) for key, item in value.items()}
+    return value
+
+
+def _storable_text(text: str) -> str:
+    if "\x00" not in text and text.isascii():
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
