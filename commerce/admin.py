@@ -170,17 +170,21 @@ class SkuForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            self.fields["initial_stock"].disabled = True
-            self.fields["initial_stock"].widget = forms.HiddenInput()
+            self.fields["initial_stock"].disabled = True  # the posted value is ignored
 
     def clean(self):
+        """The SKU service's rules, shown on the row before anything is saved."""
         cleaned = super().clean()
-        if not self.instance.pk and self.has_changed():
-            stock = cleaned.get("initial_stock") or 0
-            problems = sku_field_errors(name=cleaned.get("name", ""), price=cleaned.get("price"), stock=stock)
+        if self.has_changed():
+            problems = sku_field_errors(
+                name=cleaned.get("name", ""),
+                price=cleaned.get("price"),
+                stock=0 if self.instance.pk else cleaned.get("initial_stock") or 0,
+            )
             for name, field_messages in problems.items():
-                if name in self.fields and name not in self.errors:
-                    self.add_error(name if name != "stock" else "initial_stock", field_messages)
+                field = "initial_stock" if name == "stock" else name
+                if field not in self.errors:
+                    self.add_error(field, field_messages)
         return cleaned
 
 
@@ -368,8 +372,8 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ApplicationError as exc:
-            problems = [message for messages in (exc.fields or {}).values() for message in messages]
-            self.message_user(request, " ".join(map(str, problems)) or exc.message, messages.ERROR)
+            problems = [str(text) for texts in (exc.fields or {}).values() for text in texts]
+            self.message_user(request, " ".join(problems) or exc.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
