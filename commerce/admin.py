@@ -6,17 +6,38 @@ they change through services, which the refund action calls.
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Min, Sum
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent
-from commerce.services.catalog import product_saved_announce
+from commerce.services.catalog import (
+    MAX_SKUS,
+    MAX_TAGS,
+    PRODUCT_FIELDS,
+    SKU_FIELDS,
+    SkuInput,
+    category_create,
+    category_field_errors,
+    category_update,
+    product_create,
+    product_field_errors,
+    product_update,
+    sku_create,
+    sku_field_errors,
+    sku_update,
+)
 from commerce.services.orders import order_advance
 from commerce.services.refunds import refund_request
+from commerce.services.stock import MAX_STOCK, sku_stock_adjust, sku_stock_count, sku_units_held
 from members.admin_scoping import CommunityScopedAdminMixin, ScopedInline, managed_community_ids
-from members.models import Community, Tier
+from members.models import Community
 from members.services.users import normalise_tags
 from shequn_backend.errors import ApplicationError
 
@@ -58,10 +79,29 @@ class ReadOnlyMixin:
 # --- Catalog ------------------------------------------------------------------------------------
 
 
+class CategoryForm(forms.ModelForm):
+    class Meta:
+        model = Category
+        fields = ["path", "name_zh", "name_en", "parent", "position", "is_active"]
+
+    def clean(self):
+        cleaned = super().clean()
+        problems = category_field_errors(
+            category_id=self.instance.pk,
+            path=(cleaned.get("path") or "").strip().strip("/"),
+            parent=cleaned.get("parent"),
+        )
+        for name, field_messages in problems.items():
+            if name not in self.errors:
+                self.add_error(name, field_messages)
+        return cleaned
+
+
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
-    """The shared category tree: every owner reads it, superusers edit it."""
+    """The shared category tree: every owner reads it, superusers edit it (through the category services)."""
 
+    form = CategoryForm
     list_display = ["path", "name_zh", "name_en", "parent", "position", "is_active"]
     list_filter = ["is_active", "parent"]
     search_fields = ["path", "name_zh", "name_en"]
@@ -81,7 +121,20 @@ class CategoryAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
+        """Products keep their category: retire one (untick "active") instead of deleting it."""
+        return False
+
+    def save_model(self, request, obj, form, change):
+        values = {name: form.cleaned_data[name] for name in CategoryForm.Meta.fields}
+        if change:
+            category_update(
+                category_id=obj.pk,
+                actor=request.user,
+                changes={name: values[name] for name in form.changed_data if name in values},
+            )
+        else:
+            obj.pk = category_create(actor=request.user, **values).pk
+        obj.refresh_from_db()
 
 
 class ParentScopedInline(ScopedInline):
@@ -98,10 +151,70 @@ class ParentScopedInline(ScopedInline):
         return {value.pk if hasattr(value, "pk") else value}
 
 
+class SkuForm(forms.ModelForm):
+    """A SKU row: stock is set once, when the SKU is created; later it moves only by adjustments."""
+
+    initial_stock = forms.IntegerField(
+        label=_("initial stock"),
+        min_value=0,
+        max_value=MAX_STOCK,
+        required=False,
+        help_text=_("New SKUs only. Change the stock of an existing SKU with “Adjust”."),
+        widget=forms.NumberInput(attrs={"style": "width: 6em"}),
+    )
+
+    class Meta:
+        model = Sku
+        fields = ["name", "price", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["initial_stock"].disabled = True  # the posted value is ignored
+
+    def clean(self):
+        """The SKU service's rules, shown on the row before anything is saved."""
+        cleaned = super().clean()
+        if self.has_changed():
+            problems = sku_field_errors(
+                name=cleaned.get("name", ""),
+                price=cleaned.get("price"),
+                stock=0 if self.instance.pk else cleaned.get("initial_stock") or 0,
+            )
+            for name, field_messages in problems.items():
+                field = "initial_stock" if name == "stock" else name
+                if field not in self.errors:
+                    self.add_error(field, field_messages)
+        return cleaned
+
+
+class SkuFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        rows = sum(1 for form in self.forms if form.instance.pk or form.has_changed())
+        if not 1 <= rows <= MAX_SKUS:
+            raise forms.ValidationError(_("A product has 1 to %(n)d SKUs.") % {"n": MAX_SKUS})
+
+
 class SkuInline(ParentScopedInline):
+    """SKUs on the product page. Stock is shown read-only with a link to adjust it by a delta."""
+
     model = Sku
+    form = SkuForm
+    formset = SkuFormSet
     community_field = "product__community"
-    fields = ["name", "price", "stock", "is_active"]
+    fields = ["name", "price", "stock_now", "initial_stock", "is_active"]
+    readonly_fields = ["stock_now"]
+    can_delete = False
+
+    @admin.display(description=_("stock"))
+    def stock_now(self, sku):
+        if not sku.pk:
+            return "-"
+        url = reverse("admin:commerce_product_stock_adjust", args=[sku.product_id, sku.pk])
+        return format_html('{} <a href="{}">{}</a>', sku.stock, url, _("Adjust"))
 
 
 class ProductForm(forms.ModelForm):
@@ -136,16 +249,52 @@ class ProductForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        community, min_tier = cleaned.get("community"), cleaned.get("min_tier")
-        if (
-            community
-            and min_tier is not None
-            and not Tier.objects.filter(community=community, level=min_tier).exists()
-        ):
-            self.add_error("min_tier", _("This community has no tier of this level."))
+        community = cleaned.get("community") or (
+            self.instance.community if self.instance.community_id else None
+        )
+        if community is not None and "kind" in cleaned:
+            problems = product_field_errors(
+                community=community,
+                kind=cleaned["kind"],
+                starts_at=cleaned.get("starts_at"),
+                min_tier=cleaned.get("min_tier"),
+            )
+            for name, field_messages in problems.items():
+                self.add_error(name, field_messages)
         text = cleaned.get("tags_text", "")
-        self.instance.tags = normalise_tags(text.replace("，", ",").replace("、", ",").split(","), limit=20)
+        cleaned["tags"] = normalise_tags(
+            text.replace("，", ",").replace("、", ",").split(","), limit=MAX_TAGS
+        )
         return cleaned
+
+    def product_changes(self) -> dict:
+        """The fields the owner changed on the page: only those are written, so nothing else goes stale."""
+        changes = {name: self.cleaned_data[name] for name in self.changed_data if name in PRODUCT_FIELDS}
+        if "tags_text" in self.changed_data:
+            changes["tags"] = self.cleaned_data["tags"]
+        return changes
+
+
+class StockAdjustForm(forms.Form):
+    """Receive or write off units (a change), or correct the stock to a counted figure."""
+
+    RECEIVE, COUNT = "delta", "counted"
+    mode = forms.ChoiceField(
+        label=_("adjustment"),
+        choices=[
+            (RECEIVE, _("Change by (+ received, - written off)")),
+            (COUNT, _("Set to a counted figure")),
+        ],
+        widget=forms.RadioSelect,
+        initial=RECEIVE,
+    )
+    amount = forms.IntegerField(
+        label=_("units"),
+        min_value=-MAX_STOCK,
+        max_value=MAX_STOCK,
+        help_text=_("A change such as 20 or -3, or the counted number of units free to sell."),
+    )
+    reason = forms.CharField(label=_("reason"), max_length=500, widget=forms.TextInput(attrs={"size": 60}))
 
 
 @admin.register(Product)
@@ -197,6 +346,14 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         )
         return queryset.select_related("fit")
 
+    def get_readonly_fields(self, request, obj=None):
+        """A listed product stays in its community."""
+        return ["community"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        """Orders point at products: take one off sale instead of deleting it."""
+        return False
+
     @admin.display(description=_("lowest price"), ordering="lowest")
     def lowest_price(self, obj):
         return obj.lowest
@@ -210,9 +367,73 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         fit = getattr(obj, "fit", None)
         return fit.get_level_display() if fit is not None else "-"
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A refusal the forms could not foresee (a race) rolls the save back and is shown, not a 500."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApplicationError as exc:
+            problems = [str(text) for texts in (exc.fields or {}).values() for text in texts]
+            self.message_user(request, " ".join(problems) or exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        """Listed products change through ``product_update``; new ones are listed with their SKUs below."""
+        if change:
+            product_update(product_id=obj.pk, actor=request.user, changes=form.product_changes())
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Sku:
+            return super().save_formset(request, form, formset, change)
+        rows = [sku_form for sku_form in formset.forms if sku_form.instance.pk or sku_form.has_changed()]
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if not change:
+            self._product_create(request, form, rows)
+            formset.new_objects = list(form.instance.skus.all())
+            return None
+        for sku_form in rows:
+            data = sku_form.cleaned_data
+            if sku_form.instance.pk is None:
+                sku = sku_create(
+                    product_id=form.instance.pk,
+                    actor=request.user,
+                    name=data["name"],
+                    price=data["price"],
+                    stock=data.get("initial_stock") or 0,
+                    is_active=data.get("is_active", True),
+                )
+                formset.new_objects.append(sku)
+            elif sku_form.has_changed():
+                changed = [name for name in sku_form.changed_data if name in SKU_FIELDS]
+                sku = sku_update(
+                    sku_id=sku_form.instance.pk,
+                    actor=request.user,
+                    changes={name: data[name] for name in changed},
+                )
+                formset.changed_objects.append((sku, changed))
+        return None
+
+    def _product_create(self, request, form, sku_forms) -> None:
+        data = form.cleaned_data
+        product = product_create(
+            actor=request.user,
+            community=data["community"],
+            skus=[
+                SkuInput(
+                    name=sku_form.cleaned_data["name"],
+                    price=sku_form.cleaned_data["price"],
+                    stock=sku_form.cleaned_data.get("initial_stock") or 0,
+                    is_active=sku_form.cleaned_data.get("is_active", True),
+                )
+                for sku_form in sku_forms
+            ],
+            **{name: data[name] for name in PRODUCT_FIELDS if name in data},
+        )
+        form.instance.pk = product.pk
+        form.instance._state.adding = False
+        form.instance.refresh_from_db()
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        product_saved_announce(product=form.instance, created=not change, fields=form.changed_data)
         self._warn_if_misfit(request, form.instance)
 
     def _warn_if_misfit(self, request, product):
@@ -227,6 +448,61 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
             % {"level": fit.get_level_display(), "score": fit.score, "reasons": " ".join(fit.reasons)},
             messages.WARNING,
         )
+
+    def get_urls(self):
+        adjust = path(
+            "<path:object_id>/skus/<int:sku_id>/stock/",
+            self.admin_site.admin_view(self.stock_adjust_view),
+            name="commerce_product_stock_adjust",
+        )
+        return [adjust, *super().get_urls()]
+
+    def stock_adjust_view(self, request, object_id, sku_id):
+        """Adjust one SKU's stock by a delta or to a counted figure, for owners of the product's community."""
+        product = self.get_object(request, object_id)
+        if product is None:
+            raise Http404
+        if not self.has_change_permission(request, product):
+            raise PermissionDenied
+        sku = product.skus.filter(pk=sku_id).first()
+        if sku is None:
+            raise Http404
+        form = StockAdjustForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            done = self._stock_adjust(request, form, sku)
+            if done is not None:
+                self.message_user(
+                    request,
+                    _("Stock of “%(sku)s” is now %(stock)d (was %(before)d).")
+                    % {"sku": sku.name, "stock": done.stock, "before": sku.stock},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:commerce_product_change", args=[product.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Adjust stock: %(sku)s") % {"sku": sku},
+            "product": product,
+            "sku": sku,
+            "held": sku_units_held(sku_id=sku.pk),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/commerce/product/stock_adjust.html", context)
+
+    def _stock_adjust(self, request, form, sku):
+        data = form.cleaned_data
+        try:
+            if data["mode"] == StockAdjustForm.COUNT:
+                return sku_stock_count(
+                    sku_id=sku.pk, counted=data["amount"], reason=data["reason"], actor=request.user
+                )
+            return sku_stock_adjust(
+                sku_id=sku.pk, delta=data["amount"], reason=data["reason"], actor=request.user
+            )
+        except ApplicationError as exc:
+            for name, field_messages in (exc.fields or {"amount": [exc.message]}).items():
+                form.add_error("reason" if name == "reason" else "amount", field_messages)
+            return None
 
 
 # --- Orders and money -------------------------------------------------------------------------

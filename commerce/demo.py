@@ -21,6 +21,7 @@ from commerce.services.orders import order_reserve_and_write
 from commerce.services.payments import payment_settle_offline
 from commerce.services.refunds import order_refunds_settle, refund_apply_state
 from members.models import Community, Membership
+from shequn_backend.audit import SYSTEM
 
 # slug -> [(title, category, kind, tags, [(sku name, price, stock)], extra fields)]
 DEMO_PRODUCTS = {
@@ -160,6 +161,7 @@ def seed_products(ctx) -> None:
             extra = dict(extra)
             days_ahead = extra.pop("days_ahead", None)
             product_create(
+                actor=SYSTEM,
                 community=community,
                 title=title,
                 description=f"{community.name} 精选：{title}",

@@ -125,7 +125,7 @@ class OwnerProductListCreateApi(SelectorListApi):
         values = dict(data.validated_data)
         values["category"] = category_get_by_path(path=values["category"])
         values["skus"] = [SkuInput(**sku) for sku in values["skus"]]
-        product = product_create(community=community, **values)
+        product = product_create(actor=request.user, community=community, **values)
         product = selectors.product_list_for_manager(community=community).get(pk=product.pk)
         return Response(s.OwnerProductOutput(product).data, status=status.HTTP_201_CREATED)
 

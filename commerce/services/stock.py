@@ -1,14 +1,24 @@
-"""Stock moves. Callers hold the transaction (and, when releasing, the order's row lock).
+"""Stock moves. The order path's callers hold the transaction (and, when releasing, the order's row lock).
 
 Rows are always locked or updated in one fixed order, by SKU primary key, so
 that two orders over the same SKUs queue behind each other instead of
-deadlocking. Counters move with ``F()`` so no update is lost.
+deadlocking. Counters move with ``F()`` so no update is lost. ``stock`` is
+what is free to sell: unpaid orders already took what they hold.
+
+Owners change stock only by deltas (``sku_stock_adjust``, ``sku_stock_count``),
+computed and applied under the SKU's row lock, never by writing back a
+figure a form read earlier.
 """
 
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils.translation import gettext as _
 
-from commerce.errors import OutOfStock
+from commerce.errors import ApplicationError, NotFound, OutOfStock
 from commerce.models import Order, OrderLine, Sku
+from shequn_backend.audit import Actor, audit_record
+
+MAX_STOCK = 1_000_000
 
 
 def skus_lock(*, sku_ids) -> dict[int, Sku]:
@@ -71,3 +81,74 @@ def stock_take_back(*, order: Order) -> bool:
         return False
     OrderLine.objects.filter(pk__in=[line.pk for line in lines]).update(quantity_released=0)
     return True
+
+
+def sku_units_held(*, sku_id: int) -> int:
+    """Units of ``sku_id`` that unpaid orders hold (already taken out of its stock)."""
+    held = (
+        OrderLine.objects.filter(sku_id=sku_id, order__status=Order.Status.PENDING_PAYMENT)
+        .aggregate(units=Sum(F("quantity") - F("quantity_released")))
+        .get("units")
+    )
+    return held or 0
+
+
+def _sku_lock(sku_id: int) -> Sku:
+    sku = Sku.objects.select_for_update(of=("self",)).select_related("product").filter(pk=sku_id).first()
+    if sku is None:
+        raise NotFound()
+    return sku
+
+
+def _stock_apply(*, sku: Sku, delta: int, reason: str, actor: Actor, field: str) -> Sku:
+    """Move the locked ``sku``'s stock by ``delta``; never below zero (unpaid holds are already out of it)."""
+    before = sku.stock
+    after = before + delta
+    if after < 0:
+        message = _(
+            "This would leave %(after)d in stock: only %(stock)d are free to sell "
+            "(%(held)d more are held by unpaid orders)."
+        ) % {"after": after, "stock": before, "held": sku_units_held(sku_id=sku.pk)}
+        raise ApplicationError(code="validation_error", fields={field: [message]})
+    if after > MAX_STOCK:
+        message = _("At most %(max)d units can be in stock.") % {"max": MAX_STOCK}
+        raise ApplicationError(code="validation_error", fields={field: [message]})
+    Sku.objects.filter(pk=sku.pk).update(stock=F("stock") + delta)
+    sku.stock = after
+    audit_record(
+        actor=actor,
+        action="sku.stock_adjusted",
+        target=sku,
+        community_id=sku.product.community_id,
+        changes={"stock": [before, after], "delta": delta},
+        note=reason,
+    )
+    return sku
+
+
+def _reason_checked(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(code="validation_error", fields={"reason": [_("Say why the stock changes.")]})
+    return reason
+
+
+def sku_stock_adjust(*, sku_id: int, delta: int, reason: str, actor: Actor) -> Sku:
+    """Receive (+n) or write off (-n) units of a SKU. Refused if the stock would go below zero."""
+    reason = _reason_checked(reason)
+    if delta == 0:
+        raise ApplicationError(code="validation_error", fields={"delta": [_("Enter a change other than 0.")]})
+    with transaction.atomic(durable=True):
+        return _stock_apply(sku=_sku_lock(sku_id), delta=delta, reason=reason, actor=actor, field="delta")
+
+
+def sku_stock_count(*, sku_id: int, counted: int, reason: str, actor: Actor) -> Sku:
+    """Correct the stock to a counted figure of what is free to sell (units unpaid orders hold are not in it).
+
+    The delta is ``counted`` minus the stock read under the row lock, so it is
+    applied to the stock as it is now, not as some page showed it earlier.
+    """
+    reason = _reason_checked(reason)
+    with transaction.atomic(durable=True):
+        sku = _sku_lock(sku_id)
+        return _stock_apply(sku=sku, delta=counted - sku.stock, reason=reason, actor=actor, field="counted")

@@ -5,7 +5,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from commerce.models import Order, Product, Refund, Sku
+from commerce.events import product_changed
+from commerce.models import Category, Order, Product, Refund, Sku
+from shequn_backend.models import AuditEntry
 from tests.commerce.factories import ProductFactory, SkuFactory, category
 from tests.commerce.flows import body, pay, place_order
 from tests.members.factories import CommunityFactory, MembershipFactory, UserFactory
@@ -107,7 +109,7 @@ def test_an_owner_lists_a_product_with_skus_inline(owner_a, world):
         "skus-MAX_NUM_FORMS": "1000",
         "skus-0-name": "精装",
         "skus-0-price": "68.00",
-        "skus-0-stock": "12",
+        "skus-0-initial_stock": "12",
         "skus-0-is_active": "on",
     }
 
@@ -116,7 +118,11 @@ def test_an_owner_lists_a_product_with_skus_inline(owner_a, world):
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     product = Product.objects.get(title="精装投资笔记")
     assert product.tags == ["投资", "笔记", "理财"] and product.community == world["a"]
-    assert Sku.objects.get(product=product).price == Decimal("68.00")
+    sku = Sku.objects.get(product=product)
+    assert sku.price == Decimal("68.00") and sku.stock == 12
+    created = AuditEntry.objects.get(action="product.created", target_id=str(product.pk))
+    assert created.actor == world["a"].owner and created.community_id == world["a"].pk
+    assert AuditEntry.objects.get(action="sku.created", target_id=str(sku.pk)).actor == world["a"].owner
 
 
 def test_an_owner_cannot_list_a_product_in_another_community(owner_a, world):
@@ -190,3 +196,141 @@ def test_change_and_add_pages_render_for_owners(owner_a, world, model):
         assert owner_a.get(reverse(f"admin:commerce_{model}_change", args=[row.pk])).status_code == 200
     if model == "product":
         assert owner_a.get(reverse("admin:commerce_product_add")).status_code == 200
+
+
+ADD_EVENT = {
+    "title": "读书会线下分享",
+    "kind": "event",
+    "is_active": "on",
+    "description": "",
+    "starts_at_0": "",
+    "starts_at_1": "",
+    "skus-TOTAL_FORMS": "1",
+    "skus-INITIAL_FORMS": "0",
+    "skus-MIN_NUM_FORMS": "0",
+    "skus-MAX_NUM_FORMS": "1000",
+    "skus-0-name": "门票",
+    "skus-0-price": "20.00",
+    "skus-0-initial_stock": "30",
+    "skus-0-is_active": "on",
+}
+
+
+def test_a_rule_the_service_checks_appears_on_the_add_form_and_nothing_is_saved(owner_a, world):
+    data = {**ADD_EVENT, "community": world["a"].pk, "category": category().pk}
+
+    response = owner_a.post(reverse("admin:commerce_product_add"), data)
+
+    assert response.status_code == 200
+    assert "starts_at" in response.context["adminform"].form.errors
+    assert (
+        not Product.objects.filter(title="读书会线下分享").exists()
+        and not Sku.objects.filter(name="门票").exists()
+    )
+
+
+def test_a_product_without_skus_is_refused_on_the_add_form(owner_a, world):
+    data = {
+        **ADD_EVENT,
+        "community": world["a"].pk,
+        "category": category().pk,
+        "kind": "goods",
+        "skus-TOTAL_FORMS": "0",
+    }
+
+    response = owner_a.post(reverse("admin:commerce_product_add"), data)
+
+    assert (
+        response.status_code == 200 and response.context["inline_admin_formsets"][0].formset.non_form_errors()
+    )
+    assert not Product.objects.filter(title="读书会线下分享").exists()
+
+
+def _change_values(product, sku, **changes) -> dict:
+    values = {
+        "title": product.title,
+        "category": product.category_id,
+        "tags_text": ", ".join(product.tags),
+        "kind": product.kind,
+        "is_active": "on",
+        "description": product.description,
+        "starts_at_0": "",
+        "starts_at_1": "",
+        "skus-TOTAL_FORMS": "1",
+        "skus-INITIAL_FORMS": "1",
+        "skus-MIN_NUM_FORMS": "0",
+        "skus-MAX_NUM_FORMS": "1000",
+        "skus-0-id": sku.pk,
+        "skus-0-product": product.pk,
+        "skus-0-name": sku.name,
+        "skus-0-price": str(sku.price),
+        "skus-0-is_active": "on",
+    }
+    return {**values, **changes}
+
+
+def test_an_admin_edit_goes_through_the_services_with_the_owner_as_actor(
+    owner_a, world, django_capture_on_commit_callbacks
+):
+    product, heard = world["a_product"], []
+    sku = product.skus.get()
+    product_changed.connect(
+        lambda sender, **kw: heard.append(kw["fields"]), weak=False, dispatch_uid="t_admin"
+    )
+    url = reverse("admin:commerce_product_change", args=[product.pk])
+
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = owner_a.post(
+                url, _change_values(product, sku, title="A的好书 修订版", **{"skus-0-price": "45.00"})
+            )
+    finally:
+        product_changed.disconnect(dispatch_uid="t_admin")
+
+    assert response.status_code == 302
+    owner = world["a"].owner
+    assert AuditEntry.objects.get(action="product.updated").changes == {
+        "title": ["A的好书", "A的好书 修订版"]
+    }
+    assert AuditEntry.objects.get(action="product.updated").actor == owner
+    assert AuditEntry.objects.get(action="sku.price_changed", actor=owner).changes["price"] == [
+        "50.00",
+        "45.00",
+    ]
+    assert heard == [["title"]]
+
+
+def test_a_listed_product_stays_in_its_community_and_cannot_be_deleted(owner_a, world):
+    product = world["a_product"]
+    url = reverse("admin:commerce_product_change", args=[product.pk])
+    sku = product.skus.get()
+
+    owner_a.post(url, _change_values(product, sku, community=world["b"].pk))
+
+    assert Product.objects.get(pk=product.pk).community == world["a"]
+    assert owner_a.get(reverse("admin:commerce_product_delete", args=[product.pk])).status_code == 403
+
+
+def test_superusers_edit_categories_through_the_audited_services(client, world):
+    admin_user = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    fruit = Category.objects.get(path="生鲜/水果")
+    data = {
+        "path": "生鲜/水果/杨梅",
+        "name_zh": "杨梅",
+        "name_en": "bayberry",
+        "parent": fruit.pk,
+        "position": 1,
+    }
+
+    response = client.post(reverse("admin:commerce_category_add"), {**data, "is_active": "on"})
+
+    assert response.status_code == 302
+    added = Category.objects.get(path="生鲜/水果/杨梅")
+    assert AuditEntry.objects.get(action="category.created", target_id=str(added.pk)).actor == admin_user
+    fruit_values = {"path": fruit.path, "name_zh": fruit.name_zh, "name_en": fruit.name_en, "position": 0}
+    response = client.post(
+        reverse("admin:commerce_category_change", args=[fruit.pk]), {**fruit_values, "parent": added.pk}
+    )
+    assert response.status_code == 200 and "parent" in response.context["adminform"].form.errors
+    assert Category.objects.get(pk=fruit.pk).parent_id != added.pk

@@ -6,9 +6,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from commerce.errors import ApplicationError
+from commerce.events import product_changed
 from commerce.models import Category, Product
 from commerce.pricing import tier_price
+from commerce.services.catalog import category_create, category_update, product_update, sku_create, sku_update
 from members.models import Membership
+from shequn_backend.audit import SYSTEM
+from shequn_backend.models import AuditEntry
 from tests.commerce.factories import EventFactory, ProductFactory, SkuFactory, category
 from tests.commerce.flows import body
 from tests.conftest import client_for
@@ -285,3 +290,128 @@ def test_owner_product_endpoints_of_another_community_are_not_found(club):
     response = client_for(other_owner).post(owner_products_url(club["community"]), PRODUCT, format="json")
     assert response.status_code == 404
     assert client_for(club["gold"]).get(owner_products_url(club["community"])).status_code == 404
+
+
+def test_listing_through_the_api_records_the_owner_on_the_audit_trail(club):
+    owner = club["community"].owner
+
+    response = client_for(owner).post(owner_products_url(club["community"]), PRODUCT, format="json")
+
+    product_id = str(body(response)["id"])
+    created = AuditEntry.objects.get(action="product.created", target_id=product_id)
+    assert created.actor == owner and created.community_id == club["community"].pk
+    assert created.changes["title"] == [None, "千岛湖杨梅 5斤装"]
+    sku = AuditEntry.objects.get(action="sku.created")
+    assert (
+        sku.actor == owner and sku.changes["stock"] == [None, 50] and sku.changes["price"] == [None, "128.00"]
+    )
+
+
+# --- The catalog services ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def announced():
+    """What commerce announced as product_changed, as trust would hear it."""
+    heard = []
+
+    def listener(sender, **kwargs):
+        heard.append(kwargs)
+
+    product_changed.connect(listener, dispatch_uid="test_catalog_announced")
+    yield heard
+    product_changed.disconnect(dispatch_uid="test_catalog_announced")
+
+
+def test_a_product_update_writes_the_named_fields_audits_them_and_announces_them(
+    club, announced, django_capture_on_commit_callbacks
+):
+    owner = club["community"].owner
+    shoes = club["shoes"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        product_update(
+            product_id=shoes.pk,
+            actor=owner,
+            changes={
+                "title": "碳板跑鞋 二代",
+                "tags": ["跑鞋", "跑鞋", " 马拉松 "],
+                "description": shoes.description,
+            },
+        )
+
+    shoes.refresh_from_db()
+    assert shoes.title == "碳板跑鞋 二代" and shoes.tags == ["跑鞋", "马拉松"]
+    entry = AuditEntry.objects.get(action="product.updated")
+    assert entry.actor == owner and entry.community_id == club["community"].pk
+    assert set(entry.changes) == {"title", "tags"} and entry.changes["title"] == ["碳板跑鞋", "碳板跑鞋 二代"]
+    assert announced == [
+        {
+            "signal": product_changed,
+            "product_id": shoes.pk,
+            "community_id": club["community"].pk,
+            "fields": ["tags", "title"],
+        }
+    ]
+
+
+def test_a_product_update_that_changes_nothing_records_and_announces_nothing(
+    club, announced, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        product_update(product_id=club["gels"].pk, actor=SYSTEM, changes={"title": club["gels"].title})
+
+    assert not AuditEntry.objects.filter(action="product.updated").exists() and announced == []
+
+
+def test_a_product_update_breaking_a_rule_is_refused_and_saves_nothing(club):
+    with pytest.raises(ApplicationError) as refused:
+        product_update(
+            product_id=club["gels"].pk,
+            actor=club["community"].owner,
+            changes={"kind": "event", "title": "新"},
+        )
+
+    assert "starts_at" in refused.value.fields
+    assert Product.objects.get(pk=club["gels"].pk).title == "能量胶"
+    assert not AuditEntry.objects.filter(action="product.updated").exists()
+
+
+def test_a_new_price_is_audited_as_a_price_change(club):
+    sku = club["shoes"].skus.get()
+    owner = club["community"].owner
+
+    sku_update(sku_id=sku.pk, actor=owner, changes={"price": Decimal("899.00"), "name": "42码 宽楦"})
+
+    sku.refresh_from_db()
+    assert sku.price == Decimal("899.00") and sku.name == "42码 宽楦" and sku.stock == 3
+    price = AuditEntry.objects.get(action="sku.price_changed")
+    assert price.actor == owner and price.changes == {"price": ["999.00", "899.00"], "currency": "CNY"}
+    assert AuditEntry.objects.get(action="sku.updated").changes == {"name": ["42码", "42码 宽楦"]}
+
+
+def test_a_sku_is_added_with_its_initial_stock_and_a_product_keeps_at_most_20(club):
+    owner = club["community"].owner
+    sku = sku_create(product_id=club["gels"].pk, actor=owner, name="24支装", price=Decimal("189.00"), stock=7)
+    assert sku.stock == 7 and AuditEntry.objects.get(action="sku.created").actor == owner
+    for n in range(18):
+        sku_create(product_id=club["gels"].pk, actor=owner, name=f"规格{n}", price=Decimal("1.00"))
+
+    with pytest.raises(ApplicationError) as refused:
+        sku_create(product_id=club["gels"].pk, actor=owner, name="第21个", price=Decimal("1.00"))
+
+    assert "skus" in refused.value.fields and club["gels"].skus.count() == 20
+
+
+def test_category_changes_are_audited_and_a_category_cannot_sit_under_itself():
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    parent = category_create(actor=admin, path="测试类目", name_zh="测试类目", name_en="test")
+    child = category_create(actor=admin, path="测试类目/子类", name_zh="子类", name_en="child", parent=parent)
+
+    category_update(category_id=parent.pk, actor=admin, changes={"name_en": "testing"})
+    with pytest.raises(ApplicationError) as refused:
+        category_update(category_id=parent.pk, actor=admin, changes={"parent": child})
+
+    assert "parent" in refused.value.fields and Category.objects.get(pk=parent.pk).parent is None
+    assert AuditEntry.objects.filter(action="category.created", actor=admin).count() == 2
+    assert AuditEntry.objects.get(action="category.updated").changes == {"name_en": ["test", "testing"]}
