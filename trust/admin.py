@@ -78,6 +78,27 @@ admin.site.unregister(Product)
 admin.site.register(Product, TrustProductAdmin)
 
 
+class LexiconAdminMixin:
+    """Operators' edits of the scorer's knowledge, and of its inlines, go through the audited services."""
+
+    def save_model(self, request, obj, form, change):
+        services.lexicon_entry_save(entry=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        services.lexicon_entry_delete(entry=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for entry in queryset:
+            services.lexicon_entry_delete(entry=entry, actor=request.user)
+
+    def save_formset(self, request, form, formset, change):
+        for entry in formset.save(commit=False):
+            services.lexicon_entry_save(entry=entry, actor=request.user)
+        for entry in formset.deleted_objects:
+            services.lexicon_entry_delete(entry=entry, actor=request.user)
+        formset.save_m2m()
+
+
 class DomainTermInline(admin.TabularInline):
     model = DomainTerm
     extra = 1
@@ -92,7 +113,7 @@ class DomainRelationInline(admin.TabularInline):
 
 
 @admin.register(Domain)
-class DomainAdmin(admin.ModelAdmin):
+class DomainAdmin(LexiconAdminMixin, admin.ModelAdmin):
     """The scorer's knowledge: platform operators (superusers or granted staff) extend it here."""
 
     list_display = ["key", "name_zh", "name_en", "universal", "term_count"]
@@ -109,7 +130,7 @@ class DomainAdmin(admin.ModelAdmin):
 
 
 @admin.register(CategoryAudience)
-class CategoryAudienceAdmin(admin.ModelAdmin):
+class CategoryAudienceAdmin(LexiconAdminMixin, admin.ModelAdmin):
     list_display = ["category", "domain", "weight"]
     list_filter = ["domain"]
     search_fields = ["category__path", "domain__key", "domain__name_zh"]
@@ -124,6 +145,9 @@ class ContentPostAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["title"]
     fields = ["community", "title", "tags", "published_at"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["community"] if obj is not None else []
+
     def save_model(self, request, obj, form, change):
         """Through trust's services: an audit row, and the community's products re-scored."""
         data = {key: form.cleaned_data[key] for key in ("title", "tags", "published_at")}
@@ -133,7 +157,6 @@ class ContentPostAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
             saved = services.content_post_create(
                 community=form.cleaned_data["community"], actor=request.user, **data
             )
-        form.instance = saved
         obj.pk = saved.pk
 
     def delete_model(self, request, obj):

@@ -16,7 +16,15 @@ from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
 from shequn_backend.events import enqueue_on_commit
 from trust import selectors
 from trust.lexicon_store import current_lexicon, current_lexicon_versioned
-from trust.models import CommunityAudience, ContentPost, FitAssessment
+from trust.models import (
+    CategoryAudience,
+    CommunityAudience,
+    ContentPost,
+    Domain,
+    DomainRelation,
+    DomainTerm,
+    FitAssessment,
+)
 from trust.scoring.engine import (
     AudienceProfile,
     CommunityEvidence,
@@ -270,3 +278,40 @@ def content_post_delete(*, post_id: int, actor: Actor) -> None:
     )
     post.delete()
     community_mark_stale(community_id=post.community_id)
+
+
+# The scorer's knowledge, edited by operators: each edit is audited; the next assessment reads it.
+LEXICON_ENTRIES = {
+    Domain: ("domain", ["key", "name_zh", "name_en", "universal"]),
+    DomainTerm: ("domain_term", ["domain", "term", "lang", "kind", "weight"]),
+    CategoryAudience: ("category_audience", ["category", "domain", "weight"]),
+    DomainRelation: ("domain_relation", ["source", "target", "weight"]),
+}
+LexiconEntry = Domain | DomainTerm | CategoryAudience | DomainRelation
+
+
+@transaction.atomic
+def lexicon_entry_save(*, entry: LexiconEntry, actor: Actor) -> LexiconEntry:
+    """Save an operator's new or edited lexicon entry (validated by the caller's form) with an audit row."""
+    name, fields = LEXICON_ENTRIES[type(entry)]
+    stored = type(entry).objects.select_for_update().filter(pk=entry.pk).first() if entry.pk else None
+    before = audit_snapshot(stored, fields) if stored is not None else {}
+    entry.save()
+    changes = audit_diff(before, audit_snapshot(entry, fields))
+    if changes:
+        verb = "changed" if stored is not None else "created"
+        audit_record(actor=actor, action=f"{name}.{verb}", target=entry, changes=changes)
+    return entry
+
+
+@transaction.atomic
+def lexicon_entry_delete(*, entry: LexiconEntry, actor: Actor) -> None:
+    """Delete a lexicon entry (a domain takes its terms and mappings with it) with an audit row."""
+    name, fields = LEXICON_ENTRIES[type(entry)]
+    audit_record(
+        actor=actor,
+        action=f"{name}.deleted",
+        target=entry,
+        changes={key: [value, None] for key, value in audit_snapshot(entry, fields).items()},
+    )
+    entry.delete()

@@ -306,3 +306,38 @@ def test_a_member_is_recorded_active_when_the_cache_is_down(cache_down, caplog):
 
     assert ActivityDay.objects.filter(community=community, user=member.user).count() == 1
     assert "activity cache unavailable" in caplog.text
+
+
+# --- Lexicon edits: audited services, used by the next assessment --------------------------------
+
+
+def test_an_operators_lexicon_edits_in_the_admin_are_audited(client):
+    from shequn_backend.models import AuditEntry
+    from tests.members.factories import UserFactory
+    from trust.models import CategoryAudience, Domain
+
+    operator = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    category = Category.objects.get(path="生鲜/水果")
+    tea = Domain.objects.get(key="tea")
+
+    added = client.post(
+        reverse("admin:trust_categoryaudience_add"),
+        {"category": category.pk, "domain": tea.pk, "weight": "0.3"},
+    )
+    mapping = CategoryAudience.objects.get(category=category, domain=tea)
+    changed = client.post(
+        reverse("admin:trust_categoryaudience_change", args=[mapping.pk]),
+        {"category": category.pk, "domain": tea.pk, "weight": "0.5"},
+    )
+    deleted = client.post(reverse("admin:trust_categoryaudience_delete", args=[mapping.pk]), {"post": "yes"})
+
+    assert added.status_code == changed.status_code == deleted.status_code == 302
+    entries = AuditEntry.objects.filter(target_type="trust.categoryaudience", target_id=str(mapping.pk))
+    assert [(e.action, e.actor_id) for e in entries.order_by("pk")] == [
+        ("category_audience.created", operator.pk),
+        ("category_audience.changed", operator.pk),
+        ("category_audience.deleted", operator.pk),
+    ]
+    assert entries.get(action="category_audience.changed").changes == {"weight": [0.3, 0.5]}
+    assert not CategoryAudience.objects.filter(pk=mapping.pk).exists()
