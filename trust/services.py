@@ -87,12 +87,12 @@ def product_assess(*, product_id: int) -> FitAssessment:
     """Score one product against its community now and store the verdict (idempotent).
 
     Uses the audience profile stored by the last re-score (a new listing
-    costs a few queries, not the community's whole evidence); builds it
+    costs three queries, not the community's whole evidence); builds it
     from the evidence when none is stored or the lexicon changed since.
     """
-    product = Product.objects.select_related("category", "community").get(pk=product_id)
+    product = Product.objects.select_related("category", "community__audience").get(pk=product_id)
     version, lexicon = current_lexicon_versioned()
-    profile = _stored_profile(community_id=product.community_id, lexicon_version=version)
+    profile = _stored_profile(community=product.community, lexicon_version=version)
     if profile is None:
         profile = build_profile(lexicon, selectors.community_evidence(community=product.community))
     assessment = _assessment(product.pk, assess(lexicon, profile, selectors.product_input(product)))
@@ -104,13 +104,12 @@ def _profile_as_json(profile: AudienceProfile, lexicon_version: str) -> dict:
     return {"lexicon": lexicon_version, **dataclasses.asdict(profile)}
 
 
-def _stored_profile(*, community_id: int, lexicon_version: str) -> AudienceProfile | None:
-    """The profile of the last re-score, if it was built with this lexicon."""
-    stored = (
-        CommunityAudience.objects.filter(community_id=community_id, scored_at__isnull=False)
-        .values_list("profile", flat=True)
-        .first()
-    )
+def _stored_profile(*, community: Community, lexicon_version: str) -> AudienceProfile | None:
+    """The profile of the community's last re-score, if it was built with this lexicon."""
+    try:
+        stored = community.audience.profile
+    except CommunityAudience.DoesNotExist:
+        return None
     if not stored or stored.get("lexicon") != lexicon_version:
         return None
     fields = {key: value for key, value in stored.items() if key != "lexicon"}

@@ -121,12 +121,12 @@ def test_a_new_listing_uses_the_stored_profile_and_costs_fewer_queries(
     finance_club, django_assert_num_queries
 ):
     fruit = list_product(finance_club, title="千岛湖杨梅 5斤装", category="生鲜/水果", tags=["杨梅"])
-    # No profile stored: the community's whole evidence (7 queries before profiles were stored).
-    with django_assert_num_queries(8):
+    # No profile stored: the community's whole evidence, as every assessment cost before.
+    with django_assert_num_queries(7):
         built = services.product_assess(product_id=fruit.pk)
     services.community_rescore(community_id=finance_club.pk)
 
-    with django_assert_num_queries(4):  # product, lexicon version, stored profile, upsert
+    with django_assert_num_queries(3):  # product with its community's profile, lexicon version, upsert
         stored = services.product_assess(product_id=fruit.pk)
 
     assert (stored.score, stored.level, stored.reasons_zh) == (built.score, built.level, built.reasons_zh)
@@ -140,7 +140,7 @@ def test_a_profile_built_with_another_lexicon_is_not_used(finance_club, django_a
         profile={"lexicon": "an older lexicon", "domains": {}, "affinity": {}}
     )
 
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         assert services.product_assess(product_id=book.pk).level == "fit"
 
 
