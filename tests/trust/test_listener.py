@@ -308,6 +308,17 @@ def test_a_member_is_recorded_active_when_the_cache_is_down(cache_down, caplog):
     assert "activity cache unavailable" in caplog.text
 
 
+def test_a_paid_order_marks_its_buyer_active_when_the_cache_is_down(finance_club, cache_down, caplog):
+    (order,) = unpaid_orders(finance_club, 1)
+
+    with committed():
+        payment_record_offline(order_id=order.pk, reference="cash-1")
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert ActivityDay.objects.filter(community=finance_club, user=order.buyer).count() == 1
+    assert "activity cache unavailable" in caplog.text
+
+
 # --- Lexicon edits: audited services, used by the next assessment --------------------------------
 
 
