@@ -310,12 +310,10 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         "lowest_price",
         "stock_left",
         "min_tier",
-        "fit_level",
         "is_active",
         "created_at",
     ]
     list_filter = [
-        "fit__level",
         "kind",
         "is_active",
         "created_at",
@@ -344,7 +342,7 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
             .get_queryset(request)
             .annotate(lowest=Min("skus__price"), stock_sum=Sum("skus__stock"), sku_count=Count("skus"))
         )
-        return queryset.select_related("fit")
+        return queryset
 
     def get_readonly_fields(self, request, obj=None):
         """A listed product stays in its community."""
@@ -361,11 +359,6 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("stock left"), ordering="stock_sum")
     def stock_left(self, obj):
         return obj.stock_sum
-
-    @admin.display(description=_("fit"), ordering="fit__score")
-    def fit_level(self, obj):
-        fit = getattr(obj, "fit", None)
-        return fit.get_level_display() if fit is not None else "-"
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """A refusal the forms could not foresee (a race) rolls the save back and is shown, not a 500."""
@@ -431,23 +424,6 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         form.instance.pk = product.pk
         form.instance._state.adding = False
         form.instance.refresh_from_db()
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        self._warn_if_misfit(request, form.instance)
-
-    def _warn_if_misfit(self, request, product):
-        """Trust assessed the listing when it was saved: tell the owner here, where they act, and why."""
-        product.refresh_from_db()  # drop a cached, older assessment
-        fit = getattr(product, "fit", None)
-        if fit is None or not fit.warning:
-            return
-        self.message_user(
-            request,
-            _("Fit warning (%(level)s, score %(score).2f): %(reasons)s The sale is not blocked; you decide.")
-            % {"level": fit.get_level_display(), "score": fit.score, "reasons": " ".join(fit.reasons)},
-            messages.WARNING,
-        )
 
     def get_urls(self):
         adjust = path(

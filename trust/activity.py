@@ -5,6 +5,7 @@ conflict), so the middleware, signal receivers and any retry may call them
 as often as they like, from any number of processes.
 """
 
+import logging
 from datetime import date, datetime
 
 from django.core.cache import cache
@@ -15,6 +16,17 @@ from trust.models import ActivityDay, MembershipExit
 
 EXITED_STATUSES = (Membership.Status.LEFT, Membership.Status.BANNED, Membership.Status.EXPIRED)
 DEDUP_SECONDS = 26 * 3600  # a little over a day: the key carries the day, so it cannot outlive it wrongly
+
+logger = logging.getLogger(__name__)
+
+
+def _first_sighting(key: str) -> bool:
+    """Whether the cache has not seen ``key`` yet; True when the cache is down (the insert dedups)."""
+    try:
+        return cache.add(key, 1, timeout=DEDUP_SECONDS)
+    except Exception:  # noqa: BLE001 - redis, memcached and socket errors share no base class
+        logger.warning("activity cache unavailable; recording through the database", exc_info=True)
+        return True
 
 
 def local_day(moment: datetime | None = None) -> date:
@@ -31,7 +43,7 @@ def activity_record(*, user_id: int, community_id: int, day: date | None = None)
     """
     day = day or local_day()
     key = f"trust:activity:{community_id}:{user_id}:{day.isoformat()}"
-    if not cache.add(key, 1, timeout=DEDUP_SECONDS):
+    if not _first_sighting(key):
         return False
     created = ActivityDay.objects.bulk_create(
         [ActivityDay(community_id=community_id, user_id=user_id, day=day)], ignore_conflicts=True
@@ -45,7 +57,11 @@ def _slug_key(slug: str, user_id: int, day: date) -> str:
 
 def activity_seen_today(*, user_id: int, slug: str) -> bool:
     """Whether today's activity of ``user_id`` in community ``slug`` is already recorded (cache only)."""
-    return cache.get(_slug_key(slug, user_id, local_day())) is not None
+    try:
+        return cache.get(_slug_key(slug, user_id, local_day())) is not None
+    except Exception:  # noqa: BLE001 - cache down: not known, so record (idempotently)
+        logger.warning("activity cache unavailable", exc_info=True)
+        return False
 
 
 def activity_record_member(*, user_id: int, slug: str) -> bool:
@@ -55,7 +71,7 @@ def activity_record_member(*, user_id: int, slug: str) -> bool:
     on the first request of the day, none after (the cache remembers).
     """
     day = local_day()
-    if not cache.add(_slug_key(slug, user_id, day), 1, timeout=DEDUP_SECONDS):
+    if not _first_sighting(_slug_key(slug, user_id, day)):
         return False
     community_id = (
         Membership.objects.filter(user_id=user_id, community__slug=slug, status=Membership.Status.ACTIVE)

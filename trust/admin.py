@@ -1,10 +1,102 @@
-from django.contrib import admin
+"""Trust's admin: the scorer's knowledge, content posts, assessments, and the fit on commerce's products.
+
+Commerce knows nothing of fit: trust re-registers the product admin with
+``ProductFitAdminMixin`` (a column, a filter and the warning on save).
+"""
+
+import logging
+
+from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
+from commerce.admin import ProductAdmin
+from commerce.models import Product
 from members.admin_scoping import CommunityScopedAdminMixin
-from trust import admin_dashboard  # noqa: F401 - the community admin, with its dashboard
+from trust import (
+    admin_dashboard,  # noqa: F401 - the community admin, with its dashboard
+    services,
+)
 from trust.models import CategoryAudience, ContentPost, Domain, DomainRelation, DomainTerm, FitAssessment
+
+logger = logging.getLogger(__name__)
+
+
+class ProductFitAdminMixin:
+    """The fit of each product in commerce's product admin, and a warning right after a save."""
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        at = columns.index("is_active") if "is_active" in columns else len(columns)
+        return [*columns[:at], "fit_level", *columns[at:]]
+
+    def get_list_filter(self, request):
+        return ["fit__level", *super().get_list_filter(request)]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("fit")
+
+    @admin.display(description=_("fit"), ordering="fit__score")
+    def fit_level(self, obj):
+        fit = getattr(obj, "fit", None)
+        return fit.get_level_display() if fit is not None else "-"
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if form.instance.pk is not None:
+            self._warn_if_misfit(request, form.instance)
+
+    def _warn_if_misfit(self, request, product):
+        """Assess now, so the owner hears why right where they act (the on-commit event assesses again).
+
+        A scorer error is logged and never fails the owner's save.
+        """
+        try:
+            with transaction.atomic():
+                fit = services.product_assess(product_id=product.pk)
+        except Exception:
+            logger.exception("Could not assess product %s on save", product.pk)
+            return
+        if fit.warning:
+            self.message_user(
+                request,
+                _(
+                    "Fit warning (%(level)s, score %(score).2f): %(reasons)s "
+                    "The sale is not blocked; you decide."
+                )
+                % {"level": fit.get_level_display(), "score": fit.score, "reasons": " ".join(fit.reasons)},
+                messages.WARNING,
+            )
+
+
+class TrustProductAdmin(ProductFitAdminMixin, ProductAdmin):
+    pass
+
+
+admin.site.unregister(Product)
+admin.site.register(Product, TrustProductAdmin)
+
+
+class LexiconAdminMixin:
+    """Operators' edits of the scorer's knowledge, and of its inlines, go through the audited services."""
+
+    def save_model(self, request, obj, form, change):
+        services.lexicon_entry_save(entry=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        services.lexicon_entry_delete(entry=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for entry in queryset:
+            services.lexicon_entry_delete(entry=entry, actor=request.user)
+
+    def save_formset(self, request, form, formset, change):
+        for entry in formset.save(commit=False):
+            services.lexicon_entry_save(entry=entry, actor=request.user)
+        for entry in formset.deleted_objects:
+            services.lexicon_entry_delete(entry=entry, actor=request.user)
+        formset.save_m2m()
 
 
 class DomainTermInline(admin.TabularInline):
@@ -21,7 +113,7 @@ class DomainRelationInline(admin.TabularInline):
 
 
 @admin.register(Domain)
-class DomainAdmin(admin.ModelAdmin):
+class DomainAdmin(LexiconAdminMixin, admin.ModelAdmin):
     """The scorer's knowledge: platform operators (superusers or granted staff) extend it here."""
 
     list_display = ["key", "name_zh", "name_en", "universal", "term_count"]
@@ -38,7 +130,7 @@ class DomainAdmin(admin.ModelAdmin):
 
 
 @admin.register(CategoryAudience)
-class CategoryAudienceAdmin(admin.ModelAdmin):
+class CategoryAudienceAdmin(LexiconAdminMixin, admin.ModelAdmin):
     list_display = ["category", "domain", "weight"]
     list_filter = ["domain"]
     search_fields = ["category__path", "domain__key", "domain__name_zh"]
@@ -51,12 +143,28 @@ class ContentPostAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
     list_display = ["title", "community", "published_at"]
     list_filter = ["community", "published_at"]
     search_fields = ["title"]
-    exclude = ["created_by"]
+    fields = ["community", "title", "tags", "published_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["community"] if obj is not None else []
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        """Through trust's services: an audit row, and the community's products re-scored."""
+        data = {key: form.cleaned_data[key] for key in ("title", "tags", "published_at")}
+        if change:
+            saved = services.content_post_update(post_id=obj.pk, actor=request.user, **data)
+        else:
+            saved = services.content_post_create(
+                community=form.cleaned_data["community"], actor=request.user, **data
+            )
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        services.content_post_delete(post_id=obj.pk, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for post_id in queryset.values_list("pk", flat=True):
+            services.content_post_delete(post_id=post_id, actor=request.user)
 
 
 @admin.register(FitAssessment)

@@ -51,15 +51,20 @@ def lexicon_as_dict() -> dict:
 
 
 def current_lexicon() -> Lexicon:
+    return current_lexicon_versioned()[1]
+
+
+def current_lexicon_versioned() -> tuple[str, Lexicon]:
+    """The lexicon and a text naming its version (stored with profiles built from it)."""
     global _cached
     version = lexicon_version()
     cached = _cached
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    with _lock:
-        if _cached is None or _cached[0] != version:
-            _cached = (version, Lexicon.from_dict(lexicon_as_dict()))
-        return _cached[1]
+    if cached is None or cached[0] != version:
+        with _lock:
+            if _cached is None or _cached[0] != version:
+                _cached = (version, Lexicon.from_dict(lexicon_as_dict()))
+            cached = _cached
+    return repr(cached[0]), cached[1]
 
 
 def shipped_lexicon_data() -> dict:

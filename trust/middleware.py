@@ -1,22 +1,11 @@
 """Record which members use their community each day (the activity behind DAU/MAU)."""
 
-import logging
 from functools import partial
 
-from django.db import DatabaseError, transaction
-
+from shequn_backend.events import on_commit_robust
 from trust.activity import activity_record_member, activity_seen_today
 
-logger = logging.getLogger(__name__)
-
 API_PREFIX = "/api/"
-
-
-def _record(*, user_id: int, slug: str) -> None:
-    try:
-        activity_record_member(user_id=user_id, slug=slug)
-    except DatabaseError:
-        logger.exception("Could not record activity in community %s", slug)
 
 
 class ActivityMiddleware:
@@ -48,4 +37,4 @@ class ActivityMiddleware:
         if not slug or user is None or not user.is_authenticated:
             return
         if not activity_seen_today(user_id=user.pk, slug=slug):
-            transaction.on_commit(partial(_record, user_id=user.pk, slug=slug))
+            on_commit_robust(partial(activity_record_member, user_id=user.pk, slug=slug))

@@ -216,6 +216,12 @@ class CommunityAudience(models.Model):
     )
     domains = models.JSONField(_("audience domains"), default=dict)
     trust = models.JSONField(_("trust by domain"), default=dict)
+    profile = models.JSONField(
+        _("audience profile"),
+        default=dict,
+        blank=True,
+        help_text=_("The whole profile of the last re-score: new listings are scored against it."),
+    )
     stale_since = models.DateTimeField(_("stale since"), null=True, blank=True, db_index=True)
     scored_at = models.DateTimeField(_("scored at"), null=True, blank=True)
 

@@ -1,19 +1,18 @@
 """Trust reacts to what members and commerce announce (their explicit events, sent on commit).
 
-Commerce and members never import trust, and trust hooks no ``post_save`` of
-their models. Every receiver runs after the announcing write committed and
-is robust: an error here is logged by ``send_on_commit`` and never fails that
-write; the stale scan and the nightly re-score catch up.
+Commerce and members never import trust, and trust hooks no ``post_save`` at
+all: its own content posts mark the community stale in their services. Every
+receiver runs after the announcing write committed and is robust: an error
+here is logged by ``send_on_commit`` and never fails that write; the stale
+scan and the nightly re-score catch up.
 """
 
-from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from commerce.events import order_paid, order_refunded, product_changed, product_listed
 from members.events import community_changed, membership_status_changed, user_interests_changed
 from members.models import Membership
 from trust import activity, services
-from trust.models import ContentPost
 
 
 @receiver([product_listed, product_changed], dispatch_uid="trust_assess_product")
@@ -24,12 +23,6 @@ def assess_product(sender, product_id: int, **kwargs):
 @receiver(community_changed, dispatch_uid="trust_community_changed")
 def community_attributes_changed(sender, community_id: int, **kwargs):
     services.community_mark_stale(community_id=community_id)
-
-
-@receiver([post_save, post_delete], sender=ContentPost, dispatch_uid="trust_post_changed")
-def content_changed(sender, instance, raw=False, **kwargs):
-    if not raw:
-        services.community_mark_stale(community_id=instance.community_id)
 
 
 @receiver(membership_status_changed, dispatch_uid="trust_membership_status")

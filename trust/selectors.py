@@ -4,15 +4,14 @@ from collections import defaultdict
 
 from django.db.models import Count, Q, QuerySet
 
-from commerce.models import OrderLine, Product
+from commerce.models import Order, OrderLine, Product
 from members.models import Community, UserInterest
 from members.selectors import active_membership_q
 from trust.models import ContentPost, FitAssessment
 from trust.scoring.engine import CommunityEvidence, ContentItem, ProductInput, SalesRecord
 
 CONTENT_LIMIT = 200  # the most recent posts carry the evidence; older ones add little
-PAID_STATUSES = ("paid", "fulfilled", "completed", "partially_refunded", "refunded")
-REFUNDED_STATUSES = ("partially_refunded", "refunded")
+REFUNDED_STATUSES = (Order.Status.PARTIALLY_REFUNDED, Order.Status.REFUNDED)
 
 
 def member_interest_counts(*, community_id: int) -> dict[str, int]:
@@ -30,7 +29,7 @@ def member_interest_counts(*, community_id: int) -> dict[str, int]:
 def sales_by_category(*, community_id: int) -> list[SalesRecord]:
     """Orders, buyers, repeat buyers and refunds per category path of paid goods and events."""
     rows = (
-        OrderLine.objects.filter(order__community_id=community_id, order__status__in=PAID_STATUSES)
+        OrderLine.objects.filter(order__community_id=community_id, order__status__in=Order.EVER_PAID_STATUSES)
         .exclude(product__isnull=True)
         .values("product__category__path", "order__buyer_id")
         .annotate(

@@ -4,17 +4,36 @@ One code path serves the admin, the owner API, the batch job and the
 ``assess_fit`` command: ``fit_result`` on engine inputs.
 """
 
+import dataclasses
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
 from commerce.models import Product
-from members.models import Community, User
+from members.models import Community
+from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
+from shequn_backend.events import enqueue_on_commit
 from trust import selectors
-from trust.lexicon_store import current_lexicon
-from trust.models import CommunityAudience, ContentPost, FitAssessment
-from trust.scoring.engine import CommunityEvidence, FitResult, ProductInput, assess, build_profile
+from trust.lexicon_store import current_lexicon, current_lexicon_versioned
+from trust.models import (
+    CategoryAudience,
+    CommunityAudience,
+    ContentPost,
+    Domain,
+    DomainRelation,
+    DomainTerm,
+    FitAssessment,
+)
+from trust.scoring.engine import (
+    AudienceProfile,
+    CommunityEvidence,
+    FitResult,
+    ProductInput,
+    SalesSignal,
+    assess,
+    build_profile,
+)
 from trust.scoring.lexicon import Lexicon
 
 RESCORE_CHUNK = 500
@@ -65,25 +84,71 @@ def _save_assessments(assessments: list[FitAssessment]) -> None:
 
 
 def product_assess(*, product_id: int) -> FitAssessment:
-    """Score one product against its community now and store the verdict (idempotent)."""
-    product = Product.objects.select_related("category", "community").get(pk=product_id)
-    evidence = selectors.community_evidence(community=product.community)
-    assessment = _assessment(
-        product.pk, fit_result(evidence=evidence, product=selectors.product_input(product))
-    )
+    """Score one product against its community now and store the verdict (idempotent).
+
+    Uses the audience profile stored by the last re-score (a new listing
+    costs three queries, not the community's whole evidence); builds it
+    from the evidence when none is stored or the lexicon changed since.
+    """
+    product = Product.objects.select_related("category", "community__audience").get(pk=product_id)
+    version, lexicon = current_lexicon_versioned()
+    profile = _stored_profile(community=product.community, lexicon_version=version)
+    if profile is None:
+        profile = build_profile(lexicon, selectors.community_evidence(community=product.community))
+    assessment = _assessment(product.pk, assess(lexicon, profile, selectors.product_input(product)))
     _save_assessments([assessment])
     return assessment
+
+
+def _profile_as_json(profile: AudienceProfile, lexicon_version: str) -> dict:
+    return {"lexicon": lexicon_version, **dataclasses.asdict(profile)}
+
+
+def _stored_profile(*, community: Community, lexicon_version: str) -> AudienceProfile | None:
+    """The profile of the community's last re-score, if it was built with this lexicon."""
+    try:
+        stored = community.audience.profile
+    except CommunityAudience.DoesNotExist:
+        return None
+    if not stored or stored.get("lexicon") != lexicon_version:
+        return None
+    fields = {key: value for key, value in stored.items() if key != "lexicon"}
+    try:
+        return AudienceProfile(
+            **{
+                **fields,
+                "sales": tuple(SalesSignal(**signal) for signal in fields.get("sales", ())),
+                "attributes": tuple(fields.get("attributes", ())),
+            }
+        )
+    except TypeError:  # stored by an older engine whose profile had other fields
+        return None
 
 
 def community_rescore(*, community_id: int) -> int:
     """Re-score every product of a community with one profile, in chunks; returns how many.
 
     Idempotent and safe to repeat: each chunk upserts by product. The stale
-    mark is cleared only if no new change arrived while this ran.
+    mark is cleared when the run starts, so a change arriving meanwhile marks
+    the community stale again and queues the next run; a run that fails
+    marks it stale again for the periodic scan.
     """
+    CommunityAudience.objects.filter(community_id=community_id, stale_since__isnull=False).update(
+        stale_since=None
+    )
+    try:
+        return _rescore(community_id=community_id)
+    except Exception:
+        CommunityAudience.objects.filter(community_id=community_id, stale_since__isnull=True).update(
+            stale_since=timezone.now()
+        )
+        raise
+
+
+def _rescore(*, community_id: int) -> int:
     community = Community.objects.get(pk=community_id)
     started = timezone.now()
-    lexicon = current_lexicon()
+    version, lexicon = current_lexicon_versioned()
     profile = build_profile(lexicon, selectors.community_evidence(community=community))
     count, batch = 0, []
     for product in selectors.products_to_assess(community_id=community_id).iterator(chunk_size=RESCORE_CHUNK):
@@ -99,27 +164,33 @@ def community_rescore(*, community_id: int) -> int:
         defaults={
             "domains": _rounded(profile.domains),
             "trust": _rounded(profile.trust),
+            "profile": _profile_as_json(profile, version),
             "scored_at": started,
         },
-    )
-    CommunityAudience.objects.filter(community_id=community_id, stale_since__lte=started).update(
-        stale_since=None
     )
     return count
 
 
-def community_mark_stale(*, community_id: int) -> None:
-    """Note that a community's audience evidence changed; re-score after the change commits."""
+def community_mark_stale(*, community_id: int) -> bool:
+    """Note that a community's audience evidence changed; True if this call turned it stale.
+
+    Only the turn from fresh to stale queues a re-score (after commit; an
+    unreachable broker is logged and the every-minute stale scan picks the
+    community up), so two payments in a row queue one run, not two.
+    """
     now = timezone.now()
-    audience, created = CommunityAudience.objects.get_or_create(
-        community_id=community_id, defaults={"stale_since": now}
+    turned = CommunityAudience.objects.filter(community_id=community_id, stale_since__isnull=True).update(
+        stale_since=now
     )
-    if not created and audience.stale_since is None:
-        CommunityAudience.objects.filter(pk=community_id, stale_since__isnull=True).update(stale_since=now)
+    if not turned:
+        _, turned = CommunityAudience.objects.get_or_create(
+            community_id=community_id, defaults={"stale_since": now}
+        )
+    if turned:
+        from trust.tasks import rescore_community_task  # tasks import services: import here, not at top
 
-    from trust.tasks import rescore_community_task  # tasks import services: import here, not at module top
-
-    transaction.on_commit(lambda: rescore_community_task.delay(community_id))
+        enqueue_on_commit(rescore_community_task, community_id)
+    return bool(turned)
 
 
 def stale_community_ids(*, now: datetime, limit: int = 1000) -> list[int]:
@@ -140,16 +211,106 @@ def communities_mark_all_stale(*, now: datetime) -> int:
     return CommunityAudience.objects.filter(stale_since__isnull=False).count()
 
 
+POST_FIELDS = ["title", "tags", "published_at"]
+
+
 @transaction.atomic
 def content_post_create(
-    *, community: Community, title: str, tags: list[str], published_at: datetime | None, created_by: User
+    *,
+    community: Community,
+    title: str,
+    tags: list[str],
+    published_at: datetime | None,
+    actor: Actor,
 ) -> ContentPost:
+    """Record content the community published: evidence of its trust, so its products are re-scored."""
     post = ContentPost.objects.create(
         community=community,
         title=title,
         tags=tags,
         published_at=published_at or timezone.now(),
-        created_by=created_by,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    audit_record(
+        actor=actor,
+        action="content_post.created",
+        target=post,
+        community_id=community.pk,
+        changes=audit_diff({}, audit_snapshot(post, POST_FIELDS)),
     )
     community_mark_stale(community_id=community.pk)
     return post
+
+
+@transaction.atomic
+def content_post_update(
+    *, post_id: int, actor: Actor, title: str, tags: list[str], published_at: datetime
+) -> ContentPost:
+    post = ContentPost.objects.select_for_update().get(pk=post_id)
+    before = audit_snapshot(post, POST_FIELDS)
+    post.title, post.tags, post.published_at = title, tags, published_at
+    post.save(update_fields=POST_FIELDS)
+    changes = audit_diff(before, audit_snapshot(post, POST_FIELDS))
+    if changes:
+        audit_record(
+            actor=actor,
+            action="content_post.changed",
+            target=post,
+            community_id=post.community_id,
+            changes=changes,
+        )
+        community_mark_stale(community_id=post.community_id)
+    return post
+
+
+@transaction.atomic
+def content_post_delete(*, post_id: int, actor: Actor) -> None:
+    post = ContentPost.objects.select_for_update().filter(pk=post_id).first()
+    if post is None:
+        return  # already gone: deleting is idempotent
+    audit_record(
+        actor=actor,
+        action="content_post.deleted",
+        target=post,
+        community_id=post.community_id,
+        changes={key: [value, None] for key, value in audit_snapshot(post, POST_FIELDS).items()},
+    )
+    post.delete()
+    community_mark_stale(community_id=post.community_id)
+
+
+# The scorer's knowledge, edited by operators: each edit is audited; the next assessment reads it.
+LEXICON_ENTRIES = {
+    Domain: ("domain", ["key", "name_zh", "name_en", "universal"]),
+    DomainTerm: ("domain_term", ["domain", "term", "lang", "kind", "weight"]),
+    CategoryAudience: ("category_audience", ["category", "domain", "weight"]),
+    DomainRelation: ("domain_relation", ["source", "target", "weight"]),
+}
+LexiconEntry = Domain | DomainTerm | CategoryAudience | DomainRelation
+
+
+@transaction.atomic
+def lexicon_entry_save(*, entry: LexiconEntry, actor: Actor) -> LexiconEntry:
+    """Save an operator's new or edited lexicon entry (validated by the caller's form) with an audit row."""
+    name, fields = LEXICON_ENTRIES[type(entry)]
+    stored = type(entry).objects.select_for_update().filter(pk=entry.pk).first() if entry.pk else None
+    before = audit_snapshot(stored, fields) if stored is not None else {}
+    entry.save()
+    changes = audit_diff(before, audit_snapshot(entry, fields))
+    if changes:
+        verb = "changed" if stored is not None else "created"
+        audit_record(actor=actor, action=f"{name}.{verb}", target=entry, changes=changes)
+    return entry
+
+
+@transaction.atomic
+def lexicon_entry_delete(*, entry: LexiconEntry, actor: Actor) -> None:
+    """Delete a lexicon entry (a domain takes its terms and mappings with it) with an audit row."""
+    name, fields = LEXICON_ENTRIES[type(entry)]
+    audit_record(
+        actor=actor,
+        action=f"{name}.deleted",
+        target=entry,
+        changes={key: [value, None] for key, value in audit_snapshot(entry, fields).items()},
+    )
+    entry.delete()

@@ -34,6 +34,7 @@ class Order(models.Model):
         PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
 
     PAID_STATUSES = (Status.PAID, Status.FULFILLED, Status.COMPLETED, Status.PARTIALLY_REFUNDED)
+    EVER_PAID_STATUSES = (*PAID_STATUSES, Status.REFUNDED)
 
     community = models.ForeignKey(
         Community, on_delete=models.PROTECT, related_name="orders", verbose_name=_("community")

@@ -1,7 +1,9 @@
 """Seeded community histories for the health figures: a dying group and a multi-centred community.
 
 Histories are built from the same rows the live system writes (memberships,
-paid orders, activity days), dated relative to ``now``.
+paid orders, activity days), dated relative to ``now``, and announce what
+happened with the apps' own events, committed, so trust hears them as it
+would live (a paid order marks its buyer active, an exit is recorded).
 """
 
 from datetime import datetime, timedelta
@@ -9,9 +11,12 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from commerce.events import order_paid_announce
 from commerce.models import Order
+from members.events import membership_status_announce
 from members.models import Community, Membership
 from tests.members.factories import CommunityFactory, MembershipFactory
+from tests.trust.builders import committed
 from trust.models import ActivityDay, MembershipExit
 
 
@@ -30,16 +35,19 @@ def paid_order(
     referrer: Membership | None = None,
 ) -> Order:
     money = Decimal(amount)
-    return Order.objects.create(
-        community=community,
-        buyer=membership.user,
-        kind=kind,
-        status=Order.Status.PAID,
-        total=money,
-        amount_paid=money,
-        paid_at=now - timedelta(days=days_ago),
-        referrer=referrer,
-    )
+    with committed():
+        order = Order.objects.create(
+            community=community,
+            buyer=membership.user,
+            kind=kind,
+            status=Order.Status.PAID,
+            total=money,
+            amount_paid=money,
+            paid_at=now - timedelta(days=days_ago),
+            referrer=referrer,
+        )
+        order_paid_announce(order=order)
+    return order
 
 
 def active_on(community: Community, membership: Membership, days_ago: list[int], *, now: datetime) -> None:
@@ -53,9 +61,16 @@ def active_on(community: Community, membership: Membership, days_ago: list[int],
     )
 
 
+def change_status(membership: Membership, status: str) -> None:
+    with committed():
+        old_status = membership.status
+        membership.status = status
+        membership.save(update_fields=["status"])
+        membership_status_announce(membership=membership, old_status=old_status)
+
+
 def leave(membership: Membership, *, days_ago: float, now: datetime) -> None:
-    membership.status = Membership.Status.LEFT
-    membership.save(update_fields=["status"])
+    change_status(membership, Membership.Status.LEFT)
     MembershipExit.objects.filter(membership=membership).update(exited_at=now - timedelta(days=days_ago))
 
 

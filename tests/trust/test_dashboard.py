@@ -7,9 +7,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from members.models import Membership
-from tests.commerce.factories import ProductFactory, category
 from tests.conftest import client_for
 from tests.members.factories import CommunityFactory, MembershipFactory, UserFactory
+from tests.trust.builders import list_product
 from tests.trust.health_histories import dying_community, multi_centred_community
 
 pytestmark = pytest.mark.django_db
@@ -72,9 +72,7 @@ def test_the_dashboard_endpoint_is_in_the_schema(api_client):
 
 
 def test_owner_sees_figures_stage_charts_and_fit_warnings(client, grown):
-    misfit = ProductFactory(
-        community=grown, title="千岛湖杨梅 5斤装", category=category("生鲜/水果"), tags=["杨梅"]
-    )
+    misfit = list_product(grown, title="千岛湖杨梅 5斤装", category="生鲜/水果", tags=["杨梅"])
     client.force_login(grown.owner)
 
     response = client.get(dashboard_url(grown))

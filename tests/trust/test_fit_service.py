@@ -7,11 +7,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from commerce.models import Category, Product
+from commerce.models import Category
 from members.services.communities import community_set_attributes
 from tests.conftest import client_for
 from tests.members.factories import CommunityFactory, MembershipFactory
 from tests.members.test_auth_api import assert_error
+from tests.trust.builders import committed, list_product
 from trust import services
 from trust.lexicon_store import current_lexicon
 from trust.models import CategoryAudience, CommunityAudience, Domain, DomainTerm, FitAssessment
@@ -21,10 +22,7 @@ pytestmark = pytest.mark.django_db
 DEV_CASES = Path(__file__).resolve().parents[3] / "shared" / "data" / "fit_dev.jsonl"
 
 
-def make_product(community, *, title, category, tags=()):
-    return Product.objects.create(
-        community=community, title=title, category=Category.objects.get(path=category), tags=list(tags)
-    )
+make_product = list_product
 
 
 @pytest.fixture
@@ -76,10 +74,16 @@ def test_a_product_is_assessed_when_saved_and_a_misfit_warns_with_reasons(financ
     assert misfit.reasons_en and 0 <= misfit.score < FitAssessment.objects.get(product=book).score <= 1
 
 
-def test_changing_attributes_marks_the_community_stale_and_the_job_rescores(finance_club):
+def test_changing_attributes_marks_the_community_stale_and_the_job_rescores(
+    finance_club, django_capture_on_commit_callbacks
+):
     fruit = make_product(finance_club, title="有机苹果", category="生鲜/水果", tags=["水果"])
     assert FitAssessment.objects.get(product=fruit).warning
-    community_set_attributes(community=finance_club, attributes=["生鲜", "水果", "农产品"])
+    with django_capture_on_commit_callbacks() as announced:
+        community_set_attributes(community=finance_club, attributes=["生鲜", "水果", "农产品"])
+    assert not CommunityAudience.objects.filter(community=finance_club, stale_since__isnull=False).exists()
+    for send in announced:  # the commit: trust hears the event (its queued re-score waits for the next)
+        send()
     assert CommunityAudience.objects.get(community=finance_club).stale_since is not None
 
     assert services.stale_community_ids(now=timezone.now()) == [finance_club.pk]
@@ -88,6 +92,16 @@ def test_changing_attributes_marks_the_community_stale_and_the_job_rescores(fina
     assert services.stale_community_ids(now=timezone.now()) == []
     assert services.community_rescore(community_id=finance_club.pk) == 1  # again: same state
     assert FitAssessment.objects.count() == 1
+
+
+def test_committed_attribute_change_rescores_through_the_queued_job(finance_club):
+    fruit = make_product(finance_club, title="有机苹果", category="生鲜/水果", tags=["水果"])
+
+    with committed():  # embedded default: the queued task runs eagerly after commit
+        community_set_attributes(community=finance_club, attributes=["生鲜", "水果", "农产品"])
+
+    assert not FitAssessment.objects.get(product=fruit).warning
+    assert CommunityAudience.objects.get(community=finance_club).stale_since is None
 
 
 def test_content_posts_move_trust_in_their_domain(finance_club):
@@ -99,7 +113,7 @@ def test_content_posts_move_trust_in_their_domain(finance_club):
             title=title,
             tags=["普洱", "茶"],
             published_at=None,
-            created_by=finance_club.owner,
+            actor=finance_club.owner,
         )
     services.community_rescore(community_id=finance_club.pk)
     after = FitAssessment.objects.get(product=tea)

@@ -8,6 +8,7 @@ from commerce.models import Category, Product
 from members.models import Membership
 from tests.conftest import client_for
 from tests.members.factories import CommunityFactory, MembershipFactory
+from tests.trust.builders import committed
 
 pytestmark = pytest.mark.django_db
 
@@ -29,11 +30,13 @@ def create_via_owner_api(community, **fields):
         "skus": [{"name": "5斤装", "price": "128.00", "stock": 20}],
         **fields,
     }
-    return client_for(community.owner).post(
-        f"/api/v1/owner/communities/{community.slug}/products/", body, format="json"
-    )
+    with committed():
+        return client_for(community.owner).post(
+            f"/api/v1/owner/communities/{community.slug}/products/", body, format="json"
+        )
 
 
+@pytest.mark.django_db(transaction=True)  # the request commits, so trust assesses before the answer
 def test_owner_api_returns_the_fit_object_with_reasons(finance_club):
     response = create_via_owner_api(finance_club)
     assert response.status_code == 201, response.content

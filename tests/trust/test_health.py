@@ -12,6 +12,7 @@ from tests.members.factories import CommunityFactory, MembershipFactory
 from tests.trust.health_histories import (
     DYING_WEEKLY_ACTIVE,
     active_on,
+    change_status,
     dying_community,
     join,
     leave,
@@ -110,8 +111,7 @@ def test_churn_counts_exits_and_lapsed_expiries_but_not_members_who_came_back(no
     leave(old, days_ago=45, now=now)
     returned = join(community, days_ago=100, now=now)
     leave(returned, days_ago=8, now=now)
-    returned.status = Membership.Status.ACTIVE
-    returned.save(update_fields=["status"])
+    change_status(returned, Membership.Status.ACTIVE)
 
     health = community_health(community=community, now=now)
 

@@ -41,7 +41,7 @@ class OwnerPostListCreateApi(SelectorListApi):
         community = managed_community(request, slug)
         data = PostInput(data=request.data)
         data.is_valid(raise_exception=True)
-        post = content_post_create(community=community, created_by=request.user, **data.validated_data)
+        post = content_post_create(community=community, actor=request.user, **data.validated_data)
         return Response(PostOutput(post).data, status=status.HTTP_201_CREATED)
 
 
