@@ -23,9 +23,14 @@ pytestmark = pytest.mark.django_db
 
 
 def community_form(community: Community, **overrides) -> dict:
-    """The community change form as the admin page would post it, with its plan and tier rows."""
+    """The community change form as the admin page would post it, with its plan and tier rows.
+
+    Read-only fields (slug, a membership's user and community, an invite's code) are posted too,
+    as a crafted request would: the admin must ignore them.
+    """
     data = {
         "name": community.name,
+        "slug": community.slug,
         "entry_type": community.entry_type,
         "attributes_text": ", ".join(community.attribute_tags),
         "mission": community.mission,
@@ -87,6 +92,8 @@ def new_community_form(**overrides) -> dict:
 
 def membership_form(membership: Membership, **overrides) -> dict:
     return {
+        "user": str(membership.user_id),
+        "community": str(membership.community_id),
         "role": membership.role,
         "status": membership.status,
         "tier": str(membership.tier_id or ""),
@@ -309,7 +316,8 @@ class TestInviteCodes:
     def test_max_uses_below_the_uses_so_far_is_refused(self, owner, club):
         invite = InviteCodeFactory(community=club, max_uses=5)
         InviteCode.objects.filter(pk=invite.pk).update(uses=3)
-        data = {"max_uses": "2", "expires_at_0": "", "expires_at_1": "", "is_active": "on"}
+        data = {"community": club.pk, "code": invite.code, "max_uses": "2", "is_active": "on"}
+        data |= {"expires_at_0": "", "expires_at_1": ""}
 
         response = owner.post(change_url("invitecode", invite.pk), data)
 
