@@ -105,17 +105,20 @@ def entry_plan_update(*, actor: Actor, plan: EntryPlan, **fields) -> EntryPlan:
 
 
 def community_set_plans(*, community: Community, plans: list[dict], actor: Actor) -> None:
-    """Upsert plans by name; plans not named any more are deactivated (orders may point at them)."""
+    """Upsert plans by name; plans not named any more are deactivated (orders may point at them).
+
+    Fields a plan leave out take their defaults, except the currency of an
+    existing plan, which stays what it was.
+    """
     names = []
     for spec in plans:
         names.append(spec["name"])
-        values = {
-            **PLAN_DEFAULTS,
-            **{key: spec[key] for key in PLAN_FIELDS if key in spec},
-            "is_active": True,
-        }
-        del values["name"]
         existing = EntryPlan.objects.filter(community=community, name=spec["name"]).first()
+        defaults = (
+            PLAN_DEFAULTS if existing is None else {k: v for k, v in PLAN_DEFAULTS.items() if k != "currency"}
+        )
+        given = {key: spec[key] for key in PLAN_FIELDS if key in spec and key != "name"}
+        values = {**defaults, **given, "is_active": True}
         if existing is None:
             entry_plan_create(actor=actor, community=community, name=spec["name"], **values)
         else:
