@@ -1,6 +1,7 @@
 """Members' services are the write path: they check their rules, take an actor and leave an audit row."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -63,6 +64,21 @@ class TestPlanCurrency:
         assert ok.status_code == 201
         assert "currency" in assert_error(patched, 400, "validation_error")["fields"]
         assert list(EntryPlan.objects.values_list("currency", flat=True)) == ["CNY"]
+
+    def test_patching_plans_without_a_currency_keeps_the_plans_currency(self, settings):
+        settings.SUPPORTED_CURRENCIES = ["CNY", "HKD"]
+        plan = EntryPlanFactory(currency="HKD")
+        community = plan.community
+
+        response = client_for(community.owner).patch(
+            f"/api/v1/owner/communities/{community.slug}/",
+            {"plans": [{"name": plan.name, "price": "99.00"}]},
+            format="json",
+        )
+
+        assert response.status_code == 200, response.content
+        plan.refresh_from_db()
+        assert (plan.currency, plan.price) == ("HKD", Decimal("99.00"))
 
     def test_a_price_change_is_audited_with_its_actor(self):
         plan = EntryPlanFactory()
