@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
+from commerce.admin_reports import FinanceReadOnlyMixin
 from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent
 from commerce.services.catalog import (
     MAX_SKUS,
@@ -36,29 +36,14 @@ from commerce.services.catalog import (
 from commerce.services.orders import order_advance
 from commerce.services.refunds import refund_request
 from commerce.services.stock import MAX_STOCK, sku_stock_adjust, sku_stock_count, sku_units_held
-from members.admin_scoping import CommunityScopedAdminMixin, ScopedInline, managed_community_ids
-from members.models import Community
+from members.admin_scoping import (
+    CommunityScopedAdminMixin,
+    ManagedCommunityFilter,
+    ScopedInline,
+    managed_community_ids,
+)
 from members.services.users import normalise_tags
 from shequn_backend.errors import ApplicationError
-
-
-class ManagedCommunityFilter(admin.SimpleListFilter):
-    """Filter by community, offering only the communities the user may see (not every name)."""
-
-    title = _("community")
-    parameter_name = "community"
-    community_lookup = "community_id"
-
-    def lookups(self, request, model_admin):
-        communities = Community.objects.order_by("name")
-        if not (request.user.is_superuser or finance_reads_all(request)):
-            communities = communities.filter(pk__in=managed_community_ids(request))
-        return [(str(c.pk), c.name) for c in communities]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(**{self.community_lookup: self.value()})
-        return queryset
 
 
 class OrderCommunityFilter(ManagedCommunityFilter):

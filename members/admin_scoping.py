@@ -7,8 +7,10 @@ actions are all filtered. Anyone else sees nothing.
 """
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils.translation import gettext_lazy as _
 
-from members.models import Community
+from members.models import Community, Tier
 from members.selectors import community_ids_managed_by
 
 
@@ -101,3 +103,60 @@ class ScopedInline(CommunityScopedAdminMixin, admin.TabularInline):
             if parent_admin is not None:
                 return parent_admin.has_add_permission(request)
         return super()._may(request, obj)
+
+
+def communities_visible_in(request, model_admin, community_lookup: str) -> QuerySet[Community]:
+    """Communities that have rows on this admin page for this user: never another owner's names.
+
+    Superusers see all; anyone else sees the communities of the rows the page's
+    own (scoped) queryset lets them read, e.g. every community for finance staff
+    on the money pages, their own for an owner.
+    """
+    communities = Community.objects.order_by("name")
+    if request.user.is_superuser:
+        return communities
+    rows = model_admin.get_queryset(request).filter(**{community_lookup: OuterRef("pk")})
+    return communities.filter(Exists(rows))
+
+
+class ManagedCommunityFilter(admin.SimpleListFilter):
+    """Filter by community, offering only the communities the user may see (not every name)."""
+
+    title = _("community")
+    parameter_name = "community"
+    community_lookup = "community_id"
+
+    def lookups(self, request, model_admin):
+        return [
+            (str(c.pk), c.name) for c in communities_visible_in(request, model_admin, self.community_lookup)
+        ]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        if not self.value().isdigit():
+            return queryset.none()
+        return queryset.filter(**{self.community_lookup: self.value()})
+
+
+class ManagedTierFilter(admin.SimpleListFilter):
+    """Filter by tier, offering only the tiers of communities the user may see, named with their community."""
+
+    title = _("tier")
+    parameter_name = "tier"
+    tier_lookup = "tier_id"
+    community_lookup = "community_id"
+
+    def lookups(self, request, model_admin):
+        communities = communities_visible_in(request, model_admin, self.community_lookup)
+        tiers = Tier.objects.filter(community__in=communities).select_related("community")
+        return [
+            (str(t.pk), f"{t.community.name} · {t.name}") for t in tiers.order_by("community__name", "level")
+        ]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        if not self.value().isdigit():
+            return queryset.none()
+        return queryset.filter(**{self.tier_lookup: self.value()})

@@ -11,9 +11,16 @@ from django.utils import timezone
 
 from members.models import Community, Membership, Tier, User
 from members.services.communities import community_create, community_set_attributes, community_update
-from members.services.memberships import membership_set_referrer, new_referral_code
+from members.services.memberships import (
+    membership_activate_paid,
+    membership_approve,
+    membership_join,
+    membership_set_role,
+)
 from members.services.points import points_award
+from members.services.tiers import tier_create, tier_update
 from members.services.users import user_set_interests
+from shequn_backend.audit import SYSTEM
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -110,13 +117,45 @@ DEMO_COMMUNITIES = [
 ]
 
 
+def seed_tiers(community: Community, tiers: list[tuple[str, int, int, str]]) -> None:
+    for name, level, threshold, discount in tiers:
+        values = {"name": name, "points_threshold": threshold, "discount_percent": Decimal(discount)}
+        tier = Tier.objects.filter(community=community, level=level).first()
+        if tier is None:
+            tier_create(actor=SYSTEM, community=community, level=level, **values)
+        else:
+            tier_update(actor=SYSTEM, tier=tier, **values)
+
+
+def seed_member(community: Community, user: User, referrer: Membership | None) -> Membership:
+    """Join the way a member would: by referral, paying or being approved as the community requires."""
+    membership = Membership.objects.filter(user=user, community=community).first()
+    if membership is not None:
+        return membership
+    plan = community.plans.filter(is_active=True).first()
+    result = membership_join(
+        user=user,
+        community=community,
+        plan=plan if community.entry_type == Community.EntryType.PAID else None,
+        referral_code=referrer.referral_code if referrer is not None else None,
+    )
+    membership = result.membership
+    if result.needs_payment:  # the demo has no payment provider: the entry fee counts as paid
+        membership = membership_activate_paid(
+            membership_id=membership.pk, plan=plan, paid_at=timezone.now(), actor=SYSTEM
+        )
+    if membership.status == Membership.Status.PENDING_APPROVAL:
+        membership = membership_approve(actor=SYSTEM, membership_id=membership.pk, community=community)
+    return membership
+
+
 def seed_communities(ctx: DemoContext) -> None:
-    now = timezone.now()
     for spec in DEMO_COMMUNITIES:
         owner = ctx.users[spec["owner"]]
         community = Community.objects.filter(slug=spec["slug"]).first()
         if community is None:
             community = community_create(
+                actor=SYSTEM,
                 owner=owner,
                 slug=spec["slug"],
                 name=spec["name"],
@@ -127,39 +166,22 @@ def seed_communities(ctx: DemoContext) -> None:
                 entry_type=spec["entry_type"],
                 plans=spec["plans"],
             )
-        community_set_attributes(community=community, attributes=spec["attributes"])
-        community_update(community=community, referral=spec["referral"])
-        for name, level, threshold, discount in spec["tiers"]:
-            Tier.objects.update_or_create(
-                community=community,
-                level=level,
-                defaults={"name": name, "points_threshold": threshold, "discount_percent": Decimal(discount)},
-            )
+        community_set_attributes(community=community, attributes=spec["attributes"], actor=SYSTEM)
+        community_update(actor=SYSTEM, community=community, referral=spec["referral"])
+        seed_tiers(community, spec["tiers"])
         previous = None
         for index, username in enumerate(spec["members"]):
-            membership, created = Membership.objects.get_or_create(
-                user=ctx.users[username],
-                community=community,
-                defaults={
-                    "status": Membership.Status.ACTIVE,
-                    "joined_at": now,
-                    "referral_code": new_referral_code(),
-                    "role": Membership.Role.KOL if index == 0 else Membership.Role.MEMBER,
-                    "plan": community.plans.first(),
-                    "expires_at": now + timezone.timedelta(days=300)
-                    if spec["entry_type"] == "paid"
-                    else None,
-                },
-            )
-            if created and previous is not None:  # a referral chain: each brought in the next
-                membership_set_referrer(membership=membership, referrer=previous)
+            membership = seed_member(community, ctx.users[username], previous)
+            if index == 0 and membership.role == Membership.Role.MEMBER:
+                membership_set_role(actor=SYSTEM, membership=membership, role=Membership.Role.KOL)
             points_award(
                 membership_id=membership.pk,
                 delta=120 * (index + 1),
                 reason="欢迎积分",
                 idempotency_key="demo:welcome",
+                actor=SYSTEM,
             )
-            previous = membership
+            previous = membership  # a referral chain: each brought in the next
         ctx.extra.setdefault("communities", {})[spec["slug"]] = community
 
 

@@ -112,3 +112,31 @@ class WechatBadAnswer(ApplicationError):
     code = "wechat_bad_answer"
     message = _("WeChat sent an answer we cannot use. Try again later.")
     http_status = 502
+
+
+class InvalidSettings(ApplicationError):
+    """A service refused values (a plan's currency, a tier's discount, ...); ``fields`` says which."""
+
+    code = "validation_error"
+    message = _("Some values are not valid. Correct the marked fields.")
+    http_status = 400
+
+
+class StatusChangeRefused(ApplicationError):
+    code = "status_change_refused"
+    message = _(
+        "This status change is not allowed: members join by themselves; owners approve, ban, unban or remove."
+    )
+    http_status = 409
+
+
+class RoleChangeRefused(ApplicationError):
+    code = "role_change_refused"
+    message = _("The owner's role follows the community's owner and cannot be given or taken here.")
+    http_status = 409
+
+
+class InvalidTier(ApplicationError):
+    code = "validation_error"
+    message = _("Choose a tier of this membership's community.")
+    http_status = 400

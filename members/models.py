@@ -143,6 +143,10 @@ class EntryPlan(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(price__gte=0), name="entry_plan_price_gte_0"),
             models.CheckConstraint(condition=models.Q(period_days__gt=0), name="entry_plan_period_gt_0"),
+            # ISO 4217-shaped; which codes are supported is a setting, checked by the plan services.
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="entry_plan_currency_iso4217"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,9 +6,9 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from commerce.admin import ManagedCommunityFilter, ReadOnlyMixin
+from commerce.admin import ReadOnlyMixin
 from commerce.admin_reports import FinanceReadOnlyMixin
-from members.admin_scoping import CommunityScopedAdminMixin
+from members.admin_scoping import CommunityScopedAdminMixin, ManagedCommunityFilter
 from shequn_backend.models import AuditEntry
 
 

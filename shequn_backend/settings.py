@@ -182,15 +182,9 @@ WECHAT_CODE2SESSION_URL = env.str(
 )
 WECHAT_TIMEOUT_SECONDS = env.float("WECHAT_TIMEOUT_SECONDS", default=5.0)
 
-# --- Paid entry -----------------------------------------------------------------
-# members asks this callable (from commerce, which may import members; never the
-# reverse) to create the entry order and its payment when someone joins a paid plan.
-MEMBERS_ENTRY_CHECKOUT = env.str("MEMBERS_ENTRY_CHECKOUT", default="commerce.services.entry.entry_checkout")
-
-# Commission totals per membership for GET /me/referrals/ (the commission ledger lives in commerce).
-MEMBERS_COMMISSION_TOTALS = env.str(
-    "MEMBERS_COMMISSION_TOTALS", default="commerce.selectors.commission_totals_by_membership"
-)
+# --- Money ---------------------------------------------------------------------
+# Currencies entry plans may be priced in (ISO 4217 codes the payment setup can charge and settle).
+SUPPORTED_CURRENCIES = env.list("SUPPORTED_CURRENCIES", default=["CNY"])
 
 # --- Stripe -------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")

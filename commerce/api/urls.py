@@ -1,6 +1,6 @@
 from django.urls import path
 
-from commerce.api import reminders, views
+from commerce.api import membership, reminders, views
 
 urlpatterns = [
     path("communities/<slug:slug>/products/", views.ProductListApi.as_view(), name="product-list"),
@@ -23,4 +23,6 @@ urlpatterns = [
     ),
     path("payments/stripe/webhook/", views.StripeWebhookApi.as_view(), name="stripe-webhook"),
     path("me/reminders/", reminders.MyRemindersApi.as_view(), name="my-reminders"),
+    path("communities/<slug:slug>/join/", membership.JoinApi.as_view(), name="community-join"),
+    path("me/referrals/", membership.MyReferralsApi.as_view(), name="my-referrals"),
 ]

@@ -122,6 +122,7 @@ class OwnerCommunityOutput(CommunityDetailOutput):
 class PlanInput(serializers.Serializer):
     name = serializers.CharField(max_length=64)
     price = Money(min_value=0, max_value=1_000_000)
+    currency = serializers.CharField(max_length=3, required=False, default="CNY")
     period_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
     trial_days = serializers.IntegerField(min_value=0, max_value=90, required=False, default=0)
     refund_window_days = serializers.IntegerField(min_value=0, max_value=30, required=False, default=3)
@@ -162,12 +163,6 @@ class CommunityUpdateInput(CommunityInput):
         super().__init__(*args, partial=True, **kwargs)
 
 
-class JoinInput(serializers.Serializer):
-    plan = serializers.IntegerField(required=False, min_value=1)
-    referral_code = serializers.CharField(max_length=16, required=False, allow_blank=True)
-    invite_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
-
-
 # --- Memberships ---------------------------------------------------------------
 
 
@@ -188,19 +183,6 @@ class MembershipOutput(serializers.Serializer):
     referral_code = serializers.CharField()
 
 
-class PaymentOutput(serializers.Serializer):
-    order_id = serializers.IntegerField()
-    provider = serializers.CharField()
-    client_secret = serializers.CharField()
-    amount = serializers.CharField()
-    currency = serializers.CharField()
-
-
-class JoinOutput(serializers.Serializer):
-    membership = MembershipOutput()
-    payment = PaymentOutput(allow_null=True)
-
-
 class MemberOutput(MembershipOutput):
     """A membership as its community's owner sees it."""
 
@@ -216,20 +198,3 @@ class PointsEntryOutput(serializers.Serializer):
     delta = serializers.IntegerField()
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
-
-
-class CommissionTotals(serializers.Serializer):
-    pending = serializers.CharField()
-    settled = serializers.CharField()
-    reversed = serializers.CharField()
-
-
-class ReferralMembershipOutput(serializers.Serializer):
-    community = serializers.CharField()
-    referral_code = serializers.CharField()
-    invited_count = serializers.IntegerField()
-    commissions = CommissionTotals()
-
-
-class ReferralsOutput(serializers.Serializer):
-    memberships = ReferralMembershipOutput(many=True)

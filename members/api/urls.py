@@ -12,10 +12,8 @@ urlpatterns = [
     path("me/", views.MeApi.as_view(), name="me"),
     path("me/memberships/", views.MyMembershipsApi.as_view(), name="my-memberships"),
     path("me/points/", views.MyPointsApi.as_view(), name="my-points"),
-    path("me/referrals/", views.MyReferralsApi.as_view(), name="my-referrals"),
     path("communities/", views.CommunityListApi.as_view(), name="community-list"),
     path("communities/<slug:slug>/", views.CommunityDetailApi.as_view(), name="community-detail"),
-    path("communities/<slug:slug>/join/", views.JoinApi.as_view(), name="community-join"),
     path("owner/communities/", views.OwnerCommunityListCreateApi.as_view(), name="owner-community-list"),
     path(
         "owner/communities/<slug:slug>/",

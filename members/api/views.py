@@ -1,5 +1,3 @@
-from django.conf import settings
-from django.utils.module_loading import import_string
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -9,9 +7,9 @@ from rest_framework.views import APIView
 
 from members import selectors
 from members.api import serializers as s
-from members.models import Community, EntryPlan, Membership, PointsEntry
+from members.models import Community, Membership, PointsEntry
 from members.services.communities import community_create, community_update
-from members.services.memberships import membership_approve, membership_join
+from members.services.memberships import membership_approve
 from members.services.users import (
     user_authenticate,
     user_login_wechat,
@@ -149,37 +147,6 @@ class CommunityDetailApi(APIView):
         return Response(s.CommunityDetailOutput(_public_community(slug)).data)
 
 
-class JoinApi(APIView):
-    @extend_schema(
-        request=s.JoinInput, responses={201: s.JoinOutput, **error_responses(400, 401, 403, 404, 409)}
-    )
-    def post(self, request, slug):
-        community = _public_community(slug)
-        data = s.JoinInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        plan = None
-        if data.validated_data.get("plan"):
-            plan = EntryPlan.objects.filter(pk=data.validated_data["plan"], community=community).first()
-        result = membership_join(
-            user=request.user,
-            community=community,
-            plan=plan,
-            referral_code=data.validated_data.get("referral_code"),
-            invite_code=data.validated_data.get("invite_code"),
-        )
-        payment = None
-        if result.needs_payment:  # after the join committed: no lock is held across the provider call
-            checkout = import_string(settings.MEMBERS_ENTRY_CHECKOUT)
-            payment = checkout(
-                membership_id=result.membership.pk,
-                plan_id=plan.pk,
-                idempotency_key=request.headers.get("Idempotency-Key"),
-            )
-        membership = selectors.membership_list_for_user(user=request.user).get(pk=result.membership.pk)
-        body = {"membership": s.MembershipOutput(membership).data, "payment": payment}
-        return Response(body, status=status.HTTP_201_CREATED)
-
-
 # --- The caller's own memberships, points and referrals ------------------------------------
 
 
@@ -197,23 +164,6 @@ class MyPointsApi(SelectorListApi):
 
     def select(self):
         return selectors.points_entries_for_user(user=self.request.user)
-
-
-class MyReferralsApi(APIView):
-    @extend_schema(responses={200: s.ReferralsOutput, **error_responses(401)})
-    def get(self, request):
-        memberships = list(selectors.membership_list_for_referrals(user=request.user))
-        totals = import_string(settings.MEMBERS_COMMISSION_TOTALS)(membership_ids=[m.pk for m in memberships])
-        rows = [
-            {
-                "community": m.community.slug,
-                "referral_code": m.referral_code,
-                "invited_count": m.invited_count,
-                "commissions": totals[m.pk],
-            }
-            for m in memberships
-        ]
-        return Response(s.ReferralsOutput({"memberships": rows}).data)
 
 
 # --- Owner console -------------------------------------------------------------------------
@@ -240,7 +190,7 @@ class OwnerCommunityListCreateApi(SelectorListApi):
     def post(self, request):
         data = s.CommunityInput(data=request.data)
         data.is_valid(raise_exception=True)
-        community = community_create(owner=request.user, **data.validated_data)
+        community = community_create(actor=request.user, owner=request.user, **data.validated_data)
         return Response(
             s.OwnerCommunityOutput(managed_community(request, community.slug)).data,
             status=status.HTTP_201_CREATED,
@@ -260,7 +210,7 @@ class OwnerCommunityDetailApi(APIView):
         community = managed_community(request, slug)
         data = s.CommunityUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        community_update(community=community, **data.validated_data)
+        community_update(actor=request.user, community=community, **data.validated_data)
         return Response(s.OwnerCommunityOutput(managed_community(request, slug)).data)
 
 
@@ -287,7 +237,7 @@ class OwnerApproveApi(APIView):
     def post(self, request, slug, membership_id):
         community = managed_community(request, slug)
         try:
-            membership_approve(membership_id=membership_id, community=community)
+            membership_approve(actor=request.user, membership_id=membership_id, community=community)
         except Membership.DoesNotExist:
             raise NotFound() from None
         membership = selectors.membership_list_for_community(community=community).get(pk=membership_id)

@@ -1,131 +1,198 @@
-"""Creating and editing communities, their attributes and entry plans."""
+"""Creating and editing communities and their attributes. Every change is audited with its actor.
+
+Entry plans and tiers have their own modules (``plans.py``, ``tiers.py``).
+"""
+
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from members.errors import SlugTaken
+from members.errors import InvalidSettings, SlugTaken
 from members.events import community_changed
-from members.models import Community, CommunityAttribute, EntryPlan, Membership, User
+from members.models import Community, CommunityAttribute, Membership, User
 from members.services.memberships import new_referral_code
+from members.services.plans import community_set_plans
 from members.services.users import normalise_tags
+from shequn_backend.audit import SYSTEM, Actor, audit_diff, audit_record, audit_snapshot
 from shequn_backend.events import send_on_commit
 
 MAX_ATTRIBUTES = 20
-SETTINGS_FIELDS = {"name", "mission", "description", "rules", "entry_type", "points_per_yuan"}
+# Settings an owner changes (contract: PATCH owner community; the admin's community page).
+SETTINGS_FIELDS = (
+    "name",
+    "mission",
+    "description",
+    "rules",
+    "entry_type",
+    "points_per_yuan",
+    "referral_level1_percent",
+    "referral_level2_percent",
+    "return_window_days",
+    "commission_on_entry_orders",
+)
+# The API's names for the referral settings.
 REFERRAL_FIELDS = {
     "level1_percent": "referral_level1_percent",
     "level2_percent": "referral_level2_percent",
     "return_window_days": "return_window_days",
     "on_entry_orders": "commission_on_entry_orders",
 }
+MAX_COMMISSION_PERCENT = Decimal("50")
 
 
-def community_set_attributes(*, community: Community, attributes: list[str]) -> list[str]:
+def community_settings_check(*, values: dict) -> None:
+    """Refuse out-of-range settings (the database enforces the same ranges)."""
+    fields = {}
+    for name in ("referral_level1_percent", "referral_level2_percent"):
+        if name in values and not (0 <= Decimal(values[name]) <= MAX_COMMISSION_PERCENT):
+            fields[name] = [_("Enter a commission between 0 and 50 percent.")]
+    if "points_per_yuan" in values and Decimal(values["points_per_yuan"]) < 0:
+        fields["points_per_yuan"] = [_("Enter zero or more points per yuan.")]
+    if "entry_type" in values and values["entry_type"] not in Community.EntryType.values:
+        fields["entry_type"] = [_("Choose one of the entry types.")]
+    if fields:
+        raise InvalidSettings(fields=fields)
+
+
+def community_set_attributes(
+    *, community: Community, attributes: list[str], actor: Actor = SYSTEM
+) -> list[str]:
     tags = normalise_tags(attributes, limit=MAX_ATTRIBUTES)
-    CommunityAttribute.objects.filter(community=community).delete()
-    CommunityAttribute.objects.bulk_create(
-        [CommunityAttribute(community=community, tag=tag, position=i) for i, tag in enumerate(tags)]
-    )
+    before = list(CommunityAttribute.objects.filter(community=community).values_list("tag", flat=True))
+    if before == tags:
+        return tags
+    with transaction.atomic():
+        CommunityAttribute.objects.filter(community=community).delete()
+        CommunityAttribute.objects.bulk_create(
+            [CommunityAttribute(community=community, tag=tag, position=i) for i, tag in enumerate(tags)]
+        )
+        audit_record(
+            actor=actor,
+            action="community.attributes_changed",
+            target=community,
+            community_id=community.pk,
+            changes={"attributes": [before, tags]},
+        )
     send_on_commit(community_changed, sender=Community, community_id=community.pk)
     return tags
 
 
-def community_set_plans(*, community: Community, plans: list[dict]) -> None:
-    """Upsert plans by name; plans not named any more are deactivated (orders may point at them)."""
-    names = []
-    for plan in plans:
-        names.append(plan["name"])
-        EntryPlan.objects.update_or_create(
-            community=community,
-            name=plan["name"],
-            defaults={
-                "price": plan["price"],
-                "period_days": plan.get("period_days"),
-                "trial_days": plan.get("trial_days", 0),
-                "refund_window_days": plan.get("refund_window_days", 3),
-                "is_active": True,
-            },
-        )
-    EntryPlan.objects.filter(community=community).exclude(name__in=names).update(is_active=False)
-
-
-def community_ensure_owner_membership(*, community: Community) -> Membership:
+@transaction.atomic
+def community_ensure_owner_membership(*, community: Community, actor: Actor = SYSTEM) -> Membership:
     """The owner is an active member with the owner role, and may use the admin."""
-    membership, _ = Membership.objects.update_or_create(
-        user=community.owner,
-        community=community,
-        defaults={"role": Membership.Role.OWNER, "status": Membership.Status.ACTIVE},
-        create_defaults={
-            "role": Membership.Role.OWNER,
-            "status": Membership.Status.ACTIVE,
-            "referral_code": new_referral_code(),
-            "joined_at": timezone.now(),
-        },
+    membership = (
+        Membership.objects.select_for_update().filter(user=community.owner, community=community).first()
     )
+    before = audit_snapshot(membership, ["role", "status"]) if membership else {}
+    if membership is None:
+        membership = Membership(
+            user=community.owner,
+            community=community,
+            referral_code=new_referral_code(),
+            joined_at=timezone.now(),
+        )
+    membership.role, membership.status = Membership.Role.OWNER, Membership.Status.ACTIVE
+    changes = audit_diff(before, audit_snapshot(membership, ["role", "status"]))
+    if changes:
+        membership.save()
+        audit_record(
+            actor=actor,
+            action="membership.owner_ensured",
+            target=membership,
+            community_id=community.pk,
+            changes=changes,
+        )
     if not community.owner.is_staff:
         community.owner.is_staff = True
         community.owner.save(update_fields=["is_staff"])
+        audit_record(
+            actor=actor,
+            action="user.staff_granted",
+            target=community.owner,
+            community_id=community.pk,
+            changes={"is_staff": [False, True]},
+        )
     return membership
+
+
+def _settings_from(*, referral: dict | None, fields: dict) -> dict:
+    unknown = set(fields) - set(SETTINGS_FIELDS)
+    if unknown:  # a programming error, not user input
+        raise TypeError(f"unexpected community fields {sorted(unknown)}")
+    values = dict(fields)
+    for key, value in (referral or {}).items():
+        values[REFERRAL_FIELDS[key]] = value
+    return values
 
 
 @transaction.atomic
 def community_create(
     *,
+    actor: Actor,
     owner: User,
     slug: str,
     name: str,
-    mission: str = "",
-    description: str = "",
-    rules: str = "",
     attributes: list[str] | None = None,
-    entry_type: str = Community.EntryType.FREE,
     plans: list[dict] | None = None,
+    referral: dict | None = None,
+    **fields,
 ) -> Community:
+    """Found a community owned by ``owner``; the caller checked that ``actor`` may found one."""
+    values = _settings_from(referral=referral, fields=fields)
+    community_settings_check(values=values)
     if Community.objects.filter(slug=slug).exists():
         raise SlugTaken()
     try:
         with transaction.atomic():
-            community = Community.objects.create(
-                owner=owner,
-                slug=slug,
-                name=name,
-                mission=mission,
-                description=description,
-                rules=rules,
-                entry_type=entry_type,
-            )
+            community = Community.objects.create(owner=owner, slug=slug, name=name, **values)
     except IntegrityError as exc:
         raise SlugTaken() from exc
-    community_set_attributes(community=community, attributes=attributes or [])
-    community_set_plans(community=community, plans=plans or [])
-    community_ensure_owner_membership(community=community)
+    audit_record(
+        actor=actor,
+        action="community.created",
+        target=community,
+        community_id=community.pk,
+        changes=audit_diff({}, audit_snapshot(community, ["slug", "owner", *SETTINGS_FIELDS])),
+    )
+    community_set_attributes(community=community, attributes=attributes or [], actor=actor)
+    community_set_plans(community=community, plans=plans or [], actor=actor)
+    community_ensure_owner_membership(community=community, actor=actor)
     return community
 
 
 @transaction.atomic
 def community_update(
     *,
+    actor: Actor,
     community: Community,
     attributes: list[str] | None = None,
     plans: list[dict] | None = None,
     referral: dict | None = None,
     **fields,
 ) -> Community:
-    """Change settings by name; unknown keys are a programming error, not user input."""
-    unknown = set(fields) - SETTINGS_FIELDS
-    if unknown:
-        raise TypeError(f"community_update() got unexpected fields {sorted(unknown)}")
-    changed = list(fields)
-    for key, value in fields.items():
+    """Change settings by model field name (``referral`` takes the API's names for the referral ones)."""
+    values = _settings_from(referral=referral, fields=fields)
+    community_settings_check(values=values)
+    community = Community.objects.select_for_update().get(pk=community.pk)
+    before = audit_snapshot(community, values)
+    for key, value in values.items():
         setattr(community, key, value)
-    for key, value in (referral or {}).items():
-        setattr(community, REFERRAL_FIELDS[key], value)
-        changed.append(REFERRAL_FIELDS[key])
-    if changed:
-        community.save(update_fields=changed)
+    community.save(update_fields=list(values))
+    community.refresh_from_db(fields=list(values))
+    changes = audit_diff(before, audit_snapshot(community, values))
+    if changes:
+        audit_record(
+            actor=actor,
+            action="community.updated",
+            target=community,
+            community_id=community.pk,
+            changes=changes,
+        )
         send_on_commit(community_changed, sender=Community, community_id=community.pk)
     if attributes is not None:
-        community_set_attributes(community=community, attributes=attributes)
+        community_set_attributes(community=community, attributes=attributes, actor=actor)
     if plans is not None:
-        community_set_plans(community=community, plans=plans)
+        community_set_plans(community=community, plans=plans, actor=actor)
     return community

@@ -6,9 +6,12 @@ from django.db import transaction
 
 from members.events import membership_status_announce
 from members.models import Membership
+from shequn_backend.audit import Actor, audit_record_many, job_actor
+
+EXPIRY_JOB = job_actor("expire_memberships")
 
 
-def membership_expire_due(*, now: datetime, batch_size: int = 2000) -> int:
+def membership_expire_due(*, now: datetime, batch_size: int = 2000, actor: Actor = EXPIRY_JOB) -> int:
     """Mark active memberships whose expiry passed by ``now`` as expired; returns how many.
 
     Access already ends at ``expires_at`` (``active_membership_q``); this makes
@@ -29,5 +32,15 @@ def membership_expire_due(*, now: datetime, batch_size: int = 2000) -> int:
             if not ids:
                 return expired
             expired += Membership.objects.filter(pk__in=ids).update(status=Membership.Status.EXPIRED)
-            for membership in Membership.objects.filter(pk__in=ids).only("community_id", "user_id", "status"):
+            memberships = list(
+                Membership.objects.filter(pk__in=ids).only("community_id", "user_id", "status")
+            )
+            audit_record_many(
+                actor=actor,
+                action="membership.expired",
+                rows=[
+                    (m, m.community_id, {"status": [Membership.Status.ACTIVE, m.status]}) for m in memberships
+                ],
+            )
+            for membership in memberships:
                 membership_status_announce(membership=membership, old_status=Membership.Status.ACTIVE)

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.db.models import F
 
 from members.models import Membership, PointsEntry, Tier
+from shequn_backend.audit import SYSTEM, Actor, audit_record
 
 
 def tier_for_points(*, community_id: int, points: int) -> Tier | None:
@@ -15,7 +16,9 @@ def tier_for_points(*, community_id: int, points: int) -> Tier | None:
 
 
 @transaction.atomic
-def points_award(*, membership_id: int, delta: int, reason: str, idempotency_key: str) -> PointsEntry:
+def points_award(
+    *, membership_id: int, delta: int, reason: str, idempotency_key: str, actor: Actor = SYSTEM
+) -> PointsEntry:
     """Append ``delta`` points (negative to take back) once per ``idempotency_key``.
 
     Locks the membership row first, so concurrent awards serialise: the
@@ -30,15 +33,33 @@ def points_award(*, membership_id: int, delta: int, reason: str, idempotency_key
     entry = PointsEntry.objects.create(
         membership=membership, delta=delta, reason=reason[:200], idempotency_key=idempotency_key
     )
+    before = membership.points
     Membership.objects.filter(pk=membership.pk).update(points=F("points") + delta)
     membership.refresh_from_db(fields=["points"])
-    membership_recompute_tier(membership=membership)
+    audit_record(
+        actor=actor,
+        action="points.awarded",
+        target=membership,
+        community_id=membership.community_id,
+        changes={"points": [before, membership.points]},
+        note=f"{reason[:200]} ({idempotency_key})",
+    )
+    membership_recompute_tier(membership=membership, actor=actor)
     return entry
 
 
-def membership_recompute_tier(*, membership: Membership) -> Membership:
+def membership_recompute_tier(*, membership: Membership, actor: Actor = SYSTEM) -> Membership:
+    """Put the member in the tier their points reach; call it under the membership's row lock."""
     tier = tier_for_points(community_id=membership.community_id, points=membership.points)
-    if membership.tier_id != (tier.pk if tier else None):
+    old = membership.tier_id
+    if old != (tier.pk if tier else None):
         membership.tier = tier
         membership.save(update_fields=["tier"])
+        audit_record(
+            actor=actor,
+            action="membership.tier_changed",
+            target=membership,
+            community_id=membership.community_id,
+            changes={"tier": [old, membership.tier_id]},
+        )
     return membership

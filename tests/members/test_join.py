@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from members.models import Community, Membership
 from members.services.memberships import membership_set_referrer
+from shequn_backend.audit import SYSTEM
 from tests.conftest import client_for
 from tests.members.factories import (
     CommunityFactory,
@@ -147,7 +148,7 @@ class TestReferral:
     def test_self_referral_via_service_is_refused(self):
         membership = MembershipFactory()
         with pytest.raises(Exception) as excinfo:
-            membership_set_referrer(membership=membership, referrer=membership)
+            membership_set_referrer(actor=SYSTEM, membership=membership, referrer=membership)
         assert excinfo.value.code == "self_referral"
 
     def test_code_of_another_community_or_inactive_member_is_refused(self, user):
@@ -165,7 +166,7 @@ class TestReferral:
         b = MembershipFactory(community=a.community, referred_by=a)
         c = MembershipFactory(community=a.community, referred_by=b)
         with pytest.raises(Exception) as excinfo:
-            membership_set_referrer(membership=a, referrer=c)
+            membership_set_referrer(actor=SYSTEM, membership=a, referrer=c)
         assert excinfo.value.code == "referral_cycle"
         a.refresh_from_db()
         assert a.referred_by is None
