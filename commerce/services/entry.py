@@ -1,8 +1,8 @@
-"""Paid entry (收费入群): the entry order and its payment, called by members' join API.
+"""Paid entry (收费入群): the entry order and its payment, called by the join endpoint.
 
-``members`` resolves ``settings.MEMBERS_ENTRY_CHECKOUT`` to ``entry_checkout``
-after ``membership_join`` committed a membership that needs paying (a first
-paid join, or a renewal). The membership turns active, or its expiry is
+The join view (``commerce.api.membership``; commerce may import members, not
+the reverse) calls ``entry_checkout`` after ``membership_join`` committed a
+membership that needs paying (a first paid join, or a renewal). The membership turns active, or its expiry is
 extended, when the payment succeeds (``payment_apply_success`` calls
 ``membership_activate_paid`` in the transaction that marks the order paid).
 """
