@@ -58,3 +58,12 @@ class ShequnTask(Task):
 app = Celery("shequn_backend", task_cls=ShequnTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _schedule_the_declared_jobs(sender: Celery, **kwargs) -> None:
+    """Beat runs the jobs the apps declare. Worker and beat finalize the app after Django is set
+    up (the settings cannot import the apps), and beat reads its schedule only after that."""
+    from shequn_backend.jobs import beat_schedule
+
+    sender.conf.beat_schedule = beat_schedule()
