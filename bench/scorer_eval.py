@@ -38,7 +38,7 @@ if str(REPO_ROOT) not in sys.path:
 from trust.scoring import Lexicon, assess, build_profile, evidence_from_case, product_from_case  # noqa: E402
 from trust.scoring.ranking import best_f1_threshold, precision_recall, roc_auc  # noqa: E402
 
-DEFAULT_CASES = REPO_ROOT.parent / "shared" / "data" / "fit_dev.jsonl"
+DEFAULT_CASES = REPO_ROOT / "tests" / "trust" / "data" / "fit_dev.jsonl"
 
 Case = dict[str, Any]
 

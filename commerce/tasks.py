@@ -10,6 +10,14 @@ from celery import shared_task
 from django.db import DatabaseError
 from django.utils import timezone
 
+from commerce.jobs import (
+    RELEASE_STOCK_HOLDS,
+    RENEWAL_REMINDERS,
+    REPURCHASE_RATES,
+    REPURCHASE_REMINDERS,
+    SEND_NOTIFICATIONS,
+    SETTLE_COMMISSIONS,
+)
 from commerce.services.commissions import commission_settle_due
 from commerce.services.notifications import notification_send_due
 from commerce.services.orders import order_release_expired
@@ -24,7 +32,7 @@ def _clock(now: str | None) -> datetime:
     return datetime.fromisoformat(now) if now else timezone.now()
 
 
-@shared_task(name="commerce.release_stock_holds", acks_late=True, **RETRY)
+@shared_task(name=RELEASE_STOCK_HOLDS.task, acks_late=True, **RETRY)
 def release_stock_holds_task(now: str | None = None) -> int:
     """Cancel unpaid orders whose hold expired and give their stock back."""
     return order_release_expired(now=_clock(now))
@@ -36,13 +44,13 @@ def payment_cancel_task(order_id: int) -> bool:
     return payment_cancel_at_provider(order_id=order_id)
 
 
-@shared_task(name="commerce.commissions_settle", acks_late=True, **RETRY)
+@shared_task(name=SETTLE_COMMISSIONS.task, acks_late=True, **RETRY)
 def commissions_settle_task(now: str | None = None) -> int:
     """Settle the commissions whose return window closed."""
     return commission_settle_due(now=_clock(now))
 
 
-@shared_task(name="commerce.repurchase_reminders", acks_late=True, **RETRY)
+@shared_task(name=REPURCHASE_REMINDERS.task, acks_late=True, **RETRY)
 def repurchase_reminders_task(now: str | None = None) -> int:
     """Create the repurchase reminders that fell due, then send the outbox."""
     created = repurchase_reminders_create(now=_clock(now))
@@ -51,7 +59,7 @@ def repurchase_reminders_task(now: str | None = None) -> int:
     return created
 
 
-@shared_task(name="commerce.renewal_reminders", acks_late=True, **RETRY)
+@shared_task(name=RENEWAL_REMINDERS.task, acks_late=True, **RETRY)
 def renewal_reminders_task(now: str | None = None) -> int:
     """Remind members whose membership expires soon, then send the outbox."""
     created = renewal_reminders_create(now=_clock(now))
@@ -60,13 +68,13 @@ def renewal_reminders_task(now: str | None = None) -> int:
     return created
 
 
-@shared_task(name="commerce.repurchase_rates", acks_late=True, **RETRY)
+@shared_task(name=REPURCHASE_RATES.task, acks_late=True, **RETRY)
 def repurchase_rates_task(now: str | None = None) -> int:
     """Recompute the stored repurchase rates that trust reads."""
     return repurchase_rates_refresh(now=_clock(now))
 
 
-@shared_task(name="commerce.notifications_send", acks_late=True, **RETRY)
+@shared_task(name=SEND_NOTIFICATIONS.task, acks_late=True, **RETRY)
 def notifications_send_task(now: str | None = None) -> int:
     """Send the outbox's due notifications through the configured transport."""
     return notification_send_due(now=_clock(now))

@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -219,11 +218,8 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-# Periodic jobs scan the database (no long countdowns). Documented in the README.
-CELERY_BEAT_SCHEDULE = {
-    "rescore-stale-fit": {"task": "trust.rescore_stale", "schedule": 60.0},
-    "rescore-all-fit-nightly": {"task": "trust.rescore_all", "schedule": crontab(hour=3, minute=30)},
-}
+# Periodic jobs scan the database (no long countdowns). The beat schedule is built from the jobs
+# each app declares in its jobs.py (shequn_backend/celery.py); documented in the README.
 
 LOGGING = {
     "version": 1,
@@ -251,20 +247,6 @@ RENEWAL_REMIND_DAYS = env.int("RENEWAL_REMIND_DAYS", default=7)
 # Sends one outbox notification: f(*, notification) -> None, raising on failure. The default logs.
 NOTIFICATION_TRANSPORT = env.str(
     "NOTIFICATION_TRANSPORT", default="commerce.services.notifications.log_transport"
-)
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "release-stock-holds": {"task": "commerce.release_stock_holds", "schedule": 60.0},
-        "send-notifications": {"task": "commerce.notifications_send", "schedule": 60.0},
-        "settle-commissions": {"task": "commerce.commissions_settle", "schedule": crontab(minute=5)},
-        "expire-memberships": {"task": "members.memberships_expire", "schedule": crontab(minute=10)},
-        "renewal-reminders": {"task": "commerce.renewal_reminders", "schedule": crontab(hour=9, minute=0)},
-        "repurchase-reminders": {
-            "task": "commerce.repurchase_reminders",
-            "schedule": crontab(hour=9, minute=30),
-        },
-        "repurchase-rates": {"task": "commerce.repurchase_rates", "schedule": crontab(hour=2, minute=30)},
-    }
 )
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ReminderKindEnum"] = "commerce.models.Reminder.Kind"
 

@@ -4,7 +4,6 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -37,7 +36,8 @@ def test_given_the_contracts_job_names_then_each_is_registered_and_on_the_beat_s
         "rescore_fit",
     }
     assert contract <= set(JOBS)
-    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    app.finalize()  # builds the beat schedule from the declared jobs
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert {
         "commerce.release_stock_holds",
         "commerce.commissions_settle",

@@ -66,8 +66,8 @@ def wait_for_http(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return requests.get(url, timeout=2)
-        except requests.ConnectionError:
+            return requests.get(url, timeout=5)
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a slow first answer
             if process is not None and process.poll() is not None:
                 raise RuntimeError(f"server exited with {process.returncode}") from None
             if time.monotonic() > deadline:

@@ -19,7 +19,7 @@ from trust.models import CategoryAudience, CommunityAudience, Domain, DomainTerm
 from trust.scoring.ranking import precision_recall, roc_auc
 
 pytestmark = pytest.mark.django_db
-DEV_CASES = Path(__file__).resolve().parents[3] / "shared" / "data" / "fit_dev.jsonl"
+DEV_CASES = Path(__file__).resolve().parent / "data" / "fit_dev.jsonl"
 
 
 make_product = list_product

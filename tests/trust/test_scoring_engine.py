@@ -25,9 +25,8 @@ from trust.scoring.engine import FIT_THRESHOLD
 from trust.scoring.ranking import best_f1_threshold, precision_recall, roc_auc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-CATEGORIES = SHARED / "data" / "categories.txt"
-DEV_CASES = SHARED / "data" / "fit_dev.jsonl"
+CATEGORIES = REPO_ROOT / "commerce" / "data" / "categories.txt"
+DEV_CASES = Path(__file__).resolve().parent / "data" / "fit_dev.jsonl"
 EXTRA_CASES = Path(__file__).resolve().parent / "data" / "fit_extra.jsonl"
 LEXICON_JSON = REPO_ROOT / "trust" / "data" / "lexicon.json"
 

@@ -55,7 +55,7 @@ class Command(BaseCommand):
     def handle_scale(self, *, members: int, orders: int, seed: int) -> None:
         import time
 
-        from shequn_backend.scale import scale_load
+        from commerce.scale import scale_load
 
         started = time.perf_counter()
         report = scale_load(

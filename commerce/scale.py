@@ -11,6 +11,11 @@ Seeded and repeatable (a second load with the same seed is refused rather
 than doubled: usernames are keyed on the seed). PostgreSQL loads with
 ``COPY`` through psycopg; other databases fall back to ``bulk_create``.
 Ids are assigned here and sequences moved past them afterwards.
+
+Rows are written directly (services would take hours for a million orders),
+but every figure a service would compute comes from the services' own
+arithmetic: tier prices and minor units (``commerce.pricing``), commission
+amounts and their reversal on refunds (``commerce.services.commissions``).
 """
 
 import math
@@ -21,11 +26,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.apps import apps
 from django.db import connection, transaction
 from django.utils import timezone
 
-CENT = Decimal("0.01")
+from commerce.models import Category, Commission, Order, OrderLine, Payment, Product, Refund, Sku
+from commerce.pricing import CENT, from_minor_units, tier_price
+from commerce.services.commissions import ZERO, commission_amount, commission_reversed_target
+from members.models import Community, Membership, User
+
+RETURN_WINDOW_DAYS = 7  # every scale community's; commissions settle this long after payment
+PRODUCTS_PER_COMMUNITY = 20
+LOADED = [User, Community, Membership, Product, Sku, Order, OrderLine, Payment, Refund, Commission]
 STATUS_WEIGHTS = [
     ("completed", 70),
     ("fulfilled", 10),
@@ -83,8 +94,22 @@ def _reset_sequences(models) -> None:
             )
 
 
-def _money(value: float) -> Decimal:
-    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+def _list_price(rng: random.Random) -> Decimal:
+    """Log-normal around 55 yuan, at most 2000, to the fen."""
+    return from_minor_units(round(100 * min(2000.0, math.exp(rng.gauss(4.0, 0.8)))))
+
+
+def _referral_rates(community: int) -> dict[int, Decimal]:
+    """Percent per level: every community pays level 1, every other one level 2 as well."""
+    return {1: Decimal("10"), 2: Decimal("5") if community % 2 == 0 else Decimal("0")}
+
+
+def _reversed(*, amount: Decimal, paid: Decimal, refunded: Decimal) -> Decimal:
+    """What the order's refunds take back of a commission, as ``commission_reverse_for_order`` would."""
+    if not refunded:
+        return ZERO
+    order = Order(amount_paid=paid, amount_refunded=refunded)
+    return commission_reversed_target(commission=Commission(amount=amount), order=order)
 
 
 def scale_load(
@@ -93,39 +118,13 @@ def scale_load(
     """Load the synthetic data set described above in one transaction; returns row counts."""
     now = now or timezone.now()
     rng = random.Random(seed)  # noqa: S311 - synthetic data, repeatable by design
-    m = {
-        name: apps.get_model(*name.split("."))
-        for name in (
-            "members.User",
-            "members.Community",
-            "members.Membership",
-            "commerce.Category",
-            "commerce.Product",
-            "commerce.Sku",
-            "commerce.Order",
-            "commerce.OrderLine",
-            "commerce.Payment",
-            "commerce.Refund",
-            "commerce.Commission",
-        )
-    }
-    User, Community, Membership = m["members.User"], m["members.Community"], m["members.Membership"]
-    Product, Sku, Order, OrderLine = (
-        m["commerce.Product"],
-        m["commerce.Sku"],
-        m["commerce.Order"],
-        m["commerce.OrderLine"],
-    )
-    Payment, Refund, Commission = m["commerce.Payment"], m["commerce.Refund"], m["commerce.Commission"]
     prefix = f"scale{seed}"
     if User.objects.filter(username=f"{prefix}-owner-0").exists():
         raise ValueError(f"Scale data for seed {seed} is already loaded; use another --seed.")
     report = ScaleReport()
     n_communities = max(1, members // 2000)
-    products_per_community = 20
-    categories = list(
-        m["commerce.Category"].objects.filter(parent__isnull=False).values_list("pk", flat=True)
-    )
+    products_per_community = PRODUCTS_PER_COMMUNITY
+    categories = list(Category.objects.filter(parent__isnull=False).values_list("pk", flat=True))
     joined = now - timedelta(days=400)
     with transaction.atomic():
         # Users: one owner per community, then the members.
@@ -193,9 +192,9 @@ def scale_load(
                     "",
                     user0 + c,
                     "free",
-                    Decimal("10"),
-                    Decimal("5") if c % 2 == 0 else Decimal("0"),
-                    7,
+                    _referral_rates(c)[1],
+                    _referral_rates(c)[2],
+                    RETURN_WINDOW_DAYS,
                     False,
                     Decimal("1"),
                     joined,
@@ -277,7 +276,8 @@ def scale_load(
         # Products with one SKU each; a third declare a repurchase cycle.
         product0, sku0 = _next_id(Product), _next_id(Sku)
         n_products = n_communities * products_per_community
-        prices = [_money(min(2000.0, math.exp(rng.gauss(4.0, 0.8)))) for _ in range(n_products)]
+        prices = [_list_price(rng) for _ in range(n_products)]
+        unit_prices = [tier_price(list_price=price, tier=None) for price in prices]  # members have no tier
         cycles = [rng.choice([7, 14, 30, 60, 90]) if rng.random() < 0.33 else None for _ in range(n_products)]
         report.counts["products"] = _load(
             Product,
@@ -345,12 +345,12 @@ def scale_load(
             base = c * products_per_community
             first_product[o] = base + min(products_per_community - 1, int(rng.expovariate(0.25)))
             quantity[o] = 1 if rng.random() < 0.8 else rng.randint(2, 4)
-            total = prices[first_product[o]] * quantity[o]
+            total = unit_prices[first_product[o]] * quantity[o]
             if rng.random() < 0.15:
                 second = base + rng.randrange(products_per_community)
                 if second != first_product[o]:
                     second_product[o] = second
-                    total += prices[second]
+                    total += unit_prices[second]
             totals[o] = total
 
         def refunded_amount(o: int) -> Decimal:
@@ -431,8 +431,8 @@ def scale_load(
                     f"商品{p}",
                     quantity[o],
                     prices[p],
-                    prices[p],
-                    prices[p] * quantity[o],
+                    unit_prices[p],
+                    unit_prices[p] * quantity[o],
                     0,
                 )
                 line_id += 1
@@ -446,8 +446,8 @@ def scale_load(
                         f"商品{p}",
                         1,
                         prices[p],
-                        prices[p],
-                        prices[p],
+                        unit_prices[p],
+                        unit_prices[p],
                         0,
                     )
                     line_id += 1
@@ -568,19 +568,16 @@ def scale_load(
                     continue
                 c = member_community[b]
                 paid_at = now - timedelta(seconds=paid_offset[o])
-                chain = [(1, level1, Decimal("10"))]
-                if c % 2 == 0 and referred[level1] >= 0 and referred[level1] != b:
-                    chain.append((2, referred[level1], Decimal("5")))
+                rates = _referral_rates(c)
+                chain = [(1, level1, rates[1])]
+                if rates[2] > 0 and referred[level1] >= 0 and referred[level1] != b:
+                    chain.append((2, referred[level1], rates[2]))
                 refunded = refunded_amount(o)
                 for level, who, rate in chain:
-                    amount = (totals[o] * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+                    amount = commission_amount(base=totals[o], percent=rate)
                     if amount <= 0:
                         continue
-                    reversed_amount = (
-                        amount
-                        if refunded == totals[o]
-                        else (amount * refunded / totals[o]).quantize(CENT, rounding=ROUND_HALF_UP)
-                    )
+                    reversed_amount = _reversed(amount=amount, paid=totals[o], refunded=refunded)
                     status = "reversed" if reversed_amount == amount else "pending"
                     yield (
                         commission_id,
@@ -594,7 +591,7 @@ def scale_load(
                         amount,
                         reversed_amount,
                         "CNY",
-                        paid_at + timedelta(days=7),
+                        paid_at + timedelta(days=RETURN_WINDOW_DAYS),
                         paid_at if status == "reversed" else None,
                         paid_at,
                         paid_at,
@@ -622,7 +619,7 @@ def scale_load(
             ],
             commission_rows(),
         )
-        _reset_sequences(m.values())
+        _reset_sequences(LOADED)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
