@@ -11,6 +11,7 @@ from django.dispatch import receiver
 from commerce.models import Order, Product
 from members.models import Community, Membership
 from members.signals import community_attributes_changed, user_interests_changed
+from shequn_backend.calendar import business_day
 from trust import activity, services
 from trust.models import ContentPost
 from trust.selectors import PAID_STATUSES
@@ -74,5 +75,5 @@ def order_activity(sender, instance: Order, raw=False, **kwargs):
         activity.activity_record(
             user_id=instance.buyer_id,
             community_id=instance.community_id,
-            day=activity.local_day(instance.paid_at),
+            day=business_day(instance.paid_at),
         )
