@@ -26,7 +26,6 @@ from shequn_backend.audit import (
     SYSTEM,
     Actor,
     audit_diff,
-    audit_record,
     audit_record_many,
     audit_snapshot,
     job_actor,
@@ -75,10 +74,15 @@ def _beneficiaries(*, order: Order) -> list[Membership]:
     return chain
 
 
-def commission_create_for_order(*, order: Order, now: datetime) -> list[Commission]:
+CREATION_FIELDS = ("beneficiary", "level", "status", "amount", "rate_percent", "settle_after")
+
+
+def commission_create_for_order(*, order: Order, now: datetime, actor: Actor = SYSTEM) -> list[Commission]:
     """Create the order's pending commissions once it is paid. Caller holds the order's row lock.
 
     Idempotent: a second call finds the (order, level) rows and creates nothing.
+    Each new commission leaves an audit row ("commission.created") naming
+    ``actor``, whoever recorded the payment.
     """
     community = order.community
     if order.amount_paid <= 0 or order.paid_at is None:
@@ -109,6 +113,11 @@ def commission_create_for_order(*, order: Order, now: datetime) -> list[Commissi
         )
         if was_created:
             created.append(commission)
+    audit_record_many(
+        actor=actor,
+        action="commission.created",
+        rows=((c, c.community_id, audit_diff({}, audit_snapshot(c, CREATION_FIELDS))) for c in created),
+    )
     return created
 
 
@@ -127,6 +136,34 @@ def commission_reversed_target(*, commission: Commission, order: Order) -> Decim
 REVERSAL_FIELDS = ("amount_reversed", "status", "reversed_at")
 
 
+def _reverse_to(*, commission: Commission, target: Decimal, order: Order, now: datetime) -> None:
+    """Set what refunds take back of ``commission``; a settled one gets the difference in its ledger."""
+    delta = target - commission.amount_reversed
+    commission.amount_reversed = target
+    fields = ["amount_reversed", "updated_at"]
+    if commission.settled_at is not None:
+        # Numbered under the commission's row lock: the caller's delta check makes it idempotent.
+        sequence = commission.entries.filter(kind=CommissionEntry.Kind.ADJUSTMENT).count() + 1
+        CommissionEntry.objects.create(
+            beneficiary_id=commission.beneficiary_id,
+            commission=commission,
+            kind=CommissionEntry.Kind.ADJUSTMENT,
+            amount=-delta,
+            currency=commission.currency,
+            idempotency_key=f"commission:{commission.pk}:adjustment:{sequence}",
+            note=_("Refund on order #%(id)s") % {"id": order.pk},
+        )
+    if target == commission.amount:
+        commission.status = Commission.Status.REVERSED
+        commission.reversed_at = now
+        fields += ["status", "reversed_at"]
+    elif commission.status == Commission.Status.REVERSED:
+        commission.status = Commission.Status.SETTLED if commission.settled_at else Commission.Status.PENDING
+        commission.reversed_at = None
+        fields += ["status", "reversed_at"]
+    commission.save(update_fields=fields)
+
+
 def commission_reverse_for_order(*, order: Order, now: datetime, actor: Actor = SYSTEM) -> list[Commission]:
     """Bring the order's commissions in line with its confirmed refunds. Caller holds the order lock.
 
@@ -136,47 +173,17 @@ def commission_reverse_for_order(*, order: Order, now: datetime, actor: Actor = 
     change leaves an audit row ("commission.reversed") naming ``actor``: whoever
     refunded, or the provider whose notification confirmed the refund.
     """
-    changed = []
-    commissions = Commission.objects.select_for_update(of=("self",)).filter(order=order).order_by("pk")
-    for commission in commissions:
+    changed, audit_rows = [], []
+    for commission in Commission.objects.select_for_update(of=("self",)).filter(order=order).order_by("pk"):
         target = commission_reversed_target(commission=commission, order=order)
-        delta = target - commission.amount_reversed
-        if delta == 0:
+        if target == commission.amount_reversed:
             continue
         before = audit_snapshot(commission, REVERSAL_FIELDS)
-        commission.amount_reversed = target
-        fields = ["amount_reversed", "updated_at"]
-        if commission.settled_at is not None:
-            # Numbered under the commission's row lock: the delta check above makes it idempotent.
-            sequence = commission.entries.filter(kind=CommissionEntry.Kind.ADJUSTMENT).count() + 1
-            CommissionEntry.objects.create(
-                beneficiary_id=commission.beneficiary_id,
-                commission=commission,
-                kind=CommissionEntry.Kind.ADJUSTMENT,
-                amount=-delta,
-                currency=commission.currency,
-                idempotency_key=f"commission:{commission.pk}:adjustment:{sequence}",
-                note=_("Refund on order #%(id)s") % {"id": order.pk},
-            )
-        if target == commission.amount:
-            commission.status = Commission.Status.REVERSED
-            commission.reversed_at = now
-            fields += ["status", "reversed_at"]
-        elif commission.status == Commission.Status.REVERSED:
-            commission.status = (
-                Commission.Status.SETTLED if commission.settled_at else Commission.Status.PENDING
-            )
-            commission.reversed_at = None
-            fields += ["status", "reversed_at"]
-        commission.save(update_fields=fields)
-        audit_record(
-            actor=actor,
-            action="commission.reversed",
-            target=commission,
-            community_id=commission.community_id,
-            changes=audit_diff(before, audit_snapshot(commission, REVERSAL_FIELDS)),
-        )
+        _reverse_to(commission=commission, target=target, order=order, now=now)
+        after = audit_snapshot(commission, REVERSAL_FIELDS)
+        audit_rows.append((commission, commission.community_id, audit_diff(before, after)))
         changed.append(commission)
+    audit_record_many(actor=actor, action="commission.reversed", rows=audit_rows)
     return changed
 
 

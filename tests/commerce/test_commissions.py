@@ -298,6 +298,17 @@ def test_given_a_crash_half_way_through_a_chunk_when_rerun_then_the_end_state_is
     assert commission_balance(beneficiary_id=world["parent"].pk) == D("30.00")
 
 
+def test_given_a_paid_order_when_commissions_are_created_then_each_has_an_audit_row(world, stripe):
+    order = buy(stripe, world)
+
+    rows = {row.target_id: row for row in AuditEntry.objects.filter(action="commission.created")}
+    level1 = commissions(order)[1]
+    assert set(rows) == {str(c.pk) for c in commissions(order).values()}
+    assert rows[str(level1.pk)].community_id == world["community"].pk
+    assert rows[str(level1.pk)].changes["amount"] == [None, "10.00"]
+    assert rows[str(level1.pk)].changes["beneficiary"] == [None, world["parent"].pk]
+
+
 def test_given_due_commissions_when_the_job_settles_them_then_each_leaves_one_audit_row_by_the_job(
     world, stripe
 ):
