@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
-from django.db.models import F, Max, Q, Sum
-from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
+from django.db.models import Max, Q, Sum
 from django.utils.translation import gettext as _
 
 from commerce.models import Commission, CommissionEntry, Order
@@ -204,7 +203,9 @@ def _due_chunk(*, now: datetime, after: Cursor, batch_size: int) -> list[tuple]:
         status=Commission.Status.PENDING, settle_after__lte=now
     )
     if after is not None:
-        due = due.filter(TupleGreaterThan(Tuple(F("settle_after"), F("pk")), after))
+        # (settle_after, id) > after, spelled with a lower bound the index scan starts at.
+        settle_after, pk = after
+        due = due.filter(settle_after__gte=settle_after).exclude(settle_after=settle_after, pk__lte=pk)
     return list(
         due.exclude(beneficiary__status=Membership.Status.BANNED)
         .order_by("settle_after", "pk")

@@ -97,7 +97,7 @@ def test_given_thousands_settled_when_the_job_settles_in_chunks_then_each_chunk_
         index_cond = next(line for line in plan.splitlines() if "Index Cond" in line)
         assert "commission_pending_due_id_idx" in plan and "Seq Scan on commerce_commission" not in plan, plan
         if number:  # chunk N starts in the index at its cursor: no settled or earlier row is read again
-            assert "ROW(settle_after, id) >" in index_cond, plan
+            assert "settle_after >=" in index_cond, plan
 
 
 def test_given_a_large_points_ledger_when_a_refund_takes_points_back_then_each_lookup_uses_the_ledger_key(
