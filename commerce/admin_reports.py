@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from commerce.models import Commission, ExportJob, Order, Payment, Refund
 from commerce.reports.errors import ReportNotAllowed, ReportRangeInvalid
-from commerce.reports.filters import ReportFilters, report_day_clamp, report_range_check, report_zone
+from commerce.reports.filters import ReportFilters, report_day_clamp, report_range_check
 from commerce.reports.reconciliation import RECONCILIATION
 from commerce.reports.registry import REPORTS
 from commerce.reports.roles import user_is_finance
@@ -43,6 +43,7 @@ from commerce.reports.services import (
     report_export,
     report_snapshot,
 )
+from shequn_backend.calendar import business_day
 
 DEFAULT_DIRECT_MAX_ROWS = 20_000
 CONTENT_TYPES = {
@@ -144,7 +145,7 @@ class ExportForm(forms.Form):
 
 
 def _today():
-    return timezone.localtime(timezone.now(), report_zone()).date()
+    return business_day(timezone.now())
 
 
 @admin.register(ExportJob)

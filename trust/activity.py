@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from members.models import Membership
+from shequn_backend.calendar import business_day
 from trust.models import ActivityDay, MembershipExit
 
 EXITED_STATUSES = (Membership.Status.LEFT, Membership.Status.BANNED, Membership.Status.EXPIRED)
@@ -29,11 +30,6 @@ def _first_sighting(key: str) -> bool:
         return True
 
 
-def local_day(moment: datetime | None = None) -> date:
-    """The calendar day in the project's time zone (Asia/Shanghai by default)."""
-    return timezone.localdate(moment or timezone.now())
-
-
 def activity_record(*, user_id: int, community_id: int, day: date | None = None) -> bool:
     """Mark ``user_id`` active in ``community_id`` on ``day``; True if this call wrote the row.
 
@@ -41,7 +37,7 @@ def activity_record(*, user_id: int, community_id: int, day: date | None = None)
     unique constraint keeps the table right when the cache is cold or shared
     by nobody. The caller decides whether the user belongs to the community.
     """
-    day = day or local_day()
+    day = day or business_day(timezone.now())
     key = f"trust:activity:{community_id}:{user_id}:{day.isoformat()}"
     if not _first_sighting(key):
         return False
@@ -58,7 +54,7 @@ def _slug_key(slug: str, user_id: int, day: date) -> str:
 def activity_seen_today(*, user_id: int, slug: str) -> bool:
     """Whether today's activity of ``user_id`` in community ``slug`` is already recorded (cache only)."""
     try:
-        return cache.get(_slug_key(slug, user_id, local_day())) is not None
+        return cache.get(_slug_key(slug, user_id, business_day(timezone.now()))) is not None
     except Exception:  # noqa: BLE001 - cache down: not known, so record (idempotently)
         logger.warning("activity cache unavailable", exc_info=True)
         return False
@@ -70,7 +66,7 @@ def activity_record_member(*, user_id: int, slug: str) -> bool:
     Visitors and members of other communities are not recorded. Two queries
     on the first request of the day, none after (the cache remembers).
     """
-    day = local_day()
+    day = business_day(timezone.now())
     if not _first_sighting(_slug_key(slug, user_id, day)):
         return False
     community_id = (

@@ -32,7 +32,7 @@ and ``churn_alarm``; the README repeats them for owners.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import models
@@ -43,6 +43,7 @@ from django.utils.translation import gettext_lazy as _
 
 from commerce.models import Order
 from members.models import Community, Membership
+from shequn_backend.calendar import business_day, business_zone, day_bounds
 from trust.models import ActivityDay
 
 MONTH_DAYS = 30
@@ -132,10 +133,6 @@ class HealthSeries:
 
 def _ratio(part: float, whole: float) -> float:
     return round(part / whole, 4) if whole else 0.0
-
-
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
 def _week_ends(today: date, weeks: int) -> list[date]:
@@ -391,7 +388,7 @@ def top_kols(*, community: Community, limit: int = TOP_KOLS) -> list[KolFigures]
 def community_health(*, community: Community, now: datetime | None = None) -> CommunityHealth:
     """Every health figure of ``community`` as of ``now`` (default: the current time)."""
     now = now or timezone.now()
-    today = timezone.localdate(now)
+    today = business_day(now)
     members = _membership_figures(community=community, now=now)
     weekly_active, member_days, mau = _activity_by_week(
         community=community, today=today, weeks=max(TREND_WEEKS, ALARM_DECLINE_WEEKS + 1)
@@ -439,9 +436,9 @@ def community_health_series(
     who had bought before.
     """
     now = now or timezone.now()
-    today = timezone.localdate(now)
+    today = business_day(now)
     ends = _week_ends(today, weeks)
-    cutoffs = [min(_day_start(end + timedelta(days=1)), now) for end in ends]
+    cutoffs = [min(day_bounds(end)[1], now) for end in ends]
 
     joined = Q(joined_at__isnull=False)
     member_counts = Membership.objects.filter(community=community).aggregate(
@@ -454,10 +451,10 @@ def community_health_series(
     weekly_active, _, _ = _activity_by_week(community=community, today=today, weeks=weeks)
 
     first_day = ends[0] - timedelta(days=6)
-    tz = timezone.get_current_timezone()
-    paid = _paid_orders(community=community).filter(paid_at__gte=_day_start(first_day), paid_at__lte=now)
+    zone = business_zone()
+    paid = _paid_orders(community=community).filter(paid_at__gte=day_bounds(first_day)[0], paid_at__lte=now)
     per_day = (
-        paid.annotate(day=TruncDate("paid_at", tzinfo=tz))
+        paid.annotate(day=TruncDate("paid_at", tzinfo=zone))
         .values("day")
         .annotate(n=Count("id"), revenue=Sum(F("amount_paid") - F("amount_refunded")))
         .order_by("day")
@@ -467,7 +464,7 @@ def community_health_series(
     )
     buyer_days = (
         paid.filter(kind__in=SALES_KINDS)
-        .annotate(day=TruncDate("paid_at", tzinfo=tz), repeat=Exists(earlier))
+        .annotate(day=TruncDate("paid_at", tzinfo=zone), repeat=Exists(earlier))
         .values_list("day", "buyer", "repeat")
         .distinct()
     )

@@ -12,6 +12,7 @@ from django.dispatch import receiver
 from commerce.events import order_paid, order_refunded, product_changed, product_listed
 from members.events import community_changed, membership_status_changed, user_interests_changed
 from members.models import Membership
+from shequn_backend.calendar import business_day
 from trust import activity, services
 
 
@@ -45,7 +46,7 @@ def interests_changed(sender, user_id: int, **kwargs):
 def order_was_paid(sender, community_id: int, buyer_id: int, paid_at, **kwargs):
     """Sales history moves trust, and buying is activity on the day it was paid."""
     services.community_mark_stale(community_id=community_id)
-    activity.activity_record(user_id=buyer_id, community_id=community_id, day=activity.local_day(paid_at))
+    activity.activity_record(user_id=buyer_id, community_id=community_id, day=business_day(paid_at))
 
 
 @receiver(order_refunded, dispatch_uid="trust_order_refunded")

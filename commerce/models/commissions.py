@@ -55,8 +55,11 @@ class Commission(models.Model):
         verbose_name_plural = _("commissions")
         ordering = ["-created_at", "-id"]
         indexes = [
+            # The settle job's keyset scan: pending rows only, in (due time, id) order.
             models.Index(
-                fields=["settle_after"], name="commission_pending_due_idx", condition=Q(status="pending")
+                fields=["settle_after", "id"],
+                name="commission_pending_due_id_idx",
+                condition=Q(status="pending"),
             ),
             models.Index(fields=["beneficiary", "status"]),
         ]

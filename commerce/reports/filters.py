@@ -1,14 +1,11 @@
-"""What a report is asked for: a range of Asia/Shanghai calendar days, communities, status and kind."""
+"""What a report is asked for: a range of business days (Asia/Shanghai), communities, status and kind."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
-
-from django.conf import settings
+from datetime import date, datetime
 
 from commerce.reports.errors import ReportRangeInvalid
+from shequn_backend.calendar import days_bounds
 
-REPORT_TIME_ZONE = "Asia/Shanghai"
 # The days a report may cover. Nothing was booked before the first; and the calendar arithmetic
 # (local midnight to UTC, the day after the last) overflows near the years 1 and 9999.
 FIRST_REPORT_DAY = date(2000, 1, 1)
@@ -24,19 +21,6 @@ def report_range_check(*, date_from: date, date_to: date) -> None:
 def report_day_clamp(day: date) -> date:
     """The nearest reportable day (for pages that take a day from the address bar)."""
     return min(max(day, FIRST_REPORT_DAY), LAST_REPORT_DAY)
-
-
-def report_zone() -> ZoneInfo:
-    """Reports speak the business's calendar (Asia/Shanghai unless TIME_ZONE says otherwise)."""
-    return ZoneInfo(getattr(settings, "REPORTS_TIME_ZONE", REPORT_TIME_ZONE))
-
-
-def day_bounds_utc(*, date_from: date, date_to: date) -> tuple[datetime, datetime]:
-    """``[start, end)`` in UTC covering the local calendar days ``date_from`` to ``date_to`` inclusive."""
-    zone = report_zone()
-    start = datetime.combine(date_from, time.min, tzinfo=zone)
-    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone)
-    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
 
 
 @dataclass(frozen=True)
@@ -56,4 +40,5 @@ class ReportFilters:
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
-        return day_bounds_utc(date_from=self.date_from, date_to=self.date_to)
+        """``[start, end)`` in UTC of the business days asked for."""
+        return days_bounds(self.date_from, self.date_to)

@@ -23,7 +23,8 @@ from django.utils.translation import gettext_lazy
 
 from commerce.models import Commission, Order, OrderLine, Payment, Refund
 from commerce.reports.columns import CellType, Column, Report
-from commerce.reports.filters import ReportFilters, report_zone
+from commerce.reports.filters import ReportFilters
+from shequn_backend.calendar import business_zone
 
 DEFAULT_CHUNK_SIZE = 10_000
 ZERO = Decimal("0.00")
@@ -48,7 +49,7 @@ class LocalDateTime(Func):
 
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"date_trunc('second', ({sql}) AT TIME ZONE %s)", (*params, report_zone().key)
+        return f"date_trunc('second', ({sql}) AT TIME ZONE %s)", (*params, business_zone().key)
 
 
 def chunk_size() -> int:

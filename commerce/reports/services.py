@@ -24,6 +24,7 @@ from commerce.reports.registry import report_get
 from commerce.reports.selectors import report_scope_for_user
 from commerce.reports.writers import ExportResult, write_csv, write_xlsx
 from members.models import Community, User
+from shequn_backend.calendar import business_zone
 
 logger = logging.getLogger(__name__)
 FORMATS = ("csv", "xlsx")
@@ -54,7 +55,7 @@ def filters_summary(*, report_name: str, filters: ReportFilters) -> list[tuple[s
         (_("Report"), report_name),
         (_("From"), filters.date_from.isoformat()),
         (_("To"), filters.date_to.isoformat()),
-        (_("Time zone"), "Asia/Shanghai"),
+        (_("Time zone"), business_zone().key),
         (_("Communities"), communities),
         (_("Status"), filters.status or _("All")),
         (_("Kind"), filters.kind or _("All")),

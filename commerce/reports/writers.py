@@ -23,7 +23,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from commerce.reports.columns import CellType, Report
-from commerce.reports.filters import report_zone
+from shequn_backend.calendar import business_time
 
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet; longer exports continue on another sheet
 NUMBER_FORMATS = {
@@ -107,7 +107,7 @@ def _counted(rows: Iterable[tuple], totals: Totals, on_progress: ProgressCallbac
     totals.rows = count
 
 
-def _local_times(rows: Iterable[tuple], times: list[int], zone) -> Iterable[tuple]:
+def _local_times(rows: Iterable[tuple], times: list[int]) -> Iterable[tuple]:
     """Aware datetimes (databases other than PostgreSQL) to local wall-clock time; naive ones already are."""
     if not times:
         yield from rows
@@ -117,7 +117,7 @@ def _local_times(rows: Iterable[tuple], times: list[int], zone) -> Iterable[tupl
             value = row[i]
             if value is not None and value.tzinfo is not None:
                 row = list(row)
-                row[i] = value.astimezone(zone).replace(tzinfo=None, microsecond=0)
+                row[i] = business_time(value).replace(tzinfo=None, microsecond=0)
         yield row
 
 
@@ -130,7 +130,6 @@ def write_csv(
     progress_every: int = 10_000,
 ) -> ExportResult:
     """CSV with a BOM (Excel and WPS then read UTF-8 Chinese correctly); times as local text."""
-    zone = report_zone()
     stream.write(codecs.BOM_UTF8)
     text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=False)
     writer = csv.writer(text)
@@ -138,7 +137,7 @@ def write_csv(
     times = [i for i, column in enumerate(report.columns) if column.type == CellType.DATETIME]
     totals = Totals(report)
     try:
-        writer.writerows(_local_times(_counted(rows, totals, on_progress, progress_every), times, zone))
+        writer.writerows(_local_times(_counted(rows, totals, on_progress, progress_every), times))
         writer.writerows(totals.total_rows())
     finally:
         text.flush()
@@ -157,7 +156,6 @@ class _XlsxSheets:
     def __init__(self, workbook: Workbook, report: Report, max_rows: int):
         self.workbook, self.report, self.max_rows = workbook, report, max_rows
         self.number, self.used = 0, 0
-        self.zone = report_zone()
         self.times = {i for i, c in enumerate(report.columns) if c.type == CellType.DATETIME}
         self._open()
 
@@ -189,7 +187,7 @@ class _XlsxSheets:
         cells = self.cells
         for i, value in enumerate(row):
             if i in self.times and isinstance(value, datetime) and value.tzinfo is not None:
-                value = value.astimezone(self.zone).replace(tzinfo=None, microsecond=0)
+                value = business_time(value).replace(tzinfo=None, microsecond=0)
             cells[i].value = value
             if bold:
                 cells[i].font = Font(bold=True)
@@ -230,9 +228,7 @@ def write_xlsx(
     about.append([str(report.title), ""])
     for label, value in filters_summary:
         about.append([label, value])
-    about.append(
-        [_("Generated at"), timezone.localtime(timezone.now(), report_zone()).isoformat(" ", "seconds")]
-    )
+    about.append([_("Generated at"), business_time(timezone.now()).isoformat(" ", "seconds")])
     for note in report.notes:
         about.append([_("Note"), str(note)])
     workbook.save(stream)

@@ -21,6 +21,14 @@ from django.utils.translation import gettext as _
 
 from commerce.models import Commission, CommissionEntry, Order
 from members.models import Membership
+from shequn_backend.audit import (
+    SYSTEM,
+    Actor,
+    audit_diff,
+    audit_record_many,
+    audit_snapshot,
+    job_actor,
+)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -65,10 +73,15 @@ def _beneficiaries(*, order: Order) -> list[Membership]:
     return chain
 
 
-def commission_create_for_order(*, order: Order, now: datetime) -> list[Commission]:
+CREATION_FIELDS = ("beneficiary", "level", "status", "amount", "rate_percent", "settle_after")
+
+
+def commission_create_for_order(*, order: Order, now: datetime, actor: Actor = SYSTEM) -> list[Commission]:
     """Create the order's pending commissions once it is paid. Caller holds the order's row lock.
 
     Idempotent: a second call finds the (order, level) rows and creates nothing.
+    Each new commission leaves an audit row ("commission.created") naming
+    ``actor``, whoever recorded the payment.
     """
     community = order.community
     if order.amount_paid <= 0 or order.paid_at is None:
@@ -99,6 +112,11 @@ def commission_create_for_order(*, order: Order, now: datetime) -> list[Commissi
         )
         if was_created:
             created.append(commission)
+    audit_record_many(
+        actor=actor,
+        action="commission.created",
+        rows=((c, c.community_id, audit_diff({}, audit_snapshot(c, CREATION_FIELDS))) for c in created),
+    )
     return created
 
 
@@ -114,61 +132,97 @@ def commission_reversed_target(*, commission: Commission, order: Order) -> Decim
     return min(share, commission.amount)
 
 
-def commission_reverse_for_order(*, order: Order, now: datetime) -> list[Commission]:
+REVERSAL_FIELDS = ("amount_reversed", "status", "reversed_at")
+
+
+def _reverse_to(*, commission: Commission, target: Decimal, order: Order, now: datetime) -> None:
+    """Set what refunds take back of ``commission``; a settled one gets the difference in its ledger."""
+    delta = target - commission.amount_reversed
+    commission.amount_reversed = target
+    fields = ["amount_reversed", "updated_at"]
+    if commission.settled_at is not None:
+        # Numbered under the commission's row lock: the caller's delta check makes it idempotent.
+        sequence = commission.entries.filter(kind=CommissionEntry.Kind.ADJUSTMENT).count() + 1
+        CommissionEntry.objects.create(
+            beneficiary_id=commission.beneficiary_id,
+            commission=commission,
+            kind=CommissionEntry.Kind.ADJUSTMENT,
+            amount=-delta,
+            currency=commission.currency,
+            idempotency_key=f"commission:{commission.pk}:adjustment:{sequence}",
+            note=_("Refund on order #%(id)s") % {"id": order.pk},
+        )
+    if target == commission.amount:
+        commission.status = Commission.Status.REVERSED
+        commission.reversed_at = now
+        fields += ["status", "reversed_at"]
+    elif commission.status == Commission.Status.REVERSED:
+        commission.status = Commission.Status.SETTLED if commission.settled_at else Commission.Status.PENDING
+        commission.reversed_at = None
+        fields += ["status", "reversed_at"]
+    commission.save(update_fields=fields)
+
+
+def commission_reverse_for_order(*, order: Order, now: datetime, actor: Actor = SYSTEM) -> list[Commission]:
     """Bring the order's commissions in line with its confirmed refunds. Caller holds the order lock.
 
     Recomputed from totals, so it is idempotent and also follows a refund the
     provider later reports as failed. A settled commission gets a ledger
-    adjustment for the difference (negative when more is taken back).
+    adjustment for the difference (negative when more is taken back). Each
+    change leaves an audit row ("commission.reversed") naming ``actor``: whoever
+    refunded, or the provider whose notification confirmed the refund.
     """
-    changed = []
-    commissions = Commission.objects.select_for_update().filter(order=order).order_by("pk")
-    for commission in commissions:
+    changed, audit_rows = [], []
+    for commission in Commission.objects.select_for_update(of=("self",)).filter(order=order).order_by("pk"):
         target = commission_reversed_target(commission=commission, order=order)
-        delta = target - commission.amount_reversed
-        if delta == 0:
+        if target == commission.amount_reversed:
             continue
-        commission.amount_reversed = target
-        fields = ["amount_reversed", "updated_at"]
-        if commission.settled_at is not None:
-            # Numbered under the commission's row lock: the delta check above makes it idempotent.
-            sequence = commission.entries.filter(kind=CommissionEntry.Kind.ADJUSTMENT).count() + 1
-            CommissionEntry.objects.create(
-                beneficiary_id=commission.beneficiary_id,
-                commission=commission,
-                kind=CommissionEntry.Kind.ADJUSTMENT,
-                amount=-delta,
-                currency=commission.currency,
-                idempotency_key=f"commission:{commission.pk}:adjustment:{sequence}",
-                note=_("Refund on order #%(id)s") % {"id": order.pk},
-            )
-        if target == commission.amount:
-            commission.status = Commission.Status.REVERSED
-            commission.reversed_at = now
-            fields += ["status", "reversed_at"]
-        elif commission.status == Commission.Status.REVERSED:
-            commission.status = (
-                Commission.Status.SETTLED if commission.settled_at else Commission.Status.PENDING
-            )
-            commission.reversed_at = None
-            fields += ["status", "reversed_at"]
-        commission.save(update_fields=fields)
+        before = audit_snapshot(commission, REVERSAL_FIELDS)
+        _reverse_to(commission=commission, target=target, order=order, now=now)
+        after = audit_snapshot(commission, REVERSAL_FIELDS)
+        audit_rows.append((commission, commission.community_id, audit_diff(before, after)))
         changed.append(commission)
+    audit_record_many(actor=actor, action="commission.reversed", rows=audit_rows)
     return changed
 
 
-def _settle_chunk(*, now: datetime, batch_size: int, fail_after: int | None = None) -> int:
-    """Settle one chunk in one transaction: rows another worker holds are skipped."""
+# Where a worker's scan of due commissions has got to: (settle_after, id) of the last row it saw.
+Cursor = tuple[datetime, int] | None
+
+
+def _due_chunk(*, now: datetime, after: Cursor, batch_size: int) -> list[tuple]:
+    """Lock the next due commissions after ``after``, skipping rows another worker holds.
+
+    Walks the partial index on (settle_after, id) of pending rows from the
+    cursor, so every chunk costs the same however many were settled before.
+    ``of=("self",)`` locks the commissions only: the beneficiaries' membership
+    rows joined in for the ban check stay free for other writers, and a
+    member's row held elsewhere never hides their commission from the job.
+    """
+    due = Commission.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        status=Commission.Status.PENDING, settle_after__lte=now
+    )
+    if after is not None:
+        # (settle_after, id) > after, spelled with a lower bound the index scan starts at.
+        settle_after, pk = after
+        due = due.filter(settle_after__gte=settle_after).exclude(settle_after=settle_after, pk__lte=pk)
+    return list(
+        due.exclude(beneficiary__status=Membership.Status.BANNED)
+        .order_by("settle_after", "pk")
+        .values_list(
+            "pk", "settle_after", "beneficiary_id", "community_id", "amount", "amount_reversed", "currency"
+        )[:batch_size]
+    )
+
+
+def _settle_chunk(
+    *, now: datetime, after: Cursor, batch_size: int, fail_after: int | None = None
+) -> tuple[int, Cursor]:
+    """Settle one chunk in one transaction; returns how many and the cursor past it (None when done)."""
     with transaction.atomic():
-        rows = list(
-            Commission.objects.select_for_update(skip_locked=True)
-            .filter(status=Commission.Status.PENDING, settle_after__lte=now)
-            .exclude(beneficiary__status=Membership.Status.BANNED)
-            .order_by("pk")
-            .values_list("pk", "beneficiary_id", "amount", "amount_reversed", "currency")[:batch_size]
-        )
+        rows = _due_chunk(now=now, after=after, batch_size=batch_size)
         if not rows:
-            return 0
+            return 0, None
         ids = [row[0] for row in rows]
         Commission.objects.filter(pk__in=ids).update(status=Commission.Status.SETTLED, settled_at=now)
         entries = [
@@ -180,27 +234,45 @@ def _settle_chunk(*, now: datetime, batch_size: int, fail_after: int | None = No
                 currency=currency,
                 idempotency_key=f"commission:{pk}:settled",
             )
-            for pk, beneficiary_id, amount, reversed_amount, currency in rows
+            for pk, _due, beneficiary_id, _community, amount, reversed_amount, currency in rows
             if amount - reversed_amount > 0
         ]
         if fail_after is not None:  # tests: a crash half-way through the chunk
             CommissionEntry.objects.bulk_create(entries[:fail_after], ignore_conflicts=True)
             raise RuntimeError("simulated crash half-way through a chunk")
         CommissionEntry.objects.bulk_create(entries, ignore_conflicts=True)
-        return len(ids)
+        audit_record_many(
+            actor=job_actor("settle_commissions"),
+            action="commission.settled",
+            rows=(
+                (
+                    ("commerce.commission", pk),
+                    community_id,
+                    {
+                        "status": [Commission.Status.PENDING, Commission.Status.SETTLED],
+                        "settled_at": [None, now],
+                    },
+                )
+                for pk, _due, _beneficiary, community_id, *_money in rows
+            ),
+        )
+        return len(ids), (rows[-1][1], rows[-1][0])
 
 
 def commission_settle_due(*, now: datetime, batch_size: int = 2000, fail_after: int | None = None) -> int:
     """Settle every pending commission whose return window closed by ``now``; returns how many.
 
-    Chunked (one transaction per chunk, ``SKIP LOCKED`` on PostgreSQL), so two
-    workers share the work and a crash loses at most one uncommitted chunk,
-    which the next run settles. Beneficiaries who are banned stay pending.
+    Chunked (one transaction per chunk, ``SKIP LOCKED`` on PostgreSQL), so
+    several workers share the work, each commission settled by exactly one of
+    them; a crash loses at most one uncommitted chunk, which the next run
+    settles. Each worker walks the due rows once in (settle_after, id) order.
+    Beneficiaries who are banned stay pending. Each settlement leaves an audit
+    row ("commission.settled", actor ``job:settle_commissions``).
     """
-    settled = 0
+    settled, after = 0, None
     while True:
-        count = _settle_chunk(now=now, batch_size=batch_size, fail_after=fail_after)
-        if not count:
+        count, after = _settle_chunk(now=now, after=after, batch_size=batch_size, fail_after=fail_after)
+        if after is None:
             return settled
         settled += count
 

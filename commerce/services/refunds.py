@@ -190,7 +190,13 @@ def _ticket_targets(*, order: Order, refunded: Decimal) -> dict[int, int]:
 
 
 def _take_back_points(*, order: Order, key_suffix: str) -> None:
-    award = PointsEntry.objects.filter(idempotency_key=f"order:{order.pk}:award").first()
+    # The buyer's membership (as in the award) leads the ledger's unique (membership, key) index:
+    # without it the lookup scans the whole ledger under the order lock.
+    award = PointsEntry.objects.filter(
+        membership__user_id=order.buyer_id,
+        membership__community_id=order.community_id,
+        idempotency_key=f"order:{order.pk}:award",
+    ).first()
     if award is None or award.delta <= 0:
         return
     taken = -(

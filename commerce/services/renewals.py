@@ -3,12 +3,12 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commerce.models import Reminder
 from commerce.services.reminders import reminders_write
 from members.models import Membership
+from shequn_backend.calendar import business_day
 
 
 def renewal_reminders_create(*, now: datetime, batch_size: int = 2000) -> int:
@@ -37,10 +37,10 @@ def renewal_reminders_create(*, now: datetime, batch_size: int = 2000) -> int:
                 membership_id=pk,
                 community_id=community_id,
                 kind=Reminder.Kind.RENEWAL,
-                due_on=timezone.localdate(expires_at),
+                due_on=business_day(expires_at),
                 due_at=expires_at,
                 message=_("Your membership of %(community)s expires on %(date)s. Renew it to stay in.")
-                % {"community": name, "date": timezone.localdate(expires_at).isoformat()},
+                % {"community": name, "date": business_day(expires_at).isoformat()},
             )
             for pk, community_id, expires_at, name in rows
         ]

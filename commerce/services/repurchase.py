@@ -13,13 +13,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commerce.models import Order, OrderLine, Reminder, RepurchaseRate
 from commerce.services.reminders import reminders_write
 from members.models import Membership
 from members.selectors import active_membership_q
+from shequn_backend.calendar import business_day
 
 DAY_SECONDS = 86400
 
@@ -95,7 +95,7 @@ def _flush(candidates: list[tuple], *, now: datetime) -> int:
                 community_id=community_id,
                 kind=Reminder.Kind.REPURCHASE,
                 product_id=product_id,
-                due_on=timezone.localdate(due_at),
+                due_on=business_day(due_at),
                 due_at=due_at,
                 message=_("Time to buy %(title)s again.") % {"title": title},
             )
@@ -110,7 +110,7 @@ def repurchase_reminders_create(*, now: datetime, flush_size: int = 1000) -> int
     memory, and writes in chunks. Idempotent and safe on two workers: the
     unique (membership, product, due date) constraint drops repeats.
     """
-    today = timezone.localdate(now)
+    today = business_day(now)
     first_day = today - timedelta(days=settings.REPURCHASE_STALE_DAYS)
     last_day = today + timedelta(days=settings.REPURCHASE_LEAD_DAYS)
     since = now - timedelta(days=settings.REPURCHASE_LOOKBACK_DAYS)
@@ -118,7 +118,7 @@ def repurchase_reminders_create(*, now: datetime, flush_size: int = 1000) -> int
     candidates: list[tuple] = []
     for buyer_id, community_id, product_id, purchases, cycle, title in _pairs(_purchase_stream(since=since)):
         due_at = repurchase_due_at(purchases=purchases, cycle_days=cycle)
-        if due_at is None or not first_day <= timezone.localdate(due_at) <= last_day:
+        if due_at is None or not first_day <= business_day(due_at) <= last_day:
             continue
         candidates.append((buyer_id, community_id, product_id, due_at, title))
         if len(candidates) >= flush_size:

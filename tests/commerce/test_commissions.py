@@ -10,9 +10,11 @@ from commerce.services.commissions import (
     commission_amount,
     commission_balance,
     commission_payout_record,
+    commission_reverse_for_order,
     commission_settle_due,
 )
 from members.models import Community, Membership
+from shequn_backend.models import AuditEntry
 from tests.commerce.factories import ProductFactory, SkuFactory
 from tests.commerce.flows import body, pay, place_order, refund_as_owner
 from tests.conftest import client_for
@@ -294,6 +296,59 @@ def test_given_a_crash_half_way_through_a_chunk_when_rerun_then_the_end_state_is
 
     assert CommissionEntry.objects.filter(kind="settlement").count() == 6
     assert commission_balance(beneficiary_id=world["parent"].pk) == D("30.00")
+
+
+def test_given_a_paid_order_when_commissions_are_created_then_each_has_an_audit_row(world, stripe):
+    order = buy(stripe, world)
+
+    rows = {row.target_id: row for row in AuditEntry.objects.filter(action="commission.created")}
+    level1 = commissions(order)[1]
+    assert set(rows) == {str(c.pk) for c in commissions(order).values()}
+    assert rows[str(level1.pk)].community_id == world["community"].pk
+    assert rows[str(level1.pk)].changes["amount"] == [None, "10.00"]
+    assert rows[str(level1.pk)].changes["beneficiary"] == [None, world["parent"].pk]
+
+
+def test_given_due_commissions_when_the_job_settles_them_then_each_leaves_one_audit_row_by_the_job(
+    world, stripe
+):
+    order = buy(stripe, world)
+    now = order.paid_at + timedelta(days=7)
+
+    commission_settle_due(now=now)
+    commission_settle_due(now=now)  # nothing left: no second row
+
+    rows = AuditEntry.objects.filter(action="commission.settled").order_by("target_id")
+    assert [(row.target_type, row.target_id) for row in rows] == [
+        ("commerce.commission", str(c.pk)) for c in sorted(commissions(order).values(), key=lambda c: c.pk)
+    ]
+    assert {row.actor_label for row in rows} == {"job:settle_commissions"}
+    assert {row.community_id for row in rows} == {world["community"].pk}
+    assert rows[0].changes == {"status": ["pending", "settled"], "settled_at": [None, now.isoformat()]}
+
+
+def test_given_a_refund_when_commissions_are_taken_back_then_each_change_is_audited(world, stripe):
+    order = buy(stripe, world)
+
+    refund_as_owner(world["community"].owner, order.pk, amount="40.00")
+
+    level1 = commissions(order)[1]
+    [row] = AuditEntry.objects.filter(action="commission.reversed", target_id=str(level1.pk))
+    assert row.community_id == world["community"].pk
+    assert row.changes == {"amount_reversed": ["0.00", "4.00"]}
+
+
+def test_given_an_acting_user_when_a_commission_is_reversed_then_the_audit_row_names_them(world, stripe):
+    order = buy(stripe, world)
+    owner = world["community"].owner
+    order.amount_refunded = order.amount_paid  # as the order's confirmed refunds stand after a full refund
+
+    commission_reverse_for_order(order=order, now=order.paid_at, actor=owner)
+
+    rows = AuditEntry.objects.filter(action="commission.reversed")
+    assert rows.count() == 2
+    assert {(row.actor_id, row.actor_label) for row in rows} == {(owner.pk, f"user:{owner.pk}")}
+    assert rows.first().changes["status"] == ["pending", "reversed"]
 
 
 def test_given_my_commissions_when_i_read_my_referrals_then_i_see_pending_settled_and_reversed(world, stripe):

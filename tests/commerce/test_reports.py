@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 
 from commerce.models import Commission, CommissionEntry, Order, Payment, Refund
 from commerce.reports.errors import ReportRangeInvalid
-from commerce.reports.filters import ReportFilters, day_bounds_utc
+from commerce.reports.filters import ReportFilters
 from commerce.reports.registry import REPORTS
 from commerce.reports.roles import finance_user_grant
 from commerce.reports.services import report_export
@@ -227,7 +227,7 @@ def test_the_range_is_shanghai_calendar_days_from_and_to_inclusive(ledger):
     assert sorted(int(pk) for pk in column(header, rows, "Order no.")) == sorted(
         [inside_late.pk, inside_early.pk]
     )
-    assert day_bounds_utc(date_from=date(2026, 3, 1), date_to=last) == (
+    assert filters.bounds == (
         datetime(2026, 2, 28, 16, 0, tzinfo=ZoneInfo("UTC")),
         datetime(2026, 3, 31, 16, 0, tzinfo=ZoneInfo("UTC")),
     )
