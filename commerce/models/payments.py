@@ -121,10 +121,12 @@ class Refund(models.Model):
                 condition=~Q(provider_ref=""),
                 name="uniq_refund_provider_ref",
             ),
+            # The same key from the same requester (or the same system actor: null) is one refund.
             models.UniqueConstraint(
-                fields=["order", "idempotency_key"],
+                fields=["order", "requested_by", "idempotency_key"],
                 condition=~Q(idempotency_key=""),
-                name="uniq_refund_order_idempotency_key",
+                nulls_distinct=False,
+                name="uniq_refund_requester_idempotency_key",
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
         ]
