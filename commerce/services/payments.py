@@ -138,6 +138,29 @@ def _award_points(*, order: Order) -> None:
     )
 
 
+def _lock_memberships(*, order: Order) -> None:
+    """Lock, in primary-key order, every membership the payment writes or references.
+
+    Points lock the buyer's membership; commissions reference the referrers'
+    (a foreign key takes ``FOR KEY SHARE``). Two members who referred each
+    other, paying at once, would each hold their own row and wait for the
+    other's: locking the whole set in one fixed order makes them queue instead.
+    """
+    buyer = (
+        Membership.objects.filter(user_id=order.buyer_id, community_id=order.community_id)
+        .values_list("pk", "referred_by_id")
+        .first()
+    )
+    ids = {order.membership_id, order.referrer_id}
+    if buyer is not None:
+        ids |= {buyer[0], buyer[1]}
+    level1 = order.referrer_id or (buyer[1] if buyer else None)
+    if level1:
+        ids.add(Membership.objects.filter(pk=level1).values_list("referred_by_id", flat=True).first())
+    ids.discard(None)
+    list(Membership.objects.select_for_update().filter(pk__in=sorted(ids)).order_by("pk").values_list("pk"))
+
+
 def _flag_for_review(*, actor: Actor, order: Order, reason: str) -> None:
     before = audit_snapshot(order, AUDIT_FIELDS)
     order.needs_review = True
@@ -200,6 +223,7 @@ def payment_apply_success(
     order.save(update_fields=["status", "amount_paid", "paid_at", "hold_expires_at", "updated_at"])
     order_audit(actor=actor, action="order.paid", order=order, before=before, note=payment.provider)
     order_paid_announce(order=order)
+    _lock_memberships(order=order)
     if order.kind == Order.Kind.ENTRY and order.membership_id and order.plan_id:
         membership_activate_paid(membership_id=order.membership_id, plan=order.plan, paid_at=now)
     _award_points(order=order)
