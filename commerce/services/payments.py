@@ -82,7 +82,7 @@ def payment_start(*, order_id: int, provider_name: str = base.DEFAULT_PROVIDER) 
     until its hold expires, and the same call may be retried.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.select_for_update(of=("self",)).select_related("community").get(pk=order_id)
         payment = order.payments.filter(provider=provider_name).first()
         if payment is None:
             payment = Payment.objects.create(
@@ -118,15 +118,10 @@ def payment_start(*, order_id: int, provider_name: str = base.DEFAULT_PROVIDER) 
 # --- Applying facts (the caller holds the order's row lock) ------------------------------------
 
 
-def _award_points(*, order: Order) -> None:
+def _award_points(*, order: Order, membership_id: int | None) -> None:
     """Points for goods and tickets bought (entry fees buy membership, not points)."""
     if order.kind == Order.Kind.ENTRY:
         return
-    membership_id = (
-        Membership.objects.filter(user_id=order.buyer_id, community_id=order.community_id)
-        .values_list("pk", flat=True)
-        .first()
-    )
     points = points_for(amount=order.amount_paid, points_per_yuan=order.community.points_per_yuan)
     if membership_id is None or points <= 0:
         return
@@ -138,13 +133,14 @@ def _award_points(*, order: Order) -> None:
     )
 
 
-def _lock_memberships(*, order: Order) -> None:
+def _lock_memberships(*, order: Order) -> int | None:
     """Lock, in primary-key order, every membership the payment writes or references.
 
     Points lock the buyer's membership; commissions reference the referrers'
     (a foreign key takes ``FOR KEY SHARE``). Two members who referred each
     other, paying at once, would each hold their own row and wait for the
     other's: locking the whole set in one fixed order makes them queue instead.
+    Returns the buyer's membership id (None if they have none in the community).
     """
     buyer = (
         Membership.objects.filter(user_id=order.buyer_id, community_id=order.community_id)
@@ -159,6 +155,7 @@ def _lock_memberships(*, order: Order) -> None:
         ids.add(Membership.objects.filter(pk=level1).values_list("referred_by_id", flat=True).first())
     ids.discard(None)
     list(Membership.objects.select_for_update().filter(pk__in=sorted(ids)).order_by("pk").values_list("pk"))
+    return buyer[0] if buyer is not None else None
 
 
 def _flag_for_review(*, actor: Actor, order: Order, reason: str) -> None:
@@ -223,10 +220,10 @@ def payment_apply_success(
     order.save(update_fields=["status", "amount_paid", "paid_at", "hold_expires_at", "updated_at"])
     order_audit(actor=actor, action="order.paid", order=order, before=before, note=payment.provider)
     order_paid_announce(order=order)
-    _lock_memberships(order=order)
+    buyer_membership_id = _lock_memberships(order=order)
     if order.kind == Order.Kind.ENTRY and order.membership_id and order.plan_id:
         membership_activate_paid(membership_id=order.membership_id, plan=order.plan, paid_at=now)
-    _award_points(order=order)
+    _award_points(order=order, membership_id=buyer_membership_id)
     commission_create_for_order(order=order, now=now)
     order_refunds_settle(
         actor=actor, order=order
