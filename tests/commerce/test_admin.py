@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from commerce.models import Order, Product, Refund, Sku
+from shequn_backend.models import AuditEntry
 from tests.commerce.factories import ProductFactory, SkuFactory, category
 from tests.commerce.flows import body, pay, place_order
 from tests.members.factories import CommunityFactory, MembershipFactory, UserFactory
@@ -78,6 +79,18 @@ def test_the_refund_action_refunds_own_orders_and_cannot_reach_others(owner_a, w
     assert Order.objects.get(pk=world["a_order"].pk).status == Order.Status.REFUNDED
     assert Order.objects.get(pk=world["b_order"].pk).status == Order.Status.PAID
     assert Refund.objects.get().source == Refund.Source.ADMIN
+    requested = AuditEntry.objects.get(action="order.refund_requested")
+    assert requested.actor_id == world["a"].owner_id and requested.target_id == str(world["a_order"].pk)
+
+
+def test_marking_orders_fulfilled_in_the_admin_is_recorded_with_the_owner(owner_a, world):
+    url = reverse("admin:commerce_order_changelist")
+
+    owner_a.post(url, {"action": "mark_fulfilled", "_selected_action": [world["a_order"].pk]}, follow=True)
+
+    assert Order.objects.get(pk=world["a_order"].pk).status == Order.Status.FULFILLED
+    entry = AuditEntry.objects.get(action="order.fulfilled")
+    assert entry.actor_id == world["a"].owner_id and entry.changes["status"] == ["paid", "fulfilled"]
 
 
 def test_orders_are_read_only_in_the_admin(owner_a, world):
