@@ -223,16 +223,14 @@ class OwnerOrderRefundApi(APIView):
         responses={201: s.RefundOutput, **error_responses(400, 401, 404, 409, 502, 503)},
     )
     def post(self, request, order_id):
-        try:
-            order = selectors.order_get_for_manager(user=request.user, order_id=order_id)
-        except Order.DoesNotExist:
-            raise errors.NotFound() from None
+        if not selectors.order_list_for_manager(user=request.user).filter(pk=order_id).exists():
+            raise errors.NotFound()
         key = _idempotency_key(request)
         data = s.RefundInput(data=request.data)
         data.is_valid(raise_exception=True)
         refund = refund_request(
             actor=request.user,
-            order_id=order.pk,
+            order_id=order_id,
             amount=data.validated_data.get("amount"),
             reason=data.validated_data["reason"],
             source=Refund.Source.OWNER,

@@ -21,6 +21,13 @@ that any order of deliveries converges on the same state:
 * refund statuses only move forward (pending -> succeeded | failed, and
   succeeded -> failed as the provider may report), and their consequences
   are recomputed from totals (see ``order_refunds_settle``).
+
+Every money path takes its row locks in one order: the order row, then SKU
+rows (by primary key), then membership rows (by primary key: the buyer's and
+the referrers', see ``_lock_memberships``), then the order's commissions.
+Order placement (SKUs, then a reference to the referrer's membership) fits
+the same order, so payments, refunds and placements queue, never deadlock.
+The audience stale flag and every other reaction of trust run after commit.
 """
 
 import logging

@@ -324,10 +324,11 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
     commission_reverse_for_order(order=order, now=timezone.now())
     if refunded <= 0:
         return order
-    keys = [str(refund.pk) for refund in confirmed if refund.status == Refund.Status.SUCCEEDED]
-    _take_back_points(order=order, key_suffix=keys[-1] if keys else f"total-{refunded}")
+    # Lock order as in a payment: order, then SKUs, then memberships (points, an entry's end).
     if order.kind == Order.Kind.EVENT:
         stock_release(order=order, released_targets=_ticket_targets(order=order, refunded=refunded))
+    keys = [str(refund.pk) for refund in confirmed if refund.status == Refund.Status.SUCCEEDED]
+    _take_back_points(order=order, key_suffix=keys[-1] if keys else f"total-{refunded}")
     if (
         order.kind == Order.Kind.ENTRY
         and order.status == Order.Status.REFUNDED

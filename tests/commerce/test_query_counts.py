@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 PLACE_ORDER = {1: 23, 5: 27}  # + one stock UPDATE per SKU
 PAYMENT_NOTIFICATION = 41
-OWNER_REFUND = 37
+OWNER_REFUND = 35
 PAID_JOIN = 30
 
 
