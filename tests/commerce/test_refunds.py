@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from commerce.models import Order, Refund, Sku
 from members.models import Membership, PointsEntry
@@ -280,3 +281,16 @@ def test_refunds_leave_an_audit_trail_with_their_actors(paid, stripe):
     assert settled.changes["status"] == ["paid", "partially_refunded"]
     assert settled.changes["amount_refunded"] == ["0.00", "30.00"]
     assert body(response)["status"] == "succeeded"
+
+
+def test_the_database_keeps_one_refund_per_requester_and_key(paid, stripe):
+    first = Refund.objects.get(
+        pk=body(refund_as_owner(paid["owner"], paid["order"].pk, amount="1.00", key="k"))["id"]
+    )
+    copy = {f: getattr(first, f) for f in ("order_id", "payment_id", "provider", "amount", "currency")}
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Refund.objects.create(**copy, requested_by=paid["owner"], idempotency_key="k")
+    Refund.objects.create(**copy, requested_by=None, idempotency_key="k")  # a system request: its own scope
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Refund.objects.create(**copy, requested_by=None, idempotency_key="k")
