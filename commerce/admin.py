@@ -545,7 +545,7 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         moved = 0
         for order in queryset.order_by("pk"):
             try:
-                order_advance(order_id=order.pk, status=status)
+                order_advance(actor=request.user, order_id=order.pk, status=status)
             except ApplicationError as exc:
                 message = _("Order #%(id)s: %(error)s") % {"id": order.pk, "error": exc.message}
                 self.message_user(request, message, messages.WARNING)
@@ -571,9 +571,9 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         for order in queryset.order_by("pk"):
             try:
                 refund_request(
+                    actor=request.user,
                     order_id=order.pk,
                     reason=str(_("Refunded in the admin.")),
-                    requested_by=request.user,
                     source=Refund.Source.ADMIN,
                 )
             except ApplicationError as exc:

@@ -21,7 +21,7 @@ from commerce.services.orders import order_reserve_and_write
 from commerce.services.payments import payment_settle_offline
 from commerce.services.refunds import order_refunds_settle, refund_apply_state
 from members.models import Community, Membership
-from shequn_backend.audit import SYSTEM
+from shequn_backend.audit import SYSTEM, job_actor
 
 # slug -> [(title, category, kind, tags, [(sku name, price, stock)], extra fields)]
 DEMO_PRODUCTS = {
@@ -175,6 +175,9 @@ def seed_products(ctx) -> None:
         ctx.extra.setdefault("products", {})[slug] = community.products.count()
 
 
+DEMO_ACTOR = job_actor("seed_demo")
+
+
 def _locked(order_id: int) -> Order:
     return Order.objects.select_for_update(of=("self",)).select_related("community", "plan").get(pk=order_id)
 
@@ -183,6 +186,7 @@ def _demo_order(*, membership: Membership, sku: Sku, quantity: int, key: str, pa
     order = Order.objects.filter(buyer=membership.user, idempotency_key=key).first()
     if order is None:
         order = order_reserve_and_write(
+            actor=DEMO_ACTOR,
             buyer=membership.user,
             community=membership.community,
             membership=membership,
@@ -192,7 +196,7 @@ def _demo_order(*, membership: Membership, sku: Sku, quantity: int, key: str, pa
     if order.status == Order.Status.PENDING_PAYMENT:
         order = _locked(order.pk)
         paid_at = timezone.now() - timedelta(days=paid_days_ago)
-        payment_settle_offline(order=order, reference=f"demo-{order.pk}", now=paid_at)
+        payment_settle_offline(actor=DEMO_ACTOR, order=order, reference=f"demo-{order.pk}", now=paid_at)
         Order.objects.filter(pk=order.pk).update(created_at=paid_at - timedelta(minutes=5))
     return order
 
@@ -212,13 +216,14 @@ def _demo_refund(*, order: Order, amount: Decimal) -> None:
         reason="演示：少发一本，部分退款",
     )
     refund_apply_state(
+        actor=DEMO_ACTOR,
         order=order,
         refund=refund,
         state=ProviderRefund(
             ref=f"offline-demo-{refund.pk}", status="succeeded", amount=amount, currency=order.currency
         ),
     )
-    order_refunds_settle(order=order, confirmed=[refund])
+    order_refunds_settle(actor=DEMO_ACTOR, order=order, confirmed=[refund])
 
 
 def seed_orders(ctx) -> None:

@@ -162,6 +162,7 @@ class OrderListCreateApi(SelectorListApi):
         data = s.OrderInput(data=request.data)
         data.is_valid(raise_exception=True)
         result = order_checkout(
+            actor=request.user,
             buyer=request.user,
             community=_community(data.validated_data["community"]),
             lines=[
@@ -193,7 +194,7 @@ class OrderDetailApi(APIView):
 class OrderCancelApi(APIView):
     @extend_schema(request=None, responses={200: s.OrderOutput, **error_responses(401, 404, 409)})
     def post(self, request, order_id):
-        order_cancel(order=_own_order(request, order_id))
+        order_cancel(actor=request.user, order=_own_order(request, order_id))
         return Response(_order_body(_own_order(request, order_id)))
 
 
@@ -206,10 +207,12 @@ class OrderEntryRefundApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={201: s.RefundOutput, **error_responses(401, 404, 409, 502, 503)},
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.RefundOutput, **error_responses(400, 401, 404, 409, 502, 503)},
     )
     def post(self, request, order_id):
-        refund = entry_refund_request(order=_own_order(request, order_id), buyer=request.user)
+        _idempotency_key(request)  # validated; an entry fee is refunded once, so any retry is a replay
+        refund = entry_refund_request(actor=request.user, order=_own_order(request, order_id))
         return Response(_refund_body(refund), status=status.HTTP_201_CREATED)
 
 
@@ -220,18 +223,16 @@ class OwnerOrderRefundApi(APIView):
         responses={201: s.RefundOutput, **error_responses(400, 401, 404, 409, 502, 503)},
     )
     def post(self, request, order_id):
-        try:
-            order = selectors.order_get_for_manager(user=request.user, order_id=order_id)
-        except Order.DoesNotExist:
-            raise errors.NotFound() from None
+        if not selectors.order_list_for_manager(user=request.user).filter(pk=order_id).exists():
+            raise errors.NotFound()
         key = _idempotency_key(request)
         data = s.RefundInput(data=request.data)
         data.is_valid(raise_exception=True)
         refund = refund_request(
-            order_id=order.pk,
+            actor=request.user,
+            order_id=order_id,
             amount=data.validated_data.get("amount"),
             reason=data.validated_data["reason"],
-            requested_by=request.user,
             source=Refund.Source.OWNER,
             idempotency_key=key,
         )

@@ -33,7 +33,9 @@ class Order(models.Model):
         REFUNDED = "refunded", _("Refunded")
         PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
 
+    # Paid and money (some or all of it) kept.
     PAID_STATUSES = (Status.PAID, Status.FULFILLED, Status.COMPLETED, Status.PARTIALLY_REFUNDED)
+    # Paid at some point, refunds included: what purchase history and reconciliation count.
     EVER_PAID_STATUSES = (*PAID_STATUSES, Status.REFUNDED)
 
     community = models.ForeignKey(

@@ -121,10 +121,16 @@ class Refund(models.Model):
                 condition=~Q(provider_ref=""),
                 name="uniq_refund_provider_ref",
             ),
+            # The same key from the same requester is one refund (system requests: no requester).
+            models.UniqueConstraint(
+                fields=["order", "requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key="") & Q(requested_by__isnull=False),
+                name="uniq_refund_requester_idempotency_key",
+            ),
             models.UniqueConstraint(
                 fields=["order", "idempotency_key"],
-                condition=~Q(idempotency_key=""),
-                name="uniq_refund_order_idempotency_key",
+                condition=~Q(idempotency_key="") & Q(requested_by__isnull=True),
+                name="uniq_refund_system_idempotency_key",
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
         ]

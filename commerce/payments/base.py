@@ -139,5 +139,10 @@ class PaymentProvider(Protocol):
         """Verify a delivery's signature and translate it; raise ``InvalidWebhook`` otherwise."""
 
 
+def provider_actor(name: str) -> str:
+    """The audit trail's actor for what a provider told us (``shequn_backend.audit.STRIPE`` ...)."""
+    return f"provider:{name}"
+
+
 def get_provider(name: str = DEFAULT_PROVIDER) -> PaymentProvider:
     return import_string(PROVIDERS[name])()

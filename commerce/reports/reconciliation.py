@@ -41,7 +41,6 @@ KINDS = {
     "refunded_differs": gettext_lazy("Amount refunded differs from succeeded refunds"),
     "refunds_above_payments": gettext_lazy("Refunds above payments"),
 }
-COUNTED_AS_PAID = (*Order.PAID_STATUSES, Order.Status.REFUNDED)
 
 RECONCILIATION_COLUMNS = (
     Column("kind", gettext_lazy("Mismatch"), width=30),
@@ -91,7 +90,7 @@ def _order_checks() -> list[tuple[str, Q, str, str]]:
     return [
         (
             "paid_without_payment",
-            (Q(status__in=COUNTED_AS_PAID) | Q(amount_paid__gt=0)) & Q(has_payment=0),
+            (Q(status__in=Order.EVER_PAID_STATUSES) | Q(amount_paid__gt=0)) & Q(has_payment=0),
             "amount_paid",
             "succeeded",
         ),

@@ -25,6 +25,7 @@ from commerce.reports.selectors import report_scope_for_user
 from commerce.reports.writers import ExportResult, write_csv, write_xlsx
 from members.models import Community, User
 from shequn_backend.calendar import business_zone
+from shequn_backend.events import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 FORMATS = ("csv", "xlsx")
@@ -128,7 +129,7 @@ def export_job_create(
             status_filter=status,
             kind_filter=kind,
         )
-        transaction.on_commit(lambda: export_job_run_task.delay(job.pk))
+        enqueue_on_commit(export_job_run_task, job.pk)  # broker down: logged, the job stays queued
     return job
 
 

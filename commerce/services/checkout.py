@@ -6,6 +6,7 @@ from commerce.models import Order, Payment
 from commerce.services.orders import LineInput, order_create
 from commerce.services.payments import payment_start
 from members.models import Community, User
+from shequn_backend.audit import Actor
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class CheckoutResult:
 
 def order_checkout(
     *,
+    actor: Actor,
     buyer: User,
     community: Community,
     lines: list[LineInput],
@@ -31,6 +33,7 @@ def order_checkout(
     same order and retries the payment with the same provider key.
     """
     result = order_create(
+        actor=actor,
         buyer=buyer,
         community=community,
         lines=lines,

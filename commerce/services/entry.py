@@ -14,9 +14,10 @@ from django.utils import timezone
 
 from commerce import errors
 from commerce.models import Order, OrderLine
-from commerce.services.orders import hold_deadline, request_fingerprint
+from commerce.services.orders import AUDIT_FIELDS, hold_deadline, request_fingerprint
 from commerce.services.payments import payment_record_offline, payment_start, payment_summary
 from members.models import EntryPlan, Membership
+from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
 
 
 def _pending_entry_order(*, membership: Membership, plan: EntryPlan) -> Order | None:
@@ -33,7 +34,9 @@ def _pending_entry_order(*, membership: Membership, plan: EntryPlan) -> Order | 
     )
 
 
-def entry_order_create(*, membership: Membership, plan: EntryPlan, idempotency_key: str | None) -> Order:
+def entry_order_create(
+    *, actor: Actor, membership: Membership, plan: EntryPlan, idempotency_key: str | None
+) -> Order:
     """The entry order for ``membership`` paying ``plan``: one line, no SKU, the plan's price.
 
     Idempotent per (buyer, ``idempotency_key``); without a key, an unexpired
@@ -74,6 +77,14 @@ def entry_order_create(*, membership: Membership, plan: EntryPlan, idempotency_k
                 unit_price=plan.price,
                 line_total=plan.price,
             )
+            audit_record(
+                actor=actor,
+                action="order.created",
+                target=order,
+                community_id=order.community_id,
+                changes=audit_diff({}, audit_snapshot(order, AUDIT_FIELDS)),
+                note=f"entry plan {plan.pk}",
+            )
     except IntegrityError:
         existing = Order.objects.filter(buyer=buyer, idempotency_key=idempotency_key).first()
         if not idempotency_key or existing is None:
@@ -82,18 +93,22 @@ def entry_order_create(*, membership: Membership, plan: EntryPlan, idempotency_k
     return order
 
 
-def entry_checkout(*, membership_id: int, plan_id: int, idempotency_key: str | None) -> dict | None:
+def entry_checkout(
+    *, membership_id: int, plan_id: int, idempotency_key: str | None, actor: Actor | None = None
+) -> dict | None:
     """Create (or find again) the entry order and its payment; return the contract's ``<payment>``.
 
+    ``actor`` defaults to the member, who joins by themselves.
     A free plan (price 0) is settled at once and returns None.
     Raises ``PaymentProviderUnavailable`` when the provider cannot be reached;
     the same call may be repeated.
     """
     membership = Membership.objects.select_related("user").get(pk=membership_id)
     plan = EntryPlan.objects.get(pk=plan_id, community_id=membership.community_id)
-    order = entry_order_create(membership=membership, plan=plan, idempotency_key=idempotency_key)
+    actor = actor or membership.user
+    order = entry_order_create(actor=actor, membership=membership, plan=plan, idempotency_key=idempotency_key)
     if order.total == Decimal("0"):
-        payment_record_offline(order_id=order.pk, reference=f"free-plan-{plan.pk}")
+        payment_record_offline(actor=actor, order_id=order.pk, reference=f"free-plan-{plan.pk}")
         return None
     if order.status != Order.Status.PENDING_PAYMENT:
         return payment_summary(order.payments.order_by("pk").first())

@@ -25,9 +25,26 @@ from commerce.pricing import tier_price
 from commerce.services.stock import skus_lock, stock_release, stock_take
 from members.models import Community, Membership, User
 from members.selectors import membership_get_active
+from shequn_backend.audit import Actor, audit_diff, audit_record, audit_record_many, audit_snapshot, job_actor
+from shequn_backend.events import enqueue_on_commit
 
 MAX_LINES = 20
 MAX_QUANTITY = 99
+# What the trail records of an order's state (before and after each change).
+AUDIT_FIELDS = ("status", "total", "amount_paid", "amount_refunded", "needs_review", "hold_expires_at")
+EXPIRY_ACTOR = job_actor("release_stock_holds")
+
+
+def order_audit(*, actor: Actor, action: str, order: Order, before: dict, note: str = "") -> None:
+    """Record ``action`` on ``order`` with what changed since ``before`` (an ``audit_snapshot``)."""
+    audit_record(
+        actor=actor,
+        action=action,
+        target=order,
+        community_id=order.community_id,
+        changes=audit_diff(before, audit_snapshot(order, AUDIT_FIELDS)),
+        note=note,
+    )
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,7 @@ def _tier_level(membership: Membership) -> int:
 
 def order_reserve_and_write(
     *,
+    actor: Actor,
     buyer: User,
     community: Community,
     membership: Membership,
@@ -174,8 +192,9 @@ def order_reserve_and_write(
     for line in lines:
         line.order = order
     OrderLine.objects.bulk_create(lines)
+    order_audit(actor=actor, action="order.created", order=order, before={})
     if total == 0:
-        _settle_free_order(order=order, now=now)
+        _settle_free_order(actor=actor, order=order, now=now)
     return order
 
 
@@ -184,8 +203,9 @@ def _reserve_and_write(**kwargs) -> Order:
         return order_reserve_and_write(**kwargs)
 
 
-def _settle_free_order(*, order: Order, now: datetime) -> None:
+def _settle_free_order(*, actor: Actor, order: Order, now: datetime) -> None:
     """Nothing to pay (free tickets): the order is paid at once, with a zero payment for the record."""
+    before = audit_snapshot(order, AUDIT_FIELDS)
     Payment.objects.create(
         order=order,
         provider="free",
@@ -198,11 +218,13 @@ def _settle_free_order(*, order: Order, now: datetime) -> None:
     order.paid_at = now
     order.hold_expires_at = None
     order.save(update_fields=["status", "paid_at", "hold_expires_at"])
+    order_audit(actor=actor, action="order.paid", order=order, before=before, note="free")
     order_paid_announce(order=order)
 
 
 def order_create(
     *,
+    actor: Actor,
     buyer: User,
     community: Community,
     lines: list[LineInput],
@@ -232,6 +254,7 @@ def order_create(
     referrer = referrer_for(community=community, buyer=buyer, referral_code=referral_code)
     try:
         order = _reserve_and_write(
+            actor=actor,
             buyer=buyer,
             community=community,
             membership=membership,
@@ -253,6 +276,7 @@ def order_create(
 
 
 def _cancel_locked(*, order: Order, reason: str, now: datetime) -> None:
+    """Cancel a locked unpaid order and release its stock; the caller records the audit row."""
     order.status = Order.Status.CANCELLED
     order.cancelled_at = now
     order.cancel_reason = reason[:200]
@@ -262,16 +286,18 @@ def _cancel_locked(*, order: Order, reason: str, now: datetime) -> None:
     Payment.objects.filter(order=order, status__in=[Payment.Status.CREATING, Payment.Status.PENDING]).update(
         status=Payment.Status.CANCELED
     )
-    transaction.on_commit(lambda: _cancel_at_provider(order.pk))
+    _cancel_at_provider_on_commit(order_id=order.pk)
 
 
-def _cancel_at_provider(order_id: int) -> None:
+def _cancel_at_provider_on_commit(*, order_id: int) -> None:
+    """Queue the provider-side cancel after commit; best effort (a payment that goes through anyway
+    is applied as a late payment), so a broker that is down is only logged."""
     from commerce.tasks import payment_cancel_task  # tasks import services: keep the cycle out of import time
 
-    payment_cancel_task.delay(order_id)
+    enqueue_on_commit(payment_cancel_task, order_id)
 
 
-def order_cancel(*, order: Order, reason: str = "") -> Order:
+def order_cancel(*, actor: Actor, order: Order, reason: str = "") -> Order:
     """Cancel an unpaid order and release its stock. The caller checked the order is the actor's.
 
     Locks the order row, then the SKUs (the fixed order of every stock move).
@@ -283,16 +309,21 @@ def order_cancel(*, order: Order, reason: str = "") -> Order:
             return order
         if order.status != Order.Status.PENDING_PAYMENT:
             raise errors.OrderNotCancellable()
-        _cancel_locked(order=order, reason=reason or _("Cancelled by the buyer."), now=timezone.now())
+        before = audit_snapshot(order, AUDIT_FIELDS)
+        reason = reason or _("Cancelled by the buyer.")
+        _cancel_locked(order=order, reason=reason, now=timezone.now())
+        order_audit(actor=actor, action="order.cancelled", order=order, before=before, note=reason)
     return order
 
 
-def order_release_expired(*, now: datetime, batch_size: int = 200) -> int:
+def order_release_expired(*, now: datetime, batch_size: int = 200, actor: Actor = EXPIRY_ACTOR) -> int:
     """Cancel unpaid orders whose hold expired before ``now`` and release their stock.
 
-    Safe to run any number of times, by any number of workers at once: each
-    order is re-checked under its row lock (rows another worker holds are
-    skipped) and releasing is idempotent. Returns how many orders it cancelled.
+    Set-based, one transaction per batch: the batch's order rows are locked
+    (rows another worker or a payment holds are skipped), then all their SKUs
+    in primary-key order (the fixed order of every stock move), and one audit
+    row per order is written in bulk. Safe to run any number of times, by any
+    number of workers at once. Returns how many orders it cancelled.
     """
     cancelled = 0
     last_id = 0
@@ -307,17 +338,29 @@ def order_release_expired(*, now: datetime, batch_size: int = 200) -> int:
         if not ids:
             return cancelled
         last_id = ids[-1]
-        for order_id in ids:
-            with transaction.atomic():
-                order = (
-                    Order.objects.select_for_update(skip_locked=True)
-                    .filter(pk=order_id, status=Order.Status.PENDING_PAYMENT, hold_expires_at__lte=now)
-                    .first()
-                )
-                if order is None:
-                    continue
-                _cancel_locked(order=order, reason=_("The payment hold expired."), now=now)
-                cancelled += 1
+        cancelled += _release_batch(order_ids=ids, now=now, actor=actor)
+
+
+def _release_batch(*, order_ids: list[int], now: datetime, actor: Actor) -> int:
+    reason = _("The payment hold expired.")
+    with transaction.atomic():
+        orders = list(
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=order_ids, status=Order.Status.PENDING_PAYMENT, hold_expires_at__lte=now)
+            .order_by("pk")
+        )
+        skus_lock(
+            sku_ids=OrderLine.objects.filter(order__in=orders, sku__isnull=False).values_list(
+                "sku_id", flat=True
+            )
+        )
+        rows = []
+        for order in orders:
+            before = audit_snapshot(order, AUDIT_FIELDS)
+            _cancel_locked(order=order, reason=reason, now=now)
+            rows.append((order, order.community_id, audit_diff(before, audit_snapshot(order, AUDIT_FIELDS))))
+        audit_record_many(actor=actor, action="order.cancelled", rows=rows)
+    return len(orders)
 
 
 _NEXT_STATUS = {
@@ -326,7 +369,7 @@ _NEXT_STATUS = {
 }
 
 
-def order_advance(*, order_id: int, status: str) -> Order:
+def order_advance(*, actor: Actor, order_id: int, status: str) -> Order:
     """Move a paid order on: paid -> fulfilled (shipped, or the event took place) -> completed.
 
     The caller checked that the actor manages the order's community. Refunds
@@ -342,6 +385,8 @@ def order_advance(*, order_id: int, status: str) -> Order:
                 code="invalid_status",
                 http_status=409,
             )
+        before = audit_snapshot(order, AUDIT_FIELDS)
         order.status = status
         order.save(update_fields=["status", "updated_at"])
+        order_audit(actor=actor, action=f"order.{status}", order=order, before=before)
     return order

@@ -21,6 +21,13 @@ that any order of deliveries converges on the same state:
 * refund statuses only move forward (pending -> succeeded | failed, and
   succeeded -> failed as the provider may report), and their consequences
   are recomputed from totals (see ``order_refunds_settle``).
+
+Every money path takes its row locks in one order: the order row, then SKU
+rows (by primary key), then membership rows (by primary key: the buyer's and
+the referrers', see ``_lock_memberships``), then the order's commissions.
+Order placement (SKUs, then a reference to the referrer's membership) fits
+the same order, so payments, refunds and placements queue, never deadlock.
+The audience stale flag and every other reaction of trust run after commit.
 """
 
 import logging
@@ -40,11 +47,13 @@ from commerce.models import Order, Payment, Refund, WebhookEvent
 from commerce.payments import base
 from commerce.pricing import money, points_for
 from commerce.services.commissions import commission_create_for_order
+from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.refunds import order_refunds_settle, refund_apply_state
 from commerce.services.stock import stock_take_back
 from members.models import Membership
 from members.services.memberships import membership_activate_paid
 from members.services.points import points_award
+from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +89,7 @@ def payment_start(*, order_id: int, provider_name: str = base.DEFAULT_PROVIDER) 
     until its hold expires, and the same call may be retried.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = Order.objects.select_for_update(of=("self",)).select_related("community").get(pk=order_id)
         payment = order.payments.filter(provider=provider_name).first()
         if payment is None:
             payment = Payment.objects.create(
@@ -116,15 +125,10 @@ def payment_start(*, order_id: int, provider_name: str = base.DEFAULT_PROVIDER) 
 # --- Applying facts (the caller holds the order's row lock) ------------------------------------
 
 
-def _award_points(*, order: Order) -> None:
+def _award_points(*, actor: Actor, order: Order, membership_id: int | None) -> None:
     """Points for goods and tickets bought (entry fees buy membership, not points)."""
     if order.kind == Order.Kind.ENTRY:
         return
-    membership_id = (
-        Membership.objects.filter(user_id=order.buyer_id, community_id=order.community_id)
-        .values_list("pk", flat=True)
-        .first()
-    )
     points = points_for(amount=order.amount_paid, points_per_yuan=order.community.points_per_yuan)
     if membership_id is None or points <= 0:
         return
@@ -133,17 +137,45 @@ def _award_points(*, order: Order) -> None:
         delta=points,
         reason=_("Purchase: order #%(id)s") % {"id": order.pk},
         idempotency_key=f"order:{order.pk}:award",
+        actor=actor,
     )
 
 
-def _flag_for_review(*, order: Order, reason: str) -> None:
+def _lock_memberships(*, order: Order) -> int | None:
+    """Lock, in primary-key order, every membership the payment writes or references.
+
+    Points lock the buyer's membership; commissions reference the referrers'
+    (a foreign key takes ``FOR KEY SHARE``). Two members who referred each
+    other, paying at once, would each hold their own row and wait for the
+    other's: locking the whole set in one fixed order makes them queue instead.
+    Returns the buyer's membership id (None if they have none in the community).
+    """
+    buyer = (
+        Membership.objects.filter(user_id=order.buyer_id, community_id=order.community_id)
+        .values_list("pk", "referred_by_id")
+        .first()
+    )
+    ids = {order.membership_id, order.referrer_id}
+    if buyer is not None:
+        ids |= {buyer[0], buyer[1]}
+    level1 = order.referrer_id or (buyer[1] if buyer else None)
+    if level1:
+        ids.add(Membership.objects.filter(pk=level1).values_list("referred_by_id", flat=True).first())
+    ids.discard(None)
+    list(Membership.objects.select_for_update().filter(pk__in=sorted(ids)).order_by("pk").values_list("pk"))
+    return buyer[0] if buyer is not None else None
+
+
+def _flag_for_review(*, actor: Actor, order: Order, reason: str) -> None:
+    before = audit_snapshot(order, AUDIT_FIELDS)
     order.needs_review = True
     order.review_reason = reason[:500]
     order.save(update_fields=["needs_review", "review_reason", "updated_at"])
+    order_audit(actor=actor, action="order.flagged_for_review", order=order, before=before, note=reason)
 
 
 def payment_apply_success(
-    *, order: Order, payment: Payment, amount: Decimal, currency: str, now: datetime
+    *, actor: Actor, order: Order, payment: Payment, amount: Decimal, currency: str, now: datetime
 ) -> Order:
     """Mark ``order`` paid by ``payment`` if the amount and currency match; once only.
 
@@ -160,6 +192,7 @@ def payment_apply_success(
         payment.status = Payment.Status.MISMATCH
         payment.save(update_fields=["status", "amount_received", "updated_at"])
         _flag_for_review(
+            actor=actor,
             order=order,
             reason=_("Payment %(ref)s received %(amount)s %(currency)s; the order is %(total)s %(own)s.")
             % {
@@ -173,37 +206,55 @@ def payment_apply_success(
         return order
     if order.status == Order.Status.CANCELLED and not stock_take_back(order=order):
         _flag_for_review(
-            order=order, reason=_("Paid after the order was cancelled and the stock is gone: refund it.")
+            actor=actor,
+            order=order,
+            reason=_("Paid after the order was cancelled and the stock is gone: refund it."),
         )
     elif order.status not in (Order.Status.PENDING_PAYMENT, Order.Status.CANCELLED):
-        _flag_for_review(order=order, reason=_("A second payment arrived for an order already paid."))
+        _flag_for_review(
+            actor=actor, order=order, reason=_("A second payment arrived for an order already paid.")
+        )
         payment.status = Payment.Status.MISMATCH
         payment.save(update_fields=["status", "amount_received", "updated_at"])
         return order
     payment.status = Payment.Status.SUCCEEDED
     payment.succeeded_at = now
     payment.save(update_fields=["status", "amount_received", "succeeded_at", "updated_at"])
+    before = audit_snapshot(order, AUDIT_FIELDS)
     order.status = Order.Status.PAID
     order.amount_paid = amount
     order.paid_at = now
     order.hold_expires_at = None
     order.save(update_fields=["status", "amount_paid", "paid_at", "hold_expires_at", "updated_at"])
+    order_audit(actor=actor, action="order.paid", order=order, before=before, note=payment.provider)
     order_paid_announce(order=order)
+    buyer_membership_id = _lock_memberships(order=order)
     if order.kind == Order.Kind.ENTRY and order.membership_id and order.plan_id:
-        membership_activate_paid(membership_id=order.membership_id, plan=order.plan, paid_at=now)
-    _award_points(order=order)
-    commission_create_for_order(order=order, now=now)
-    order_refunds_settle(order=order)  # also reverses commissions for refunds confirmed before this news
+        membership_activate_paid(membership_id=order.membership_id, plan=order.plan, paid_at=now, actor=actor)
+    _award_points(actor=actor, order=order, membership_id=buyer_membership_id)
+    commission_create_for_order(order=order, now=now, actor=actor)
+    order_refunds_settle(
+        actor=actor, order=order
+    )  # also reverses commissions for refunds confirmed before this news
     return order
 
 
-def _apply_failure(*, payment: Payment, fact: base.PaymentFailed) -> None:
+def _apply_failure(*, actor: Actor, order: Order, payment: Payment, fact: base.PaymentFailed) -> None:
     """Record a failed attempt; the order stays payable (the customer may try another method)."""
     if payment.status in (Payment.Status.CREATING, Payment.Status.PENDING, Payment.Status.FAILED):
+        fields = ["status", "failure_code", "failure_message"]
+        before = audit_snapshot(payment, fields)
         payment.status = Payment.Status.FAILED
         payment.failure_code = fact.failure_code[:100]
         payment.failure_message = fact.failure_message[:500]
-        payment.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
+        payment.save(update_fields=[*fields, "updated_at"])
+        audit_record(
+            actor=actor,
+            action="payment.failed",
+            target=payment,
+            community_id=order.community_id,
+            changes=audit_diff(before, audit_snapshot(payment, fields)),
+        )
 
 
 def _refund_for_state(*, order: Order, payment: Payment, state: base.ProviderRefund) -> Refund:
@@ -234,10 +285,13 @@ class ProviderSnapshot:
     refunds: list[base.ProviderRefund]
 
 
-def _apply_snapshot(*, order: Order, payment: Payment, snapshot: ProviderSnapshot, now: datetime) -> None:
+def _apply_snapshot(
+    *, actor: Actor, order: Order, payment: Payment, snapshot: ProviderSnapshot, now: datetime
+) -> None:
     """Apply the provider's current state: the success first (refunds prove it), then each refund."""
     if snapshot.payment.status == Payment.Status.SUCCEEDED:
         payment_apply_success(
+            actor=actor,
             order=order,
             payment=payment,
             amount=snapshot.payment.amount_received,
@@ -247,9 +301,9 @@ def _apply_snapshot(*, order: Order, payment: Payment, snapshot: ProviderSnapsho
     confirmed = []
     for state in sorted(snapshot.refunds, key=lambda refund: refund.ref):
         refund = _refund_for_state(order=order, payment=payment, state=state)
-        if refund_apply_state(order=order, refund=refund, state=state):
+        if refund_apply_state(actor=actor, order=order, refund=refund, state=state):
             confirmed.append(refund)
-    order_refunds_settle(order=order, confirmed=confirmed)
+    order_refunds_settle(actor=actor, order=order, confirmed=confirmed)
 
 
 def _payment_for_fact(*, provider: str, fact: base.Fact) -> Payment | None:
@@ -266,7 +320,7 @@ def _payment_for_fact(*, provider: str, fact: base.Fact) -> Payment | None:
 
 
 def _apply_fact(
-    *, payment: Payment, fact: base.Fact, snapshot: ProviderSnapshot | None, now: datetime
+    *, actor: Actor, payment: Payment, fact: base.Fact, snapshot: ProviderSnapshot | None, now: datetime
 ) -> Order:
     order = (
         Order.objects.select_for_update(of=("self",))
@@ -276,12 +330,12 @@ def _apply_fact(
     payment = Payment.objects.get(pk=payment.pk)
     if isinstance(fact, base.PaymentSucceeded):
         payment_apply_success(
-            order=order, payment=payment, amount=fact.amount, currency=fact.currency, now=now
+            actor=actor, order=order, payment=payment, amount=fact.amount, currency=fact.currency, now=now
         )
     elif isinstance(fact, base.PaymentFailed):
-        _apply_failure(payment=payment, fact=fact)
+        _apply_failure(actor=actor, order=order, payment=payment, fact=fact)
     elif isinstance(fact, base.RefundsChanged) and snapshot is not None:
-        _apply_snapshot(order=order, payment=payment, snapshot=snapshot, now=now)
+        _apply_snapshot(actor=actor, order=order, payment=payment, snapshot=snapshot, now=now)
     return order
 
 
@@ -328,7 +382,8 @@ def webhook_receive(*, provider_name: str, payload: bytes, headers) -> WebhookEv
         now = timezone.now()
         order = None
         if payment is not None:
-            order = _apply_fact(payment=payment, fact=fact, snapshot=snapshot, now=now)
+            actor = base.provider_actor(provider.name)
+            order = _apply_fact(actor=actor, payment=payment, fact=fact, snapshot=snapshot, now=now)
         event.order = order
         event.outcome = WebhookEvent.Outcome.APPLIED if order is not None else WebhookEvent.Outcome.IGNORED
         event.processed_at = now
@@ -336,19 +391,29 @@ def webhook_receive(*, provider_name: str, payload: bytes, headers) -> WebhookEv
     return event
 
 
-def payment_settle_offline(*, order: Order, reference: str, now: datetime) -> Order:
+def payment_settle_offline(*, actor: Actor, order: Order, reference: str, now: datetime) -> Order:
     """Record ``order`` as paid in full outside any provider. Caller holds the order's row lock."""
-    payment, _created = Payment.objects.get_or_create(
+    payment, created = Payment.objects.get_or_create(
         order=order,
         provider="offline",
         defaults={"amount": order.total, "currency": order.currency, "provider_ref": reference[:100]},
     )
+    if created:
+        audit_record(
+            actor=actor,
+            action="payment.offline_recorded",
+            target=payment,
+            community_id=order.community_id,
+            changes={"amount": [None, payment.amount], "provider_ref": [None, payment.provider_ref]},
+        )
     return payment_apply_success(
-        order=order, payment=payment, amount=order.total, currency=order.currency, now=now
+        actor=actor, order=order, payment=payment, amount=order.total, currency=order.currency, now=now
     )
 
 
-def payment_record_offline(*, order_id: int, reference: str, now: datetime | None = None) -> Order:
+def payment_record_offline(
+    *, actor: Actor, order_id: int, reference: str, now: datetime | None = None
+) -> Order:
     """Record that ``order`` was paid in full outside any online provider (cash, transfer, a free plan).
 
     Staff only; the caller checks permission. Goes through the same path as an
@@ -359,7 +424,9 @@ def payment_record_offline(*, order_id: int, reference: str, now: datetime | Non
         order = (
             Order.objects.select_for_update(of=("self",)).select_related("community", "plan").get(pk=order_id)
         )
-        return payment_settle_offline(order=order, reference=reference, now=now or timezone.now())
+        return payment_settle_offline(
+            actor=actor, order=order, reference=reference, now=now or timezone.now()
+        )
 
 
 def payment_cancel_at_provider(*, order_id: int) -> bool:

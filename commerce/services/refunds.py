@@ -14,10 +14,14 @@ How a refund moves:
    when a refund webhook (``charge.refunded``, ``refund.updated`` ...) arrives.
    Until then the refund is pending and still reserves its amount.
 
-If the provider cannot be reached, the refund is marked failed (its amount is
-free again) and the caller gets ``payment_provider_unavailable``; retrying
-with the same Idempotency-Key sends the same refund again (the provider's key
-is unchanged, so it is never made twice). ``order_refunds_settle`` applies the
+If the provider refuses, the refund is marked failed (its amount is free
+again). If it cannot be reached, nobody knows whether it made the refund (a
+timeout after the provider processed it), so the refund stays pending and
+keeps reserving its amount: a retry without a key cannot pay the same money
+out again, and retrying with the same Idempotency-Key sends the same refund
+again (the provider's key is unchanged, so it is never made twice); the
+provider's refund webhook settles it otherwise. Either way the caller gets
+``payment_provider_unavailable``. ``order_refunds_settle`` applies the
 consequences of the confirmed total, and is idempotent: points taken back in
 proportion, event seats released, a fully refunded entry ends the membership.
 """
@@ -37,10 +41,12 @@ from commerce.models import Order, OrderLine, Payment, Refund
 from commerce.payments.base import ProviderRefund, ProviderRefused, ProviderUnavailable, get_provider
 from commerce.pricing import proportional_share
 from commerce.services.commissions import commission_reverse_for_order
+from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.stock import stock_release
 from members.models import PointsEntry, User
 from members.services.memberships import membership_end_paid
 from members.services.points import points_award
+from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
 from shequn_backend.events import send_on_commit
 
 logger = logging.getLogger(__name__)
@@ -59,27 +65,55 @@ def order_refundable_amount(*, order: Order) -> Decimal:
     return order.amount_paid - _sum(order.refunds.filter(status__in=Refund.OPEN_STATUSES))
 
 
+REFUND_AUDIT_FIELDS = ("status", "provider_ref", "amount", "failure_reason")
+
+
+def _refund_audit(*, actor: Actor, action: str, refund: Refund, before: dict, community_id: int) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        target=refund,
+        community_id=community_id,
+        changes=audit_diff(before, audit_snapshot(refund, REFUND_AUDIT_FIELDS)),
+    )
+
+
+def _requester(actor: Actor) -> User | None:
+    return actor if isinstance(actor, User) and actor.is_authenticated else None
+
+
+def _replay(*, order: Order, requester: User | None, key: str, amount: Decimal | None) -> Refund | None:
+    """The refund this requester already asked for under ``key`` on ``order``, if any."""
+    refund = Refund.objects.filter(order=order, requested_by=requester, idempotency_key=key).first()
+    if refund is not None and amount is not None and amount != refund.amount:
+        raise errors.IdempotencyKeyReused()
+    return refund
+
+
 def refund_request(
     *,
+    actor: Actor,
     order_id: int,
     reason: str,
-    requested_by: User | None,
     source: str = Refund.Source.OWNER,
     amount: Decimal | None = None,
     idempotency_key: str | None = None,
 ) -> Refund:
     """Refund ``amount`` (default: all that is left) of a paid order through its provider.
 
-    The caller has checked that ``requested_by`` may refund this order. Never
+    The caller has checked that ``actor`` may refund this order. Never
     refunds more than was paid, even under concurrent requests (row lock on
-    the order, plus the database's check). Idempotent per (order,
-    ``idempotency_key``). Returns the refund, ``pending`` or ``succeeded``.
+    the order, plus the database's check): pending refunds reserve their
+    amount. Idempotent per (order, requester, ``idempotency_key``), a unique
+    constraint: a replay returns the first refund and moves no money again.
+    Returns the refund, ``pending`` or ``succeeded``.
     """
+    requester = _requester(actor)
     with transaction.atomic(durable=True):
         order = Order.objects.select_for_update().get(pk=order_id)
         refund = None
         if idempotency_key:
-            refund = Refund.objects.filter(order=order, idempotency_key=idempotency_key).first()
+            refund = _replay(order=order, requester=requester, key=idempotency_key, amount=amount)
             if refund is not None and (refund.provider_ref or refund.status == Refund.Status.SUCCEEDED):
                 return refund  # a replay: the first answer, nothing sent again
         payment = order.payments.filter(status=Payment.Status.SUCCEEDED).exclude(provider="free").first()
@@ -97,22 +131,42 @@ def refund_request(
                 amount=amount,
                 currency=order.currency,
                 reason=reason[:500],
-                requested_by=requested_by,
+                requested_by=requester,
                 source=source,
                 idempotency_key=idempotency_key or "",
             )
+            audit_record(
+                actor=actor,
+                action="order.refund_requested",
+                target=order,
+                community_id=order.community_id,
+                changes={"refund": [None, refund.pk], "refund_amount": [None, refund.amount]},
+                note=refund.reason,
+            )
         elif refund.status == Refund.Status.FAILED:
-            # The provider never took it (unreachable): the same row and key go again, if still covered.
+            # The provider refused it earlier: the same row and key go again, if still covered.
             if refund.amount > order_refundable_amount(order=order):
                 raise errors.RefundExceedsPaid()
+            before = audit_snapshot(refund, REFUND_AUDIT_FIELDS)
             refund.status, refund.failure_reason = Refund.Status.PENDING, ""
             refund.save(update_fields=["status", "failure_reason", "updated_at"])
-        # else: pending and never answered (a crash before the answer was recorded): send it again.
-    return refund_send(refund_id=refund.pk)
+            _refund_audit(
+                actor=actor,
+                action="refund.retried",
+                refund=refund,
+                before=before,
+                community_id=order.community_id,
+            )
+        # else: pending and never answered (provider unreachable, or a crash before the answer): send again.
+    return refund_send(actor=actor, refund_id=refund.pk)
 
 
-def refund_send(*, refund_id: int) -> Refund:
-    """Send a pending refund to its provider (no lock held meanwhile) and record the answer."""
+def refund_send(*, actor: Actor, refund_id: int) -> Refund:
+    """Send a pending refund to its provider (no lock held meanwhile) and record the answer.
+
+    Unreachable: the refund stays pending (the provider may have made it) and
+    keeps its amount reserved; refused: it fails and frees its amount.
+    """
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     provider = get_provider(refund.provider)
     try:
@@ -126,19 +180,32 @@ def refund_send(*, refund_id: int) -> Refund:
         )
     except (ProviderUnavailable, ProviderRefused) as exc:
         logger.warning("Refund %s not sent: %s", refund.pk, exc)
-        with transaction.atomic(durable=True):
-            Order.objects.select_for_update().get(pk=refund.order_id)
-            Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING, provider_ref="").update(
-                status=Refund.Status.FAILED, failure_reason=str(exc)[:500], updated_at=timezone.now()
-            )
+        _record_unsent(actor=actor, refund=refund, exc=exc)
         status = 503 if isinstance(exc, ProviderUnavailable) else 502
         raise errors.PaymentProviderUnavailable(http_status=status) from exc
     with transaction.atomic(durable=True):
         order = Order.objects.select_for_update().get(pk=refund.order_id)
         refund = Refund.objects.get(pk=refund.pk)
-        refund_apply_state(order=order, refund=refund, state=state)
-        order_refunds_settle(order=order, confirmed=[refund])
+        refund_apply_state(actor=actor, order=order, refund=refund, state=state)
+        order_refunds_settle(actor=actor, order=order, confirmed=[refund])
     return refund
+
+
+def _record_unsent(*, actor: Actor, refund: Refund, exc: Exception) -> None:
+    refused = isinstance(exc, ProviderRefused)
+    with transaction.atomic(durable=True):
+        order = Order.objects.select_for_update().get(pk=refund.order_id)
+        refund = Refund.objects.get(pk=refund.pk)
+        if refund.status != Refund.Status.PENDING or refund.provider_ref:
+            return  # a webhook recorded the provider's answer meanwhile
+        before = audit_snapshot(refund, REFUND_AUDIT_FIELDS)
+        refund.status = Refund.Status.FAILED if refused else Refund.Status.PENDING
+        refund.failure_reason = str(exc)[:500]
+        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+        action = "refund.failed" if refused else "refund.unanswered"
+        _refund_audit(
+            actor=actor, action=action, refund=refund, before=before, community_id=order.community_id
+        )
 
 
 # Moves a provider may report; anything else (a stale snapshot) is ignored.
@@ -148,7 +215,7 @@ _ALLOWED_MOVES = {
 }
 
 
-def refund_apply_state(*, order: Order, refund: Refund, state: ProviderRefund) -> bool:
+def refund_apply_state(*, actor: Actor, order: Order, refund: Refund, state: ProviderRefund) -> bool:
     """Record the provider's view of ``refund``; True if it became succeeded. Caller holds the order lock.
 
     Statuses only move forward: pending -> succeeded | failed | canceled, and
@@ -156,6 +223,7 @@ def refund_apply_state(*, order: Order, refund: Refund, state: ProviderRefund) -
     refund we marked failed because the provider could not be reached, and
     which the provider made after all, is taken as the provider reports it.
     """
+    before = audit_snapshot(refund, REFUND_AUDIT_FIELDS)
     changed = []
     if state.ref and refund.provider_ref != state.ref:
         unsent = refund.provider_ref == ""
@@ -173,6 +241,11 @@ def refund_apply_state(*, order: Order, refund: Refund, state: ProviderRefund) -
         changed += ["status", "failure_reason", "confirmed_at"]
     if changed:
         refund.save(update_fields=[*dict.fromkeys(changed), "updated_at"])
+    if refund.status != before["status"]:
+        action = "refund.confirmed" if became_succeeded else f"refund.{refund.status}"
+        _refund_audit(
+            actor=actor, action=action, refund=refund, before=before, community_id=order.community_id
+        )
     return became_succeeded
 
 
@@ -189,7 +262,7 @@ def _ticket_targets(*, order: Order, refunded: Decimal) -> dict[int, int]:
     return targets
 
 
-def _take_back_points(*, order: Order, key_suffix: str) -> None:
+def _take_back_points(*, actor: Actor, order: Order, key_suffix: str) -> None:
     # The buyer's membership (as in the award) leads the ledger's unique (membership, key) index:
     # without it the lookup scans the whole ledger under the order lock.
     award = PointsEntry.objects.filter(
@@ -212,10 +285,11 @@ def _take_back_points(*, order: Order, key_suffix: str) -> None:
             delta=-(target - taken),
             reason=_("Refund on order #%(id)s") % {"id": order.pk},
             idempotency_key=f"order:{order.pk}:refund:{key_suffix}",
+            actor=actor,
         )
 
 
-def order_refunds_settle(*, order: Order, confirmed: list[Refund] = ()) -> Order:
+def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] = ()) -> Order:
     """Bring ``order`` in line with its succeeded refunds. Caller holds the order lock; idempotent.
 
     Does nothing while the payment is not known to have succeeded: refunds the
@@ -227,10 +301,12 @@ def order_refunds_settle(*, order: Order, confirmed: list[Refund] = ()) -> Order
     refunded = _sum(
         order.refunds.filter(status=Refund.Status.SUCCEEDED, payment__status=Payment.Status.SUCCEEDED)
     )
+    snapshot = audit_snapshot(order, AUDIT_FIELDS)
     if refunded > order.amount_paid:
         order.needs_review = True
         order.review_reason = _("The provider reports more refunded than was paid.")[:500]
         order.save(update_fields=["needs_review", "review_reason", "updated_at"])
+        order_audit(actor=actor, action="order.flagged_for_review", order=order, before=snapshot)
         return order
     before, previously_refunded = order.status, order.amount_refunded
     order.amount_refunded = refunded
@@ -242,6 +318,7 @@ def order_refunds_settle(*, order: Order, confirmed: list[Refund] = ()) -> Order
         order.status = Order.Status.PAID
     order.save(update_fields=["amount_refunded", "status", "updated_at"])
     if refunded != previously_refunded:
+        order_audit(actor=actor, action="order.refunds_settled", order=order, before=snapshot)
         send_on_commit(
             order_refunded,
             sender=Order,
@@ -251,27 +328,29 @@ def order_refunds_settle(*, order: Order, confirmed: list[Refund] = ()) -> Order
             amount=refunded - previously_refunded,
             fully_refunded=order.status == Order.Status.REFUNDED,
         )
-    commission_reverse_for_order(order=order, now=timezone.now())
+    commission_reverse_for_order(order=order, now=timezone.now(), actor=actor)
     if refunded <= 0:
         return order
-    keys = [str(refund.pk) for refund in confirmed if refund.status == Refund.Status.SUCCEEDED]
-    _take_back_points(order=order, key_suffix=keys[-1] if keys else f"total-{refunded}")
+    # Lock order as in a payment: order, then SKUs, then memberships (points, an entry's end).
     if order.kind == Order.Kind.EVENT:
         stock_release(order=order, released_targets=_ticket_targets(order=order, refunded=refunded))
+    keys = [str(refund.pk) for refund in confirmed if refund.status == Refund.Status.SUCCEEDED]
+    _take_back_points(actor=actor, order=order, key_suffix=keys[-1] if keys else f"total-{refunded}")
     if (
         order.kind == Order.Kind.ENTRY
         and order.status == Order.Status.REFUNDED
         and before != Order.Status.REFUNDED
         and order.membership_id
     ):
-        membership_end_paid(membership_id=order.membership_id)
+        membership_end_paid(membership_id=order.membership_id, actor=actor)
     return order
 
 
-def entry_refund_request(*, order: Order, buyer: User, now: datetime | None = None) -> Refund:
+def entry_refund_request(*, actor: Actor, order: Order, now: datetime | None = None) -> Refund:
     """The buyer's unconditional refund of an entry fee, within the plan's refund window.
 
-    The caller fetched ``order`` through a buyer-scoped selector.
+    The caller fetched ``order`` through a buyer-scoped selector (``actor`` is its buyer).
+    Idempotent without a key: an entry fee is refunded once, so a retry returns that refund.
     """
     now = now or timezone.now()
     if order.kind != Order.Kind.ENTRY or order.paid_at is None or order.plan_id is None:
@@ -280,9 +359,9 @@ def entry_refund_request(*, order: Order, buyer: User, now: datetime | None = No
     if not window or now > order.paid_at + timedelta(days=window):
         raise errors.RefundWindowClosed()
     return refund_request(
+        actor=actor,
         order_id=order.pk,
         reason=_("Refund within the entry plan's refund window."),
-        requested_by=buyer,
         source=Refund.Source.BUYER,
         idempotency_key=f"entry-window-{order.pk}",
     )

@@ -19,10 +19,13 @@ def day(n: float) -> datetime:
 
 def bought(membership, sku, *, at: datetime, quantity: int = 1) -> Order:
     """``membership`` buys ``quantity`` x ``sku`` and pays offline at ``at``."""
+    buyer = membership.user
     order = order_create(
-        buyer=membership.user, community=membership.community, lines=[LineInput(sku.pk, quantity)]
+        actor=buyer, buyer=buyer, community=membership.community, lines=[LineInput(sku.pk, quantity)]
     ).order
-    return payment_record_offline(order_id=order.pk, reference=f"cash-{order.pk}", now=at)
+    return payment_record_offline(
+        actor=membership.community.owner, order_id=order.pk, reference=f"cash-{order.pk}", now=at
+    )
 
 
 MONEY = Decimal

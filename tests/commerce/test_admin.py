@@ -38,11 +38,10 @@ def owner_a(client, world):
 @pytest.mark.parametrize("model", ["product", "order", "payment", "refund", "webhookevent"])
 def test_owners_list_only_their_own_communities_rows(owner_a, world, stripe, model):
     from commerce.services.refunds import refund_request
+    from shequn_backend.audit import SYSTEM
 
     for key in ("a", "b"):
-        refund_request(
-            order_id=world[f"{key}_order"].pk, amount=Decimal("1.00"), reason="x", requested_by=None
-        )
+        refund_request(actor=SYSTEM, order_id=world[f"{key}_order"].pk, amount=Decimal("1.00"), reason="x")
 
     response = owner_a.get(reverse(f"admin:commerce_{model}_changelist"))
 
@@ -81,6 +80,18 @@ def test_the_refund_action_refunds_own_orders_and_cannot_reach_others(owner_a, w
     assert Order.objects.get(pk=world["a_order"].pk).status == Order.Status.REFUNDED
     assert Order.objects.get(pk=world["b_order"].pk).status == Order.Status.PAID
     assert Refund.objects.get().source == Refund.Source.ADMIN
+    requested = AuditEntry.objects.get(action="order.refund_requested")
+    assert requested.actor_id == world["a"].owner_id and requested.target_id == str(world["a_order"].pk)
+
+
+def test_marking_orders_fulfilled_in_the_admin_is_recorded_with_the_owner(owner_a, world):
+    url = reverse("admin:commerce_order_changelist")
+
+    owner_a.post(url, {"action": "mark_fulfilled", "_selected_action": [world["a_order"].pk]}, follow=True)
+
+    assert Order.objects.get(pk=world["a_order"].pk).status == Order.Status.FULFILLED
+    entry = AuditEntry.objects.get(action="order.fulfilled")
+    assert entry.actor_id == world["a"].owner_id and entry.changes["status"] == ["paid", "fulfilled"]
 
 
 def test_orders_are_read_only_in_the_admin(owner_a, world):

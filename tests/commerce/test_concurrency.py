@@ -11,7 +11,7 @@ from threading import Barrier
 import pytest
 from django.db import connection
 
-from commerce.models import Order, Refund, Sku, WebhookEvent
+from commerce.models import Commission, Order, Refund, Sku, WebhookEvent
 from members.models import Membership, PointsEntry, User
 from members.services.memberships import new_referral_code
 from tests.commerce.factories import ProductFactory, SkuFactory
@@ -143,3 +143,61 @@ def test_concurrent_deliveries_of_one_event_are_processed_once(stripe):
     assert event.delivery_count == 10 and event.processed_at
     assert PointsEntry.objects.filter(membership__user=buyer).count() == 1
     assert Membership.objects.get(user=buyer).points == 88
+
+
+def test_parallel_payments_of_one_members_orders_all_succeed_with_points_and_commissions(stripe):
+    community = CommunityFactory(
+        points_per_yuan=Decimal("1"),
+        referral_level1_percent=Decimal("10"),
+        referral_level2_percent=Decimal("5"),
+    )
+    sku = SkuFactory(product=ProductFactory(community=community), price=Decimal("50.00"), stock=100)
+    grand = MembershipFactory(community=community)
+    parent = MembershipFactory(community=community, referred_by=grand)
+    buyer = MembershipFactory(community=community, referred_by=parent)
+    order_ids = [body(place_order(buyer.user, community, [(sku, 1)]))["id"] for _ in range(8)]
+    intents = [stripe.succeed(intent_of(order_id)) for order_id in order_ids]
+
+    responses = run_together(
+        [lambda intent=intent: deliver(stripe, "payment_intent.succeeded", intent) for intent in intents],
+        threads=8,
+    )
+
+    assert [r.status_code for r in responses] == [200] * 8, [r.content for r in responses]
+    assert set(Order.objects.filter(pk__in=order_ids).values_list("status", flat=True)) == {"paid"}
+    assert Membership.objects.get(pk=buyer.pk).points == 8 * 50
+    assert PointsEntry.objects.filter(membership=buyer).count() == 8
+    earned = {
+        level: sorted(Commission.objects.filter(level=level).values_list("amount", flat=True))
+        for level in (1, 2)
+    }
+    assert earned == {1: [Decimal("5.00")] * 8, 2: [Decimal("2.50")] * 8}
+    assert set(Commission.objects.filter(level=1).values_list("beneficiary", flat=True)) == {parent.pk}
+
+
+def test_members_who_refer_each_other_pay_at_the_same_time_without_deadlock(stripe):
+    """Each payment locks its buyer's membership (points) and references the other's (commission)."""
+    community = CommunityFactory(points_per_yuan=Decimal("1"), referral_level1_percent=Decimal("10"))
+    sku = SkuFactory(product=ProductFactory(community=community), price=Decimal("20.00"), stock=100)
+    alice = MembershipFactory(community=community)
+    bob = MembershipFactory(community=community, referred_by=alice)
+    rounds = 6
+    orders = []
+    for _ in range(rounds):
+        orders.append(body(place_order(bob.user, community, [(sku, 1)]))["id"])
+        orders.append(
+            body(place_order(alice.user, community, [(sku, 1)], referral_code=bob.referral_code))["id"]
+        )
+    intents = [stripe.succeed(intent_of(order_id)) for order_id in orders]
+
+    responses = run_together(
+        [lambda intent=intent: deliver(stripe, "payment_intent.succeeded", intent) for intent in intents],
+        threads=2,
+    )
+
+    assert [r.status_code for r in responses] == [200] * (2 * rounds), [r.content for r in responses]
+    assert (
+        Membership.objects.get(pk=alice.pk).points == Membership.objects.get(pk=bob.pk).points == 20 * rounds
+    )
+    assert Commission.objects.filter(beneficiary=alice).count() == rounds
+    assert Commission.objects.filter(beneficiary=bob).count() == rounds

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from commerce.models import Order, Payment
 from members.models import Community, Membership
+from shequn_backend.models import AuditEntry
 from tests.commerce.flows import body, deliver, intent_of, pay, refund_as_owner
 from tests.conftest import client_for
 from tests.members.factories import CommunityFactory, EntryPlanFactory, UserFactory
@@ -182,3 +183,40 @@ def test_when_stripe_is_down_joining_answers_503_and_a_retry_pays(paid_club, str
 
     assert retry.status_code == 201 and body(retry)["payment"]["client_secret"]
     assert Order.objects.count() == 1
+
+
+def test_the_entry_order_its_payment_and_the_members_refund_are_recorded_with_their_actors(paid_club, stripe):
+    user = UserFactory()
+    order_id = body(join(user, paid_club))["payment"]["order_id"]
+    pay(stripe, order_id)
+
+    first = client_for(user).post(f"/api/v1/orders/{order_id}/refund/", HTTP_IDEMPOTENCY_KEY="mine")
+    again = client_for(user).post(f"/api/v1/orders/{order_id}/refund/")
+
+    assert first.status_code == again.status_code == 201 and body(first)["id"] == body(again)["id"]
+    actions = list(
+        AuditEntry.objects.filter(community_id=paid_club["community"].pk)
+        .order_by("pk")
+        .values_list("action", "actor_label")
+    )
+    member = f"user:{user.pk}"
+    assert [a for a in actions if a[0].startswith(("order.", "refund."))] == [
+        ("order.created", member),
+        ("order.paid", "provider:stripe"),
+        ("order.refund_requested", member),
+        ("refund.confirmed", member),
+        ("order.refunds_settled", member),
+    ]
+
+
+def test_a_free_plan_is_recorded_as_an_offline_payment_by_the_member(stripe):
+    community = CommunityFactory(entry_type=Community.EntryType.PAID)
+    plan = EntryPlanFactory(community=community, price=Decimal("0.00"))
+    user = UserFactory()
+
+    response = join(user, {"community": community, "plan": plan})
+
+    assert response.status_code == 201 and body(response)["payment"] is None
+    entry = AuditEntry.objects.get(action="payment.offline_recorded")
+    assert entry.actor_label == f"user:{user.pk}" and entry.community_id == community.pk
+    assert AuditEntry.objects.filter(action="order.paid", actor_label=f"user:{user.pk}").count() == 1

@@ -9,6 +9,7 @@ from django.utils import timezone
 from commerce.models import Order, Payment, Sku
 from commerce.services.orders import order_release_expired
 from members.models import Membership
+from shequn_backend.models import AuditEntry
 from tests.commerce.factories import EventFactory, ProductFactory, SkuFactory
 from tests.commerce.flows import ORDERS_URL, body, place_order
 from tests.conftest import client_for
@@ -321,6 +322,11 @@ def test_expired_holds_are_released_once_and_live_ones_are_kept(shop, stripe):
     later = timezone.now() + timedelta(minutes=31)
     assert order_release_expired(now=later) == 1
     assert Sku.objects.get(pk=shop["sku"].pk).stock == 10
+    expired = AuditEntry.objects.filter(action="order.cancelled").order_by("target_id")
+    assert [(e.target_id, e.actor_label) for e in expired] == sorted(
+        [(str(old), "job:release_stock_holds"), (str(live), "job:release_stock_holds")]
+    )
+    assert expired[0].changes["status"] == ["pending_payment", "cancelled"]
 
 
 def test_the_hold_length_is_a_setting(shop, stripe, settings):
@@ -398,3 +404,22 @@ def test_order_list_runs_a_constant_number_of_queries(shop, page_size, django_as
         response = client.get(ORDERS_URL, {"page_size": page_size})
 
     assert len(body(response)["results"]) == page_size
+
+
+def test_placing_and_cancelling_are_recorded_with_the_buyer_as_actor(shop, stripe):
+    order_id = body(place_order(shop["member"], shop["community"], [(shop["sku"], 2)]))["id"]
+
+    client_for(shop["member"]).post(f"{ORDERS_URL}{order_id}/cancel/")
+    client_for(shop["member"]).post(f"{ORDERS_URL}{order_id}/cancel/")  # a no-op: not recorded again
+
+    entries = list(AuditEntry.objects.filter(target_id=str(order_id)).order_by("pk"))
+    assert [(e.action, e.actor_label, e.actor_id) for e in entries] == [
+        ("order.created", f"user:{shop['member'].pk}", shop["member"].pk),
+        ("order.cancelled", f"user:{shop['member'].pk}", shop["member"].pk),
+    ]
+    assert (
+        entries[0].changes["status"] == [None, "pending_payment"]
+        and entries[0].changes["total"][1] == "198.00"
+    )
+    assert entries[1].changes["status"] == ["pending_payment", "cancelled"]
+    assert all(e.community_id == shop["community"].pk for e in entries)

@@ -3,9 +3,11 @@
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from commerce.models import Order, Refund, Sku
 from members.models import Membership, PointsEntry
+from shequn_backend.models import AuditEntry
 from tests.commerce.factories import EventFactory, ProductFactory, SkuFactory
 from tests.commerce.flows import body, charge_refunded, deliver, intent_of, pay, place_order, refund_as_owner
 from tests.members.factories import CommunityFactory, MembershipFactory
@@ -113,13 +115,14 @@ def test_a_pending_refund_changes_the_order_only_when_stripe_confirms_it(paid, s
     assert order.status == Order.Status.REFUNDED and order.amount_refunded == Decimal("99.99")
 
 
-def test_when_stripe_is_down_the_refund_fails_cleanly_and_the_same_key_retries_it(paid, stripe):
+def test_when_stripe_is_down_the_refund_stays_reserved_and_the_same_key_retries_it(paid, stripe):
     stripe.fail_next(503, 503)
 
     failed = refund_as_owner(paid["owner"], paid["order"].pk, amount="30.00", key="r-down")
 
     assert failed.status_code == 503 and body(failed)["error"]["code"] == "payment_provider_unavailable"
-    assert Refund.objects.get().status == Refund.Status.FAILED
+    # Stripe may have made it (a timeout after it processed the request): it keeps its amount reserved.
+    assert Refund.objects.get().status == Refund.Status.PENDING
     assert Order.objects.get(pk=paid["order"].pk).status == Order.Status.PAID
 
     retried = refund_as_owner(paid["owner"], paid["order"].pk, amount="30.00", key="r-down")
@@ -215,3 +218,79 @@ def test_the_database_refuses_more_refunded_than_paid_and_negative_stock(paid):
         Order.objects.filter(pk=paid["order"].pk).update(amount_refunded=Decimal("100.00"))
     with pytest.raises(IntegrityError), transaction.atomic():
         Sku.objects.filter(pk=paid["sku"].pk).update(stock=-1)
+
+
+def test_after_stripe_timed_out_a_retry_without_a_key_cannot_pay_the_reserved_amount_again(paid, stripe):
+    stripe.fail_next(503, 503)
+    assert refund_as_owner(paid["owner"], paid["order"].pk).status_code == 503  # all of it, unanswered
+
+    retried = refund_as_owner(paid["owner"], paid["order"].pk)  # no key: a new request as far as we know
+
+    assert retried.status_code == 400 and body(retried)["error"]["code"] == "refund_exceeds_paid"
+    assert Refund.objects.count() == 1 and not stripe.refunds
+
+
+def test_a_refund_stripe_refuses_fails_and_frees_its_amount(paid, stripe):
+    stripe.fail_next(400)
+
+    refused = refund_as_owner(paid["owner"], paid["order"].pk, amount="30.00")
+
+    assert refused.status_code == 502
+    assert Refund.objects.get().status == Refund.Status.FAILED
+    assert refund_as_owner(paid["owner"], paid["order"].pk).status_code == 201
+
+
+def test_the_same_key_from_another_manager_is_another_refund(paid, stripe):
+    operator = MembershipFactory(community=paid["order"].community, role=Membership.Role.OPERATOR).user
+
+    first = refund_as_owner(paid["owner"], paid["order"].pk, amount="10.00", key="k")
+    other = refund_as_owner(operator, paid["order"].pk, amount="10.00", key="k")
+    replay = refund_as_owner(paid["owner"], paid["order"].pk, amount="10.00", key="k")
+
+    assert first.status_code == other.status_code == replay.status_code == 201, other.content
+    assert body(first)["id"] == body(replay)["id"] != body(other)["id"]
+    assert len(stripe.calls("POST", "/v1/refunds")) == 2
+
+
+def test_the_same_key_with_another_amount_is_refused(paid, stripe):
+    refund_as_owner(paid["owner"], paid["order"].pk, amount="10.00", key="k")
+
+    response = refund_as_owner(paid["owner"], paid["order"].pk, amount="20.00", key="k")
+
+    assert response.status_code == 409 and body(response)["error"]["code"] == "idempotency_key_reused"
+    assert Refund.objects.count() == 1
+
+
+def test_refunds_leave_an_audit_trail_with_their_actors(paid, stripe):
+    response = refund_as_owner(paid["owner"], paid["order"].pk, amount="30.00")
+    order = paid["order"]
+
+    entries = {
+        (e.action, e.actor_label)
+        for e in AuditEntry.objects.filter(community_id=order.community_id).order_by("pk")
+    }
+    owner = f"user:{paid['owner'].pk}"
+    assert {
+        ("order.created", f"user:{paid['member'].user_id}"),
+        ("order.paid", "provider:stripe"),
+        ("order.refund_requested", owner),
+        ("refund.confirmed", owner),
+        ("order.refunds_settled", owner),
+    } <= entries
+    settled = AuditEntry.objects.get(action="order.refunds_settled", target_id=str(order.pk))
+    assert settled.changes["status"] == ["paid", "partially_refunded"]
+    assert settled.changes["amount_refunded"] == ["0.00", "30.00"]
+    assert body(response)["status"] == "succeeded"
+
+
+def test_the_database_keeps_one_refund_per_requester_and_key(paid, stripe):
+    first = Refund.objects.get(
+        pk=body(refund_as_owner(paid["owner"], paid["order"].pk, amount="1.00", key="k"))["id"]
+    )
+    copy = {f: getattr(first, f) for f in ("order_id", "payment_id", "provider", "amount", "currency")}
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Refund.objects.create(**copy, requested_by=paid["owner"], idempotency_key="k")
+    Refund.objects.create(**copy, requested_by=None, idempotency_key="k")  # a system request: its own scope
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Refund.objects.create(**copy, requested_by=None, idempotency_key="k")

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from commerce.models import Order, Payment, Refund, WebhookEvent
 from members.models import Membership, PointsEntry
+from shequn_backend.models import AuditEntry
 from tests.commerce.factories import ProductFactory, SkuFactory
 from tests.commerce.flows import (
     WEBHOOK_URL,
@@ -122,6 +123,9 @@ def test_a_failed_attempt_is_recorded_and_the_order_stays_payable(order, stripe)
     payment = Payment.objects.get(order=order)
     assert payment.status == Payment.Status.FAILED and payment.failure_code == "generic_decline"
     assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
+    entry = AuditEntry.objects.get(action="payment.failed")
+    assert entry.actor_label == "provider:stripe" and entry.target_id == str(payment.pk)
+    assert entry.changes["status"] == ["pending", "failed"] and entry.community_id == order.community_id
     assert pay(stripe, order.pk).status == Order.Status.PAID
 
 
@@ -151,6 +155,9 @@ def test_a_payment_of_the_wrong_amount_or_currency_flags_the_order_for_review_un
     assert order.status == Order.Status.PENDING_PAYMENT and order.amount_paid == 0
     assert Payment.objects.get(order=order).status == Payment.Status.MISMATCH
     assert points_of(order) == 0
+    flagged = AuditEntry.objects.get(action="order.flagged_for_review", target_id=str(order.pk))
+    assert flagged.actor_label == "provider:stripe" and flagged.changes["needs_review"] == [False, True]
+    assert not AuditEntry.objects.filter(action="order.paid").exists()
 
 
 # --- Events that are not ours --------------------------------------------------------------------

@@ -1,0 +1,106 @@
+"""Query counts of the write paths, pinned at two sizes (like the list endpoints).
+
+Order placement grows by one UPDATE per SKU taken (stock moves by ``F()``
+deltas, SKU by SKU in primary-key order, so that no update is lost);
+everything else is the same for one line or five. The numbers count what
+the request runs; the events sent on commit (trust's reactions) run after
+the request's transaction and are not counted here.
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from members.models import Community
+from tests.commerce.factories import ProductFactory, SkuFactory
+from tests.commerce.flows import ORDERS_URL, WEBHOOK_URL, body, deliver, intent_of
+from tests.commerce.stripe_server import sign
+from tests.conftest import client_for
+from tests.members.factories import CommunityFactory, EntryPlanFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PLACE_ORDER = {1: 23, 5: 27}  # + one stock UPDATE per SKU
+PAYMENT_NOTIFICATION = 41
+OWNER_REFUND = 35
+PAID_JOIN = 30
+
+
+@pytest.fixture
+def shop():
+    """Five SKUs, points and a two-level referral chain: the payment does all it can."""
+    community = CommunityFactory(
+        points_per_yuan=Decimal("1"),
+        referral_level1_percent=Decimal("10"),
+        referral_level2_percent=Decimal("5"),
+    )
+    product = ProductFactory(community=community)
+    skus = [SkuFactory(product=product, name=f"款{n}", price=Decimal("10.00"), stock=50) for n in range(5)]
+    grand = MembershipFactory(community=community)
+    parent = MembershipFactory(community=community, referred_by=grand)
+    member = MembershipFactory(community=community, referred_by=parent)
+    return {"community": community, "skus": skus, "member": member, "buyer": client_for(member.user)}
+
+
+def order_body(shop, size: int) -> dict:
+    lines = [{"sku": sku.pk, "quantity": 1} for sku in shop["skus"][:size]]
+    return {"community": shop["community"].slug, "lines": lines}
+
+
+def placed(shop, size: int) -> int:
+    return body(shop["buyer"].post(ORDERS_URL, order_body(shop, size), format="json"))["id"]
+
+
+def signed_success(stripe, order_id: int) -> tuple[str, str]:
+    payload = stripe.event("payment_intent.succeeded", stripe.succeed(intent_of(order_id)))
+    return payload, sign(payload, settings.STRIPE_WEBHOOK_SECRET)
+
+
+@pytest.mark.parametrize("size", [1, 5])
+def test_placing_an_order(shop, stripe, size, django_assert_num_queries):
+    with django_assert_num_queries(PLACE_ORDER[size]):
+        response = shop["buyer"].post(ORDERS_URL, order_body(shop, size), format="json")
+
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize("size", [1, 5])
+def test_the_payment_notification(shop, stripe, size, django_assert_num_queries):
+    payload, signature = signed_success(stripe, placed(shop, size))
+    client = APIClient()
+
+    with django_assert_num_queries(PAYMENT_NOTIFICATION):
+        response = client.post(
+            WEBHOOK_URL, payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+        )
+
+    assert response.status_code == 200 and body(response)["outcome"] == "applied"
+
+
+@pytest.mark.parametrize("size", [1, 5])
+def test_an_owner_refund(shop, stripe, size, django_assert_num_queries):
+    order_id = placed(shop, size)
+    deliver(stripe, "payment_intent.succeeded", stripe.succeed(intent_of(order_id)))
+    owner = client_for(shop["community"].owner)
+    url = reverse("owner-order-refund", args=[order_id])
+
+    with django_assert_num_queries(OWNER_REFUND):
+        response = owner.post(url, {"reason": "质量问题"}, format="json")
+
+    assert response.status_code == 201 and body(response)["order_status"] == "refunded"
+
+
+def test_a_paid_join(stripe, django_assert_num_queries):
+    community = CommunityFactory(entry_type=Community.EntryType.PAID)
+    plan = EntryPlanFactory(community=community)
+    client = client_for(UserFactory())
+
+    with django_assert_num_queries(PAID_JOIN):
+        response = client.post(
+            f"/api/v1/communities/{community.slug}/join/", {"plan": plan.pk}, format="json"
+        )
+
+    assert response.status_code == 201 and body(response)["payment"]["amount"] == "199.00"
