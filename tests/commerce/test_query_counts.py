@@ -24,9 +24,9 @@ from tests.members.factories import CommunityFactory, EntryPlanFactory, Membersh
 pytestmark = pytest.mark.django_db
 
 PLACE_ORDER = {1: 23, 5: 27}  # + one stock UPDATE per SKU
-PAYMENT_NOTIFICATION = 41
-OWNER_REFUND = 35
-PAID_JOIN = 30
+PAYMENT_NOTIFICATION = 43  # audit rows: the payment, the points awarded, the commissions created
+OWNER_REFUND = 37  # audit rows: the refund, the points taken back, the commissions reversed
+PAID_JOIN = 31
 
 
 @pytest.fixture

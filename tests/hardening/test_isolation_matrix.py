@@ -11,8 +11,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from commerce.models import Order, OrderLine
+from commerce.events import product_listed
+from commerce.models import Order, OrderLine, Product
 from members.models import Membership
+from shequn_backend.events import send_on_commit
 from tests.commerce.factories import ProductFactory, SkuFactory
 from tests.conftest import client_for
 from tests.members.factories import CommunityFactory, MembershipFactory
@@ -168,10 +170,11 @@ def test_control_a_s_own_owner_does_see_the_rows_the_matrix_hides(
     client, world, django_capture_on_commit_callbacks
 ):
     """Without this, an empty page everywhere would pass the matrix."""
-    from commerce.services.catalog import product_saved_announce
-
+    product = world["product"]
     with django_capture_on_commit_callbacks(execute=True):  # the listing committed: trust assesses it
-        product_saved_announce(product=world["product"], created=True)
+        send_on_commit(
+            product_listed, sender=Product, product_id=product.pk, community_id=product.community_id
+        )
     owner = world["a"].owner
     assert (
         SECRET

@@ -15,6 +15,7 @@ from commerce.models import Category, Order, Product
 from commerce.services.orders import LineInput, order_create
 from commerce.services.payments import payment_record_offline, payment_settle_offline
 from members.models import Membership
+from shequn_backend.audit import SYSTEM
 from tests.commerce.factories import SkuFactory
 from tests.conftest import client_for
 from tests.members.factories import CommunityFactory, MembershipFactory
@@ -65,7 +66,8 @@ def unpaid_orders(community, count: int) -> list[Order]:
     sku = SkuFactory(product=list_product(community, title="《聪明的投资者》", category="图书/投资理财"))
     buyers = [MembershipFactory(community=community).user for _ in range(count)]
     return [
-        order_create(buyer=buyer, community=community, lines=[LineInput(sku.pk, 1)]).order for buyer in buyers
+        order_create(actor=buyer, buyer=buyer, community=community, lines=[LineInput(sku.pk, 1)]).order
+        for buyer in buyers
     ]
 
 
@@ -78,7 +80,9 @@ def test_two_payments_in_one_transaction_queue_one_rescore(finance_club, rescore
     with committed(), transaction.atomic():
         for order in (first, second):
             locked = Order.objects.select_for_update().get(pk=order.pk)
-            payment_settle_offline(order=locked, reference=f"cash-{order.pk}", now=locked.created_at)
+            payment_settle_offline(
+                actor=SYSTEM, order=locked, reference=f"cash-{order.pk}", now=locked.created_at
+            )
 
     assert rescores == [finance_club.pk]
     assert CommunityAudience.objects.get(community=finance_club).stale_since is None
@@ -90,12 +94,12 @@ def test_payments_in_a_row_before_the_worker_runs_queue_one_rescore_and_a_later_
     first, second, third = unpaid_orders(finance_club, 3)
 
     with committed():  # both commit before the queued task runs
-        payment_record_offline(order_id=first.pk, reference="cash-1")
-        payment_record_offline(order_id=second.pk, reference="cash-2")
+        payment_record_offline(actor=SYSTEM, order_id=first.pk, reference="cash-1")
+        payment_record_offline(actor=SYSTEM, order_id=second.pk, reference="cash-2")
     assert rescores == [finance_club.pk]
 
     with committed():  # re-scored since: the next change queues again
-        payment_record_offline(order_id=third.pk, reference="cash-3")
+        payment_record_offline(actor=SYSTEM, order_id=third.pk, reference="cash-3")
     assert rescores == [finance_club.pk, finance_club.pk]
 
 
@@ -217,7 +221,7 @@ def test_a_failing_listener_never_fails_a_payment_and_trust_still_hears_it(
     (order,) = unpaid_orders(finance_club, 1)
 
     with committed(), caplog.at_level(logging.ERROR):
-        paid = payment_record_offline(order_id=order.pk, reference="cash-1")
+        paid = payment_record_offline(actor=SYSTEM, order_id=order.pk, reference="cash-1")
 
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID and paid.amount_paid == Decimal("99.00")
     assert ActivityDay.objects.filter(community=finance_club, user=order.buyer).exists()
@@ -312,7 +316,7 @@ def test_a_paid_order_marks_its_buyer_active_when_the_cache_is_down(finance_club
     (order,) = unpaid_orders(finance_club, 1)
 
     with committed():
-        payment_record_offline(order_id=order.pk, reference="cash-1")
+        payment_record_offline(actor=SYSTEM, order_id=order.pk, reference="cash-1")
 
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
     assert ActivityDay.objects.filter(community=finance_club, user=order.buyer).count() == 1
