@@ -33,7 +33,7 @@ from members.services.communities import SETTINGS_FIELDS, community_create, comm
 from members.services.invites import invite_code_check, invite_code_create, invite_code_update
 from members.services.plans import PLAN_FIELDS, entry_plan_check, entry_plan_create, entry_plan_update
 from members.services.tiers import TIER_FIELDS, tier_check, tier_create, tier_delete, tier_update
-from members.services.users import user_password_change
+from members.services.users import user_password_change, user_set_interests
 from shequn_backend.errors import ApplicationError
 
 
@@ -80,6 +80,16 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["username", "nickname"]
     fieldsets = (*DjangoUserAdmin.fieldsets, (_("Profile"), {"fields": ["nickname"]}))
     inlines = [UserInterestInline]
+
+    def save_formset(self, request, form, formset, change):
+        """Interests change through the users service, which audits and announces them."""
+        if formset.model is not UserInterest:
+            return super().save_formset(request, form, formset, change)
+        kept = [row.cleaned_data for row in formset.forms if row.cleaned_data]
+        tags = [data["tag"] for data in kept if data.get("tag") and not data.get("DELETE")]
+        user_set_interests(user=form.instance, interests=tags, actor=request.user)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        return None
 
     def user_change_password(self, request, id, form_url=""):
         # Django builds the form as self.change_password_form(user, data): bind the acting

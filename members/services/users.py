@@ -108,24 +108,36 @@ def user_authenticate(*, username: str, password: str) -> User:
 
 
 @transaction.atomic
-def user_set_interests(*, user: User, interests: list[str]) -> list[str]:
+def user_set_interests(*, user: User, interests: list[str], actor: Actor | None = None) -> list[str]:
+    """Replace the user's declared interests (the actor defaults to the user); audited, announced."""
     tags = normalise_tags(interests)
+    existing = list(UserInterest.objects.filter(user=user).order_by("pk").values_list("tag", flat=True))
+    if sorted(existing) == sorted(tags):
+        return tags
     UserInterest.objects.filter(user=user).exclude(tag__in=tags).delete()
-    existing = set(UserInterest.objects.filter(user=user).values_list("tag", flat=True))
     UserInterest.objects.bulk_create([UserInterest(user=user, tag=t) for t in tags if t not in existing])
+    changes = {"interests": [existing, tags]}
+    audit_record(actor=actor or user, action="user.interests_changed", target=user, changes=changes)
     send_on_commit(user_interests_changed, sender=User, user_id=user.pk)
     return tags
 
 
 @transaction.atomic
 def user_update_profile(
-    *, user: User, nickname: str | None = None, interests: list[str] | None = None
+    *, user: User, nickname: str | None = None, interests: list[str] | None = None, actor: Actor | None = None
 ) -> User:
-    if nickname is not None:
+    """Change the caller's own profile (the actor defaults to the user)."""
+    if nickname is not None and nickname != user.nickname:
+        audit_record(
+            actor=actor or user,
+            action="user.nickname_changed",
+            target=user,
+            changes={"nickname": [user.nickname, nickname]},
+        )
         user.nickname = nickname
         user.save(update_fields=["nickname"])
     if interests is not None:
-        user_set_interests(user=user, interests=interests)
+        user_set_interests(user=user, interests=interests, actor=actor)
     return user
 
 
