@@ -1,6 +1,7 @@
 """An owner runs a community from the admin, in a real browser, as owners do."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from members.models import Community
@@ -26,6 +27,7 @@ def wait_for_charts(page) -> None:
 
 def test_owner_creates_a_paid_community_lists_a_misfit_and_sees_the_dashboard(page, shoot):
     owner = UserFactory(username="wu_caijing", nickname="吴老师", is_staff=True)
+    owner.user_permissions.add(Permission.objects.get(codename="add_community"))  # a founder, by a superuser
     login(page, owner.username, PASSWORD)
     assert page.get_attribute("html", "lang") == "zh-hans"
 
@@ -59,7 +61,7 @@ def test_owner_creates_a_paid_community_lists_a_misfit_and_sees_the_dashboard(pa
     page.click("#skus-group .add-row a")
     page.fill("#id_skus-0-name", "5斤装")
     page.fill("#id_skus-0-price", "128.00")
-    page.fill("#id_skus-0-stock", "20")
+    page.fill("#id_skus-0-initial_stock", "20")
     page.click("input[name=_save]")
     warning = page.wait_for_selector(".messagelist .warning")
     assert "生鲜/水果" in warning.inner_text()
