@@ -25,6 +25,7 @@ from shequn_backend.audit import (
     SYSTEM,
     Actor,
     audit_diff,
+    audit_record,
     audit_record_many,
     audit_snapshot,
     job_actor,
@@ -277,7 +278,9 @@ def commission_settle_due(*, now: datetime, batch_size: int = 2000, fail_after: 
         settled += count
 
 
-def commission_payout_record(*, beneficiary_id: int, amount: Decimal, reference: str) -> CommissionEntry:
+def commission_payout_record(
+    *, beneficiary_id: int, amount: Decimal, reference: str, actor: Actor
+) -> CommissionEntry:
     """Record a payout of ``amount`` to the beneficiary (staff only; the caller checks permission).
 
     Idempotent per ``reference``. Does not refuse a payout beyond the balance:
@@ -293,6 +296,13 @@ def commission_payout_record(*, beneficiary_id: int, amount: Decimal, reference:
                 "note": reference[:200],
             },
         )
+        if _created:
+            audit_record(
+                actor=actor,
+                action="commission.payout_recorded",
+                target=entry,
+                changes={"beneficiary": beneficiary_id, "amount": entry.amount, "reference": reference},
+            )
     return entry
 
 

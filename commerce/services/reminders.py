@@ -6,9 +6,10 @@ from django.db import transaction
 from django.db.models import Q
 
 from commerce.models import Notification, Reminder
+from shequn_backend.audit import Actor, audit_record_many
 
 
-def reminders_write(*, reminders: list[Reminder], now: datetime) -> int:
+def reminders_write(*, reminders: list[Reminder], now: datetime, actor: Actor) -> int:
     """Insert ``reminders`` and queue one notification each; returns how many were new.
 
     One transaction: a crash leaves neither. The unique constraints (one per
@@ -30,7 +31,7 @@ def reminders_write(*, reminders: list[Reminder], now: datetime) -> int:
             )
         fresh = list(
             Reminder.objects.filter(keys, notification__isnull=True).values_list(
-                "pk", "membership__user_id", "message", "kind"
+                "pk", "membership__user_id", "message", "kind", "membership__community_id", "due_on"
             )
         )
         Notification.objects.bulk_create(
@@ -42,9 +43,17 @@ def reminders_write(*, reminders: list[Reminder], now: datetime) -> int:
                     body=message,
                     available_at=now,
                 )
-                for pk, user_id, message, kind in fresh
+                for pk, user_id, message, kind, _community_id, _due_on in fresh
             ],
             ignore_conflicts=True,
             batch_size=1000,
+        )
+        audit_record_many(
+            actor=actor,
+            action="reminder.created",
+            rows=(
+                (("commerce.reminder", pk), community_id, {"kind": kind, "due_on": due_on, "user": user_id})
+                for pk, user_id, _message, kind, community_id, due_on in fresh
+            ),
         )
     return len(fresh)

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from commerce.models import Reminder
 from commerce.services.reminders import reminders_write
 from members.models import Membership
+from shequn_backend.audit import job_actor
 from shequn_backend.calendar import business_day
 
 
@@ -44,4 +45,4 @@ def renewal_reminders_create(*, now: datetime, batch_size: int = 2000) -> int:
             )
             for pk, community_id, expires_at, name in rows
         ]
-        created += reminders_write(reminders=reminders, now=now)
+        created += reminders_write(reminders=reminders, now=now, actor=job_actor("renewal_reminders"))

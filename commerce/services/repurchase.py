@@ -19,6 +19,7 @@ from commerce.models import Order, OrderLine, Reminder, RepurchaseRate
 from commerce.services.reminders import reminders_write
 from members.models import Membership
 from members.selectors import active_membership_q
+from shequn_backend.audit import job_actor
 from shequn_backend.calendar import business_day
 
 DAY_SECONDS = 86400
@@ -100,7 +101,7 @@ def _flush(candidates: list[tuple], *, now: datetime) -> int:
                 message=_("Time to buy %(title)s again.") % {"title": title},
             )
         )
-    return reminders_write(reminders=reminders, now=now)
+    return reminders_write(reminders=reminders, now=now, actor=job_actor("repurchase_reminders"))
 
 
 def repurchase_reminders_create(*, now: datetime, flush_size: int = 1000) -> int:

@@ -14,6 +14,7 @@ from commerce.services.commissions import (
     commission_settle_due,
 )
 from members.models import Community, Membership
+from shequn_backend.audit import SYSTEM
 from shequn_backend.models import AuditEntry
 from tests.commerce.factories import ProductFactory, SkuFactory
 from tests.commerce.flows import body, pay, place_order, refund_as_owner
@@ -253,7 +254,9 @@ def test_given_a_refund_after_settlement_then_a_negative_adjustment_is_written(w
 def test_given_a_refund_after_payout_then_a_negative_balance_is_carried_forward(world, stripe):
     first = buy(stripe, world)
     commission_settle_due(now=first.paid_at + timedelta(days=7))
-    commission_payout_record(beneficiary_id=world["parent"].pk, amount=D("10.00"), reference="wx-transfer-1")
+    commission_payout_record(
+        beneficiary_id=world["parent"].pk, amount=D("10.00"), reference="wx-transfer-1", actor=SYSTEM
+    )
     assert commission_balance(beneficiary_id=world["parent"].pk) == D("0.00")
 
     refund_as_owner(world["community"].owner, first.pk)
@@ -269,10 +272,15 @@ def test_given_the_same_payout_reference_twice_then_it_is_recorded_once(world, s
     order = buy(stripe, world)
     commission_settle_due(now=order.paid_at + timedelta(days=7))
 
-    commission_payout_record(beneficiary_id=world["parent"].pk, amount=D("10.00"), reference="wx-1")
-    commission_payout_record(beneficiary_id=world["parent"].pk, amount=D("10.00"), reference="wx-1")
+    commission_payout_record(
+        beneficiary_id=world["parent"].pk, amount=D("10.00"), reference="wx-1", actor=SYSTEM
+    )
+    commission_payout_record(
+        beneficiary_id=world["parent"].pk, amount=D("10.00"), reference="wx-1", actor=SYSTEM
+    )
 
     assert commission_balance(beneficiary_id=world["parent"].pk) == D("0.00")
+    assert AuditEntry.objects.filter(action="commission.payout_recorded").count() == 1
 
 
 def test_given_a_banned_beneficiary_when_the_job_runs_then_their_commission_stays_pending(world, stripe):

@@ -14,6 +14,7 @@ from commerce.services.repurchase import (
     repurchase_reminders_create,
 )
 from members.models import Membership
+from shequn_backend.models import AuditEntry
 from tests.commerce.factories import ProductFactory, SkuFactory, category
 from tests.commerce.flows import body, pay, place_order, refund_as_owner
 from tests.commerce.jobs_helpers import bought, day
@@ -64,6 +65,9 @@ def test_given_the_job_runs_twice_in_a_cycle_then_there_is_one_reminder_and_one_
     assert repurchase_reminders_create(now=day(31)) == 0
 
     assert Reminder.objects.count() == 1 and Notification.objects.count() == 1
+    [created] = AuditEntry.objects.filter(action="reminder.created")
+    assert created.actor_label == "job:repurchase_reminders"
+    assert created.target_id == str(Reminder.objects.get().pk) and created.changes["kind"] == "repurchase"
 
 
 def test_given_the_member_bought_again_then_the_next_cycle_gets_its_own_reminder(goods):
