@@ -88,6 +88,34 @@ def audit_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]
     }
 
 
+def audit_update(
+    *,
+    actor: Actor | None,
+    instance: models.Model,
+    values: dict[str, Any],
+    action: str,
+    community_id: int | None,
+    audited: Iterable[str] | None = None,
+) -> dict[str, list]:
+    """Set ``values`` on a locked ``instance``, save those fields and record what really changed.
+
+    Returns the changes (``{}`` when none: no audit row). ``audited`` names the
+    fields snapshotted for the diff (default: the fields set). The saved values
+    are read back, so the trail shows what the database holds (rounded money).
+    """
+    fields = list(audited if audited is not None else values)
+    before = audit_snapshot(instance, fields)
+    for key, value in values.items():
+        setattr(instance, key, value)
+    if values:
+        instance.save(update_fields=list(values))
+        instance.refresh_from_db(fields=list(values))
+    changes = audit_diff(before, audit_snapshot(instance, fields))
+    if changes:
+        audit_record(actor=actor, action=action, target=instance, community_id=community_id, changes=changes)
+    return changes
+
+
 def _target(target: models.Model | tuple[str, Any]) -> tuple[str, str]:
     if isinstance(target, models.Model):
         return target._meta.label_lower, str(target.pk)

@@ -15,7 +15,7 @@ from members.models import Community, CommunityAttribute, Membership, User
 from members.services.memberships import new_referral_code
 from members.services.plans import community_set_plans
 from members.services.users import normalise_tags
-from shequn_backend.audit import SYSTEM, Actor, audit_diff, audit_record, audit_snapshot
+from shequn_backend.audit import SYSTEM, Actor, audit_diff, audit_record, audit_snapshot, audit_update
 from shequn_backend.events import send_on_commit
 
 MAX_ATTRIBUTES = 20
@@ -176,20 +176,10 @@ def community_update(
     values = _settings_from(referral=referral, fields=fields)
     community_settings_check(values=values)
     community = Community.objects.select_for_update().get(pk=community.pk)
-    before = audit_snapshot(community, values)
-    for key, value in values.items():
-        setattr(community, key, value)
-    community.save(update_fields=list(values))
-    community.refresh_from_db(fields=list(values))
-    changes = audit_diff(before, audit_snapshot(community, values))
+    changes = audit_update(
+        actor=actor, instance=community, values=values, action="community.updated", community_id=community.pk
+    )
     if changes:
-        audit_record(
-            actor=actor,
-            action="community.updated",
-            target=community,
-            community_id=community.pk,
-            changes=changes,
-        )
         send_on_commit(community_changed, sender=Community, community_id=community.pk)
     if attributes is not None:
         community_set_attributes(community=community, attributes=attributes, actor=actor)

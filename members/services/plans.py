@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from members.errors import InvalidSettings
 from members.models import Community, EntryPlan
-from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
+from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot, audit_update
 
 PLAN_FIELDS = ("name", "price", "currency", "period_days", "trial_days", "refund_window_days", "is_active")
 PLAN_DEFAULTS = {
@@ -86,21 +86,17 @@ def entry_plan_update(*, actor: Actor, plan: EntryPlan, **fields) -> EntryPlan:
     if unknown:
         raise TypeError(f"unexpected plan fields {sorted(unknown)}")
     plan = EntryPlan.objects.select_for_update().select_related("community").get(pk=plan.pk)
-    before = audit_snapshot(plan, PLAN_FIELDS)
-    entry_plan_check(community_id=plan.community_id, values={**before, **fields}, plan=plan)
-    for key, value in fields.items():
-        setattr(plan, key, value)
-    plan.save(update_fields=list(fields))
-    plan.refresh_from_db(fields=list(fields))
-    changes = audit_diff(before, audit_snapshot(plan, PLAN_FIELDS))
-    if changes:
-        audit_record(
-            actor=actor,
-            action="entry_plan.updated",
-            target=plan,
-            community_id=plan.community_id,
-            changes=changes,
-        )
+    entry_plan_check(
+        community_id=plan.community_id, values={**audit_snapshot(plan, PLAN_FIELDS), **fields}, plan=plan
+    )
+    audit_update(
+        actor=actor,
+        instance=plan,
+        values=fields,
+        action="entry_plan.updated",
+        community_id=plan.community_id,
+        audited=PLAN_FIELDS,
+    )
     return plan
 
 

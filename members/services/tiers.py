@@ -7,7 +7,14 @@ from django.utils.translation import gettext as _
 
 from members.errors import InvalidSettings
 from members.models import Community, Membership, Tier
-from shequn_backend.audit import Actor, audit_diff, audit_record, audit_record_many, audit_snapshot
+from shequn_backend.audit import (
+    Actor,
+    audit_diff,
+    audit_record,
+    audit_record_many,
+    audit_snapshot,
+    audit_update,
+)
 
 TIER_FIELDS = ("name", "level", "points_threshold", "discount_percent")
 
@@ -55,17 +62,18 @@ def tier_update(*, actor: Actor, tier: Tier, **fields) -> Tier:
     if unknown:
         raise TypeError(f"unexpected tier fields {sorted(unknown)}")
     tier = Tier.objects.select_for_update().select_related("community").get(pk=tier.pk)
-    before = audit_snapshot(tier, TIER_FIELDS)
-    tier_check(community_id=tier.community_id, values={**before, **fields}, tier=tier)
-    for key, value in fields.items():
-        setattr(tier, key, value)
-    tier.save(update_fields=list(fields))
-    tier.refresh_from_db(fields=list(fields))
-    changes = audit_diff(before, audit_snapshot(tier, TIER_FIELDS))
+    tier_check(
+        community_id=tier.community_id, values={**audit_snapshot(tier, TIER_FIELDS), **fields}, tier=tier
+    )
+    changes = audit_update(
+        actor=actor,
+        instance=tier,
+        values=fields,
+        action="tier.updated",
+        community_id=tier.community_id,
+        audited=TIER_FIELDS,
+    )
     if changes:
-        audit_record(
-            actor=actor, action="tier.updated", target=tier, community_id=tier.community_id, changes=changes
-        )
         community_recompute_tiers(actor=actor, community=tier.community)
     return tier
 

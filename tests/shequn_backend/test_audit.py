@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from commerce.reports.roles import finance_user_grant
-from shequn_backend.audit import STRIPE, audit_diff, audit_record, audit_record_many, job_actor
+from members.models import Community
+from shequn_backend.audit import STRIPE, audit_diff, audit_record, audit_record_many, audit_update, job_actor
 from shequn_backend.models import AuditEntry
 from tests.members.factories import CommunityFactory, UserFactory
 
@@ -94,3 +95,26 @@ def test_nobody_changes_or_deletes_the_trail(client):
     assert page.status_code == 200 and b'name="_save"' not in page.content
     assert deleted.status_code == 403
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_an_update_records_only_what_really_changed_and_nothing_when_nothing_did():
+    community = Community.objects.get(pk=CommunityFactory(points_per_yuan=1).pk)  # as services lock it
+
+    changed = audit_update(
+        actor=community.owner,
+        instance=community,
+        values={"points_per_yuan": 2, "mission": community.mission},
+        action="community.updated",
+        community_id=community.pk,
+    )
+    unchanged = audit_update(
+        actor=community.owner,
+        instance=community,
+        values={"points_per_yuan": 2},
+        action="community.updated",
+        community_id=community.pk,
+    )
+
+    assert changed == {"points_per_yuan": ["1.00", "2.00"]} and unchanged == {}
+    [entry] = AuditEntry.objects.filter(action="community.updated", target_id=str(community.pk))
+    assert entry.changes == {"points_per_yuan": ["1.00", "2.00"]} and entry.actor == community.owner
