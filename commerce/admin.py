@@ -611,10 +611,10 @@ class PaymentAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixi
         "created_at",
     ]
     list_filter = ["status", "provider", "created_at", OrderCommunityFilter]
-    search_fields = ["provider_ref", "=order__id"]
+    search_fields = ["provider_ref", "reference", "=order__id"]
     list_select_related = ["order"]
     date_hierarchy = "created_at"
-    exclude = ["client_secret"]
+    exclude = ["client_data"]
 
 
 @admin.register(Refund)

@@ -171,6 +171,7 @@ class OrderListCreateApi(SelectorListApi):
             ],
             referral_code=data.validated_data.get("referral_code") or None,
             idempotency_key=key,
+            provider_name=data.validated_data.get("provider"),
         )
         order = selectors.order_get_for_buyer(buyer=request.user, order_id=result.order.pk)
         body = _order_body(order)

@@ -38,7 +38,14 @@ from django.utils.translation import gettext as _
 from commerce import errors
 from commerce.events import order_refunded
 from commerce.models import Order, OrderLine, Payment, Refund
-from commerce.payments.base import ProviderRefund, ProviderRefused, ProviderUnavailable, get_provider
+from commerce.payments.base import (
+    PaymentHandle,
+    ProviderRefund,
+    ProviderRefused,
+    ProviderUnavailable,
+    RefundHandle,
+    get_provider,
+)
 from commerce.pricing import proportional_share
 from commerce.services.commissions import commission_reverse_for_order
 from commerce.services.orders import AUDIT_FIELDS, order_audit
@@ -171,10 +178,10 @@ def refund_send(*, actor: Actor, refund_id: int) -> Refund:
     provider = get_provider(refund.provider)
     try:
         state = provider.refund(
-            payment_ref=refund.payment.provider_ref or "",
+            handle=PaymentHandle.of(refund.payment),
+            refund=RefundHandle(reference=refund.reference, ref=refund.provider_ref),
             amount=refund.amount,
-            currency=refund.currency,
-            idempotency_key=f"refund-{refund.pk}",
+            idempotency_key=refund.reference,
             reason=refund.reason,
             metadata={"order_id": str(refund.order_id), "refund_id": str(refund.pk)},
         )
