@@ -216,7 +216,7 @@ class MiniProgramServer:
             raise _Refusal(47001, "data format error")
         if self._token is None or data.get("force_refresh") or self.clock() >= self._token[1]:
             self._token = (secrets.token_urlsafe(48), self.clock() + TOKEN_LIFETIME)
-        return {"access_token": self._token[0], "expires_in": int(self._token[1] - self.clock())}
+        return {"access_token": self._token[0], "expires_in": round(self._token[1] - self.clock())}
 
     def _subscribe_send(self, _query: dict, data: dict) -> dict:
         touser, template_id, values = data.get("touser"), data.get("template_id"), data.get("data")
