@@ -298,7 +298,10 @@ class TestOrders:
             endpoint.shutdown()
             endpoint.server_close()
         (delivery,) = server.deliveries
-        assert delivery.status == 500 and "FAIL" in delivery.body
+        assert delivery.status == 500 and "FAIL" in delivery.body and not delivery.accepted
+        server.transport = lambda notification: (204, "")
+        assert [d.accepted for d in server.retry_failed()] == [True]
+        assert server.retry_failed() == []
         headers, body = received[0]
         assert client.callback(headers, body)["resource"]["out_trade_no"] == "order_0001"
 

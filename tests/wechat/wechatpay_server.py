@@ -33,10 +33,16 @@ Choices where the documentation leaves the exact answer open (kept in one place 
   WeChat does for public domains (tests use http://127.0.0.1 or http://testserver, so it is off);
 * an expired order (past ``time_expire``) still queries as NOTPAY but cannot be paid.
 
-Test controls: ``pay()``, ``settle_refund()``, ``settle_transfer()``, ``notify_mode`` (deliver, hold,
-drop, twice, tamper, stale), ``deliver()``, ``held``, ``deliveries``, ``requests``, ``hang``,
-``fail_next()``, ``tamper_responses``, ``clock`` (a ``time.time``-like callable for business time:
-bill days, ``time_expire``, success times; signatures always use the real clock).
+Test controls:
+
+* ``pay()``, ``settle_refund()``, ``settle_transfer()``: what the member / WeChat does; each notifies;
+* ``notify_mode``: deliver (default), hold (kept in ``held``), drop, twice, tamper (body changed after
+  signing), stale (signed 10 minutes ago); ``deliver()`` replays, ``retry_failed()`` is WeChat's retry
+  round; ``deliveries`` records each attempt and the answer; ``transport`` is how they are sent;
+* ``requests`` (every request received), ``hang`` (seconds before answering), ``fail_next()``,
+  ``tamper_responses``, ``merchant_balance``, ``require_https_notify``;
+* ``clock``: a ``time.time``-like callable for business time (bill days, ``time_expire``, success
+  times); signatures always use the real clock.
 """
 
 from __future__ import annotations
@@ -344,6 +350,11 @@ class Delivery:
     status: int | None  # None: the notify URL could not be reached
     body: str
 
+    @property
+    def accepted(self) -> bool:
+        """WeChat takes only HTTP 200 or 204 as "received"; anything else is retried."""
+        return self.status in (200, 204)
+
 
 @dataclass
 class Order:
@@ -563,6 +574,13 @@ class WechatPayServer:
         with self._lock:
             self.deliveries.append(delivery)
         return delivery
+
+    def retry_failed(self) -> list[Delivery]:
+        """WeChat's retry round: deliver again every notification never accepted (not held ones)."""
+        with self._lock:
+            accepted = {d.notification.id for d in self.deliveries if d.accepted}
+            pending = {d.notification.id: d.notification for d in self.deliveries if not d.accepted}
+        return [self.deliver(n) for key, n in pending.items() if key not in accepted]
 
     # -- notifications
 
