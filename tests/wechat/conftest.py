@@ -57,7 +57,7 @@ def server():
 
 
 @pytest.fixture
-def client(server):
+def pay_client(server):
     return make_client(server)
 
 

@@ -1,9 +1,28 @@
 """Pytest fixtures for the local WeChat servers (registered for the whole suite in tests/conftest.py).
 
 ``wechatpay_server`` (direct mode) and ``wechatpay_partner_server`` start a ``WechatPayServer`` and point
-the ``WECHATPAY_*`` settings at it; ``miniprogram_server`` does the same for ``WECHAT_API_BASE``.
+the ``WECHATPAY_*`` settings at it; ``miniprogram_server`` does the same for ``WECHAT_API_BASE`` (and,
+until members/wechat.py moves to it, ``WECHAT_CODE2SESSION_URL``).
 Notifications to ``http://testserver/...`` (the default ``WECHATPAY_NOTIFY_URL``) go through Django's
 test client in the test's own thread and transaction; any other URL is POSTed over HTTP (a live server).
+
+Typical use (the test needs the database: notifications reach our views)::
+
+    def test_paid_order(wechatpay_server, user_client):
+        payment = user_client.post(...).json()["payment"]          # our code prepays
+        order = wechatpay_server.order(out_trade_no)                # what WeChat received
+        wechatpay_server.pay(out_trade_no)                          # the member pays; WeChat notifies
+        assert wechatpay_server.deliveries[-1].accepted             # our notify view answered 200/204
+
+    wechatpay_server.notify_mode = "hold"; ...; wechatpay_server.deliver(wechatpay_server.held[0])
+    wechatpay_server.fail_next(429, "FREQUENCY_LIMITED", "频率超限")
+    wechatpay_server.settle_refund(out_refund_no, "ABNORMAL")
+    wechatpay_server.settle_transfer(out_bill_no, "FAIL", fail_reason="PAYEE_ACCOUNT_ABNORMAL")
+    miniprogram_server.issue_code(openid) / subscribe(openid, template_id) / add_template(...)
+
+In partner mode a community's ``wechatpay_sub_mchid`` must be one of ``server.config.sub_mchids``.
+``wechatpayv3`` checks the RSA key each time a ``WeChatPay`` is built (about 0.25 s): build one per
+configuration, not one per call.
 """
 
 from urllib.parse import urlsplit

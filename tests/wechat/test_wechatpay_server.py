@@ -1,4 +1,4 @@
-"""The local WeChat Pay server, driven by the real ``wechatpayv3`` client, refuses what WeChat refuses."""
+"""The local WeChat Pay server, driven by the real ``wechatpayv3`` pay_client, refuses what WeChat refuses."""
 
 import csv
 import gzip
@@ -38,19 +38,20 @@ def prepay_body(server, **changes):
     return body | changes
 
 
-def post(client, path, body):
-    code, text = client._core.request(path, method=RequestType.POST, data=body)
+def post(pay_client, path, body):
+    code, text = pay_client._core.request(path, method=RequestType.POST, data=body)
     return code, (json.loads(text) if text else None)
 
 
-def get(client, path):
-    code, text = client._core.request(path)
+def get(pay_client, path):
+    code, text = pay_client._core.request(path)
     return code, (json.loads(text) if isinstance(text, str) and text else text)
 
 
-def paid_order(server, client, out_trade_no="order_0001", total=9900, **pay):
+def paid_order(server, pay_client, out_trade_no="order_0001", total=9900, **pay):
     assert (
-        post(client, JSAPI, prepay_body(server, out_trade_no=out_trade_no, amount={"total": total}))[0] == 200
+        post(pay_client, JSAPI, prepay_body(server, out_trade_no=out_trade_no, amount={"total": total}))[0]
+        == 200
     )
     return server.pay(out_trade_no, **pay)
 
@@ -74,18 +75,18 @@ def error_of(answer):
 
 
 class TestSignatures:
-    def test_prepay_answers_a_prepay_id_signed_with_the_platform_key(self, server, client):
-        code, text = client.pay(
+    def test_prepay_answers_a_prepay_id_signed_with_the_platform_key(self, server, pay_client):
+        code, text = pay_client.pay(
             description="社群年费", out_trade_no="order_0001", amount={"total": 9900}, payer={"openid": "o-1"}
         )
-        assert code == 200, text  # the client verified the answer's signature or it would have raised
+        assert code == 200, text  # the pay_client verified the answer's signature or it would have raised
         assert json.loads(text)["prepay_id"].startswith("wx")
         assert server.requests[0].json["payer"] == {"openid": "o-1"}
 
-    def test_a_tampered_answer_fails_the_client_verification(self, server, client):
+    def test_a_tampered_answer_fails_the_client_verification(self, server, pay_client):
         server.tamper_responses = True
         with pytest.raises(Exception, match="failed to verify the signature"):
-            post(client, JSAPI, prepay_body(server))
+            post(pay_client, JSAPI, prepay_body(server))
 
     @pytest.mark.parametrize(
         "overrides",
@@ -97,8 +98,8 @@ class TestSignatures:
         ids=["foreign-key", "wrong-mchid", "wrong-serial"],
     )
     def test_a_request_not_signed_by_the_merchant_is_401(self, server, overrides):
-        client = make_client(server, **overrides)
-        assert error_of(post(client, JSAPI, prepay_body(server))) == (401, "SIGN_ERROR")
+        pay_client = make_client(server, **overrides)
+        assert error_of(post(pay_client, JSAPI, prepay_body(server))) == (401, "SIGN_ERROR")
         assert not server.orders
 
     @pytest.mark.parametrize("age", [301, -301])
@@ -138,8 +139,8 @@ class TestSignatures:
         assert answer.status_code == 401
 
     def test_wechatpay_serial_must_name_the_public_key_id(self, server):
-        client = make_client(server, public_key_id="PUB_KEY_ID_SOMEONE_ELSE")
-        assert error_of(post(client, JSAPI, prepay_body(server))) == (400, "INVALID_REQUEST")
+        pay_client = make_client(server, public_key_id="PUB_KEY_ID_SOMEONE_ELSE")
+        assert error_of(post(pay_client, JSAPI, prepay_body(server))) == (400, "INVALID_REQUEST")
 
 
 # --------------------------------------------------------------------------- prepay rules
@@ -171,38 +172,40 @@ class TestPrepay:
             ({"appid": "wx0000000000000000"}, "APPID_MCHID_NOT_MATCH"),
         ],
     )
-    def test_bad_parameters_are_400_and_create_nothing(self, server, client, changes, expected):
-        assert error_of(post(client, JSAPI, prepay_body(server, **changes))) == (400, expected)
+    def test_bad_parameters_are_400_and_create_nothing(self, server, pay_client, changes, expected):
+        assert error_of(post(pay_client, JSAPI, prepay_body(server, **changes))) == (400, expected)
         assert not server.orders
 
-    def test_limits_are_inclusive_and_unknown_fields_ignored(self, server, client):
+    def test_limits_are_inclusive_and_unknown_fields_ignored(self, server, pay_client):
         expire = rfc3339(datetime.now(CHINA) + timedelta(minutes=15))
         body = prepay_body(
             server, description="好" * 42 + "x", out_trade_no="a" * 32, time_expire=expire, unknown_field=1
         )
-        assert post(client, JSAPI, body)[0] == 200
+        assert post(pay_client, JSAPI, body)[0] == 200
 
-    def test_https_notify_url_can_be_required(self, server, client):
+    def test_https_notify_url_can_be_required(self, server, pay_client):
         server.require_https_notify = True
-        assert error_of(post(client, JSAPI, prepay_body(server))) == (400, "PARAM_ERROR")
-        assert post(client, JSAPI, prepay_body(server, notify_url="https://shop.example/notify"))[0] == 200
+        assert error_of(post(pay_client, JSAPI, prepay_body(server))) == (400, "PARAM_ERROR")
+        assert (
+            post(pay_client, JSAPI, prepay_body(server, notify_url="https://shop.example/notify"))[0] == 200
+        )
 
-    def test_identical_prepay_repeats_the_prepay_id_and_a_changed_one_is_refused(self, server, client):
-        first = post(client, JSAPI, prepay_body(server))
-        assert post(client, JSAPI, prepay_body(server)) == first
-        changed = post(client, JSAPI, prepay_body(server, amount={"total": 9800, "currency": "CNY"}))
+    def test_identical_prepay_repeats_the_prepay_id_and_a_changed_one_is_refused(self, server, pay_client):
+        first = post(pay_client, JSAPI, prepay_body(server))
+        assert post(pay_client, JSAPI, prepay_body(server)) == first
+        changed = post(pay_client, JSAPI, prepay_body(server, amount={"total": 9800, "currency": "CNY"}))
         assert changed == (400, {"code": "INVALID_REQUEST", "message": "201 商户订单号重复"})
         assert server.order("order_0001").total == 9900
 
-    def test_prepay_of_a_paid_or_closed_order_is_refused(self, server, client):
-        paid_order(server, client)
-        assert error_of(post(client, JSAPI, prepay_body(server, amount={"total": 9900}))) == (
+    def test_prepay_of_a_paid_or_closed_order_is_refused(self, server, pay_client):
+        paid_order(server, pay_client)
+        assert error_of(post(pay_client, JSAPI, prepay_body(server, amount={"total": 9900}))) == (
             400,
             "ORDERPAID",
         )
-        post(client, JSAPI, prepay_body(server, out_trade_no="order_0002"))
-        client.close("order_0002")
-        assert error_of(post(client, JSAPI, prepay_body(server, out_trade_no="order_0002"))) == (
+        post(pay_client, JSAPI, prepay_body(server, out_trade_no="order_0002"))
+        pay_client.close("order_0002")
+        assert error_of(post(pay_client, JSAPI, prepay_body(server, out_trade_no="order_0002"))) == (
             400,
             "ORDER_CLOSED",
         )
@@ -212,15 +215,15 @@ class TestPrepay:
 
 
 class TestOrders:
-    def test_query_answers_the_documented_object_before_and_after_payment(self, server, client):
-        post(client, JSAPI, prepay_body(server, attach="c:1"))
+    def test_query_answers_the_documented_object_before_and_after_payment(self, server, pay_client):
+        post(pay_client, JSAPI, prepay_body(server, attach="c:1"))
         code, before = get(
-            client, f"/v3/pay/transactions/out-trade-no/order_0001?mchid={server.config.mchid}"
+            pay_client, f"/v3/pay/transactions/out-trade-no/order_0001?mchid={server.config.mchid}"
         )
         assert code == 200 and (before["trade_state"], before["amount"]["total"]) == ("NOTPAY", 9900)
         assert "transaction_id" not in before
         server.pay("order_0001")
-        after = json.loads(client.query(out_trade_no="order_0001")[1])
+        after = json.loads(pay_client.query(out_trade_no="order_0001")[1])
         assert after["trade_state"] == "SUCCESS" and after["trade_state_desc"] == "支付成功"
         assert after["payer"] == {"openid": "o-member-1"} and after["attach"] == "c:1"
         assert after["amount"] == {
@@ -231,50 +234,53 @@ class TestOrders:
         }
         assert len(after["transaction_id"]) == 28
         assert datetime.fromisoformat(after["success_time"]).utcoffset() == timedelta(hours=8)
-        assert json.loads(client.query(transaction_id=after["transaction_id"])[1]) == after
+        assert json.loads(pay_client.query(transaction_id=after["transaction_id"])[1]) == after
 
-    def test_unknown_order_and_foreign_mchid_are_refused(self, server, client):
-        assert error_of(get(client, "/v3/pay/transactions/out-trade-no/nothing1?mchid=1900000100")) == (
+    def test_unknown_order_and_foreign_mchid_are_refused(self, server, pay_client):
+        assert error_of(get(pay_client, "/v3/pay/transactions/out-trade-no/nothing1?mchid=1900000100")) == (
             404,
             "ORDER_NOT_EXIST",
         )
-        post(client, JSAPI, prepay_body(server))
+        post(pay_client, JSAPI, prepay_body(server))
         path = "/v3/pay/transactions/out-trade-no/order_0001?mchid=1900000999"
-        assert error_of(get(client, path)) == (400, "PARAM_ERROR")
+        assert error_of(get(pay_client, path)) == (400, "PARAM_ERROR")
 
-    def test_payment_notification_is_signed_encrypted_and_decryptable_by_the_client(self, server, client):
-        order = paid_order(server, client)
+    def test_payment_notification_is_signed_encrypted_and_decryptable_by_the_client(self, server, pay_client):
+        order = paid_order(server, pay_client)
         (notification,) = server.transport.received
-        data = client.callback(notification.headers, notification.body)
+        data = pay_client.callback(notification.headers, notification.body)
         assert data["event_type"] == "TRANSACTION.SUCCESS" and data["resource_type"] == "encrypt-resource"
         assert data["resource"]["transaction_id"] == order.transaction_id
-        assert data["resource"] == json.loads(client.query(out_trade_no="order_0001")[1])
+        assert data["resource"] == json.loads(pay_client.query(out_trade_no="order_0001")[1])
         assert notification.headers["Wechatpay-Serial"] == server.config.public_key_id
         assert server.deliveries[0].status == 200
 
-    def test_notifications_can_be_held_replayed_doubled_dropped_tampered_or_stale(self, server, client):
+    def test_notifications_can_be_held_replayed_doubled_dropped_tampered_or_stale(self, server, pay_client):
         server.notify_mode = "hold"
-        paid_order(server, client, "order_hold")
+        paid_order(server, pay_client, "order_hold")
         assert not server.transport.received and len(server.held) == 1
         server.deliver(server.held[0])
         server.notify_mode = "twice"
-        paid_order(server, client, "order_twice")
+        paid_order(server, pay_client, "order_twice")
         server.notify_mode = "drop"
-        paid_order(server, client, "order_drop")
+        paid_order(server, pay_client, "order_drop")
         ids = [n.id for n in server.transport.received]
         assert len(ids) == 3 and ids[1] == ids[2] and len(server.notifications) == 3
         server.notify_mode = "tamper"
-        paid_order(server, client, "order_tamper")
+        paid_order(server, pay_client, "order_tamper")
         assert (
-            client.callback(server.transport.received[-1].headers, server.transport.received[-1].body) is None
+            pay_client.callback(server.transport.received[-1].headers, server.transport.received[-1].body)
+            is None
         )
         server.notify_mode = "stale"
-        paid_order(server, client, "order_stale")
+        paid_order(server, pay_client, "order_stale")
         stale = server.transport.received[-1]
-        assert client.callback(stale.headers, stale.body) is not None  # the library checks no timestamp...
+        assert (
+            pay_client.callback(stale.headers, stale.body) is not None
+        )  # the library checks no timestamp...
         assert time.time() - int(stale.headers["Wechatpay-Timestamp"]) >= 600  # ...so our code must
 
-    def test_deliveries_record_the_answer_and_reach_an_http_endpoint(self, server, client):
+    def test_deliveries_record_the_answer_and_reach_an_http_endpoint(self, server, pay_client):
         received = []
 
         class Endpoint(BaseHTTPRequestHandler):
@@ -292,7 +298,7 @@ class TestOrders:
         try:
             server.transport = http_transport
             notify_url = f"http://127.0.0.1:{endpoint.server_port}/notify/"
-            post(client, JSAPI, prepay_body(server, notify_url=notify_url))
+            post(pay_client, JSAPI, prepay_body(server, notify_url=notify_url))
             server.pay("order_0001")
         finally:
             endpoint.shutdown()
@@ -303,69 +309,71 @@ class TestOrders:
         assert [d.accepted for d in server.retry_failed()] == [True]
         assert server.retry_failed() == []
         headers, body = received[0]
-        assert client.callback(headers, body)["resource"]["out_trade_no"] == "order_0001"
+        assert pay_client.callback(headers, body)["resource"]["out_trade_no"] == "order_0001"
 
-    def test_only_an_unpaid_unexpired_order_can_be_paid(self, server, client):
-        paid_order(server, client)
+    def test_only_an_unpaid_unexpired_order_can_be_paid(self, server, pay_client):
+        paid_order(server, pay_client)
         with pytest.raises(ValueError, match="cannot be paid"):
             server.pay("order_0001")
         expire = rfc3339(datetime.now(CHINA) + timedelta(minutes=1))
-        post(client, JSAPI, prepay_body(server, out_trade_no="order_0002", time_expire=expire))
+        post(pay_client, JSAPI, prepay_body(server, out_trade_no="order_0002", time_expire=expire))
         server.clock = lambda: time.time() + 120
         with pytest.raises(ValueError, match="cannot be paid"):
             server.pay("order_0002")
 
-    def test_close_is_204_idempotent_and_refused_for_paid_or_unknown_orders(self, server, client):
-        post(client, JSAPI, prepay_body(server))
-        assert client.close("order_0001") == (204, b"")
-        assert client.close("order_0001")[0] == 204
-        assert json.loads(client.query(out_trade_no="order_0001")[1])["trade_state"] == "CLOSED"
-        paid_order(server, client, "order_0002")
-        assert json.loads(client.close("order_0002")[1])["code"] == "ORDERPAID"
-        assert client.close("order_0003")[0] == 404
+    def test_close_is_204_idempotent_and_refused_for_paid_or_unknown_orders(self, server, pay_client):
+        post(pay_client, JSAPI, prepay_body(server))
+        assert pay_client.close("order_0001") == (204, b"")
+        assert pay_client.close("order_0001")[0] == 204
+        assert json.loads(pay_client.query(out_trade_no="order_0001")[1])["trade_state"] == "CLOSED"
+        paid_order(server, pay_client, "order_0002")
+        assert json.loads(pay_client.close("order_0002")[1])["code"] == "ORDERPAID"
+        assert pay_client.close("order_0003")[0] == 404
 
 
 # --------------------------------------------------------------------------- refunds
 
 
 class TestRefunds:
-    def test_refund_processing_then_success_with_notification(self, server, client):
-        order = paid_order(server, client)
-        code, created = post(client, "/v3/refund/domestic/refunds", refund_body(reason="缺货"))
+    def test_refund_processing_then_success_with_notification(self, server, pay_client):
+        order = paid_order(server, pay_client)
+        code, created = post(pay_client, "/v3/refund/domestic/refunds", refund_body(reason="缺货"))
         assert code == 200 and created["status"] == "PROCESSING"
         assert created["amount"]["refund"] == 1000 and created["transaction_id"] == order.transaction_id
         server.settle_refund("refund_01")
-        notice = client.callback(server.transport.received[-1].headers, server.transport.received[-1].body)
+        notice = pay_client.callback(
+            server.transport.received[-1].headers, server.transport.received[-1].body
+        )
         assert notice["event_type"] == "REFUND.SUCCESS"
         assert (
             notice["resource"]["refund_status"] == "SUCCESS"
             and notice["resource"]["amount"]["refund"] == 1000
         )
-        queried = json.loads(client.query_refund("refund_01")[1])
+        queried = json.loads(pay_client.query_refund("refund_01")[1])
         assert queried["status"] == "SUCCESS" and "success_time" in queried
-        assert json.loads(client.query(out_trade_no="order_0001")[1])["trade_state"] == "REFUND"
+        assert json.loads(pay_client.query(out_trade_no="order_0001")[1])["trade_state"] == "REFUND"
 
     @pytest.mark.parametrize("status", ["ABNORMAL", "CLOSED"])
-    def test_abnormal_and_closed_refunds_are_notified(self, server, client, status):
-        paid_order(server, client)
-        post(client, "/v3/refund/domestic/refunds", refund_body())
+    def test_abnormal_and_closed_refunds_are_notified(self, server, pay_client, status):
+        paid_order(server, pay_client)
+        post(pay_client, "/v3/refund/domestic/refunds", refund_body())
         server.settle_refund("refund_01", status)
         assert server.transport.received[-1].event_type == f"REFUND.{status}"
-        assert json.loads(client.query_refund("refund_01")[1])["status"] == status
+        assert json.loads(pay_client.query_refund("refund_01")[1])["status"] == status
 
-    def test_refunds_never_exceed_the_paid_total(self, server, client):
-        paid_order(server, client)
-        assert post(client, "/v3/refund/domestic/refunds", refund_body("r1", 9000))[0] == 200
-        over = post(client, "/v3/refund/domestic/refunds", refund_body("r2", 901))
+    def test_refunds_never_exceed_the_paid_total(self, server, pay_client):
+        paid_order(server, pay_client)
+        assert post(pay_client, "/v3/refund/domestic/refunds", refund_body("r1", 9000))[0] == 200
+        over = post(pay_client, "/v3/refund/domestic/refunds", refund_body("r2", 901))
         assert error_of(over) == (400, "INVALID_REQUEST")
         server.settle_refund("r1", "CLOSED")  # a closed refund gives its amount back
-        assert post(client, "/v3/refund/domestic/refunds", refund_body("r3", 9900))[0] == 200
+        assert post(pay_client, "/v3/refund/domestic/refunds", refund_body("r3", 9900))[0] == 200
 
-    def test_repeated_out_refund_no_is_one_refund(self, server, client):
-        paid_order(server, client)
-        first = post(client, "/v3/refund/domestic/refunds", refund_body())
-        assert post(client, "/v3/refund/domestic/refunds", refund_body()) == first
-        assert error_of(post(client, "/v3/refund/domestic/refunds", refund_body(refund=999))) == (
+    def test_repeated_out_refund_no_is_one_refund(self, server, pay_client):
+        paid_order(server, pay_client)
+        first = post(pay_client, "/v3/refund/domestic/refunds", refund_body())
+        assert post(pay_client, "/v3/refund/domestic/refunds", refund_body()) == first
+        assert error_of(post(pay_client, "/v3/refund/domestic/refunds", refund_body(refund=999))) == (
             400,
             "INVALID_REQUEST",
         )
@@ -383,31 +391,31 @@ class TestRefunds:
         ],
         ids=["total-differs", "no-currency", "bad-no", "zero", "unknown-order", "unpaid-order"],
     )
-    def test_bad_refunds_are_refused(self, server, client, body, expected):
-        paid_order(server, client)
-        post(client, JSAPI, prepay_body(server, out_trade_no="unpaid_01"))
-        assert error_of(post(client, "/v3/refund/domestic/refunds", body)) == expected
+    def test_bad_refunds_are_refused(self, server, pay_client, body, expected):
+        paid_order(server, pay_client)
+        post(pay_client, JSAPI, prepay_body(server, out_trade_no="unpaid_01"))
+        assert error_of(post(pay_client, "/v3/refund/domestic/refunds", body)) == expected
         assert not server.refunds
 
-    def test_low_merchant_balance_is_403_not_enough_and_unknown_refund_404(self, server, client):
-        paid_order(server, client)
+    def test_low_merchant_balance_is_403_not_enough_and_unknown_refund_404(self, server, pay_client):
+        paid_order(server, pay_client)
         server.merchant_balance = 500
-        assert error_of(post(client, "/v3/refund/domestic/refunds", refund_body())) == (403, "NOT_ENOUGH")
-        assert json.loads(client.query_refund("refund_01")[1])["code"] == "RESOURCE_NOT_EXISTS"
+        assert error_of(post(pay_client, "/v3/refund/domestic/refunds", refund_body())) == (403, "NOT_ENOUGH")
+        assert json.loads(pay_client.query_refund("refund_01")[1])["code"] == "RESOURCE_NOT_EXISTS"
 
 
 # --------------------------------------------------------------------------- partner mode
 
 
 class TestPartner:
-    def test_partner_prepay_query_close_and_refund_per_sub_merchant(self, server, client, partner_client):
+    def test_partner_prepay_query_close_and_refund_per_sub_merchant(self, server, pay_client, partner_client):
         sub = server.config.sub_mchids[0]
         code, text = partner_client.pay(
             description="社群年费", out_trade_no="order_0001", amount={"total": 500},
             payer={"sub_openid": "o-sub-1"}, sub_mchid=sub, sub_appid=server.config.appid,
         )  # fmt: skip
         assert code == 200, text
-        assert client.query(out_trade_no="order_0001")[0] == 404  # direct orders are another space
+        assert pay_client.query(out_trade_no="order_0001")[0] == 404  # direct orders are another space
         server.pay("order_0001", sub_mchid=sub)
         answer = json.loads(partner_client.query(out_trade_no="order_0001", sub_mchid=sub)[1])
         assert (answer["sub_mchid"], answer["payer"], answer["trade_state"]) == (
@@ -424,7 +432,7 @@ class TestPartner:
         assert (
             json.loads(partner_client.query_refund("refund_01", sub_mchid=sub)[1])["status"] == "PROCESSING"
         )
-        notice = client.callback(server.transport.received[0].headers, server.transport.received[0].body)
+        notice = pay_client.callback(server.transport.received[0].headers, server.transport.received[0].body)
         assert notice["resource"]["sp_mchid"] == server.config.mchid
 
     @pytest.mark.parametrize(
@@ -451,19 +459,19 @@ class TestPartner:
 
 
 class TestTradeBill:
-    def test_yesterdays_bill_lists_payments_and_refunds_and_matches_its_hash(self, server, client):
+    def test_yesterdays_bill_lists_payments_and_refunds_and_matches_its_hash(self, server, pay_client):
         today = datetime.now(CHINA).replace(hour=11, minute=0, second=0, microsecond=0)
         yesterday = today - timedelta(days=1)
-        paid_order(server, client, "order_0001", 9900, at=yesterday)
-        paid_order(server, client, "order_0002", 100, at=yesterday)
-        post(client, "/v3/refund/domestic/refunds", refund_body(refund=900))
+        paid_order(server, pay_client, "order_0001", 9900, at=yesterday)
+        paid_order(server, pay_client, "order_0002", 100, at=yesterday)
+        post(pay_client, "/v3/refund/domestic/refunds", refund_body(refund=900))
         server.settle_refund("refund_01", at=yesterday + timedelta(hours=1))
         server.clock = lambda: today.timestamp()
-        code, text = client.trade_bill(bill_date=yesterday.date().isoformat())
+        code, text = pay_client.trade_bill(bill_date=yesterday.date().isoformat())
         assert code == 200, text
         answer = json.loads(text)
         assert answer["hash_type"] == "SHA1" and answer["download_url"].startswith(server.url)
-        code, content = client.download_bill(answer["download_url"])
+        code, content = pay_client.download_bill(answer["download_url"])
         content = gzip.decompress(content)
         assert hashlib.sha1(content).hexdigest() == answer["hash_value"]  # noqa: S324
         rows = list(csv.reader(io.StringIO(content.decode())))
@@ -477,13 +485,13 @@ class TestTradeBill:
         ]
         assert [v.lstrip("`") for v in rows[5][:3]] == ["3", "100.00", "9.00"]
 
-    def test_bill_availability_rules(self, server, client):
+    def test_bill_availability_rules(self, server, pay_client):
         now = datetime.now(CHINA).replace(hour=9, minute=0)
         server.clock = lambda: now.timestamp()
-        paid_order(server, client, at=now - timedelta(days=1))
+        paid_order(server, pay_client, at=now - timedelta(days=1))
 
         def code_for(day):
-            return error_of(get(client, f"/v3/bill/tradebill?bill_date={day}&bill_type=ALL"))
+            return error_of(get(pay_client, f"/v3/bill/tradebill?bill_date={day}&bill_type=ALL"))
 
         assert code_for((now - timedelta(days=1)).date()) == (400, "STATEMENT_CREATING")  # before 10:00
         assert code_for(now.date()) == (400, "STATEMENT_CREATING")
@@ -496,17 +504,17 @@ class TestTradeBill:
 
 
 class TestFaults:
-    def test_fail_next_answers_an_error_once_and_requests_are_recorded(self, server, client):
+    def test_fail_next_answers_an_error_once_and_requests_are_recorded(self, server, pay_client):
         server.fail_next(status=500, code="SYSTEM_ERROR")
-        assert error_of(post(client, JSAPI, prepay_body(server))) == (500, "SYSTEM_ERROR")
-        assert post(client, JSAPI, prepay_body(server))[0] == 200
+        assert error_of(post(pay_client, JSAPI, prepay_body(server))) == (500, "SYSTEM_ERROR")
+        assert post(pay_client, JSAPI, prepay_body(server))[0] == 200
         assert [r.path for r in server.requests] == [JSAPI, JSAPI]
 
     def test_hang_makes_the_client_time_out(self, server):
         server.hang = 0.5
-        client = make_client(server, timeout=(1, 0.1))
+        pay_client = make_client(server, timeout=(1, 0.1))
         with pytest.raises(requests.exceptions.Timeout):
-            client.query(out_trade_no="order_0001")
+            pay_client.query(out_trade_no="order_0001")
 
 
 # --------------------------------------------------------------------------- merchant transfer
@@ -517,36 +525,38 @@ REPORT_INFOS = [
 ]
 
 
-def transfer(client, **changes):
+def transfer(pay_client, **changes):
     options = {
         "out_bill_no": "W20261201001", "transfer_scene_id": "1005", "openid": "o-kol-1",
         "transfer_amount": 5000, "transfer_remark": "佣金提现", "transfer_scene_report_infos": REPORT_INFOS,
         "notify_url": NOTIFY_URL,
     } | changes  # fmt: skip
-    code, text = client.mch_transfer_bills(**options)
+    code, text = pay_client.mch_transfer_bills(**options)
     return code, json.loads(text)
 
 
 class TestTransfers:
-    def test_transfer_waits_for_the_member_then_succeeds_with_notification(self, server, client):
-        code, created = transfer(client)
+    def test_transfer_waits_for_the_member_then_succeeds_with_notification(self, server, pay_client):
+        code, created = transfer(pay_client)
         assert code == 200 and created["state"] == "WAIT_USER_CONFIRM" and created["package_info"]
-        assert transfer(client) == (200, created)  # the same request again is the same bill
-        queried = json.loads(client.mch_transfer_bills_query(out_bill_no="W20261201001")[1])
+        assert transfer(pay_client) == (200, created)  # the same request again is the same bill
+        queried = json.loads(pay_client.mch_transfer_bills_query(out_bill_no="W20261201001")[1])
         assert (queried["state"], queried["transfer_amount"]) == ("WAIT_USER_CONFIRM", 5000)
         server.settle_transfer("W20261201001")
-        notice = client.callback(server.transport.received[-1].headers, server.transport.received[-1].body)
+        notice = pay_client.callback(
+            server.transport.received[-1].headers, server.transport.received[-1].body
+        )
         assert notice["event_type"] == "MCHTRANSFER.BILL.FINISHED"
         assert (
             notice["resource"]["state"] == "SUCCESS" and notice["resource"]["out_bill_no"] == "W20261201001"
         )
 
-    def test_a_large_transfer_needs_the_encrypted_real_name(self, server, client):
-        assert transfer(client, transfer_amount=200000, user_name="张三")[0] == 200
+    def test_a_large_transfer_needs_the_encrypted_real_name(self, server, pay_client):
+        assert transfer(pay_client, transfer_amount=200000, user_name="张三")[0] == 200
         assert server.transfers["W20261201001"].user_name == "张三"
         body = {**server.requests[-1].json, "out_bill_no": "W20261201002"}
         del body["user_name"]
-        assert error_of(post(client, "/v3/fund-app/mch-transfer/transfer-bills", body)) == (
+        assert error_of(post(pay_client, "/v3/fund-app/mch-transfer/transfer-bills", body)) == (
             400,
             "PARAM_ERROR",
         )
@@ -562,20 +572,21 @@ class TestTransfers:
         ],
         ids=["remark-33", "dash", "short", "report-infos", "changed-repeat"],
     )
-    def test_bad_transfers_are_refused(self, server, client, changes):
-        transfer(client)
-        code, answer = transfer(client, **changes)
+    def test_bad_transfers_are_refused(self, server, pay_client, changes):
+        transfer(pay_client)
+        code, answer = transfer(pay_client, **changes)
         assert code == 400 and answer["code"] in {"PARAM_ERROR", "INVALID_REQUEST"}
         assert len(server.transfers) == 1
 
-    def test_cancel_then_cancelled_and_unknown_bill_404(self, server, client):
-        transfer(client)
-        assert json.loads(client.mch_transfer_bills_cancel("W20261201001")[1])["state"] == "CANCELING"
+    def test_cancel_then_cancelled_and_unknown_bill_404(self, server, pay_client):
+        transfer(pay_client)
+        assert json.loads(pay_client.mch_transfer_bills_cancel("W20261201001")[1])["state"] == "CANCELING"
         server.settle_transfer("W20261201001", "CANCELLED")
         assert (
-            json.loads(client.mch_transfer_bills_query(out_bill_no="W20261201001")[1])["state"] == "CANCELLED"
+            json.loads(pay_client.mch_transfer_bills_query(out_bill_no="W20261201001")[1])["state"]
+            == "CANCELLED"
         )
-        assert client.mch_transfer_bills_query(out_bill_no="W404")[0] == 404
+        assert pay_client.mch_transfer_bills_query(out_bill_no="W404")[0] == 404
 
 
 # --------------------------------------------------------------------------- suite fixtures
@@ -584,14 +595,16 @@ class TestTransfers:
 def test_the_suite_fixture_points_settings_at_the_server(wechatpay_server, settings):
     config = wechatpay_server.config
     assert wechatpay_server.url == settings.WECHATPAY_API_BASE and settings.WECHATPAY_MODE == "direct"
-    client = make_client(
+    pay_client = make_client(
         wechatpay_server, mchid=settings.WECHATPAY_MCHID, private_key=settings.WECHATPAY_PRIVATE_KEY,
         cert_serial_no=settings.WECHATPAY_CERT_SERIAL_NO, apiv3_key=settings.WECHATPAY_APIV3_KEY,
         public_key=settings.WECHATPAY_PUBLIC_KEY, public_key_id=settings.WECHATPAY_PUBLIC_KEY_ID,
         appid=settings.WECHAT_APP_ID, notify_url=settings.WECHATPAY_NOTIFY_URL,
     )  # fmt: skip
     assert (
-        client.pay(description="x", out_trade_no="order_0001", amount={"total": 1}, payer={"openid": "o"})[0]
+        pay_client.pay(
+            description="x", out_trade_no="order_0001", amount={"total": 1}, payer={"openid": "o"}
+        )[0]
         == 200
     )
     assert config.public_key_id.startswith("PUB_KEY_ID_")
