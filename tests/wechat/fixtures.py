@@ -45,6 +45,7 @@ def _transport(notification):
 def _start(settings, mode: str):
     server = WechatPayServer().start()
     server.transport = _transport
+    server.mode = mode
     config = server.config
     settings.WECHATPAY_MODE = mode
     settings.WECHATPAY_MCHID = config.mchid

@@ -435,6 +435,19 @@ class TestPartner:
         notice = pay_client.callback(server.transport.received[0].headers, server.transport.received[0].body)
         assert notice["resource"]["sp_mchid"] == server.config.mchid
 
+    def test_a_merchant_uses_only_its_own_kind_of_api(self, server, pay_client, partner_client):
+        server.mode = "partner"
+        assert error_of(post(pay_client, JSAPI, prepay_body(server))) == (403, "NO_AUTH")
+        assert error_of(post(pay_client, "/v3/refund/domestic/refunds", refund_body())) == (
+            400,
+            "PARAM_ERROR",
+        )
+        server.mode = "direct"
+        assert (
+            partner_client.query(out_trade_no="order_0001", sub_mchid=server.config.sub_mchids[0])[0] == 403
+        )
+        assert post(pay_client, JSAPI, prepay_body(server))[0] == 200
+
     @pytest.mark.parametrize(
         ("changes", "expected"),
         [

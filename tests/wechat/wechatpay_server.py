@@ -31,7 +31,9 @@ Choices where the documentation leaves the exact answer open (kept in one place 
 * refund of an unknown order: ``404 RESOURCE_NOT_EXISTS``; of an unpaid one: ``400 INVALID_REQUEST``;
 * ``notify_url`` must be http(s) without a query; ``require_https_notify=True`` demands https as
   WeChat does for public domains (tests use http://127.0.0.1 or http://testserver, so it is off);
-* an expired order (past ``time_expire``) still queries as NOTPAY but cannot be paid.
+* an expired order (past ``time_expire``) still queries as NOTPAY but cannot be paid;
+* ``server.mode`` ("direct" / "partner", set by the suite fixtures; ``None`` accepts both): the other
+  kind's order APIs answer ``403 NO_AUTH``; partner refunds must name ``sub_mchid`` (PARAM_ERROR).
 
 Test controls:
 
@@ -432,6 +434,7 @@ class WechatPayServer:
         self.hang = 0.0
         self.tamper_responses = False
         self.merchant_balance: int | None = None
+        self.mode: str | None = None  # "direct", "partner", or None: both kinds of merchant
         self.orders: dict[tuple[str | None, str], Order] = {}
         self.refunds: dict[tuple[str | None, str], Refund] = {}
         self.transfers: dict[str, Transfer] = {}
@@ -687,11 +690,29 @@ class WechatPayServer:
                 data = json.loads(body)
             except ValueError as exc:
                 raise _param_error("请求体不是合法的JSON") from exc
+        self._check_mode(path)
         for route_method, pattern, handler in self._routes():
             match = re.fullmatch(pattern, path)
             if match and route_method == method:
                 return handler(*[unquote(g) for g in match.groups()], query=query, data=data, headers=headers)
         raise WxError(404, "NOT_FOUND", f"{method} {path} 不存在")
+
+    def _check_mode(self, path: str) -> None:
+        """A direct merchant has no service-provider APIs; a service provider orders for sub-merchants."""
+        if self.mode == "direct" and "/partner/" in path:
+            raise WxError(403, "NO_AUTH", "商户号无服务商权限，不能调用服务商接口")
+        if self.mode == "partner" and path.startswith("/v3/pay/transactions/"):
+            raise WxError(403, "NO_AUTH", "服务商商户号请使用服务商下单接口（/v3/pay/partner/...）")
+
+    def _sub_mchid_of_refund(self, value: str | None) -> str | None:
+        """Refunds of a service provider always name the sub-merchant; a direct merchant's never do."""
+        if self.mode == "partner" and value is None:
+            raise _param_error("服务商模式下 sub_mchid 必填")
+        if value is not None:
+            if self.mode == "direct":
+                raise WxError(403, "NO_AUTH", "商户号无服务商权限，不能传入 sub_mchid")
+            self._check_sub_mchid(value)
+        return value
 
     def _routes(self):
         return (
@@ -892,9 +913,7 @@ class WechatPayServer:
 
     def _create_refund(self, *, data: Any, **_: Any) -> _Answer:
         body = Fields(data if data is not None else {})
-        sub_mchid = body.str("sub_mchid", required=False, max_bytes=32)
-        if sub_mchid is not None:
-            self._check_sub_mchid(sub_mchid)
+        sub_mchid = self._sub_mchid_of_refund(body.str("sub_mchid", required=False, max_bytes=32))
         transaction_id = body.str("transaction_id", required=False, max_bytes=32)
         out_trade_no = body.str("out_trade_no", required=False, max_bytes=32)
         if transaction_id is None and out_trade_no is None:
@@ -942,9 +961,7 @@ class WechatPayServer:
         raise WxError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
 
     def _query_refund(self, out_refund_no: str, *, query: dict, **_: Any) -> _Answer:
-        sub_mchid = query.get("sub_mchid")
-        if sub_mchid is not None:
-            self._check_sub_mchid(sub_mchid)
+        sub_mchid = self._sub_mchid_of_refund(query.get("sub_mchid"))
         refund = self.refunds.get((sub_mchid, out_refund_no))
         if refund is None:
             raise WxError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
