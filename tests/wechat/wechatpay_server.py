@@ -1086,7 +1086,12 @@ class WechatPayServer:
         return sorted(rows, key=lambda row: row["time"])
 
     def _bill_file(self, rows: list[dict]) -> str:
-        """The documented CSV: header, one backquote-prefixed line per trade, then the summary."""
+        """The documented CSV: header, one backquote-prefixed line per trade, then the summary.
+
+        A payment row counts on its success day; a refund row (交易状态 REFUND) on its success day, or
+        its request day while PROCESSING, carrying 0.00 as 应结订单金额/订单金额 and the refund in
+        退款金额/申请退款金额. Fees are 0.60% of the net, in yuan with five decimals.
+        """
         lines, paid, refunded, fees = [BILL_HEADER], 0, 0, Decimal(0)
         for row in rows:
             order, refund = row["order"], row["refund"]
