@@ -5,8 +5,10 @@ from celery.schedules import crontab
 from commerce.services.commissions import commission_settle_due
 from commerce.services.notifications import notification_send_due
 from commerce.services.orders import order_release_expired
+from commerce.services.reconciliation import payments_reconcile
 from commerce.services.renewals import renewal_reminders_create
 from commerce.services.repurchase import repurchase_rates_refresh, repurchase_reminders_create
+from commerce.services.sync import payments_sync
 from shequn_backend.scheduling import Job
 
 RELEASE_STOCK_HOLDS = Job(
@@ -16,6 +18,22 @@ RELEASE_STOCK_HOLDS = Job(
     schedule=60.0,
     did="orders cancelled, stock released",
     order=10,
+)
+SYNC_PAYMENTS = Job(
+    name="sync_payments",
+    service=payments_sync,
+    task="commerce.payments_sync",
+    schedule=300.0,
+    did="payments and refunds updated from their providers",
+    order=15,  # after the expired holds are cancelled: their payments are closed at once
+)
+RECONCILE_PAYMENTS = Job(
+    name="reconcile_payments",
+    service=payments_reconcile,
+    task="commerce.payments_reconcile",
+    schedule=crontab(hour="10-23", minute=20),  # bills exist from about 10:00; a day not ready is retried
+    did="trade bill days reconciled",
+    order=65,
 )
 SETTLE_COMMISSIONS = Job(
     name="settle_commissions",
@@ -60,9 +78,11 @@ SEND_NOTIFICATIONS = Job(
 
 JOBS = [
     RELEASE_STOCK_HOLDS,
+    SYNC_PAYMENTS,
     SETTLE_COMMISSIONS,
     RENEWAL_REMINDERS,
     REPURCHASE_REMINDERS,
     REPURCHASE_RATES,
+    RECONCILE_PAYMENTS,
     SEND_NOTIFICATIONS,
 ]

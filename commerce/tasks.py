@@ -11,19 +11,23 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from commerce.jobs import (
+    RECONCILE_PAYMENTS,
     RELEASE_STOCK_HOLDS,
     RENEWAL_REMINDERS,
     REPURCHASE_RATES,
     REPURCHASE_REMINDERS,
     SEND_NOTIFICATIONS,
     SETTLE_COMMISSIONS,
+    SYNC_PAYMENTS,
 )
 from commerce.services.commissions import commission_settle_due
 from commerce.services.notifications import notification_send_due
 from commerce.services.orders import order_release_expired
 from commerce.services.payments import payment_cancel_at_provider
+from commerce.services.reconciliation import payments_reconcile
 from commerce.services.renewals import renewal_reminders_create
 from commerce.services.repurchase import repurchase_rates_refresh, repurchase_reminders_create
+from commerce.services.sync import payments_sync
 
 RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": True, "retry_backoff_max": 300, "max_retries": 5}
 
@@ -78,3 +82,15 @@ def repurchase_rates_task(now: str | None = None) -> int:
 def notifications_send_task(now: str | None = None) -> int:
     """Send the outbox's due notifications through the configured transport."""
     return notification_send_due(now=_clock(now))
+
+
+@shared_task(name=SYNC_PAYMENTS.task, acks_late=True, **RETRY)
+def payments_sync_task(now: str | None = None) -> int:
+    """Query unpaid payments and pending refunds at their providers, close ended holds, apply."""
+    return payments_sync(now=_clock(now))
+
+
+@shared_task(name=RECONCILE_PAYMENTS.task, acks_late=True, **RETRY)
+def payments_reconcile_task(now: str | None = None) -> int:
+    """Download the recent trade bills not reconciled yet and compare them with our books."""
+    return payments_reconcile(now=_clock(now))

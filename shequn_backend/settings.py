@@ -220,6 +220,10 @@ WECHATPAY_NOTIFY_TOLERANCE_SECONDS = env.int("WECHATPAY_NOTIFY_TOLERANCE_SECONDS
 # of wechatpay, stripe, sandbox). The sandbox confirms payments by itself: demo and local runs only.
 PAYMENT_DEFAULT_PROVIDER = env.str("PAYMENT_DEFAULT_PROVIDER", default="")
 PAYMENT_SANDBOX_ENABLED = env.bool("PAYMENT_SANDBOX_ENABLED", default=DEBUG)
+# sync_payments queries the payments of orders cancelled this many hours ago at most (later news:
+# the trade bill's reconciliation shows it); reconcile_payments looks back this many bill days.
+PAYMENT_SYNC_CANCELLED_HOURS = env.int("PAYMENT_SYNC_CANCELLED_HOURS", default=6)
+WECHATPAY_RECONCILE_DAYS = env.int("WECHATPAY_RECONCILE_DAYS", default=3)
 
 # --- Money ---------------------------------------------------------------------
 # Currencies entry plans may be priced in (ISO 4217 codes the payment setup can charge and settle).

@@ -2,11 +2,14 @@ from commerce.models.catalog import CURRENCY_CNY, Category, Product, Sku
 from commerce.models.commissions import Commission, CommissionEntry
 from commerce.models.orders import Order, OrderLine
 from commerce.models.payments import Payment, Refund, WebhookEvent
+from commerce.models.reconciliation import BillDifference, BillReconciliation
 from commerce.models.reminders import Notification, Reminder, RepurchaseRate
 from commerce.models.reports import ExportJob
 
 __all__ = [
     "CURRENCY_CNY",
+    "BillDifference",
+    "BillReconciliation",
     "Category",
     "Commission",
     "CommissionEntry",
