@@ -9,7 +9,10 @@ interface's two kinds: ``ProviderUnavailable`` (no answer, a 5xx,
 verify) and ``ProviderRefused`` (any other refusal, with WeChat's code).
 """
 
+import gzip
+import hashlib
 import json
+from datetime import date
 from functools import lru_cache
 
 import requests
@@ -115,3 +118,41 @@ def call(function, *args, **kwargs) -> dict | bytes:
 def sign(fields: list[str]) -> str:
     """RSA-SHA256 with the merchant key over ``fields`` joined by newlines (``wx.requestPayment``)."""
     return wechatpay_client().sign(fields, SignType.RSA_SHA256)
+
+
+def download_trade_bill(day: date, sub_merchant: str = "") -> bytes | None:
+    """The day's trade bill (``bill_type=ALL``), as the CSV bytes WeChat Pay made (UTF-8).
+
+    ``None`` for a day without trades (``NO_STATEMENT_EXIST``); ``ProviderUnavailable``
+    while the bill is being made (``STATEMENT_CREATING``, until about 10:00 the next day),
+    when WeChat does not answer, or when the file's SHA1 differs from the signed
+    ``hash_value`` (the file itself is not signed). Partner mode: ``sub_merchant`` narrows
+    the bill to one sub-merchant; without it, the service provider's whole bill.
+    """
+    client = wechatpay_client()
+    kwargs = {"bill_date": day.isoformat(), "bill_type": "ALL", "tar_type": "GZIP"}
+    if partner_mode() and sub_merchant:
+        kwargs["sub_mchid"] = sub_merchant
+    try:
+        answer = call(client.trade_bill, **kwargs)
+    except base.ProviderRefused as exc:
+        if exc.code == "NO_STATEMENT_EXIST":
+            return None
+        if exc.code == "STATEMENT_CREATING":
+            raise base.ProviderUnavailable(str(exc)) from exc
+        raise
+    content = call(client.download_bill, answer.get("download_url") or "")
+    if isinstance(content, dict):  # a JSON answer where a file was expected
+        raise base.ProviderUnavailable("WeChat Pay's bill download gave no file.")
+    if content[:2] == b"\x1f\x8b":
+        try:
+            content = gzip.decompress(content)
+        except (OSError, EOFError) as exc:
+            raise base.ProviderUnavailable(f"WeChat Pay's bill file is damaged: {exc}") from exc
+    expected = str(answer.get("hash_value") or "").lower()
+    actual = hashlib.sha1(content).hexdigest()  # noqa: S324 (WeChat's documented digest)
+    if str(answer.get("hash_type") or "SHA1").upper() != "SHA1" or actual != expected:
+        raise base.ProviderUnavailable(
+            "WeChat Pay's bill file does not match its hash_value: downloaded again later."
+        )
+    return content
