@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from commerce.models import Commission, ExportJob, Order, Payment, Refund
+from commerce.models import BillDifference, BillReconciliation, Commission, ExportJob, Order, Payment, Refund
 from commerce.reports.errors import ReportNotAllowed, ReportRangeInvalid
 from commerce.reports.filters import ReportFilters, report_day_clamp, report_range_check
 from commerce.reports.reconciliation import RECONCILIATION
@@ -43,6 +43,7 @@ from commerce.reports.services import (
     report_export,
     report_snapshot,
 )
+from members.admin_scoping import CommunityScopedAdminMixin
 from shequn_backend.calendar import business_day
 
 DEFAULT_DIRECT_MAX_ROWS = 20_000
@@ -347,9 +348,8 @@ class ExportJobAdmin(admin.ModelAdmin):
         today = _today()
         start = report_day_clamp(_parse_day(request.GET.get("from")) or today - timedelta(days=30))
         end = report_day_clamp(_parse_day(request.GET.get("to")) or today)
-        filters = ReportFilters(
-            date_from=min(start, end), date_to=end, community_ids=report_scope_for_user(user=request.user)
-        )
+        scope = report_scope_for_user(user=request.user)
+        filters = ReportFilters(date_from=min(start, end), date_to=end, community_ids=scope)
         shown = getattr(settings, "REPORTS_RECONCILIATION_SHOWN", 500)
         rows = []
         with report_snapshot():
@@ -367,8 +367,16 @@ class ExportJobAdmin(admin.ModelAdmin):
             "date_from": filters.date_from,
             "date_to": filters.date_to,
             "export_url": reverse("admin:commerce_exportjob_add"),
+            # Merchant-wide bill totals: for finance and superusers only (owners see their rows above).
+            "bill_runs": _bill_runs(filters) if scope is None else None,
         }
         return TemplateResponse(request, "admin/commerce/exportjob/reconciliation.html", context)
+
+
+def _bill_runs(filters: ReportFilters) -> list[BillReconciliation]:
+    """The trade bill reconciliation runs of the days shown, newest first."""
+    runs = BillReconciliation.objects.filter(day__gte=filters.date_from, day__lte=filters.date_to)
+    return list(runs.order_by("-day", "merchant")[:200])
 
 
 def _parse_day(value: str | None) -> date | None:
@@ -376,3 +384,88 @@ def _parse_day(value: str | None) -> date | None:
         return date.fromisoformat(value) if value else None
     except ValueError:
         return None
+
+
+class _ReadOnly:
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class BillDifferenceInline(_ReadOnly, admin.TabularInline):
+    model = BillDifference
+    extra = 0
+    fields = [
+        "kind",
+        "trade",
+        "reference",
+        "provider_ref",
+        "order",
+        "community",
+        "their_amount",
+        "our_amount",
+        "their_status",
+        "our_status",
+        "occurred_at",
+    ]
+    readonly_fields = fields
+
+
+@admin.register(BillReconciliation)
+class BillReconciliationAdmin(_ReadOnly, admin.ModelAdmin):
+    """Each trade bill day and merchant, both sides' totals and the differences: finance and superusers."""
+
+    list_display = [
+        "day",
+        "merchant",
+        "status",
+        "bill_exists",
+        "their_count",
+        "their_paid",
+        "their_refunded",
+        "our_count",
+        "our_paid",
+        "our_refunded",
+        "difference_count",
+        "attempts",
+        "checked_at",
+    ]
+    list_filter = ["status", "provider", "day"]
+    search_fields = ["merchant", "differences__reference", "differences__provider_ref"]
+    date_hierarchy = "day"
+    inlines = [BillDifferenceInline]
+    readonly_fields = [field.name for field in BillReconciliation._meta.fields]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or finance_reads_all(request)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or finance_reads_all(request)
+
+
+@admin.register(BillDifference)
+class BillDifferenceAdmin(FinanceReadOnlyMixin, _ReadOnly, CommunityScopedAdminMixin, admin.ModelAdmin):
+    """The differences one by one: owners see those of their communities, finance all, read-only."""
+
+    list_display = [
+        "run",
+        "kind",
+        "trade",
+        "reference",
+        "provider_ref",
+        "order",
+        "their_amount",
+        "our_amount",
+        "their_status",
+        "our_status",
+        "occurred_at",
+    ]
+    list_filter = ["kind", "trade", "run__day"]
+    search_fields = ["reference", "provider_ref", "=order__id"]
+    list_select_related = ["run", "order"]
+    readonly_fields = [field.name for field in BillDifference._meta.fields]

@@ -4,6 +4,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from commerce.models.orders import Order
+from commerce.models.payments import Payment, Refund
 
 
 class BillReconciliation(models.Model):
@@ -102,3 +103,9 @@ class BillDifference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.reference}"
+
+    @property
+    def our_status_label(self) -> str:
+        """Our payment's or refund's status in words ("-" when we have none)."""
+        statuses = Payment.Status if self.trade == self.Trade.PAYMENT else Refund.Status
+        return str(dict(statuses.choices).get(self.our_status, self.our_status or "-"))

@@ -11,7 +11,11 @@ Kinds of mismatch (each with what was expected and what was found):
 * ``total_differs``: ``Order.total`` is not the sum of its lines;
 * ``paid_differs_from_total``: money received is not the order total;
 * ``refunded_differs``: ``Order.amount_refunded`` is not the sum of its succeeded refunds;
-* ``refunds_above_payments``: succeeded refunds exceed succeeded payments.
+* ``refunds_above_payments``: succeeded refunds exceed succeeded payments;
+* ``bill_missing_ours``, ``bill_missing_theirs``, ``bill_amount``,
+  ``bill_status``: the differences the daily WeChat Pay trade bill's
+  reconciliation stored (``reconcile_payments``), by bill day; expected is
+  the bill's amount, found ours.
 
 Sums come from correlated subqueries (no join fan-out); rows stream like any report.
 """
@@ -22,12 +26,14 @@ from decimal import Decimal, InvalidOperation
 from django.db.models import CharField, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from commerce.models import Order, OrderLine, Payment, Refund, WebhookEvent
+from commerce.models import BillDifference, Order, OrderLine, Payment, Refund, WebhookEvent
 from commerce.reports.columns import CellType, Column, Report
 from commerce.reports.filters import ReportFilters
 from commerce.reports.queries import chunk_size, money, when
+from shequn_backend.calendar import day_bounds
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -40,6 +46,16 @@ KINDS = {
     "paid_differs_from_total": gettext_lazy("Amount received differs from the order total"),
     "refunded_differs": gettext_lazy("Amount refunded differs from succeeded refunds"),
     "refunds_above_payments": gettext_lazy("Refunds above payments"),
+    "bill_missing_ours": gettext_lazy("In the WeChat Pay bill, missing on our side"),
+    "bill_missing_theirs": gettext_lazy("On our side, missing in the WeChat Pay bill"),
+    "bill_amount": gettext_lazy("Amount differs from the WeChat Pay bill"),
+    "bill_status": gettext_lazy("Status differs from the WeChat Pay bill"),
+}
+BILL_KINDS = {
+    BillDifference.Kind.MISSING_OURS: "bill_missing_ours",
+    BillDifference.Kind.MISSING_THEIRS: "bill_missing_theirs",
+    BillDifference.Kind.AMOUNT: "bill_amount",
+    BillDifference.Kind.STATUS: "bill_status",
 }
 
 RECONCILIATION_COLUMNS = (
@@ -52,6 +68,8 @@ RECONCILIATION_COLUMNS = (
     money("found", gettext_lazy("Found"), total=False),
     money("difference", gettext_lazy("Difference")),
     when("at", gettext_lazy("Booked at")),
+    Column("reference", gettext_lazy("Our reference"), width=28),
+    Column("detail", gettext_lazy("Detail"), width=40),
 )
 
 
@@ -111,7 +129,7 @@ def _order_rows(filters: ReportFilters, labels: dict[str, str]) -> Iterator[tupl
         for pk, community, currency, want, got, booked in queryset.order_by("pk").iterator(
             chunk_size=chunk_size()
         ):
-            yield (labels[kind], pk, "", community, currency, want, got, got - want, booked)
+            yield (labels[kind], pk, "", community, currency, want, got, got - want, booked, "", "")
 
 
 def _unmatched_intent(payload) -> tuple[str, str, Decimal]:
@@ -146,7 +164,7 @@ def _unmatched_payments(filters: ReportFilters, labels: dict[str, str]) -> Itera
         ).values_list("payload", "received_at")
         for payload, received in events.order_by("pk").iterator(chunk_size=chunk_size()):
             ref, currency, amount = _unmatched_intent(payload)
-            yield (label, None, ref, "", currency, ZERO, amount, amount, received)
+            yield (label, None, ref, "", currency, ZERO, amount, amount, received, "", "")
     payments = (
         Payment.objects.alias(booked_at=Coalesce("succeeded_at", "created_at"))
         .filter(booked_at__gte=start, booked_at__lt=end, raw__metadata__has_key="order_id")
@@ -156,18 +174,56 @@ def _unmatched_payments(filters: ReportFilters, labels: dict[str, str]) -> Itera
     if filters.community_ids is not None:
         payments = payments.filter(order__community_id__in=sorted(filters.community_ids))
     rows = payments.values_list(
-        "order_id", "provider_ref", "order__community__name", "currency", "amount", "booked"
+        "order_id", "provider_ref", "order__community__name", "currency", "amount", "booked", "reference"
     )
-    for order_id, ref, community, currency, amount, booked in rows.order_by("pk").iterator(
+    for order_id, ref, community, currency, amount, booked, reference in rows.order_by("pk").iterator(
         chunk_size=chunk_size()
     ):
-        yield (label, order_id, ref, community, currency, ZERO, amount, amount, booked)
+        yield (label, order_id, ref, community, currency, ZERO, amount, amount, booked, reference, "")
+
+
+def _bill_detail(difference: BillDifference) -> str:
+    return _("%(trade)s, bill of %(day)s %(merchant)s: ours %(ours)s, WeChat Pay %(theirs)s") % {
+        "trade": difference.get_trade_display(),
+        "day": difference.run.day.isoformat(),
+        "merchant": difference.run.merchant,
+        "ours": difference.our_status_label,
+        "theirs": difference.their_status or "-",
+    }
+
+
+def _bill_rows(filters: ReportFilters, labels: dict[str, str]) -> Iterator[tuple]:
+    """The stored differences of the trade bills of the days asked for (scoped by their community)."""
+    differences = BillDifference.objects.filter(
+        run__day__gte=filters.date_from, run__day__lte=filters.date_to
+    ).select_related("run", "community")
+    if filters.community_ids is not None:
+        differences = differences.filter(community_id__in=sorted(filters.community_ids))
+    for difference in differences.order_by("run__day", "run__merchant", "pk").iterator(
+        chunk_size=chunk_size()
+    ):
+        expected = difference.their_amount if difference.their_amount is not None else ZERO
+        found = difference.our_amount if difference.our_amount is not None else ZERO
+        yield (
+            labels[BILL_KINDS[difference.kind]],
+            difference.order_id,
+            difference.provider_ref,
+            difference.community.name if difference.community else "",
+            difference.currency,
+            expected,
+            found,
+            found - expected,
+            difference.occurred_at or day_bounds(difference.run.day)[0],
+            difference.reference,
+            _bill_detail(difference),
+        )
 
 
 def reconciliation_rows(filters: ReportFilters) -> Iterator[tuple]:
     labels = {kind: str(label) for kind, label in KINDS.items()}
     yield from _order_rows(filters, labels)
     yield from _unmatched_payments(filters, labels)
+    yield from _bill_rows(filters, labels)
 
 
 def reconciliation_count(filters: ReportFilters) -> int:
@@ -180,5 +236,10 @@ RECONCILIATION = Report(
     RECONCILIATION_COLUMNS,
     reconciliation_rows,
     reconciliation_count,
-    notes=(gettext_lazy("Empty when every order agrees with its payments, refunds and lines."),),
+    notes=(
+        gettext_lazy(
+            "Empty when every order agrees with its payments, refunds and lines, and every reconciled "
+            "WeChat Pay trade bill agrees with our payments and refunds."
+        ),
+    ),
 )

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 from commerce.payments import base
+from commerce.payments.wechatpay.client import download_trade_bill
 
 CHINA = timezone(timedelta(hours=8))
 SUMMARY_FIRST = "总交易单数"
@@ -131,7 +132,5 @@ def fetch_trade_bill(day: date, sub_merchant: str = "") -> TradeBill | None:
     ``ProviderUnavailable`` while it is being made (``STATEMENT_CREATING``), when
     WeChat Pay does not answer, or when the file does not match its signed hash.
     """
-    from commerce.payments.wechatpay.client import download_trade_bill
-
     content = download_trade_bill(day, sub_merchant)
     return None if content is None else parse_trade_bill(content)
