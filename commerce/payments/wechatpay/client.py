@@ -12,6 +12,8 @@ verify) and ``ProviderRefused`` (any other refusal, with WeChat's code).
 import gzip
 import hashlib
 import json
+import time
+from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
 
@@ -71,7 +73,10 @@ def wechatpay_client() -> WeChatPay:
         "WECHATPAY_PUBLIC_KEY": settings.WECHATPAY_PUBLIC_KEY,
         "WECHATPAY_PUBLIC_KEY_ID": settings.WECHATPAY_PUBLIC_KEY_ID,
         "WECHAT_APP_ID": settings.WECHAT_APP_ID,
+        "WECHATPAY_NOTIFY_URL": settings.WECHATPAY_NOTIFY_URL,
     }
+    if partner_mode():
+        required["WECHATPAY_SP_APPID"] = settings.WECHATPAY_SP_APPID
     missing = [name for name, value in required.items() if not value]
     if missing:
         raise base.ProviderUnavailable(f"WeChat Pay is not configured: {', '.join(missing)} not set.")
@@ -156,3 +161,41 @@ def download_trade_bill(day: date, sub_merchant: str = "") -> bytes | None:
             "WeChat Pay's bill file does not match its hash_value: downloaded again later."
         )
     return content
+
+
+# The headers a notification is signed with, as the library looks them up.
+NOTIFY_HEADERS = (
+    "Wechatpay-Signature",
+    "Wechatpay-Timestamp",
+    "Wechatpay-Nonce",
+    "Wechatpay-Serial",
+    "Wechatpay-Signature-Type",
+)
+
+
+def notification_open(headers: Mapping[str, str], body: bytes) -> dict:
+    """A notification verified and decrypted: its JSON with ``resource`` replaced by the plaintext.
+
+    Raises ``InvalidWebhook`` unless ``Wechatpay-Serial`` names our WeChat Pay public key
+    (``WECHATPAY_PUBLIC_KEY_ID``), ``Wechatpay-Timestamp`` is within
+    ``WECHATPAY_NOTIFY_TOLERANCE_SECONDS`` of our clock (the library does not check it),
+    ``Wechatpay-Signature`` verifies over ``timestamp\\nnonce\\nbody\\n`` and the resource
+    decrypts (AEAD_AES_256_GCM with the APIv3 key). The serial is checked first: the library
+    would otherwise go and download platform certificates for an unknown one.
+    """
+    lower = {str(name).lower(): str(value) for name, value in headers.items()}
+    signed = {name: lower.get(name.lower(), "") for name in NOTIFY_HEADERS}
+    if not settings.WECHATPAY_PUBLIC_KEY_ID or signed["Wechatpay-Serial"] != settings.WECHATPAY_PUBLIC_KEY_ID:
+        raise base.InvalidWebhook("Wechatpay-Serial does not name our WeChat Pay public key.")
+    stamp = signed["Wechatpay-Timestamp"]
+    if not stamp.isdigit() or abs(time.time() - int(stamp)) > settings.WECHATPAY_NOTIFY_TOLERANCE_SECONDS:
+        raise base.InvalidWebhook("Wechatpay-Timestamp is missing or too far from our clock.")
+    client = wechatpay_client()
+    try:
+        text = body.decode("utf-8")
+        data = client.callback(signed, text)
+    except Exception as exc:  # the library raises bare Exception (algorithm), ValueError (JSON)
+        raise base.InvalidWebhook(f"The notification could not be opened: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("resource"), dict):
+        raise base.InvalidWebhook("The signature or the encrypted resource does not verify.")
+    return data
