@@ -95,11 +95,14 @@ def _hold_ended(order: Order, now: datetime) -> bool:
 
 
 def payment_sync(*, payment_id: int, now: datetime, actor: Actor) -> bool:
-    """Query one payment (closing it if its hold ended) and apply the answer. True if anything changed."""
+    """Query one payment (closing it if its hold ended) and apply the answer.
+
+    True if anything changed, here or at the provider (a close).
+    """
     payment = Payment.objects.select_related("order").get(pk=payment_id)
     provider = base.get_provider(payment.provider)
     handle = base.PaymentHandle.of(payment)
-    state = provider.fetch_payment(handle=handle)
+    state, closed = provider.fetch_payment(handle=handle), False
     if state.status in OPEN_AT_PROVIDER and _hold_ended(payment.order, now):
         try:
             provider.close_payment(handle=handle, idempotency_key=f"{payment.idempotency_key}-close")
@@ -107,8 +110,9 @@ def payment_sync(*, payment_id: int, now: datetime, actor: Actor) -> bool:
             logger.info("sync_payments: payment %s not closed (%s): querying again", payment_id, exc)
             state = provider.fetch_payment(handle=handle)
         else:
+            closed = True
             state = replace(state, status=Payment.Status.CANCELED)
-    return _apply_state(payment_id=payment_id, state=state, now=now, actor=actor)
+    return _apply_state(payment_id=payment_id, state=state, now=now, actor=actor) or closed
 
 
 def _apply_state(*, payment_id: int, state: base.ProviderPayment, now: datetime, actor: Actor) -> bool:
@@ -156,8 +160,8 @@ def refund_sync(*, refund_id: int, actor: Actor) -> bool:
     with transaction.atomic():
         order = Order.objects.select_for_update(of=("self",)).get(pk=refund.order_id)
         refund = Refund.objects.get(pk=refund_id)
-        before = (refund.status, refund.provider_ref)
+        before = (refund.status, refund.provider_ref, refund.failure_reason)
         confirmed = refund_apply_state(actor=actor, order=order, refund=refund, state=state)
         if refund.status != before[0]:
             order_refunds_settle(actor=actor, order=order, confirmed=[refund] if confirmed else [])
-        return (refund.status, refund.provider_ref) != before
+        return (refund.status, refund.provider_ref, refund.failure_reason) != before
