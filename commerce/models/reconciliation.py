@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from commerce.models.orders import Order
 from commerce.models.payments import Payment, Refund
@@ -63,15 +64,15 @@ class BillDifference(models.Model):
         STATUS = "status", _("Statuses differ")
 
     class Trade(models.TextChoices):
-        PAYMENT = "payment", _("Payment")
-        REFUND = "refund", _("Refund")
+        PAYMENT = "payment", pgettext_lazy("trade bill", "Payment")
+        REFUND = "refund", pgettext_lazy("trade bill", "Refund")
 
     run = models.ForeignKey(
         BillReconciliation, on_delete=models.CASCADE, related_name="differences", verbose_name=_("run")
     )
     kind = models.CharField(_("kind"), max_length=15, choices=Kind.choices)
     trade = models.CharField(_("trade"), max_length=8, choices=Trade.choices)
-    reference = models.CharField(_("our reference"), max_length=64)
+    reference = models.CharField(_("our trade or refund reference"), max_length=64)
     provider_ref = models.CharField(_("provider reference"), max_length=64, blank=True, default="")
     order = models.ForeignKey(
         Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("order")
