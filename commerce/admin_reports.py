@@ -415,6 +415,9 @@ class BillDifferenceInline(_ReadOnly, admin.TabularInline):
     ]
     readonly_fields = fields
 
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or finance_reads_all(request)
+
 
 @admin.register(BillReconciliation)
 class BillReconciliationAdmin(_ReadOnly, admin.ModelAdmin):

@@ -12,6 +12,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -352,3 +353,67 @@ def test_the_parser_refuses_a_bill_that_does_not_add_up():
         )
     with pytest.raises(BillInvalid):
         parse_trade_bill(f"{header}\r\n{line}\r\n".encode())
+
+
+def test_finance_exports_the_differences_with_export_report(wechatpay_server, tmp_path):
+    _, payment = our_order(CommunityFactory())  # not at WeChat
+    day, later = bill_day()
+    at_wechat(wechatpay_server, later)
+    trade_bill_reconcile(day=day, now=later, actor=ACTOR)
+    output = tmp_path / "reconciliation.csv"
+
+    call_command(
+        "export_report",
+        "reconciliation",
+        "--from",
+        day.isoformat(),
+        "--to",
+        day.isoformat(),
+        "--output",
+        str(output),
+    )
+
+    text = output.read_text(encoding="utf-8-sig")
+    assert "我方单号" in text.splitlines()[0]
+    assert str(KINDS["bill_missing_theirs"]) in text and payment.reference in text
+
+
+def test_runs_are_for_finance_read_only_and_owners_see_only_their_differences(wechatpay_server, client):
+    community = CommunityFactory()
+    _, payment = our_order(community)
+    wx_pay(wechatpay_server, "Pstranger0003", D("1.00"))
+    day, later = bill_day()
+    at_wechat(wechatpay_server, later)
+    run = trade_bill_reconcile(day=day, now=later, actor=ACTOR)
+    runs_url = reverse("admin:commerce_billreconciliation_changelist")
+    differences_url = reverse("admin:commerce_billdifference_changelist")
+
+    client.force_login(finance_user_grant(user=UserFactory()))
+    assert client.get(runs_url).status_code == 200
+    page = client.get(reverse("admin:commerce_billreconciliation_change", args=[run.pk])).content.decode()
+    assert payment.reference in page and "Pstranger0003" in page and 'name="_save"' not in page
+    assert client.post(reverse("admin:commerce_billreconciliation_delete", args=[run.pk])).status_code == 403
+
+    client.force_login(community.owner)
+    assert client.get(runs_url).status_code == 403
+    listing = client.get(differences_url).content.decode()
+    assert payment.reference in listing and "Pstranger0003" not in listing
+    screen = client.get(reverse("admin:commerce_exportjob_reconciliation"), {"from": day, "to": day})
+    assert 'id="bill_runs"' not in screen.content.decode()
+
+
+def test_a_success_booked_just_after_midnight_is_found_in_the_previous_days_bill(wechatpay_server):
+    day, later = bill_day()
+    yesterday = day - timedelta(days=1)
+    midnight = datetime.combine(day, datetime.min.time(), business_zone())
+    _, payment = our_order(CommunityFactory())
+    Payment.objects.filter(pk=payment.pk).update(succeeded_at=midnight + timedelta(seconds=20))
+    at_wechat(wechatpay_server, midnight - timedelta(seconds=10))  # WeChat: paid at 23:59:50
+    wx_pay(wechatpay_server, payment.reference, D("99.00"))
+    at_wechat(wechatpay_server, later)
+
+    today_run = trade_bill_reconcile(day=day, now=later, actor=ACTOR)
+    yesterday_run = trade_bill_reconcile(day=yesterday, now=later, actor=ACTOR)
+
+    assert today_run.status == "reconciled" and not today_run.bill_exists and today_run.our_count == 1
+    assert yesterday_run.status == "reconciled" and yesterday_run.their_count == 1
