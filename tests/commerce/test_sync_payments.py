@@ -3,12 +3,15 @@
 The real provider and the real ``wechatpayv3`` client against the local WeChat Pay server.
 """
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -220,3 +223,53 @@ def test_old_cancelled_orders_are_left_alone(shop, wechatpay_server):
     assert payments_sync(now=timezone.now() + timedelta(hours=7)) == 0
 
     assert len(wechatpay_server.requests) == asked
+
+
+def test_partner_mode_queries_and_closes_at_the_communitys_sub_merchant(wechatpay_partner_server):
+    server = wechatpay_partner_server
+    sub_mchid = server.config.sub_mchids[0]
+    community = CommunityFactory(wechatpay_sub_mchid=sub_mchid)
+    shop = {"community": community, "sku": SkuFactory(product=ProductFactory(community=community), stock=2)}
+    paid_order, paid = buy(shop)
+    open_order, unpaid = buy(shop, openid="oBuyer0002")
+    server.notify_mode = "drop"
+    server.pay(paid.reference, sub_mchid=sub_mchid)
+
+    assert payments_sync(now=open_order.hold_expires_at + timedelta(minutes=1)) == 2
+
+    assert Order.objects.get(pk=paid_order.pk).status == Order.Status.PAID
+    assert Payment.objects.get(pk=unpaid.pk).status == Payment.Status.CANCELED
+    assert server.order(unpaid.reference, sub_mchid).state == "CLOSED"
+
+
+def _together(*calls) -> list:
+    barrier = threading.Barrier(len(calls))
+
+    def released(call):
+        try:
+            barrier.wait(timeout=30)
+            return call()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(released, calls))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_job_runs_and_the_notification_at_once_apply_the_payment_once(shop, wechatpay_server):
+    order, payment = buy(shop)
+    wechatpay_server.notify_mode = "hold"
+    wechatpay_server.pay(payment.reference)
+    notification = wechatpay_server.held[0]
+
+    results = _together(
+        lambda: payments_sync(now=timezone.now()),
+        lambda: payments_sync(now=timezone.now()),
+        lambda: wechatpay_server.deliver(notification),
+    )
+
+    assert results[2].accepted and sum(results[:2]) <= 1  # whoever comes first applies it
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert AuditEntry.objects.filter(action="order.paid", target_id=str(order.pk)).count() == 1
+    assert Sku.objects.get(pk=shop["sku"].pk).stock == 0
