@@ -13,7 +13,10 @@ For every provider that can be polled (``pollable``) it
   (WeChat's ``ORDERPAID``: the member paid meanwhile) is followed by a new
   query, whose success is applied;
 * queries each pending refund and applies its state (refund_apply_state, then
-  order_refunds_settle), as a refund notification would.
+  order_refunds_settle), as a refund notification would. A refund whose request
+  went unanswered and that the provider does not know, ``UNSENT_GRACE`` after it
+  was asked for, is sent again with the same reference and key (``refund_send``:
+  the provider makes it once).
 
 Provider calls are made with no lock held; each answer is applied in its own
 short transaction under the order's row lock, after reloading the rows, so the
@@ -29,10 +32,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from commerce import errors
 from commerce.models import Order, Payment, Refund
 from commerce.payments import base
 from commerce.services.payments import _apply_canceled, _apply_failure, payment_apply_success
-from commerce.services.refunds import order_refunds_settle, refund_apply_state
+from commerce.services.refunds import order_refunds_settle, refund_apply_state, refund_send
 from shequn_backend.audit import Actor, job_actor
 
 logger = logging.getLogger(__name__)
@@ -40,7 +44,9 @@ logger = logging.getLogger(__name__)
 SYNC_ACTOR = job_actor("sync_payments")
 # What the provider may still turn into a success: closed once the hold ended.
 OPEN_AT_PROVIDER = (Payment.Status.CREATING, Payment.Status.PENDING, Payment.Status.FAILED)
-PROVIDER_ERRORS = (base.ProviderUnavailable, base.ProviderRefused)
+PROVIDER_ERRORS = (base.ProviderUnavailable, base.ProviderRefused, errors.PaymentProviderUnavailable)
+# A refund the provider does not know this long after it was asked for was never received: sent again.
+UNSENT_GRACE = timedelta(minutes=10)
 
 
 def _pollable(names) -> list[str]:
@@ -82,7 +88,7 @@ def payments_sync(*, now: datetime, actor: Actor = SYNC_ACTOR) -> int:
             logger.warning("sync_payments: payment %s not synced: %s", payment_id, exc)
     for refund_id in refunds_to_sync():
         try:
-            changed += refund_sync(refund_id=refund_id, actor=actor)
+            changed += refund_sync(refund_id=refund_id, now=now, actor=actor)
         except PROVIDER_ERRORS as exc:
             logger.warning("sync_payments: refund %s not synced: %s", refund_id, exc)
     return changed
@@ -149,14 +155,21 @@ def _apply_state(*, payment_id: int, state: base.ProviderPayment, now: datetime,
         return (order.status, order.needs_review, payment.status) != before
 
 
-def refund_sync(*, refund_id: int, actor: Actor) -> bool:
-    """Query one pending refund and apply its state. True if it changed."""
+def refund_sync(*, refund_id: int, now: datetime, actor: Actor) -> bool:
+    """Query one pending refund and apply its state (or send an unanswered one again). True if it changed."""
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     provider = base.get_provider(refund.provider)
-    state = provider.fetch_refund(
-        handle=base.PaymentHandle.of(refund.payment),
-        refund=base.RefundHandle(reference=refund.reference, ref=refund.provider_ref),
-    )
+    try:
+        state = provider.fetch_refund(
+            handle=base.PaymentHandle.of(refund.payment),
+            refund=base.RefundHandle(reference=refund.reference, ref=refund.provider_ref),
+        )
+    except base.ProviderRefused:
+        if refund.provider_ref or refund.created_at > now - UNSENT_GRACE:
+            raise
+        logger.info("sync_payments: refund %s unknown to %s: sent again", refund_id, refund.provider)
+        sent = refund_send(actor=actor, refund_id=refund_id)
+        return (sent.status, sent.provider_ref) != (refund.status, refund.provider_ref)
     with transaction.atomic():
         order = Order.objects.select_for_update(of=("self",)).get(pk=refund.order_id)
         refund = Refund.objects.get(pk=refund_id)

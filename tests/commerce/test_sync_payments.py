@@ -273,3 +273,21 @@ def test_two_job_runs_and_the_notification_at_once_apply_the_payment_once(shop, 
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
     assert AuditEntry.objects.filter(action="order.paid", target_id=str(order.pk)).count() == 1
     assert Sku.objects.get(pk=shop["sku"].pk).stock == 0
+
+
+def test_a_refund_wechat_never_received_is_sent_again_once(shop, wechatpay_server):
+    order, payment = buy(shop)
+    wechatpay_server.pay(payment.reference)
+    wechatpay_server.fail_next(500, "SYSTEM_ERROR", "系统繁忙")  # the refund request
+    assert refund_as_owner(shop["community"].owner, order.pk, amount="10.00").status_code == 503
+    refund = Refund.objects.get(order=order)
+    assert refund.status == Refund.Status.PENDING and refund.provider_ref == ""
+
+    assert payments_sync(now=timezone.now()) == 0  # too early: it may still be on its way
+    assert payments_sync(now=timezone.now() + timedelta(minutes=11)) == 1
+    assert payments_sync(now=timezone.now() + timedelta(minutes=12)) == 0
+
+    refund.refresh_from_db()
+    at_wechat = wechatpay_server.refund(refund.reference)
+    assert refund.status == Refund.Status.PENDING and refund.provider_ref == at_wechat.refund_id
+    assert at_wechat.amount == 1000 and len(wechatpay_server.refunds) == 1
