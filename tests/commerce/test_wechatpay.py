@@ -449,3 +449,24 @@ def test_partner_mode_refuses_wechat_pay_for_a_community_without_sub_merchant(
         error = body(response)["error"]
         assert error["code"] == "wechatpay_sub_merchant_missing" and "特约商户号" in error["message"]
     assert not Order.objects.exists() and wechatpay_partner_server.requests == []
+
+
+def test_an_owner_sets_the_sub_merchant_in_the_admin_and_it_is_audited(client):
+    from shequn_backend.models import AuditEntry
+    from tests.members.test_admin_write_path import change_url, community_form
+
+    club = CommunityFactory()
+    client.force_login(club.owner)
+
+    bad = client.post(change_url("community", club.pk), community_form(club, wechatpay_sub_mchid="19x"))
+    assert bad.status_code == 200 and "wechatpay_sub_mchid" in bad.context["adminform"].form.errors
+    good = client.post(
+        change_url("community", club.pk),
+        community_form(club, wechatpay_sub_mchid="1900000109", payment_provider="wechatpay"),
+    )
+
+    assert good.status_code == 302, good.content.decode()[:2000]
+    club.refresh_from_db()
+    assert club.wechatpay_sub_mchid == "1900000109" and club.payment_provider == "wechatpay"
+    entry = AuditEntry.objects.get(action="community.updated", community=club)
+    assert entry.changes["wechatpay_sub_mchid"] == ["", "1900000109"] and entry.actor == club.owner
