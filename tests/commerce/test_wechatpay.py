@@ -525,3 +525,14 @@ def test_a_refund_unanswered_stays_reserved_and_the_same_key_sends_the_same_refu
     assert Refund.objects.count() == 1 and len(wechatpay_server.refunds) == 1
     wechatpay_server.settle_refund(refund.reference, "SUCCESS")
     assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
+
+
+def test_partner_mode_pays_with_sp_openid_when_the_mini_program_is_the_providers_own(settings):
+    from commerce.payments.wechatpay.provider import _payer
+
+    settings.WECHATPAY_MODE = "direct"
+    assert _payer("oX") == {"payer": {"openid": "oX"}}
+    settings.WECHATPAY_MODE, settings.WECHATPAY_SP_APPID, settings.WECHAT_APP_ID = "partner", "wxsp", "wxsub"
+    assert _payer("oX") == {"payer": {"sub_openid": "oX"}, "sub_appid": "wxsub"}
+    settings.WECHAT_APP_ID = "wxsp"
+    assert _payer("oX") == {"payer": {"sp_openid": "oX"}}
