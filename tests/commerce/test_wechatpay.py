@@ -536,3 +536,17 @@ def test_partner_mode_pays_with_sp_openid_when_the_mini_program_is_the_providers
     assert _payer("oX") == {"payer": {"sub_openid": "oX"}, "sub_appid": "wxsub"}
     settings.WECHAT_APP_ID = "wxsp"
     assert _payer("oX") == {"payer": {"sp_openid": "oX"}}
+
+
+def test_a_cancelled_order_closes_its_wechat_order(shop, wechatpay_server):
+    from commerce.services.payments import payment_cancel_at_provider
+
+    order_id = body(place_order(shop["member"], shop["community"], [(shop["sku"], 1)]))["id"]
+    reference = Payment.objects.get().reference
+    assert client_for(shop["member"]).post(reverse("order-cancel", args=[order_id])).status_code == 200
+
+    assert payment_cancel_at_provider(order_id=order_id) is True
+
+    assert wechatpay_server.order(reference).state == "CLOSED"
+    with pytest.raises(ValueError):
+        wechatpay_server.pay(reference)  # the member can no longer pay it
