@@ -245,6 +245,9 @@ class PaymentProvider(Protocol):
     def parse_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
         """Verify a delivery and translate it; raise ``InvalidWebhook`` otherwise."""
 
+    # Optional: ``renew_client(*, handle, client, raw) -> dict | None``, a new client part when the
+    # stored one is about to lapse (WeChat Pay's prepay id lives 2 hours), used by ``payment_refresh``.
+
 
 def provider_actor(name: str) -> str:
     """The audit trail's actor for what a provider told us (``shequn_backend.audit.STRIPE`` ...)."""

@@ -276,8 +276,9 @@ def _payment_replace(*, actor: Actor, payment: Payment) -> Payment:
         raise errors.NothingToPay()
     try:
         provider.close_payment(handle=handle, idempotency_key=f"{payment.idempotency_key}-close")
-    except (base.ProviderUnavailable, base.ProviderRefused) as exc:
-        raise errors.PaymentProviderUnavailable(http_status=502) from exc
+    except (base.ProviderUnavailable, base.ProviderRefused) as exc:  # ORDERPAID: its notification follows
+        status = 503 if isinstance(exc, base.ProviderUnavailable) else 502
+        raise errors.PaymentProviderUnavailable(http_status=status) from exc
     with transaction.atomic(durable=True):
         order = Order.objects.select_for_update(of=("self",)).get(pk=payment.order_id)
         _apply_canceled(actor=actor, order=order, payment=Payment.objects.get(pk=payment.pk))

@@ -449,3 +449,104 @@ def test_partner_mode_refuses_wechat_pay_for_a_community_without_sub_merchant(
         error = body(response)["error"]
         assert error["code"] == "wechatpay_sub_merchant_missing" and "特约商户号" in error["message"]
     assert not Order.objects.exists() and wechatpay_partner_server.requests == []
+
+
+def test_an_owner_sets_the_sub_merchant_in_the_admin_and_it_is_audited(client):
+    from shequn_backend.models import AuditEntry
+    from tests.members.test_admin_write_path import change_url, community_form
+
+    club = CommunityFactory()
+    client.force_login(club.owner)
+
+    bad = client.post(change_url("community", club.pk), community_form(club, wechatpay_sub_mchid="19x"))
+    assert bad.status_code == 200 and "wechatpay_sub_mchid" in bad.context["adminform"].form.errors
+    good = client.post(
+        change_url("community", club.pk),
+        community_form(club, wechatpay_sub_mchid="1900000109", payment_provider="wechatpay"),
+    )
+
+    assert good.status_code == 302, good.content.decode()[:2000]
+    club.refresh_from_db()
+    assert club.wechatpay_sub_mchid == "1900000109" and club.payment_provider == "wechatpay"
+    entry = AuditEntry.objects.get(action="community.updated", community=club)
+    assert entry.changes["wechatpay_sub_mchid"] == ["", "1900000109"] and entry.actor == club.owner
+
+
+def test_after_a_cancelled_attempt_the_payment_endpoint_starts_a_new_one(shop, wechatpay_server):
+    order_id = body(place_order(shop["member"], shop["community"], [(shop["sku"], 1)]))["id"]
+    Payment.objects.update(status=Payment.Status.CANCELED)
+
+    response = client_for(shop["member"]).get(payment_url(order_id))
+
+    assert response.status_code == 200 and body(response)["status"] == "pending"
+    old, new = Payment.objects.order_by("pk")
+    assert new.status == Payment.Status.PENDING and new.reference != old.reference
+    assert wechatpay_server.order(new.reference).request["amount"]["total"] == 12345
+
+
+def test_an_order_whose_hold_ended_has_nothing_to_pay(shop, wechatpay_server):
+    order_id = body(place_order(shop["member"], shop["community"], [(shop["sku"], 1)]))["id"]
+    Order.objects.filter(pk=order_id).update(hold_expires_at=timezone.now() - timedelta(seconds=1))
+
+    response = client_for(shop["member"]).get(payment_url(order_id))
+
+    assert response.status_code == 409 and body(response)["error"]["code"] == "nothing_to_pay"
+    assert len(requests_to(wechatpay_server, JSAPI)) == 1
+
+
+def test_a_refund_refused_for_a_low_balance_fails_and_the_same_key_retries_it(shop, wechatpay_server):
+    order = paid_order(shop, wechatpay_server)
+    wechatpay_server.merchant_balance = 0
+    owner = shop["community"].owner
+
+    refused = refund_as_owner(owner, order.pk, amount="10.00", key="r1")
+
+    assert refused.status_code == 502 and body(refused)["error"]["code"] == "payment_provider_unavailable"
+    refund = Refund.objects.get()
+    assert refund.status == Refund.Status.FAILED and "NOT_ENOUGH" in refund.failure_reason
+    wechatpay_server.merchant_balance = None
+    retried = refund_as_owner(owner, order.pk, amount="10.00", key="r1")
+    assert retried.status_code == 201 and Refund.objects.get().status == Refund.Status.PENDING
+    assert wechatpay_server.refund(refund.reference).amount == 1000
+
+
+def test_a_refund_unanswered_stays_reserved_and_the_same_key_sends_the_same_refund(shop, wechatpay_server):
+    order = paid_order(shop, wechatpay_server)
+    wechatpay_server.fail_next(500, "SYSTEM_ERROR", "系统异常")
+    owner = shop["community"].owner
+
+    down = refund_as_owner(owner, order.pk, key="r2")
+
+    assert down.status_code == 503
+    refund = Refund.objects.get()
+    assert refund.status == Refund.Status.PENDING  # WeChat may have made it: the amount stays reserved
+    assert refund_as_owner(owner, order.pk, amount="1.00", key="other").status_code == 400
+    assert refund_as_owner(owner, order.pk, key="r2").status_code == 201
+    assert Refund.objects.count() == 1 and len(wechatpay_server.refunds) == 1
+    wechatpay_server.settle_refund(refund.reference, "SUCCESS")
+    assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
+
+
+def test_partner_mode_pays_with_sp_openid_when_the_mini_program_is_the_providers_own(settings):
+    from commerce.payments.wechatpay.provider import _payer
+
+    settings.WECHATPAY_MODE = "direct"
+    assert _payer("oX") == {"payer": {"openid": "oX"}}
+    settings.WECHATPAY_MODE, settings.WECHATPAY_SP_APPID, settings.WECHAT_APP_ID = "partner", "wxsp", "wxsub"
+    assert _payer("oX") == {"payer": {"sub_openid": "oX"}, "sub_appid": "wxsub"}
+    settings.WECHAT_APP_ID = "wxsp"
+    assert _payer("oX") == {"payer": {"sp_openid": "oX"}}
+
+
+def test_a_cancelled_order_closes_its_wechat_order(shop, wechatpay_server):
+    from commerce.services.payments import payment_cancel_at_provider
+
+    order_id = body(place_order(shop["member"], shop["community"], [(shop["sku"], 1)]))["id"]
+    reference = Payment.objects.get().reference
+    assert client_for(shop["member"]).post(reverse("order-cancel", args=[order_id])).status_code == 200
+
+    assert payment_cancel_at_provider(order_id=order_id) is True
+
+    assert wechatpay_server.order(reference).state == "CLOSED"
+    with pytest.raises(ValueError):
+        wechatpay_server.pay(reference)  # the member can no longer pay it

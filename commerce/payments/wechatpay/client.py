@@ -42,7 +42,6 @@ def _client(config: tuple) -> WeChatPay:
         notify_url,
         public_key,
         public_key_id,
-        base_url,
         timeout,
         partner,
     ) = config
@@ -59,7 +58,6 @@ def _client(config: tuple) -> WeChatPay:
         public_key=public_key,
         public_key_id=public_key_id,
     )
-    client._core._gate_way = base_url.rstrip("/")  # the library has no setting for it
     return client
 
 
@@ -81,7 +79,7 @@ def wechatpay_client() -> WeChatPay:
     if missing:
         raise base.ProviderUnavailable(f"WeChat Pay is not configured: {', '.join(missing)} not set.")
     appid = settings.WECHATPAY_SP_APPID if partner_mode() else settings.WECHAT_APP_ID
-    return _client(
+    client = _client(
         (
             settings.WECHATPAY_MCHID,
             settings.WECHATPAY_PRIVATE_KEY,
@@ -91,11 +89,14 @@ def wechatpay_client() -> WeChatPay:
             settings.WECHATPAY_NOTIFY_URL or None,
             settings.WECHATPAY_PUBLIC_KEY,
             settings.WECHATPAY_PUBLIC_KEY_ID,
-            settings.WECHATPAY_API_BASE,
             settings.WECHATPAY_TIMEOUT_SECONDS,
             partner_mode(),
         )
     )
+    # The library has no setting for the API base. Not in the cache key: building a client checks
+    # the RSA key (slow), and only tests and local runs change the base.
+    client._core._gate_way = settings.WECHATPAY_API_BASE.rstrip("/")
+    return client
 
 
 def call(function, *args, **kwargs) -> dict | bytes:
