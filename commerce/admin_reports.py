@@ -43,6 +43,7 @@ from commerce.reports.services import (
     report_export,
     report_snapshot,
 )
+from commerce.services.reconciliation import trade_bill_reconcile
 from members.admin_scoping import CommunityScopedAdminMixin
 from shequn_backend.calendar import business_day
 
@@ -444,11 +445,26 @@ class BillReconciliationAdmin(_ReadOnly, admin.ModelAdmin):
     inlines = [BillDifferenceInline]
     readonly_fields = [field.name for field in BillReconciliation._meta.fields]
 
+    actions = ["reconcile_again"]
+
     def has_module_permission(self, request):
         return request.user.is_superuser or finance_reads_all(request)
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser or finance_reads_all(request)
+
+    def get_actions(self, request):
+        """Finance reads; a superuser may download and compare a day again (after fixing our side)."""
+        return super().get_actions(request) if request.user.is_superuser else {}
+
+    @admin.action(description=gettext_lazy("Download and compare these bills again"))
+    def reconcile_again(self, request, queryset):
+        for chosen in queryset.order_by("day", "merchant"):
+            run = trade_bill_reconcile(
+                day=chosen.day, merchant=chosen.merchant, now=timezone.now(), actor=request.user
+            )
+            level = messages.WARNING if run.status == BillReconciliation.Status.PENDING else messages.SUCCESS
+            self.message_user(request, f"{run}: {run.get_status_display()} {run.last_error}".strip(), level)
 
 
 @admin.register(BillDifference)

@@ -22,6 +22,7 @@ from commerce.reports.filters import ReportFilters
 from commerce.reports.reconciliation import KINDS, RECONCILIATION
 from commerce.reports.roles import finance_user_grant
 from commerce.services.reconciliation import payments_reconcile, trade_bill_reconcile
+from commerce.services.sync import payments_sync
 from shequn_backend.audit import job_actor
 from shequn_backend.calendar import business_day, business_zone
 from shequn_backend.models import AuditEntry
@@ -417,3 +418,23 @@ def test_a_success_booked_just_after_midnight_is_found_in_the_previous_days_bill
 
     assert today_run.status == "reconciled" and not today_run.bill_exists and today_run.our_count == 1
     assert yesterday_run.status == "reconciled" and yesterday_run.their_count == 1
+
+
+def test_a_superuser_compares_a_day_again_once_sync_payments_found_the_payment(
+    wechatpay_server, client, admin_user
+):
+    _, payment = our_order(CommunityFactory(), paid=False)
+    wx_pay(wechatpay_server, payment.reference, D("99.00"))  # a lost notification
+    day, later = bill_day()
+    at_wechat(wechatpay_server, later)
+    run = trade_bill_reconcile(day=day, now=later, actor=ACTOR)
+    assert run.status == "differences" and run.differences.get().kind == Kind.STATUS
+    assert payments_sync(now=timezone.now()) == 1  # sync_payments finds the payment
+    client.force_login(admin_user)
+    url = reverse("admin:commerce_billreconciliation_changelist")
+
+    response = client.post(url, {"action": "reconcile_again", "_selected_action": [run.pk]}, follow=True)
+
+    run.refresh_from_db()
+    assert response.status_code == 200 and run.status == "reconciled" and not run.differences.exists()
+    assert AuditEntry.objects.filter(action="bill.reconciled", actor_label=f"user:{admin_user.pk}").exists()
