@@ -1008,12 +1008,17 @@ class _Handler(BaseHTTPRequestHandler):
             failure = stripe.failures.pop(0) if stripe.failures else None
             hang = stripe._take_hang(split.path)
         stripe.pause(stripe.latency)
-        if hang and not hang["after"]:
-            stripe.pause(hang["seconds"])
+        self._hang_before = hang["seconds"] if hang and not hang["after"] else 0
         status, answer, headers = self._respond(method, split.path, params, key, failure)
+        stripe.pause(self._hang_before)  # when the request never reached the endpoint
         if hang and hang["after"]:
             stripe.pause(hang["seconds"])
         self._answer(status, answer, headers)
+
+    def _executing(self) -> None:
+        """The endpoint started (its key is in flight): a ``hang`` before the work sleeps here."""
+        seconds, self._hang_before = self._hang_before, 0
+        self.stripe.pause(seconds)
 
     def _respond(self, method, path, params, key, failure) -> tuple[int, dict, dict]:
         stripe = self.stripe
@@ -1051,6 +1056,7 @@ class _Handler(BaseHTTPRequestHandler):
             except StripeError as exc:
                 return exc.status, exc.body(), {}
         try:
+            self._executing()
             if failure is not None:  # a 500 after the endpoint started: saved like Stripe's
                 status, answer = failure[0], {"error": {"type": "api_error", "message": "Injected failure."}}
             else:
