@@ -228,6 +228,17 @@ def minimum_charge(currency: str) -> int:
     return int(minor.to_integral_value(rounding=ROUND_CEILING))
 
 
+def _too_small(amount: int, currency: str) -> str:
+    """[currencies] Stripe's wording: the table's minimum, or the conversion to 50 US cents."""
+    if currency in spec.MINIMUM_CHARGE:
+        return f"Amount must be at least {_money(spec.MINIMUM_CHARGE[currency], currency)}"
+    usd = Decimal(amount) / (1 if currency in spec.ZERO_DECIMAL else 100) / Decimal(spec.USD_RATES[currency])
+    return (
+        f"Amount must convert to at least 50 cents. {_money(amount, currency)} converts to "
+        f"approximately ${usd:.2f}."
+    )
+
+
 def _money(amount: int, currency: str) -> str:
     if currency in spec.ZERO_DECIMAL:
         return f"{amount} {currency}"
@@ -419,14 +430,16 @@ class FakeStripe:
     def fail(
         self, intent_id: str, *, code: str = "card_declined", message: str = "Your card was declined."
     ) -> dict:
-        """The customer's payment was declined: ``payment_intent.payment_failed``."""
+        """The customer's payment was declined: a failed charge, ``payment_intent.payment_failed``."""
         with self.lock:
             intent = self.payment_intents[intent_id]
+            charge = self._new_charge(intent, intent["amount"], intent["currency"], failed=(code, message))
             intent.update(
                 status="requires_payment_method",
+                latest_charge=charge["id"],
                 last_payment_error={
                     "advice_code": None,
-                    "charge": None,
+                    "charge": charge["id"],
                     "code": code,
                     "decline_code": "generic_decline",
                     "doc_url": DOC_URL + code.replace("_", "-"),
@@ -439,6 +452,7 @@ class FakeStripe:
                     "type": "card_error",
                 },
             )
+            self._emit("charge.failed", self._charge_view(charge))
             self._emit("payment_intent.payment_failed", intent)
             return _copy(intent)
 
@@ -599,16 +613,17 @@ class FakeStripe:
 
     def _create_intent(self, params: dict) -> dict:
         amount, currency = int(params["amount"]), params["currency"]
-        if amount < minimum_charge(currency):
+        if amount < minimum_charge(currency):  # parameter validation: not saved under the key
             raise StripeError(
-                400,
-                f"Amount must be at least {_money(minimum_charge(currency), currency)}",
-                code="amount_too_small",
-                param="amount",
+                400, _too_small(amount, currency), code="amount_too_small", param="amount", saved=False
             )
         if amount > spec.MAXIMUM_AMOUNT:
             raise StripeError(
-                400, "Amount must be no more than 99999999", code="amount_too_large", param="amount"
+                400,
+                "Amount must be no more than 99999999",
+                code="amount_too_large",
+                param="amount",
+                saved=False,
             )
         intent_id = self.new_id("pi")
         chosen = params.get("payment_method_types") or params.get("allowed_payment_method_types")
@@ -686,10 +701,12 @@ class FakeStripe:
         self._emit("payment_intent.canceled", intent)
         return intent
 
-    def _new_charge(self, intent: dict, amount: int, currency: str) -> dict:
+    def _new_charge(self, intent: dict, amount: int, currency: str, *, failed: tuple | None = None) -> dict:
+        """A captured charge, or with ``failed`` = (code, message) a declined one (no money moved)."""
         charge_id = self.new_id("ch")
         payment_method = self.new_id("pm")
-        txn = self._balance(amount, currency, "charge", charge_id, fee=int(amount * 0.034) + 200)
+        fee = int(amount * 0.034) + 200
+        txn = None if failed else self._balance(amount, currency, "charge", charge_id, fee=fee)
         charge = {
             "id": charge_id,
             "object": "charge",
@@ -700,7 +717,7 @@ class FakeStripe:
             "application_fee": None,
             "application_fee_amount": None,
             "authorization_code": "123456",
-            "balance_transaction": txn["id"],
+            "balance_transaction": txn and txn["id"],
             "billing_details": _billing_details(),
             "calculated_statement_descriptor": "SHEQUN",
             "captured": True,
@@ -749,6 +766,22 @@ class FakeStripe:
             "transfer_data": None,
             "transfer_group": None,
         }
+        if failed:
+            charge.update(
+                amount_captured=0,
+                authorization_code=None,
+                captured=False,
+                failure_code=failed[0],
+                failure_message=failed[1],
+                paid=False,
+                status="failed",
+            )
+            charge["outcome"].update(
+                network_status="declined_by_network",
+                reason="generic_decline",
+                seller_message="The bank did not return any further details with this decline.",
+                type="issuer_declined",
+            )
         self.charges[charge_id] = charge
         return charge
 

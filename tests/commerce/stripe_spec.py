@@ -443,7 +443,7 @@ ZERO_DECIMAL = frozenset(
 # [spec] amounts: "supports up to eight digits".
 MAXIMUM_AMOUNT = 99_999_999
 # [currencies] presentment currencies the test account accepts (lowercase ISO codes).
-CURRENCIES = frozenset(MINIMUM_CHARGE) | frozenset(USD_RATES) | ZERO_DECIMAL
+CURRENCIES = frozenset(MINIMUM_CHARGE) | frozenset(USD_RATES)
 
 # [metadata]
 METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500

@@ -137,6 +137,16 @@ def test_an_amount_under_the_currency_minimum_is_refused(client, currency, minim
     assert create(client, amount=minimum, currency=currency).amount == minimum
 
 
+def test_a_currency_outside_the_table_says_what_it_converts_to(server, client):
+    error = refused(lambda: create(client, {"idempotency_key": "k-small"}, amount=300))
+
+    assert (
+        error.user_message
+        == "Amount must convert to at least 50 cents. 3.00 cny converts to approximately $0.42."
+    )
+    assert create(client, {"idempotency_key": "k-small"}, amount=300 + 55).amount == 355  # nothing was saved
+
+
 def test_an_amount_over_eight_digits_is_refused(client):
     assert refused(lambda: create(client, amount=100_000_000)).code == "amount_too_large"
 
@@ -435,6 +445,7 @@ def test_state_changes_queue_the_events_stripe_sends(server, client):
     assert [t for t, _ in server.take_events()] == [
         "charge.succeeded",
         "payment_intent.succeeded",
+        "charge.failed",
         "payment_intent.payment_failed",
         "payment_intent.canceled",
         "refund.created",
@@ -444,6 +455,19 @@ def test_state_changes_queue_the_events_stripe_sends(server, client):
         "charge.refund.updated",
     ]
     assert server.refunds[refund.id]["failure_reason"] and not server.take_events()
+
+
+def test_a_declined_payment_leaves_a_failed_charge(server, client):
+    intent = create(client)
+
+    failed = server.fail(intent.id, code="card_declined")
+    charge = server.charge_of(intent.id)
+
+    assert failed["last_payment_error"]["charge"] == charge["id"] == failed["latest_charge"]
+    assert (charge["status"], charge["paid"], charge["failure_code"]) == ("failed", False, "card_declined")
+    assert charge["balance_transaction"] is None and set(charge) == spec.OBJECT_FIELDS["charge"]
+    assert [t for t, _ in server.take_events()] == ["charge.failed", "payment_intent.payment_failed"]
+    assert refused(lambda: client.v1.refunds.create(params={"payment_intent": intent.id})).http_status == 400
 
 
 def test_a_dispute_withdraws_then_reinstates_when_won(server, client):
