@@ -111,3 +111,14 @@ class NothingToPay(ApplicationError):
     code = "nothing_to_pay"
     message = _("This order is not waiting for a payment.")
     http_status = 409
+
+
+class WechatPaySubMerchantMissing(ApplicationError):
+    """Partner mode: the community names no WeChat Pay sub-merchant to receive its takings."""
+
+    code = "wechatpay_sub_merchant_missing"
+    message = _(
+        "This community cannot take WeChat Pay yet: its owner must first set the community's "
+        "WeChat Pay sub-merchant id (特约商户号). Choose another payment method, or try again later."
+    )
+    http_status = 409
