@@ -289,3 +289,20 @@ def test_check_deploy_fails_when_the_sandbox_is_on_without_debug(settings):
     from commerce.checks import sandbox_payments_off_in_production
 
     assert sandbox_payments_off_in_production(None) == []
+
+
+def test_paying_again_sends_the_same_notification_again_applied_once(
+    shop, django_capture_on_commit_callbacks
+):
+    data = order_with_sandbox(shop)
+    with django_capture_on_commit_callbacks(execute=True):
+        pay(shop["member"], data["id"])
+    points = shop["member"].memberships.get().points
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = pay(shop["member"], data["id"])
+
+    assert again.status_code == 202 and body(again)["order_status"] == "paid"
+    event = WebhookEvent.objects.get(provider="sandbox")
+    assert event.delivery_count == 2
+    assert shop["member"].memberships.get().points == points  # nothing applied twice

@@ -9,7 +9,7 @@ from django.db import connection
 from commerce.payments import base
 from commerce.payments.sandbox import SandboxProvider
 from members.models import User
-from members.services.users import user_bind_wechat
+from members.services.users import user_bind_wechat, user_login_wechat
 from shequn_backend.models import AuditEntry
 from tests.commerce.factories import ProductFactory, SkuFactory
 from tests.conftest import client_for
@@ -125,30 +125,43 @@ class TestBind:
         assert response.status_code == 400 and error_code(response) == "wechat_login_failed"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_accounts_binding_one_wechat_at_once_leave_it_with_one(miniprogram_server):
-    users = [UserFactory(), UserFactory()]
-    codes = [miniprogram_server.issue_code("o-race"), miniprogram_server.issue_code("o-race")]
-    barrier, outcomes = threading.Barrier(2), []
+def _at_once(target, arguments) -> list:
+    """Run ``target`` on each of ``arguments`` in threads released together; their results or error codes."""
+    barrier, outcomes = threading.Barrier(len(arguments)), []
 
-    def run(user, code):
+    def run(*args):
         try:
             barrier.wait()
-            user_bind_wechat(user=user, code=code, actor=user)
-            outcomes.append("bound")
+            outcomes.append(target(*args))
         except Exception as exc:  # noqa: BLE001 - the outcome is what we assert
             outcomes.append(getattr(exc, "code", repr(exc)))
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, args=pair) for pair in zip(users, codes, strict=True)]
+    threads = [threading.Thread(target=run, args=args) for args in arguments]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return outcomes
 
-    assert sorted(outcomes) == ["bound", "wechat_already_bound"]
+
+@pytest.mark.django_db(transaction=True)  # one committing test for both races (each costs a flush)
+def test_concurrent_binds_and_first_logins_of_one_wechat_leave_one_account(miniprogram_server):
+    users = [UserFactory(), UserFactory()]
+    bound = _at_once(
+        lambda user, code: user_bind_wechat(user=user, code=code, actor=user) and "bound",
+        [(user, miniprogram_server.issue_code("o-race")) for user in users],
+    )
+    assert sorted(bound) == ["bound", "wechat_already_bound"]
     assert User.objects.filter(wechat_openid="o-race").count() == 1
+
+    logins = _at_once(
+        lambda code: user_login_wechat(code=code).pk,
+        [(miniprogram_server.issue_code("o-twice", unionid="u-twice"),) for _ in range(2)],
+    )
+    assert len(logins) == 2 and logins[0] == logins[1]
+    assert User.objects.filter(wechat_openid="o-twice", wechat_unionid="u-twice").count() == 1
 
 
 class NeedsWechatIdentity(SandboxProvider):
