@@ -282,11 +282,11 @@ def test_the_sandbox_endpoints_do_not_exist_when_it_is_off(shop, settings):
 
 def test_check_deploy_fails_when_the_sandbox_is_on_without_debug(settings):
     settings.DEBUG = False
-    with pytest.raises(SystemCheckError, match=r"commerce\.E001"):
+    with pytest.raises(SystemCheckError, match=r"commerce\.E002"):
         call_command("check", "--deploy", "--tag", "security")
     settings.PAYMENT_SANDBOX_ENABLED = False
     settings.DEBUG = False
-    from commerce.checks import sandbox_payments_off_in_production
+    from commerce.payments.checks import sandbox_payments_off_in_production
 
     assert sandbox_payments_off_in_production(None) == []
 

@@ -1,4 +1,4 @@
-"""System checks of commerce's deployment settings (``manage.py check --deploy``)."""
+"""System checks of the payment settings for deployment (``manage.py check --deploy``)."""
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
@@ -12,7 +12,7 @@ def sandbox_payments_off_in_production(app_configs, **kwargs) -> list[Error]:
             Error(
                 "PAYMENT_SANDBOX_ENABLED is on with DEBUG=0: anyone could mark orders paid without paying.",
                 hint="Unset PAYMENT_SANDBOX_ENABLED (or set it to 0) in production.",
-                id="commerce.E001",
+                id="commerce.E002",
             )
         ]
     return []
