@@ -304,7 +304,11 @@ def seed_sandbox_purchase(ctx) -> None:
 
 @_own_transactions
 def seed_refunds(ctx) -> None:
-    """Partial refunds by the owner, through the order's provider (the sandbox confirms by notification)."""
+    """Partial refunds by the owner, through the order's provider (the sandbox confirms by notification).
+
+    An order not paid yet (with a Celery worker the sandbox notifies a moment
+    later) is refunded by the next ``seed_demo`` run.
+    """
     for slug, username, title, amount, reason in DEMO_REFUNDS:
         order = (
             Order.objects.filter(
