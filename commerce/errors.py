@@ -99,6 +99,17 @@ class WechatBindingRequired(ApplicationError):
     http_status = 409
 
 
+class SandboxNotPayable(ApplicationError):
+    """The sandbox cannot take this payment (no sandbox payment waiting, closed, or its hold ended)."""
+
+    code = "payment_not_payable"
+    message = _(
+        "This order has no sandbox payment waiting to be paid. Place the order (or join) with "
+        '"provider": "sandbox" first, and pay before its hold ends.'
+    )
+    http_status = 409
+
+
 class PaymentProviderNotOffered(ApplicationError):
     """The member named a provider this deployment or community does not take."""
 

@@ -180,12 +180,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- WeChat mini-program login (code-to-session) ---------------------------
+# --- WeChat mini-program (login, server APIs) -------------------------------
 WECHAT_APP_ID = env.str("WECHAT_APP_ID", default="")
 WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="")
-WECHAT_CODE2SESSION_URL = env.str(
-    "WECHAT_CODE2SESSION_URL", default="https://api.weixin.qq.com/sns/jscode2session"
-)
 WECHAT_TIMEOUT_SECONDS = env.float("WECHAT_TIMEOUT_SECONDS", default=5.0)
 # Every mini-program server API (/sns/jscode2session, /cgi-bin/stable_token ...) is called under it.
 WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="https://api.weixin.qq.com")
@@ -224,6 +221,8 @@ PAYMENT_SANDBOX_ENABLED = env.bool("PAYMENT_SANDBOX_ENABLED", default=DEBUG)
 # the trade bill's reconciliation shows it); reconcile_payments looks back this many bill days.
 PAYMENT_SYNC_CANCELLED_HOURS = env.int("PAYMENT_SYNC_CANCELLED_HOURS", default=6)
 WECHATPAY_RECONCILE_DAYS = env.int("WECHATPAY_RECONCILE_DAYS", default=3)
+# Seconds the sandbox waits before it notifies a payment or a refund (none when tasks run eagerly).
+PAYMENT_SANDBOX_NOTIFY_DELAY_SECONDS = env.int("PAYMENT_SANDBOX_NOTIFY_DELAY_SECONDS", default=2)
 
 # --- Money ---------------------------------------------------------------------
 # Currencies entry plans may be priced in (ISO 4217 codes the payment setup can charge and settle).

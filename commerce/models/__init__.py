@@ -5,6 +5,7 @@ from commerce.models.payments import Payment, Refund, WebhookEvent
 from commerce.models.reconciliation import BillDifference, BillReconciliation
 from commerce.models.reminders import Notification, Reminder, RepurchaseRate
 from commerce.models.reports import ExportJob
+from commerce.models.sandbox import SandboxRefund, SandboxTrade
 
 __all__ = [
     "CURRENCY_CNY",
@@ -22,6 +23,8 @@ __all__ = [
     "Refund",
     "Reminder",
     "RepurchaseRate",
+    "SandboxRefund",
+    "SandboxTrade",
     "Sku",
     "WebhookEvent",
 ]

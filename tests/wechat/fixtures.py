@@ -1,8 +1,7 @@
 """Pytest fixtures for the local WeChat servers (registered for the whole suite in tests/conftest.py).
 
 ``wechatpay_server`` (direct mode) and ``wechatpay_partner_server`` start a ``WechatPayServer`` and point
-the ``WECHATPAY_*`` settings at it; ``miniprogram_server`` does the same for ``WECHAT_API_BASE`` (and,
-until members/wechat.py moves to it, ``WECHAT_CODE2SESSION_URL``).
+the ``WECHATPAY_*`` settings at it; ``miniprogram_server`` does the same for ``WECHAT_API_BASE``.
 Notifications to ``http://testserver/...`` (the default ``WECHATPAY_NOTIFY_URL``) go through Django's
 test client in the test's own thread and transaction; any other URL is POSTed over HTTP (a live server).
 
@@ -88,6 +87,5 @@ def miniprogram_server(request, settings):
     settings.WECHAT_APP_ID = appid
     settings.WECHAT_APP_SECRET = APP_SECRET
     settings.WECHAT_API_BASE = server.url
-    settings.WECHAT_CODE2SESSION_URL = f"{server.url}/sns/jscode2session"  # until members/wechat.py moves
     yield server
     server.stop()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("commerce", "0007_payment_attempts_and_references"),
+        ("commerce", "0008_sandbox_ledger"),
         ("members", "0005_payment_provider_and_wechat_unionid"),
     ]
 
