@@ -102,7 +102,7 @@ class TestSignatures:
         assert error_of(post(pay_client, JSAPI, prepay_body(server))) == (401, "SIGN_ERROR")
         assert not server.orders
 
-    @pytest.mark.parametrize("age", [301, -301])
+    @pytest.mark.parametrize("age", [400, -400])
     def test_a_timestamp_more_than_5_minutes_off_is_401(self, server, age):
         body, stamp, nonce = json.dumps(prepay_body(server)), int(time.time()) - age, "N0NCE"
         signature = rsa_sign(server.config.merchant_private_key, f"POST\n{JSAPI}\n{stamp}\n{nonce}\n{body}\n")
