@@ -4,6 +4,8 @@ Money rows (orders, payments, refunds, webhook deliveries) are read-only here:
 they change through services, which the refund action calls.
 """
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -11,12 +13,15 @@ from django.db.models import Count, Min, Sum
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from commerce.admin_reports import FinanceReadOnlyMixin
 from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent
+from commerce.payments.labels import provider_label
+from commerce.selectors import order_refund_preview
 from commerce.services.catalog import (
     MAX_SKUS,
     MAX_TAGS,
@@ -44,6 +49,7 @@ from members.admin_scoping import (
 )
 from members.services.users import normalise_tags
 from shequn_backend.errors import ApplicationError
+from shequn_backend.selectors import audit_history
 
 
 class OrderCommunityFilter(ManagedCommunityFilter):
@@ -476,17 +482,40 @@ class OrderLineInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
     readonly_fields = fields
 
 
-class PaymentInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
+def yuan(amount) -> str:
+    """Money as owners read it: ¥1,234.00 (a dash when there is none)."""
+    if amount is None:
+        return "-"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}¥{abs(amount):,.2f}"
+
+
+class ProviderLabelMixin:
+    @admin.display(description=_("provider"), ordering="provider")
+    def provider_name(self, obj):
+        return provider_label(obj.provider)
+
+
+class PaymentInline(FinanceReadOnlyMixin, ReadOnlyMixin, ProviderLabelMixin, ParentScopedInline):
     model = Payment
     community_field = "order__community"
-    fields = ["provider", "provider_ref", "status", "amount", "amount_received", "currency", "succeeded_at"]
+    fields = [
+        "provider_name",
+        "provider_ref",
+        "status",
+        "amount",
+        "amount_received",
+        "currency",
+        "succeeded_at",
+    ]
     readonly_fields = fields
 
 
-class RefundInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
+class RefundInline(FinanceReadOnlyMixin, ReadOnlyMixin, ProviderLabelMixin, ParentScopedInline):
     model = Refund
     community_field = "order__community"
     fields = [
+        "provider_name",
         "provider_ref",
         "status",
         "source",
@@ -499,6 +528,39 @@ class RefundInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
     readonly_fields = fields
 
 
+class RefundForm(forms.Form):
+    """The refund confirmation: an amount per order (at most its refundable remainder) and one reason."""
+
+    reason = forms.CharField(
+        label=_("reason"),
+        max_length=500,
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text=_("Shown to finance and kept in the order's history, e.g. “缺货，买家同意退款”."),
+    )
+
+    def __init__(self, *args, previews, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.previews = previews
+        for preview in previews:
+            self.fields[self.amount_field(preview)] = forms.DecimalField(
+                label=_("Refund for order #%(id)s (¥)") % {"id": preview.order.pk},
+                min_value=Decimal("0.01"),
+                max_value=preview.refundable,
+                max_digits=12,
+                decimal_places=2,
+                initial=preview.refundable,
+                widget=forms.NumberInput(attrs={"step": "0.01", "style": "width: 8em"}),
+            )
+
+    @staticmethod
+    def amount_field(preview) -> str:
+        return f"amount_{preview.order.pk}"
+
+    def rows(self):
+        """Each refundable order with its amount field, for the template."""
+        return [(preview, self[self.amount_field(preview)]) for preview in self.previews]
+
+
 @admin.register(Order)
 class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
     inlines = [OrderLineInline, PaymentInline, RefundInline]
@@ -508,9 +570,9 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "buyer",
         "kind",
         "status",
-        "total",
-        "amount_paid",
-        "amount_refunded",
+        "total_yuan",
+        "paid_yuan",
+        "refunded_yuan",
         "needs_review",
         "created_at",
     ]
@@ -518,7 +580,7 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
     search_fields = ["=id", "buyer__username", "buyer__nickname"]
     list_select_related = ["community", "buyer"]
     date_hierarchy = "created_at"
-    actions = ["mark_fulfilled", "mark_completed", "refund_in_full"]
+    actions = ["mark_fulfilled", "mark_completed", "refund"]
     readonly_fields = [
         "community",
         "buyer",
@@ -538,8 +600,57 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "needs_review",
         "review_reason",
         "created_at",
+        "history",
     ]
     fields = readonly_fields
+
+    @admin.display(description=_("total"), ordering="total")
+    def total_yuan(self, order):
+        return yuan(order.total)
+
+    @admin.display(description=_("amount paid"), ordering="amount_paid")
+    def paid_yuan(self, order):
+        return yuan(order.amount_paid)
+
+    @admin.display(description=_("amount refunded"), ordering="amount_refunded")
+    def refunded_yuan(self, order):
+        return yuan(order.amount_refunded)
+
+    @admin.display(description=_("history"))
+    def history(self, order):
+        """What happened to the order, its payments and refunds: the audit trail, newest first."""
+        entries = audit_history(targets=[order, *order.payments.all(), *order.refunds.all()])
+        if not entries:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    formats.date_format(timezone.localtime(entry.created_at), "DATETIME_FORMAT"),
+                    entry.actor.get_username() if entry.actor_id else entry.actor_label,
+                    entry.action,
+                    entry.note or "; ".join(f"{key}: {value}" for key, value in entry.changes.items()),
+                )
+                for entry in entries
+            ),
+        )
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("time"),
+            _("actor"),
+            _("action"),
+            _("details"),
+        )
+        return format_html('<table class="order-history">{}{}</table>', head, rows)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The audit trail of this order (services write it; Django's own log stays empty)."""
+        order = self.get_object(request, object_id)
+        if order is None or not self.has_view_permission(request, order):
+            raise Http404
+        url = reverse("admin:shequn_backend_auditentry_changelist")
+        return HttpResponseRedirect(f"{url}?target_type=commerce.order&target_id={order.pk}")
 
     def _advance(self, request, queryset, status):
         moved = 0
@@ -565,36 +676,97 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
     def mark_completed(self, request, queryset):
         self._advance(request, queryset, Order.Status.COMPLETED)
 
-    @admin.action(description=_("Refund what is left of the selected orders"))
-    def refund_in_full(self, request, queryset):
-        refunded = 0
-        for order in queryset.order_by("pk"):
+    @admin.action(description=_("Refund the selected orders (asks amount and reason first)"))
+    def refund(self, request, queryset):
+        """A confirmation page (like "delete selected"): amounts, a reason, and what money will move."""
+        orders = list(queryset.select_related("buyer", "community").order_by("pk"))
+        previews = [order_refund_preview(order=order) for order in orders]
+        refundable = [preview for preview in previews if preview.refundable > 0]
+        if not refundable:
+            self.message_user(
+                request,
+                _(
+                    "None of the selected orders has money left to refund: only paid orders can be "
+                    "refunded, up to what was paid less earlier refunds."
+                ),
+                messages.WARNING,
+            )
+            return None
+        form = RefundForm(request.POST if "confirm" in request.POST else None, previews=refundable)
+        if form.is_valid():
+            self._refund(request, form)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Refund orders: check what money will move"),
+            "opts": self.opts,
+            "form": form,
+            "rows": [
+                (
+                    preview,
+                    field,
+                    provider_label(preview.provider),
+                    yuan(preview.refundable),
+                    yuan(typed_amount(field.value())),
+                )
+                for preview, field in form.rows()
+            ],
+            "skipped": [preview.order for preview in previews if preview.refundable <= 0],
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/commerce/order/refund_confirmation.html", context)
+
+    def _refund(self, request, form) -> None:
+        reason = form.cleaned_data["reason"]
+        for preview in form.previews:
+            order, amount = preview.order, form.cleaned_data[form.amount_field(preview)]
             try:
-                refund_request(
+                refund = refund_request(
                     actor=request.user,
                     order_id=order.pk,
-                    reason=str(_("Refunded in the admin.")),
+                    amount=amount,
+                    reason=reason,
                     source=Refund.Source.ADMIN,
                 )
             except ApplicationError as exc:
                 self.message_user(
                     request,
-                    _("Order #%(id)s: %(error)s") % {"id": order.pk, "error": exc.message},
-                    messages.WARNING,
+                    _("Order #%(id)s was not refunded: %(error)s") % {"id": order.pk, "error": exc.message},
+                    messages.ERROR,
                 )
                 continue
-            refunded += 1
-        if refunded:
+            done = refund.status == Refund.Status.SUCCEEDED
             self.message_user(
                 request,
-                ngettext(
-                    "Refund requested for %(count)d order.",
-                    "Refunds requested for %(count)d orders.",
-                    refunded,
+                (
+                    _("Order #%(id)s: %(amount)s refunded to %(buyer)s through %(provider)s.")
+                    if done
+                    else _(
+                        "Order #%(id)s: refund of %(amount)s to %(buyer)s sent to %(provider)s; "
+                        "the order changes once the provider confirms it."
+                    )
                 )
-                % {"count": refunded},
+                % {
+                    "id": order.pk,
+                    "amount": yuan(refund.amount),
+                    "buyer": buyer_name(order),
+                    "provider": provider_label(refund.provider),
+                },
                 messages.SUCCESS,
             )
+
+
+def typed_amount(value) -> Decimal | None:
+    """The amount in a refund row as typed (or its default), None when it is no number."""
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    except (ArithmeticError, ValueError):
+        return None
+
+
+def buyer_name(order) -> str:
+    return order.buyer.nickname or order.buyer.get_username()
 
 
 @admin.register(Payment)

@@ -67,21 +67,96 @@ def test_crafted_ids_of_another_owner_are_not_found(owner_a, world, model):
     assert response.status_code in (302, 404)
 
 
-def test_the_refund_action_refunds_own_orders_and_cannot_reach_others(owner_a, world, stripe):
-    url = reverse("admin:commerce_order_changelist")
+def _refund_post(client, order_ids, **fields):
+    data = {"action": "refund", "_selected_action": order_ids, **fields}
+    return client.post(reverse("admin:commerce_order_changelist"), data, follow=True)
 
-    response = owner_a.post(
-        url,
-        {"action": "refund_in_full", "_selected_action": [world["a_order"].pk, world["b_order"].pk]},
-        follow=True,
-    )
+
+def test_the_refund_action_asks_first_and_states_what_money_will_move(owner_a, world, stripe):
+    response = _refund_post(owner_a, [world["a_order"].pk, world["b_order"].pk])
 
     assert response.status_code == 200
-    assert Order.objects.get(pk=world["a_order"].pk).status == Order.Status.REFUNDED
+    assert response.templates[0].name == "admin/commerce/order/refund_confirmation.html"
+    content = response.content.decode()
+    buyer = world["a_order"].buyer
+    assert "¥50.00" in content and (buyer.nickname or buyer.username) in content and "Stripe" in content
+    assert f'id="refund-{world["b_order"].pk}"' not in content  # another owner's order is not offered
+    assert f'name="amount_{world["a_order"].pk}" value="50.00"' in content
+    assert not Refund.objects.exists()
+
+
+def test_a_confirmed_refund_moves_the_amount_asked_with_the_reason_and_the_owner_as_actor(
+    owner_a, world, stripe
+):
+    order = world["a_order"]
+
+    response = _refund_post(
+        owner_a,
+        [order.pk, world["b_order"].pk],
+        confirm="yes",
+        reason="缺货",
+        **{f"amount_{order.pk}": "20.00", f"amount_{world['b_order'].pk}": "50.00"},
+    )
+
+    refund = Refund.objects.get()
+    assert (refund.order_id, refund.amount, refund.reason) == (order.pk, Decimal("20.00"), "缺货")
+    assert refund.source == Refund.Source.ADMIN and refund.requested_by == world["a"].owner
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PARTIALLY_REFUNDED
     assert Order.objects.get(pk=world["b_order"].pk).status == Order.Status.PAID
-    assert Refund.objects.get().source == Refund.Source.ADMIN
+    messages_shown = [str(m) for m in response.context["messages"]]
+    assert any("¥20.00" in text and f"#{order.pk}" in text for text in messages_shown), messages_shown
     requested = AuditEntry.objects.get(action="order.refund_requested")
-    assert requested.actor_id == world["a"].owner_id and requested.target_id == str(world["a_order"].pk)
+    assert requested.actor_id == world["a"].owner_id and requested.target_id == str(order.pk)
+
+
+@pytest.mark.parametrize(("amount", "reason"), [("50.01", "太多"), ("0", "零"), ("20.00", "")])
+def test_a_refund_beyond_the_remainder_or_without_a_reason_is_refused_on_the_page(
+    owner_a, world, stripe, amount, reason
+):
+    order = world["a_order"]
+
+    response = _refund_post(
+        owner_a, [order.pk], confirm="yes", reason=reason, **{f"amount_{order.pk}": amount}
+    )
+
+    assert response.templates[0].name == "admin/commerce/order/refund_confirmation.html"
+    assert response.context["form"].errors
+    assert not Refund.objects.exists()
+
+
+def test_unpaid_orders_are_not_offered_for_refund(owner_a, world, stripe):
+    sku = world["a_product"].skus.get()
+    buyer = MembershipFactory(community=world["a"]).user
+    unpaid = body(place_order(buyer, world["a"], [(sku, 1)]))["id"]
+
+    response = _refund_post(owner_a, [unpaid])
+
+    assert response.templates[0].name != "admin/commerce/order/refund_confirmation.html"
+    shown = list(response.context["messages"])
+    assert [m.level_tag for m in shown] == ["warning"] and "退款" in str(shown[0])
+    assert not Refund.objects.exists()
+
+
+@pytest.mark.parametrize("who", ["owner", "superuser"])
+def test_the_order_page_shows_lines_payments_refunds_and_history(client, world, stripe, who):
+    from commerce.services.refunds import refund_request
+
+    order = world["a_order"]
+    refund_request(actor=world["a"].owner, order_id=order.pk, amount=Decimal("5.00"), reason="破损补偿")
+    user = world["a"].owner if who == "owner" else UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(user)
+
+    response = client.get(reverse("admin:commerce_order_change", args=[order.pk]))
+
+    rows = {
+        type(inline.opts).__name__: len(list(inline)) for inline in response.context["inline_admin_formsets"]
+    }
+    assert rows == {"OrderLineInline": 1, "PaymentInline": 1, "RefundInline": 1}
+    content = response.content.decode()
+    assert order.payments.get().provider_ref in content and "破损补偿" in content
+    assert "order.refund_requested" in content  # the audit trail, in the history box
+    assert 'name="lines-0-quantity"' not in content  # read-only rows, no inputs
+    assert "add-row" not in content
 
 
 def test_marking_orders_fulfilled_in_the_admin_is_recorded_with_the_owner(owner_a, world):
