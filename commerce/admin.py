@@ -56,6 +56,28 @@ class OrderCommunityFilter(ManagedCommunityFilter):
     community_lookup = "order__community_id"
 
 
+def yuan(amount) -> str:
+    """Money as owners read it: ¥1,234.00 (a dash when there is none)."""
+    if amount is None:
+        return "-"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}¥{abs(amount):,.2f}"
+
+
+class DropdownRelatedOnlyFilter(admin.RelatedOnlyFieldListFilter):
+    """A long related filter (the 118 categories) as one drop-down, offering only values in use."""
+
+    template = "admin/commerce/dropdown_filter.html"
+
+
+class CategoryParentFilter(DropdownRelatedOnlyFilter):
+    """Products by their category's parent; products filed at the top level are offered by name."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.empty_value_display = _("Top level (no parent category)")
+
+
 class ReadOnlyMixin:
     def has_add_permission(self, request, *args):
         return False
@@ -309,7 +331,7 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         "is_active",
         "created_at",
         ManagedCommunityFilter,
-        "category__parent",
+        ("category__parent", CategoryParentFilter),
     ]
     search_fields = ["title", "description", "category__path"]
     list_select_related = ["community", "category"]
@@ -343,9 +365,12 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         """Orders point at products: take one off sale instead of deleting it."""
         return False
 
+    class Media:
+        css = {"all": ["commerce/admin.css"]}
+
     @admin.display(description=_("lowest price"), ordering="lowest")
     def lowest_price(self, obj):
-        return obj.lowest
+        return yuan(obj.lowest)
 
     @admin.display(description=_("stock left"), ordering="stock_sum")
     def stock_left(self, obj):
@@ -480,14 +505,6 @@ class OrderLineInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
     community_field = "order__community"
     fields = ["title", "sku", "quantity", "list_price", "unit_price", "line_total", "quantity_released"]
     readonly_fields = fields
-
-
-def yuan(amount) -> str:
-    """Money as owners read it: ¥1,234.00 (a dash when there is none)."""
-    if amount is None:
-        return "-"
-    sign = "-" if amount < 0 else ""
-    return f"{sign}¥{abs(amount):,.2f}"
 
 
 class ProviderLabelMixin:

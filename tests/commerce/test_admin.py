@@ -1,6 +1,7 @@
 """The commerce admin: owners see and act on their own communities' rows only; money is read-only."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -420,3 +421,25 @@ def test_superusers_edit_categories_through_the_audited_services(client, world):
     )
     assert response.status_code == 200 and "parent" in response.context["adminform"].form.errors
     assert Category.objects.get(pk=fruit.pk).parent_id != added.pk
+
+
+def test_the_product_list_shows_yuan_and_the_category_filter_as_one_drop_down(owner_a, world):
+    SkuFactory(product=world["a_product"], price=Decimal("1234.00"))
+
+    response = owner_a.get(reverse("admin:commerce_product_changelist"))
+
+    content = response.content.decode()
+    assert "¥50.00" in content and "¥1,234.00" not in content  # the lowest price, with the sign
+    assert content.count('class="dropdown-filter"') == 1
+    select = content[content.index('class="dropdown-filter"') :]
+    select = select[: select.index("</select>")]
+    assert select.count("<option") == 3  # all, the one parent category in use, top level: not 118 links
+    assert "顶级" in select
+    assert "commerce/admin.css" in content
+
+
+def test_the_admin_stylesheet_gives_titles_room(client):
+    from django.contrib.staticfiles import finders
+
+    css = Path(finders.find("commerce/admin.css")).read_text(encoding="utf-8")
+    assert "td.field-title" in css and "min-width" in css
