@@ -47,6 +47,7 @@ from members.admin_scoping import (
     ScopedInline,
     managed_community_ids,
 )
+from members.models import Tier
 from members.services.users import normalise_tags
 from shequn_backend.errors import ApplicationError
 from shequn_backend.selectors import audit_history
@@ -76,6 +77,19 @@ class CategoryParentFilter(DropdownRelatedOnlyFilter):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.empty_value_display = _("Top level (no parent category)")
+
+
+class PlatformOnlyMixin:
+    """Platform internals (webhook deliveries, the scorer's raw output): superusers only, not owners.
+
+    Put ``FinanceReadOnlyMixin`` before it where finance staff read the page too.
+    """
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
 
 
 class ReadOnlyMixin:
@@ -259,6 +273,37 @@ class ProductForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["tags_text"].initial = ", ".join(self.instance.tags)
+        if "min_tier" in self.fields:
+            self.fields["min_tier"] = self._min_tier_field()
+
+    def _min_tier_field(self) -> forms.TypedChoiceField:
+        """The minimum tier chosen from the community's tiers (all the user's communities on the add page)."""
+        if self.instance.community_id:
+            communities = [self.instance.community]
+        else:
+            communities = list(self.fields["community"].queryset) if "community" in self.fields else []
+        tiers = Tier.objects.filter(community__in=communities).select_related("community")
+        several = len(communities) > 1
+        choices = [("", _("Everyone (no minimum tier)"))] + [
+            (
+                tier.level,
+                _("%(community)s · %(tier)s (level %(level)d and above)")
+                % {"community": tier.community.name, "tier": tier.name, "level": tier.level}
+                if several
+                else _("%(tier)s (level %(level)d and above)") % {"tier": tier.name, "level": tier.level},
+            )
+            for tier in tiers.order_by("community__name", "level")
+        ]
+        return forms.TypedChoiceField(
+            label=Product._meta.get_field("min_tier").verbose_name,
+            choices=choices,
+            coerce=int,
+            empty_value=None,
+            required=False,
+            help_text=_(
+                "Tier-only goods: members below this tier do not see them. Add tiers on the community's page."
+            ),
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -817,10 +862,9 @@ class RefundAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
-    """Raw deliveries for audit; owners see those about their orders, superusers all."""
+class WebhookEventAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, PlatformOnlyMixin, admin.ModelAdmin):
+    """Raw provider deliveries, for audit by superusers and finance; owners see their orders' payments."""
 
-    community_field = "order__community"
     list_display = ["event_id", "type", "outcome", "delivery_count", "order", "received_at", "processed_at"]
     list_filter = ["type", "outcome", "received_at", "provider"]
     search_fields = ["event_id", "type", "=order__id"]

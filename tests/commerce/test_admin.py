@@ -36,7 +36,7 @@ def owner_a(client, world):
     return client
 
 
-@pytest.mark.parametrize("model", ["product", "order", "payment", "refund", "webhookevent"])
+@pytest.mark.parametrize("model", ["product", "order", "payment", "refund"])
 def test_owners_list_only_their_own_communities_rows(owner_a, world, stripe, model):
     from commerce.services.refunds import refund_request
     from shequn_backend.audit import SYSTEM
@@ -443,3 +443,33 @@ def test_the_admin_stylesheet_gives_titles_room(client):
 
     css = Path(finders.find("commerce/admin.css")).read_text(encoding="utf-8")
     assert "td.field-title" in css and "min-width" in css
+
+
+def test_webhook_deliveries_are_for_superusers_and_finance_not_owners(owner_a, client, world):
+    from commerce.reports.roles import finance_user_grant
+
+    url = reverse("admin:commerce_webhookevent_changelist")
+    assert owner_a.get(url).status_code == 403
+    assert "webhookevent" not in owner_a.get(reverse("admin:index")).content.decode()
+    finance = UserFactory()
+    finance_user_grant(user=finance)
+    for user in (finance, UserFactory(is_staff=True, is_superuser=True)):
+        client.force_login(user)
+        response = client.get(url)
+        assert response.status_code == 200 and len(response.context["cl"].queryset) == 2
+
+
+def test_the_minimum_tier_is_chosen_from_the_communitys_tiers(owner_a, world):
+    from tests.members.factories import TierFactory
+
+    gold = TierFactory(community=world["a"], level=2, name="金卡")
+    TierFactory(community=world["b"], level=3, name="别家钻石")
+    url = reverse("admin:commerce_product_change", args=[world["a_product"].pk])
+
+    field = owner_a.get(url).context["adminform"].form.fields["min_tier"]
+
+    labels = dict(field.choices)
+    assert labels[""] and "金卡" in str(labels[2]) and 3 not in labels
+    sku = world["a_product"].skus.get()
+    owner_a.post(url, _change_values(world["a_product"], sku, min_tier="2"))
+    assert Product.objects.get(pk=world["a_product"].pk).min_tier == gold.level
