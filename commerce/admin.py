@@ -49,6 +49,7 @@ from members.admin_scoping import (
 )
 from members.models import Tier
 from members.services.users import normalise_tags
+from shequn_backend.audit_labels import action_label, changes_text
 from shequn_backend.errors import ApplicationError
 from shequn_backend.selectors import audit_history
 
@@ -691,8 +692,9 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
                 (
                     formats.date_format(timezone.localtime(entry.created_at), "DATETIME_FORMAT"),
                     entry.actor.get_username() if entry.actor_id else entry.actor_label,
-                    entry.action,
-                    entry.note or "; ".join(f"{key}: {value}" for key, value in entry.changes.items()),
+                    action_label(entry.action),
+                    changes_text(target_type=entry.target_type, changes=entry.changes)
+                    + (f" ({entry.note})" if entry.note else ""),
                 )
                 for entry in entries
             ),

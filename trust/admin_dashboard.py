@@ -23,8 +23,10 @@ from members.selectors import community_list_for_manager
 from trust.health import community_health, community_health_series
 from trust.selectors import fit_warnings_for_community
 
-# Django 5.2's own Chinese catalogue lacks this string of the admin's app list; ours supplies it.
+# Django 5.2's own Chinese catalogue lacks these strings of the admin's app list; ours supplies them.
 gettext_noop("Change or view list link")
+gettext_noop("Model name")
+gettext_noop("Add link")
 
 CHART_COLOURS = {
     "members": "#417690",

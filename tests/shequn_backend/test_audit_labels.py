@@ -1,0 +1,50 @@
+"""The audit trail in owners' words: actions, field labels and choice names instead of codes."""
+
+import pytest
+from django.urls import reverse
+from django.utils import translation
+
+from shequn_backend.audit import audit_record
+from shequn_backend.audit_labels import action_label, changes_text, target_type_label
+from tests.members.factories import CommunityFactory
+from tests.test_translations import visible_text
+
+pytestmark = pytest.mark.django_db
+
+
+def test_codes_read_as_words_in_chinese():
+    with translation.override("zh-hans"):
+        text = changes_text(
+            target_type="commerce.order",
+            changes={
+                "status": ["paid", "refunded"],
+                "needs_review": [False, True],
+                "refund_amount": [None, "5"],
+            },
+        )
+        assert text == "状态: 已支付 → 已退款; 待核查: 否 → 是; 退款金额: — → 5"
+        assert action_label("order.refund_requested") == "发起退款"
+        assert target_type_label("commerce.order") == "订单"
+
+
+def test_unknown_codes_are_shown_as_stored():
+    assert action_label("something.new") == "something.new"
+    assert changes_text(target_type="nope.model", changes={"x": [1, 2]}) == "x: 1 → 2"
+
+
+def test_the_audit_list_shows_actions_and_changes_in_words(client):
+    community = CommunityFactory()
+    audit_record(
+        actor=community.owner,
+        action="community.updated",
+        target=community,
+        community_id=community.pk,
+        changes={"entry_type": ["free", "paid"]},
+    )
+    client.force_login(community.owner)
+
+    page = client.get(reverse("admin:shequn_backend_auditentry_changelist")).content.decode()
+    content = visible_text(page)
+
+    assert "修改社群设置" in content and "community.updated" not in content
+    assert "→" in content and "free" not in content
