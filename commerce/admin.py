@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from commerce.admin_reports import FinanceReadOnlyMixin
+from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent
 from commerce.payments.labels import provider_label
 from commerce.selectors import order_refund_preview
@@ -559,6 +559,29 @@ class ProviderLabelMixin:
         return provider_label(obj.provider)
 
 
+class ProviderFilter(admin.SimpleListFilter):
+    """Providers in use, by their names (微信支付, 线下收款), not their codes."""
+
+    title, parameter_name = _("provider"), "provider"
+
+    def lookups(self, request, model_admin):
+        names = set(model_admin.get_queryset(request).order_by().values_list("provider", flat=True))
+        return [(name, provider_label(name)) for name in sorted(names)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(provider=self.value()) if self.value() else queryset
+
+
+class ProviderDataMixin:
+    """The provider's raw answer (its JSON, in English) is for superusers and finance, not owners."""
+
+    def get_exclude(self, request, obj=None):
+        excluded = list(super().get_exclude(request, obj) or [])
+        if not (request.user.is_superuser or finance_reads_all(request)):
+            excluded.append("raw")
+        return excluded
+
+
 class PaymentInline(FinanceReadOnlyMixin, ReadOnlyMixin, ProviderLabelMixin, ParentScopedInline):
     model = Payment
     community_field = "order__community"
@@ -834,19 +857,26 @@ def buyer_name(order) -> str:
 
 
 @admin.register(Payment)
-class PaymentAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(
+    FinanceReadOnlyMixin,
+    ReadOnlyMixin,
+    ProviderLabelMixin,
+    ProviderDataMixin,
+    CommunityScopedAdminMixin,
+    admin.ModelAdmin,
+):
     community_field = "order__community"
     list_display = [
         "id",
         "order",
-        "provider",
+        "provider_name",
         "provider_ref",
         "status",
         "amount",
         "amount_received",
         "created_at",
     ]
-    list_filter = ["status", "provider", "created_at", OrderCommunityFilter]
+    list_filter = ["status", ProviderFilter, "created_at", OrderCommunityFilter]
     search_fields = ["provider_ref", "=order__id"]
     list_select_related = ["order"]
     date_hierarchy = "created_at"
@@ -854,9 +884,26 @@ class PaymentAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixi
 
 
 @admin.register(Refund)
-class RefundAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+class RefundAdmin(
+    FinanceReadOnlyMixin,
+    ReadOnlyMixin,
+    ProviderLabelMixin,
+    ProviderDataMixin,
+    CommunityScopedAdminMixin,
+    admin.ModelAdmin,
+):
     community_field = "order__community"
-    list_display = ["id", "order", "provider_ref", "status", "source", "amount", "requested_by", "created_at"]
+    list_display = [
+        "id",
+        "order",
+        "provider_name",
+        "provider_ref",
+        "status",
+        "source",
+        "amount",
+        "requested_by",
+        "created_at",
+    ]
     list_filter = ["status", "source", "created_at", OrderCommunityFilter]
     search_fields = ["provider_ref", "=order__id", "reason"]
     list_select_related = ["order", "requested_by"]
@@ -868,7 +915,7 @@ class WebhookEventAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, PlatformOnlyMixin, 
     """Raw provider deliveries, for audit by superusers and finance; owners see their orders' payments."""
 
     list_display = ["event_id", "type", "outcome", "delivery_count", "order", "received_at", "processed_at"]
-    list_filter = ["type", "outcome", "received_at", "provider"]
+    list_filter = ["type", "outcome", "received_at", ProviderFilter]
     search_fields = ["event_id", "type", "=order__id"]
     list_select_related = ["order"]
     date_hierarchy = "received_at"

@@ -473,3 +473,25 @@ def test_the_minimum_tier_is_chosen_from_the_communitys_tiers(owner_a, world):
     sku = world["a_product"].skus.get()
     owner_a.post(url, _change_values(world["a_product"], sku, min_tier="2"))
     assert Product.objects.get(pk=world["a_product"].pk).min_tier == gold.level
+
+
+def test_payments_show_provider_names_and_keep_the_raw_provider_data_from_owners(owner_a, client, world):
+    from commerce.reports.roles import finance_user_grant
+    from commerce.services.payments import payment_record_offline
+
+    sku = world["a_product"].skus.get()
+    buyer = MembershipFactory(community=world["a"]).user
+    order_id = body(place_order(buyer, world["a"], [(sku, 1)]))["id"]
+    payment_record_offline(actor=world["a"].owner, order_id=order_id, reference="现金")
+    stripe_payment = world["a_order"].payments.get()
+
+    listing = owner_a.get(reverse("admin:commerce_payment_changelist")).content.decode()
+    page = owner_a.get(reverse("admin:commerce_payment_change", args=[stripe_payment.pk]))
+
+    assert "线下收款" in listing and ">offline<" not in listing
+    assert "raw" not in page.context["adminform"].form.fields and "livemode" not in page.content.decode()
+    finance = UserFactory()
+    finance_user_grant(user=finance)
+    client.force_login(finance)
+    page = client.get(reverse("admin:commerce_payment_change", args=[stripe_payment.pk]))
+    assert "livemode" in page.content.decode()
