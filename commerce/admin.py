@@ -49,7 +49,7 @@ from members.admin_scoping import (
 )
 from members.models import Tier
 from members.services.users import normalise_tags
-from shequn_backend.audit_labels import action_label, changes_text
+from shequn_backend.audit_labels import action_label, actor_text, changes_text
 from shequn_backend.errors import ApplicationError
 from shequn_backend.selectors import audit_history
 
@@ -714,7 +714,7 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
             (
                 (
                     formats.date_format(timezone.localtime(entry.created_at), "DATETIME_FORMAT"),
-                    entry.actor.get_username() if entry.actor_id else entry.actor_label,
+                    entry.actor.get_username() if entry.actor_id else actor_text(entry.actor_label),
                     action_label(entry.action),
                     changes_text(target_type=entry.target_type, changes=entry.changes)
                     + (f" ({entry.note})" if entry.note else ""),

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from commerce.admin import ReadOnlyMixin
 from commerce.admin_reports import FinanceReadOnlyMixin
 from members.admin_scoping import CommunityScopedAdminMixin, ManagedCommunityFilter
-from shequn_backend.audit_labels import action_label, changes_text, target_type_label
+from shequn_backend.audit_labels import action_label, actor_text, changes_text, target_type_label
 from shequn_backend.models import AuditEntry
 
 
@@ -53,12 +53,12 @@ class AuditEntryAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminM
     date_hierarchy = "created_at"
     fields = [
         "created_at",
-        "actor",
-        "actor_label",
-        "action",
-        "target_type",
+        "who",
+        "action_name",
+        "target_name",
         "target_id",
         "community",
+        "changes_in_words",
         "pretty_changes",
         "note",
     ]
@@ -66,7 +66,11 @@ class AuditEntryAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminM
 
     @admin.display(description=_("actor"), ordering="actor_label")
     def who(self, obj: AuditEntry) -> str:
-        return str(obj.actor) if obj.actor_id else obj.actor_label
+        return str(obj.actor) if obj.actor_id else actor_text(obj.actor_label)
+
+    @admin.display(description=_("what changed"))
+    def changes_in_words(self, obj: AuditEntry) -> str:
+        return changes_text(target_type=obj.target_type, changes=obj.changes) or "-"
 
     @admin.display(description=_("object type"), ordering="target_type")
     def target_name(self, obj: AuditEntry) -> str:
@@ -82,6 +86,6 @@ class AuditEntryAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminM
         items = dict(list(obj.changes.items())[:4]) if isinstance(obj.changes, dict) else {}
         return changes_text(target_type=obj.target_type, changes=items)
 
-    @admin.display(description=_("changes"))
+    @admin.display(description=_("as stored"))
     def pretty_changes(self, obj: AuditEntry) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.changes, ensure_ascii=False, indent=2))

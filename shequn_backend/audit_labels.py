@@ -78,10 +78,29 @@ ACTION_LABELS = {
 }
 # Keys that name no field of the target (facts the services add to a change).
 KEY_LABELS = {
+    "provider": _("provider"),
     "refund": _("refund"),
     "refund_amount": _("refund amount"),
     "points": _("points"),
 }
+
+
+def actor_text(label: str) -> str:
+    """A system actor as a reader knows it: 系统, 定时任务 …, 支付通知 (stripe)."""
+    kind, _sep, name = label.partition(":")
+    if label == "system":
+        return gettext("System")
+    if kind == "job":
+        return gettext("Scheduled job %(name)s") % {"name": name}
+    if kind == "provider":
+        return gettext("Payment notification (%(name)s)") % {"name": _provider(name)}
+    return label
+
+
+def _provider(name: str) -> str:
+    from commerce.payments.labels import provider_label  # the project's payment providers, by name
+
+    return provider_label(name)
 
 
 def action_label(code: str) -> str:
@@ -105,9 +124,11 @@ def _field(target_type: str, key: str):
         return None
 
 
-def _value(field, value: Any) -> str:
+def _value(field, value: Any, key: str = "") -> str:
     if value is None or value == "":
         return "—"
+    if key == "provider":
+        return _provider(str(value))
     if isinstance(value, bool):
         return gettext("Yes") if value else gettext("No")
     choices = dict(field.flatchoices) if field is not None and field.choices else {}
@@ -122,7 +143,7 @@ def changes_text(*, target_type: str, changes: dict) -> str:
         label = field.verbose_name if field is not None and hasattr(field, "verbose_name") else None
         label = str(label or KEY_LABELS.get(key, key))
         if isinstance(change, list) and len(change) == 2:
-            parts.append(f"{label}: {_value(field, change[0])} → {_value(field, change[1])}")
+            parts.append(f"{label}: {_value(field, change[0], key)} → {_value(field, change[1], key)}")
         else:
-            parts.append(f"{label}: {_value(field, change)}")
+            parts.append(f"{label}: {_value(field, change, key)}")
     return "; ".join(parts)

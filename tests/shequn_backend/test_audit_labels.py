@@ -48,3 +48,16 @@ def test_the_audit_list_shows_actions_and_changes_in_words(client):
 
     assert "修改社群设置" in content and "community.updated" not in content
     assert "→" in content and "free" not in content
+
+
+def test_system_actors_read_as_words():
+    from shequn_backend.audit_labels import actor_text
+
+    with translation.override("zh-hans"):
+        assert actor_text("system") == "系统"
+        assert actor_text("provider:offline") == "支付通知（线下收款（工作人员登记））"
+        assert actor_text("job:expire_holds") == "定时任务 expire_holds"
+        assert actor_text("user:5") == "user:5"
+        assert changes_text(target_type="commerce.order", changes={"provider": [None, "offline"]}).startswith(
+            "支付服务商: — → 线下收款"
+        )
