@@ -4,6 +4,7 @@ Money rows (orders, payments, refunds, webhook deliveries) are read-only here:
 they change through services, which the refund action calls.
 """
 
+import uuid
 from decimal import Decimal
 
 from django import forms
@@ -19,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
+from commerce.errors import PaymentProviderUnavailable
 from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent
 from commerce.payments.labels import provider_label
 from commerce.selectors import order_refund_preview
@@ -624,9 +626,13 @@ class RefundForm(forms.Form):
         help_text=_("Shown to finance and kept in the order's history, e.g. “缺货，买家同意退款”."),
     )
 
+    # One key per confirmation page: submitting the page twice (back, reload) moves the money once.
+    key = forms.CharField(widget=forms.HiddenInput, max_length=40)
+
     def __init__(self, *args, previews, **kwargs):
         super().__init__(*args, **kwargs)
         self.previews = previews
+        self.fields["key"].initial = uuid.uuid4().hex
         for preview in previews:
             self.fields[self.amount_field(preview)] = forms.DecimalField(
                 label=_("Refund for order #%(id)s (¥)") % {"id": preview.order.pk},
@@ -815,7 +821,11 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
                     amount=amount,
                     reason=reason,
                     source=Refund.Source.ADMIN,
+                    idempotency_key=f"admin:{form.cleaned_data['key']}",
                 )
+            except PaymentProviderUnavailable as exc:
+                self.message_user(request, provider_trouble(preview, amount, exc), messages.ERROR)
+                continue
             except ApplicationError as exc:
                 self.message_user(
                     request,
@@ -842,6 +852,31 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
                 },
                 messages.SUCCESS,
             )
+
+
+def provider_trouble(preview, amount, exc) -> str:
+    """What the owner should do when the provider did not answer (503) or refused (502) a refund."""
+    values = {
+        "id": preview.order.pk,
+        "amount": yuan(amount),
+        "provider": provider_label(preview.provider),
+    }
+    if exc.http_status == 502:
+        return (
+            _(
+                "Order #%(id)s: %(provider)s refused the refund of %(amount)s, so no money moved. "
+                "Check the payment at %(provider)s, then refund again."
+            )
+            % values
+        )
+    return (
+        _(
+            "Order #%(id)s: %(provider)s did not answer. The refund of %(amount)s is kept as pending (its "
+            "amount stays reserved) and is confirmed when %(provider)s reports it: look at the order's "
+            "refunds later and do not refund it again. If it is still pending tomorrow, ask %(provider)s."
+        )
+        % values
+    )
 
 
 def typed_amount(value) -> Decimal | None:

@@ -69,7 +69,7 @@ def test_crafted_ids_of_another_owner_are_not_found(owner_a, world, model):
 
 
 def _refund_post(client, order_ids, **fields):
-    data = {"action": "refund", "_selected_action": order_ids, **fields}
+    data = {"action": "refund", "_selected_action": order_ids, "key": "page-1", **fields}
     return client.post(reverse("admin:commerce_order_changelist"), data, follow=True)
 
 
@@ -83,6 +83,7 @@ def test_the_refund_action_asks_first_and_states_what_money_will_move(owner_a, w
     assert "¥50.00" in content and (buyer.nickname or buyer.username) in content and "Stripe" in content
     assert f'id="refund-{world["b_order"].pk}"' not in content  # another owner's order is not offered
     assert f'name="amount_{world["a_order"].pk}" value="50.00"' in content
+    assert 'type="hidden" name="key"' in content
     assert not Refund.objects.exists()
 
 
@@ -123,6 +124,32 @@ def test_a_refund_beyond_the_remainder_or_without_a_reason_is_refused_on_the_pag
     assert response.templates[0].name == "admin/commerce/order/refund_confirmation.html"
     assert response.context["form"].errors
     assert not Refund.objects.exists()
+
+
+def test_submitting_the_confirmation_page_twice_refunds_once(owner_a, world, stripe):
+    order = world["a_order"]
+    fields = {"confirm": "yes", "reason": "缺货", f"amount_{order.pk}": "20.00"}
+
+    _refund_post(owner_a, [order.pk], **fields)
+    _refund_post(owner_a, [order.pk], **fields)  # back and submit again: the same page key
+
+    assert Refund.objects.count() == 1 and len(stripe.refunds) == 1
+    assert Order.objects.get(pk=order.pk).amount_refunded == Decimal("20.00")
+    _refund_post(owner_a, [order.pk], **{**fields, "key": "page-2"})  # a new page: a new refund
+    assert Refund.objects.count() == 2
+
+
+def test_when_the_provider_does_not_answer_the_owner_is_told_what_to_do(owner_a, world, stripe):
+    order = world["a_order"]
+    stripe.fail_next(503, 503, 503)
+
+    response = _refund_post(
+        owner_a, [order.pk], confirm="yes", reason="缺货", **{f"amount_{order.pk}": "20.00"}
+    )
+
+    [message] = [m for m in response.context["messages"] if m.level_tag == "error"]
+    assert "¥20.00" in str(message) and "Stripe" in str(message) and "不要" in str(message)
+    assert Refund.objects.get().status == Refund.Status.PENDING
 
 
 def test_unpaid_orders_are_not_offered_for_refund(owner_a, world, stripe):
