@@ -372,7 +372,6 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         "stock_left",
         "min_tier",
         "is_active",
-        "created_at",
     ]
     list_filter = [
         "kind",
@@ -404,6 +403,13 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
             .annotate(lowest=Min("skus__price"), stock_sum=Sum("skus__stock"), sku_count=Count("skus"))
         )
         return queryset
+
+    def get_list_display(self, request):
+        """Fit a laptop screen: the community column only for those who run several."""
+        columns = list(super().get_list_display(request))
+        if not request.user.is_superuser and len(managed_community_ids(request)) <= 1:
+            columns.remove("community")
+        return columns
 
     def get_readonly_fields(self, request, obj=None):
         """A listed product stays in its community."""
