@@ -42,5 +42,5 @@ def test_the_console_pages_have_no_english_phrases(owner_a, world, stripe):  # n
 
     assert all(response.status_code == 200 for response in pages.values())
     assert "refund-plan" in pages["refund confirmation"].content.decode()
-    assert "fit-verdict" in pages["product page"].content.decode()
+    assert "与社群的匹配" in pages["product page"].content.decode()
     assert {name: phrases for name, phrases in found.items() if phrases} == {}
