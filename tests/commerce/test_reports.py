@@ -366,3 +366,15 @@ def test_payment_and_refund_totals_add_succeeded_ones_only(ledger):
     )
     assert D(r_totals[r_header.index("Amount")]) == succeeded_refunds()
     assert totals[0] == "Total (succeeded payments only)" and r_totals[0] == "Total (succeeded refunds only)"
+
+
+def test_the_export_screen_starts_with_dates_a_date_input_accepts(client):
+    finance = UserFactory()
+    finance_user_grant(user=finance)
+    client.force_login(finance)
+
+    content = client.get(
+        reverse("admin:commerce_exportjob_add"), HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+
+    assert f'type="date" name="date_to" value="{today().isoformat()}"' in content
