@@ -10,7 +10,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, OuterRef, Subquery, Sum
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -370,7 +370,7 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         "kind",
         "lowest_price",
         "stock_left",
-        "min_tier",
+        "min_tier_name",
         "is_active",
     ]
     list_filter = [
@@ -401,6 +401,13 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(lowest=Min("skus__price"), stock_sum=Sum("skus__stock"), sku_count=Count("skus"))
+            .annotate(
+                tier_name=Subquery(
+                    Tier.objects.filter(community=OuterRef("community"), level=OuterRef("min_tier")).values(
+                        "name"
+                    )[:1]
+                )
+            )
         )
         return queryset
 
@@ -425,6 +432,10 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("lowest price"), ordering="lowest")
     def lowest_price(self, obj):
         return yuan(obj.lowest)
+
+    @admin.display(description=_("minimum tier"), ordering="min_tier")
+    def min_tier_name(self, obj):
+        return (obj.tier_name or "-") if obj.min_tier is not None else _("Everyone")
 
     @admin.display(description=_("stock left"), ordering="stock_sum")
     def stock_left(self, obj):

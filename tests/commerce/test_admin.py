@@ -500,6 +500,8 @@ def test_the_minimum_tier_is_chosen_from_the_communitys_tiers(owner_a, world):
     sku = world["a_product"].skus.get()
     owner_a.post(url, _change_values(world["a_product"], sku, min_tier="2"))
     assert Product.objects.get(pk=world["a_product"].pk).min_tier == gold.level
+    listing = owner_a.get(reverse("admin:commerce_product_changelist")).content.decode()
+    assert '<td class="field-min_tier_name">金卡</td>' in listing
 
 
 def test_payments_show_provider_names_and_keep_the_raw_provider_data_from_owners(owner_a, client, world):
