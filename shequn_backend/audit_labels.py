@@ -4,6 +4,7 @@ The trail stores codes (``order.refund_requested``, ``{"status": ["paid", "refun
 pages show them through these helpers, in the active language.
 """
 
+import json
 from typing import Any
 
 from django.apps import apps
@@ -131,6 +132,10 @@ def _value(field, value: Any, key: str = "") -> str:
         return _provider(str(value))
     if isinstance(value, bool):
         return gettext("Yes") if value else gettext("No")
+    if isinstance(value, list):
+        return "、".join(_value(field, item, key) for item in value) or "—"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
     choices = dict(field.flatchoices) if field is not None and field.choices else {}
     return str(choices.get(value, value))
 

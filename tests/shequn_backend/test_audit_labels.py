@@ -32,6 +32,14 @@ def test_unknown_codes_are_shown_as_stored():
     assert changes_text(target_type="nope.model", changes={"x": [1, 2]}) == "x: 1 → 2"
 
 
+def test_list_and_object_values_are_written_out():
+    changes = {"tags": [["杨梅"], ["杨梅", "水果"]], "x": [{"a": 1}, None], "y": {"b": "乙"}}
+
+    text = changes_text(target_type="commerce.product", changes=changes)
+
+    assert "杨梅 → 杨梅、水果" in text and '{"a": 1} → —' in text and '{"b": "乙"}' in text
+
+
 def test_the_audit_list_shows_actions_and_changes_in_words(client):
     community = CommunityFactory()
     audit_record(
