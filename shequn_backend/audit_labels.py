@@ -48,6 +48,8 @@ ACTION_LABELS = {
     "membership.expiry_changed": _("Expiry changed"),
     "membership.expired": _("Membership expired"),
     "membership.ended_paid": _("Paid membership ended"),
+    "membership.activated_paid": _("Paid membership started"),
+    "membership.renewed": _("Membership renewed"),
     "membership.owner_ensured": _("Owner's membership ensured"),
     "community.created": _("Community created"),
     "community.updated": _("Community settings changed"),
@@ -78,6 +80,14 @@ ACTION_LABELS = {
     "user.interests_changed": _("Interests changed"),
 }
 # Keys that name no field of the target (facts the services add to a change).
+JOB_LABELS = {
+    "expire_memberships": _("ending expired memberships"),
+    "release_stock_holds": _("releasing unpaid orders' stock"),
+    "renewal_reminders": _("renewal reminders"),
+    "repurchase_reminders": _("repurchase reminders"),
+    "seed_demo": _("demo data"),
+    "settle_commissions": _("settling commissions"),
+}
 KEY_LABELS = {
     "provider": _("provider"),
     "refund": _("refund"),
@@ -92,7 +102,7 @@ def actor_text(label: str) -> str:
     if label == "system":
         return gettext("System")
     if kind == "job":
-        return gettext("Scheduled job %(name)s") % {"name": name}
+        return gettext("Scheduled job: %(name)s") % {"name": JOB_LABELS.get(name, name)}
     if kind == "provider":
         return gettext("Payment notification (%(name)s)") % {"name": _provider(name)}
     return label
@@ -119,10 +129,12 @@ def target_type_label(target_type: str) -> str:
 
 
 def _field(target_type: str, key: str):
+    """The target's own (concrete) field named ``key``; reverse relations and unknown keys give None."""
     try:
-        return apps.get_model(target_type)._meta.get_field(key)
+        field = apps.get_model(target_type)._meta.get_field(key)
     except (LookupError, ValueError, FieldDoesNotExist):
         return None
+    return field if getattr(field, "concrete", False) else None
 
 
 def _value(field, value: Any, key: str = "") -> str:

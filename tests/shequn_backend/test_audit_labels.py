@@ -37,6 +37,7 @@ def test_list_and_object_values_are_written_out():
 
     text = changes_text(target_type="commerce.product", changes=changes)
 
+    assert changes_text(target_type="commerce.order", changes={"refund": [None, 7]}) == "退款: — → 7"
     assert "杨梅 → 杨梅、水果" in text and '{"a": 1} → —' in text and '{"b": "乙"}' in text
 
 
@@ -64,7 +65,8 @@ def test_system_actors_read_as_words():
     with translation.override("zh-hans"):
         assert actor_text("system") == "系统"
         assert actor_text("provider:offline") == "支付通知（线下收款（工作人员登记））"
-        assert actor_text("job:expire_holds") == "定时任务 expire_holds"
+        assert actor_text("job:settle_commissions") == "定时任务：结算佣金"
+        assert actor_text("job:new_job") == "定时任务：new_job"
         assert actor_text("user:5") == "user:5"
         assert changes_text(target_type="commerce.order", changes={"provider": [None, "offline"]}).startswith(
             "支付服务商: — → 线下收款"
