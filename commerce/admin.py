@@ -929,10 +929,10 @@ class PaymentAdmin(
         "created_at",
     ]
     list_filter = ["status", ProviderFilter, "created_at", OrderCommunityFilter]
-    search_fields = ["provider_ref", "=order__id"]
+    search_fields = ["provider_ref", "reference", "=order__id"]
     list_select_related = ["order"]
     date_hierarchy = "created_at"
-    exclude = ["client_secret"]
+    exclude = ["client_data"]
 
 
 @admin.register(Refund)

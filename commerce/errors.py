@@ -86,3 +86,39 @@ class PaymentProviderUnavailable(ApplicationError):
         "retry in a moment with the same Idempotency-Key."
     )
     http_status = 503
+
+
+class WechatBindingRequired(ApplicationError):
+    """Paying by WeChat Pay needs the payer's openid in our mini-program."""
+
+    code = "wechat_binding_required"
+    message = _(
+        "To pay with WeChat Pay, bind your WeChat first: call wx.login in the mini-program "
+        "and send the code to /api/v1/auth/wechat/bind/."
+    )
+    http_status = 409
+
+
+class PaymentProviderNotOffered(ApplicationError):
+    """The member named a provider this deployment or community does not take."""
+
+    code = "payment_provider_not_offered"
+    message = _("This payment method is not available here. Choose another one, or leave it out.")
+    http_status = 400
+
+
+class NothingToPay(ApplicationError):
+    code = "nothing_to_pay"
+    message = _("This order is not waiting for a payment.")
+    http_status = 409
+
+
+class WechatPaySubMerchantMissing(ApplicationError):
+    """Partner mode: the community names no WeChat Pay sub-merchant to receive its takings."""
+
+    code = "wechatpay_sub_merchant_missing"
+    message = _(
+        "This community cannot take WeChat Pay yet: its owner must first set the community's "
+        "WeChat Pay sub-merchant id (特约商户号). Choose another payment method, or try again later."
+    )
+    http_status = 409

@@ -20,6 +20,7 @@ amounts and their reversal on refunds (``commerce.services.commissions``).
 
 import math
 import random
+import uuid
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -480,7 +481,10 @@ def scale_load(
                 "amount",
                 "amount_received",
                 "currency",
-                "client_secret",
+                "reference",
+                "idempotency_key",
+                "sub_merchant",
+                "client_data",
                 "failure_code",
                 "failure_message",
                 "raw",
@@ -498,7 +502,10 @@ def scale_load(
                     totals[o],
                     totals[o],
                     "CNY",
+                    f"P{prefix}x{o}",
+                    uuid.uuid4(),
                     "",
+                    "{}",
                     "",
                     "",
                     "{}",
@@ -521,6 +528,7 @@ def scale_load(
                         order0 + o,
                         payment0 + o,
                         "stripe",
+                        f"R{prefix}x{o}",
                         f"re_{prefix}_{o}",
                         "succeeded",
                         "owner",
@@ -543,6 +551,7 @@ def scale_load(
                 "order_id",
                 "payment_id",
                 "provider",
+                "reference",
                 "provider_ref",
                 "status",
                 "source",

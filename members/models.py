@@ -10,6 +10,10 @@ class User(AbstractUser):
     wechat_openid = models.CharField(
         _("WeChat openid"), max_length=64, unique=True, null=True, blank=True, editable=False
     )
+    # The same person across the platform's mini-programs and official accounts (when WeChat gives it).
+    wechat_unionid = models.CharField(
+        _("WeChat unionid"), max_length=64, unique=True, null=True, blank=True, editable=False
+    )
 
     class Meta(AbstractUser.Meta):
         verbose_name = _("user")
@@ -74,6 +78,24 @@ class Community(models.Model):
     )
     points_per_yuan = models.DecimalField(
         _("points per yuan spent"), max_digits=6, decimal_places=2, default=1
+    )
+    # How members pay: "" = the deployment's default (WeChat Pay whenever it is configured).
+    payment_provider = models.CharField(
+        _("payment provider"),
+        max_length=20,
+        blank=True,
+        default="",
+        db_default="",
+        choices=[("wechatpay", _("WeChat Pay")), ("stripe", "Stripe"), ("sandbox", _("Sandbox (demo)"))],
+    )
+    # WeChat Pay partner mode: the owner's own sub-merchant, where their takings land.
+    wechatpay_sub_mchid = models.CharField(
+        _("WeChat Pay sub-merchant id"),
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("Partner mode only: the owner's sub-merchant number (子商户号) from WeChat Pay."),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

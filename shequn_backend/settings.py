@@ -174,7 +174,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentProviderEnum": "commerce.payments.base.SHOWN_PROVIDERS",
+        "OnlinePaymentProviderEnum": "commerce.payments.base.ONLINE_PROVIDERS",
+    },
 }
 
 # --- WeChat mini-program login (code-to-session) ---------------------------
@@ -184,6 +187,39 @@ WECHAT_CODE2SESSION_URL = env.str(
     "WECHAT_CODE2SESSION_URL", default="https://api.weixin.qq.com/sns/jscode2session"
 )
 WECHAT_TIMEOUT_SECONDS = env.float("WECHAT_TIMEOUT_SECONDS", default=5.0)
+# Every mini-program server API (/sns/jscode2session, /cgi-bin/stable_token ...) is called under it.
+WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="https://api.weixin.qq.com")
+
+
+def _pem(name: str) -> str:
+    """A PEM given as text (``NAME``) or as a file (``NAME_PATH``)."""
+    path = env.str(f"{name}_PATH", default="")
+    if path:
+        with open(path, encoding="ascii") as pem:
+            return pem.read()
+    return env.str(name, default="", multiline=True)
+
+
+# --- WeChat Pay (API v3; see docs/wechat.md) -------------------------------------
+WECHATPAY_MODE = env.str("WECHATPAY_MODE", default="direct")  # direct | partner
+WECHATPAY_MCHID = env.str("WECHATPAY_MCHID", default="")
+WECHATPAY_SP_APPID = env.str("WECHATPAY_SP_APPID", default="")
+WECHATPAY_PRIVATE_KEY = _pem("WECHATPAY_PRIVATE_KEY")
+WECHATPAY_CERT_SERIAL_NO = env.str("WECHATPAY_CERT_SERIAL_NO", default="")
+WECHATPAY_APIV3_KEY = env.str("WECHATPAY_APIV3_KEY", default="")
+WECHATPAY_PUBLIC_KEY = _pem("WECHATPAY_PUBLIC_KEY")
+WECHATPAY_PUBLIC_KEY_ID = env.str("WECHATPAY_PUBLIC_KEY_ID", default="")
+WECHATPAY_API_BASE = env.str("WECHATPAY_API_BASE", default="https://api.mch.weixin.qq.com")
+WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="")
+WECHATPAY_TIMEOUT_SECONDS = env.float("WECHATPAY_TIMEOUT_SECONDS", default=8.0)
+# A notification whose timestamp is further off than this is refused (replays).
+WECHATPAY_NOTIFY_TOLERANCE_SECONDS = env.int("WECHATPAY_NOTIFY_TOLERANCE_SECONDS", default=300)
+
+# --- Payment providers ----------------------------------------------------------
+# The provider when neither the member nor the community names one ("" = the first configured
+# of wechatpay, stripe, sandbox). The sandbox confirms payments by itself: demo and local runs only.
+PAYMENT_DEFAULT_PROVIDER = env.str("PAYMENT_DEFAULT_PROVIDER", default="")
+PAYMENT_SANDBOX_ENABLED = env.bool("PAYMENT_SANDBOX_ENABLED", default=DEBUG)
 
 # --- Money ---------------------------------------------------------------------
 # Currencies entry plans may be priced in (ISO 4217 codes the payment setup can charge and settle).
@@ -196,6 +232,9 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 # The library retries connection errors, 409s and 5xx itself, with the same idempotency key.
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+STRIPE_PAYMENT_METHOD_TYPES = env.list(
+    "STRIPE_PAYMENT_METHOD_TYPES", default=["card", "alipay", "wechat_pay"]
+)
 
 # --- Commerce -------------------------------------------------------------------
 # How long an unpaid order holds its stock before release_stock_holds gives it back.

@@ -10,8 +10,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from commerce.api.serializers import OrderPaymentOutput
+from commerce.payments.base import ONLINE_PROVIDERS
 from commerce.selectors import commission_totals_by_membership
 from commerce.services.entry import entry_checkout
+from commerce.services.payments import payment_precheck
 from members import selectors
 from members.api.serializers import MembershipOutput
 from members.models import Community, EntryPlan
@@ -24,19 +27,12 @@ class JoinInput(serializers.Serializer):
     plan = serializers.IntegerField(required=False, min_value=1)
     referral_code = serializers.CharField(max_length=16, required=False, allow_blank=True)
     invite_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
-
-
-class PaymentOutput(serializers.Serializer):
-    order_id = serializers.IntegerField()
-    provider = serializers.CharField()
-    client_secret = serializers.CharField()
-    amount = serializers.CharField()
-    currency = serializers.CharField()
+    provider = serializers.ChoiceField(choices=ONLINE_PROVIDERS, required=False)
 
 
 class JoinOutput(serializers.Serializer):
     membership = MembershipOutput()
-    payment = PaymentOutput(allow_null=True)
+    payment = OrderPaymentOutput(allow_null=True)
 
 
 class CommissionTotals(serializers.Serializer):
@@ -72,6 +68,9 @@ class JoinApi(APIView):
         plan = None
         if data.validated_data.get("plan"):
             plan = EntryPlan.objects.filter(pk=data.validated_data["plan"], community=community).first()
+        provider = data.validated_data.get("provider")
+        if plan is not None and plan.price > 0:  # refuse a payment that could not start before joining
+            provider = payment_precheck(community=community, buyer=request.user, provider_name=provider)
         result = membership_join(
             user=request.user,
             community=community,
@@ -85,6 +84,7 @@ class JoinApi(APIView):
                 membership_id=result.membership.pk,
                 plan_id=plan.pk,
                 idempotency_key=request.headers.get("Idempotency-Key"),
+                provider_name=provider,
             )
         membership = selectors.membership_list_for_user(user=request.user).get(pk=result.membership.pk)
         body = {"membership": MembershipOutput(membership).data, "payment": payment}

@@ -6,7 +6,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from commerce.models import Order, Product
+from commerce.models import Order, Payment, Product
+from commerce.payments.base import ONLINE_PROVIDERS, SHOWN_PROVIDERS
 from commerce.pricing import money, tier_price
 from commerce.selectors import order_payment
 from commerce.services.orders import MAX_LINES, MAX_QUANTITY
@@ -192,14 +193,27 @@ class OrderInput(serializers.Serializer):
     community = serializers.SlugField(max_length=50)
     lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=MAX_LINES)
     referral_code = serializers.CharField(max_length=16, required=False, allow_blank=True, allow_null=True)
+    provider = serializers.ChoiceField(choices=ONLINE_PROVIDERS, required=False)
+
+
+class RequestPaymentOutput(serializers.Serializer):
+    """Exactly what the mini-program passes to ``wx.requestPayment``."""
+
+    timeStamp = serializers.CharField()
+    nonceStr = serializers.CharField()
+    package = serializers.CharField()
+    signType = serializers.CharField()
+    paySign = serializers.CharField()
 
 
 class OrderPaymentOutput(serializers.Serializer):
     order_id = serializers.IntegerField()
-    provider = serializers.CharField()
-    client_secret = serializers.CharField(allow_null=True)
+    provider = serializers.ChoiceField(choices=SHOWN_PROVIDERS)
+    status = serializers.ChoiceField(choices=Payment.Status.choices)
     amount = serializers.CharField()
     currency = serializers.CharField()
+    client_secret = serializers.CharField(allow_null=True)
+    request_payment = RequestPaymentOutput(allow_null=True)
 
 
 class OrderLineOutput(serializers.Serializer):
@@ -253,3 +267,10 @@ class WebhookOutput(serializers.Serializer):
     received = serializers.BooleanField()
     event_id = serializers.CharField()
     outcome = serializers.CharField()
+
+
+class WechatPayFailOutput(serializers.Serializer):
+    """What WeChat Pay expects from a notify URL that did not take a notification (it retries)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()

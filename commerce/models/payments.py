@@ -1,5 +1,8 @@
 """Provider-neutral money movements: payments, refunds and the raw webhook deliveries."""
 
+import secrets
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -9,12 +12,26 @@ from commerce.models.catalog import CURRENCY_CNY
 from commerce.models.orders import Order
 
 
+def new_payment_reference() -> str:
+    """Our reference for a payment attempt (WeChat Pay's out_trade_no: 6-32 of [0-9A-Za-z_-])."""
+    return f"P{secrets.token_hex(12)}"
+
+
+def new_refund_reference() -> str:
+    """Our reference for a refund (WeChat Pay's out_refund_no)."""
+    return f"R{secrets.token_hex(12)}"
+
+
 class Payment(models.Model):
-    """One order's payment at one provider (for Stripe: one PaymentIntent).
+    """One attempt to pay an order at one provider (a PaymentIntent, a WeChat Pay order).
 
     ``amount`` is what was asked for; ``amount_received`` what the provider
     confirmed. Only ``succeeded`` payments count towards ``Order.amount_paid``.
+    An order has at most one live attempt per provider; a cancelled or closed
+    one is kept, and the next attempt is a new row with a new reference.
     """
+
+    LIVE_STATUSES = ("creating", "pending", "failed")
 
     class Status(models.TextChoices):
         CREATING = "creating", _("Being created at the provider")
@@ -28,12 +45,18 @@ class Payment(models.Model):
         Order, on_delete=models.PROTECT, related_name="payments", verbose_name=_("order")
     )
     provider = models.CharField(_("provider"), max_length=20)
+    reference = models.CharField(
+        _("our reference"), max_length=32, unique=True, default=new_payment_reference, editable=False
+    )
     provider_ref = models.CharField(_("provider reference"), max_length=100, blank=True, default="")
+    idempotency_key = models.UUIDField(_("provider idempotency key"), default=uuid.uuid4, editable=False)
+    sub_merchant = models.CharField(_("sub-merchant"), max_length=32, blank=True, default="")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.CREATING)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     amount_received = models.DecimalField(_("amount received"), max_digits=12, decimal_places=2, default=0)
     currency = models.CharField(_("currency"), max_length=3, default=CURRENCY_CNY)
-    client_secret = models.CharField(_("client secret"), max_length=200, blank=True)
+    # What the client needs to pay, as the provider shapes it (never shown in the admin).
+    client_data = models.JSONField(_("client data"), default=dict, blank=True, editable=False)
     failure_code = models.CharField(_("failure code"), max_length=100, blank=True)
     failure_message = models.CharField(_("failure message"), max_length=500, blank=True)
     raw = models.JSONField(_("provider data"), default=dict, blank=True)
@@ -46,7 +69,11 @@ class Payment(models.Model):
         verbose_name_plural = _("payments")
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["order", "provider"], name="uniq_payment_order_provider"),
+            models.UniqueConstraint(
+                fields=["order", "provider"],
+                condition=Q(status__in=["creating", "pending", "failed"]),
+                name="uniq_payment_live_attempt",
+            ),
             models.UniqueConstraint(
                 fields=["provider", "provider_ref"],
                 condition=~Q(provider_ref=""),
@@ -90,6 +117,9 @@ class Refund(models.Model):
         Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment")
     )
     provider = models.CharField(_("provider"), max_length=20)
+    reference = models.CharField(
+        _("our reference"), max_length=32, unique=True, default=new_refund_reference, editable=False
+    )
     provider_ref = models.CharField(_("provider reference"), max_length=100, blank=True, default="")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.OWNER)

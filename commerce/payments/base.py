@@ -1,23 +1,37 @@
-"""The payment provider interface: what commerce needs from Stripe, WeChat Pay or any other.
+"""The payment provider interface: what commerce needs from WeChat Pay, Stripe or any other.
 
 Commerce's services speak only these types. A provider lives in its own
 package (``commerce/payments/<name>/``) with the SDK calls in one module, and
-is registered in ``PROVIDERS``. Webhook deliveries are translated into the
-provider-neutral *facts* below, which ``commerce.services.payments`` applies.
+is registered in ``PROVIDERS``. Notifications (webhooks) are translated into
+the provider-neutral *facts* below, which ``commerce.services.payments``
+applies.
+
+A payment is found at its provider by a ``PaymentHandle``: our reference
+(WeChat's ``out_trade_no``; Stripe's metadata), the provider's own reference
+once known (a PaymentIntent id, a ``transaction_id``), and whose merchant
+account holds the money (a partner-mode ``sub_mchid``). What the client
+needs to pay is a provider-shaped dict (``client_payload``), never a bare
+secret string.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from django.conf import settings
 from django.utils.module_loading import import_string
 
 PROVIDERS = {
+    "wechatpay": "commerce.payments.wechatpay.provider.WechatPayProvider",
     "stripe": "commerce.payments.stripe.client.StripeProvider",
+    "sandbox": "commerce.payments.sandbox.SandboxProvider",
     "offline": "commerce.payments.offline.OfflineProvider",
 }
-DEFAULT_PROVIDER = "stripe"
+# Providers a member may choose in ``POST /orders/`` and ``.../join/`` (offline is staff-recorded).
+ONLINE_PROVIDERS = ("wechatpay", "stripe", "sandbox")
+SHOWN_PROVIDERS = (*ONLINE_PROVIDERS, "offline")  # what a ``<payment>`` may name
 
 
 class ProviderUnavailable(Exception):
@@ -27,21 +41,68 @@ class ProviderUnavailable(Exception):
 class ProviderRefused(Exception):
     """The provider answered and refused the request (bad parameters, keys, state)."""
 
+    def __init__(self, message: str = "", *, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
 
 class InvalidWebhook(Exception):
     """A delivery that is not signed by the provider, or not parseable."""
 
 
 @dataclass(frozen=True)
+class Payer:
+    """Who pays: the provider takes what it needs (WeChat Pay: the openid in our mini-program)."""
+
+    user_id: int
+    wechat_openid: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentHandle:
+    """Our payment as a provider finds it."""
+
+    reference: str  # ours: WeChat's out_trade_no, Stripe's metadata.payment_reference
+    ref: str  # the provider's ("" until it is known)
+    amount: Decimal
+    currency: str
+    sub_merchant: str = ""  # partner mode: the community's sub-merchant id
+
+    @classmethod
+    def of(cls, payment) -> "PaymentHandle":
+        """The handle of one of our ``Payment`` rows."""
+        return cls(
+            reference=payment.reference,
+            ref=payment.provider_ref,
+            amount=payment.amount,
+            currency=payment.currency,
+            sub_merchant=payment.sub_merchant,
+        )
+
+
+@dataclass(frozen=True)
+class RefundHandle:
+    """Our refund as a provider finds it: our reference (WeChat's out_refund_no) and theirs."""
+
+    reference: str
+    ref: str
+
+
+@dataclass(frozen=True)
 class ProviderPayment:
-    """A payment as the provider holds it. ``status`` is one of ``Payment.Status``'s values."""
+    """A payment as the provider holds it. ``status`` is one of ``Payment.Status``'s values.
+
+    ``client`` is what the provider wants kept for the client to pay later
+    (Stripe: the ``client_secret``; WeChat Pay: the ``prepay_id`` and when it
+    was issued); ``client_payload`` turns it into the contract's fields.
+    """
 
     ref: str
-    client_secret: str
     status: str
     amount: Decimal
     currency: str
     amount_received: Decimal = Decimal("0")
+    client: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False)
 
 
@@ -49,7 +110,10 @@ class ProviderPayment:
 class ProviderRefund:
     """A refund as the provider holds it. ``status`` is one of ``Refund.Status``'s values.
 
-    ``local_id`` is our ``Refund`` id when the provider echoes it back (metadata).
+    ``local_id`` is our ``Refund`` id when the provider echoes it back
+    (metadata); ``reference`` our refund reference when it does (out_refund_no).
+    ``attention``: what staff must do when the provider needs a person (WeChat
+    Pay's ``ABNORMAL`` refund); the order is flagged for review with it.
     """
 
     ref: str
@@ -57,11 +121,13 @@ class ProviderRefund:
     amount: Decimal
     currency: str
     local_id: int | None = None
+    reference: str = ""
     failure_reason: str = ""
+    attention: str = ""
     raw: dict = field(default_factory=dict, repr=False)
 
 
-# --- Webhook facts ------------------------------------------------------------------------
+# --- Notification facts --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -70,6 +136,7 @@ class PaymentSucceeded:
     payment_ref: str
     amount: Decimal
     currency: str
+    payment_reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +145,16 @@ class PaymentFailed:
     payment_ref: str
     failure_code: str
     failure_message: str
+    payment_reference: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentCanceled:
+    """The provider cancelled or closed the payment: the next attempt needs a new one."""
+
+    order_id: int | None
+    payment_ref: str
+    payment_reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,14 +168,25 @@ class RefundsChanged:
 
     order_id: int | None
     payment_ref: str
+    payment_reference: str = ""
 
 
-Fact = PaymentSucceeded | PaymentFailed | RefundsChanged
+@dataclass(frozen=True)
+class RefundSettled:
+    """A signed, final refund state (WeChat Pay's ``REFUND.*``): applied as it says."""
+
+    payment_ref: str
+    payment_reference: str
+    refund: ProviderRefund
+    order_id: int | None = None
+
+
+Fact = PaymentSucceeded | PaymentFailed | PaymentCanceled | RefundsChanged | RefundSettled
 
 
 @dataclass(frozen=True)
 class WebhookDelivery:
-    """A verified delivery: stored raw whatever it says; ``fact`` is None for types we do not handle."""
+    """A verified delivery: stored (decrypted, without secrets) whatever it says; ``fact`` may be None."""
 
     event_id: str
     type: str
@@ -108,35 +196,57 @@ class WebhookDelivery:
 
 class PaymentProvider(Protocol):
     name: str
+    # True if ``fetch_payment``/``fetch_refund`` can be polled (``run_jobs sync_payments``).
+    pollable: bool
+    # True if the payer must have a WeChat identity (``409 wechat_binding_required``).
+    needs_wechat_identity: bool
 
     def create_payment(
-        self, *, order_id: int, amount: Decimal, currency: str, idempotency_key: str, description: str
+        self,
+        *,
+        handle: PaymentHandle,
+        order_id: int,
+        payer: Payer,
+        description: str,
+        expires_at: datetime | None,
+        idempotency_key: str,
     ) -> ProviderPayment:
-        """Create (or, for a repeated idempotency key, return) the payment the client will confirm."""
+        """Create (or, for a repeated idempotency key or reference, return) the payment to confirm."""
+
+    def client_payload(self, *, handle: PaymentHandle, client: Mapping) -> dict:
+        """The contract's client fields, freshly signed where the provider signs them:
+        ``{"client_secret": str | None, "request_payment": dict | None}``."""
+
+    def close_payment(self, *, handle: PaymentHandle, idempotency_key: str) -> None:
+        """Cancel or close a payment the customer has not completed."""
+
+    def fetch_payment(self, *, handle: PaymentHandle) -> ProviderPayment:
+        """The payment as the provider holds it now."""
 
     def refund(
         self,
         *,
-        payment_ref: str,
+        handle: PaymentHandle,
+        refund: RefundHandle,
         amount: Decimal,
-        currency: str,
         idempotency_key: str,
         reason: str,
         metadata: Mapping[str, str],
     ) -> ProviderRefund:
-        """Refund ``amount`` of the payment; a repeated idempotency key returns the same refund."""
+        """Refund ``amount`` of the payment (``handle.amount`` is its original total);
+        a repeated idempotency key or reference returns the same refund."""
 
-    def cancel_payment(self, *, payment_ref: str, idempotency_key: str) -> ProviderPayment:
-        """Cancel a payment the customer has not completed."""
+    def fetch_refund(self, *, handle: PaymentHandle, refund: RefundHandle) -> ProviderRefund:
+        """One refund as the provider holds it now."""
 
-    def fetch_payment(self, *, payment_ref: str) -> ProviderPayment:
-        """The payment as the provider holds it now."""
-
-    def fetch_refunds(self, *, payment_ref: str) -> list[ProviderRefund]:
-        """Every refund of the payment as the provider holds it now."""
+    def fetch_refunds(self, *, handle: PaymentHandle, known: list[RefundHandle]) -> list[ProviderRefund]:
+        """The payment's refunds as the provider holds them now (at least every ``known`` one)."""
 
     def parse_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
-        """Verify a delivery's signature and translate it; raise ``InvalidWebhook`` otherwise."""
+        """Verify a delivery and translate it; raise ``InvalidWebhook`` otherwise."""
+
+    # Optional: ``renew_client(*, handle, client, raw) -> dict | None``, a new client part when the
+    # stored one is about to lapse (WeChat Pay's prepay id lives 2 hours), used by ``payment_refresh``.
 
 
 def provider_actor(name: str) -> str:
@@ -144,5 +254,30 @@ def provider_actor(name: str) -> str:
     return f"provider:{name}"
 
 
-def get_provider(name: str = DEFAULT_PROVIDER) -> PaymentProvider:
+def get_provider(name: str) -> PaymentProvider:
     return import_string(PROVIDERS[name])()
+
+
+def provider_configured(name: str) -> bool:
+    """Whether a provider has what it needs to take payments in this deployment."""
+    if name == "wechatpay":
+        partner_ready = settings.WECHATPAY_MODE != "partner" or bool(settings.WECHATPAY_SP_APPID)
+        return bool(settings.WECHATPAY_MCHID and settings.WECHAT_APP_ID and partner_ready)
+    if name == "stripe":
+        return bool(settings.STRIPE_SECRET_KEY)
+    if name == "sandbox":
+        return settings.PAYMENT_SANDBOX_ENABLED
+    return name == "offline"
+
+
+def default_provider(community_provider: str = "", *, skip: tuple[str, ...] = ()) -> str:
+    """The provider for a payment when the member names none.
+
+    The community's own choice if it is configured, else ``PAYMENT_DEFAULT_PROVIDER``
+    if set, else WeChat Pay whenever it is configured, then Stripe, then the sandbox
+    (``skip``: providers this community cannot take).
+    """
+    for name in (community_provider, settings.PAYMENT_DEFAULT_PROVIDER, *ONLINE_PROVIDERS):
+        if name and name not in skip and provider_configured(name):
+            return name
+    raise ProviderUnavailable("No payment provider is configured: online payments are off.")

@@ -1,10 +1,11 @@
-"""Money that moves outside any online provider (cash at an event, a bank transfer, demo data).
+"""Money that moves outside any online provider (cash at an event, a bank transfer).
 
 Staff record such payments with ``payment_record_offline``; refunds are paid
-back by hand and confirmed at once. There are no webhooks.
+back by hand and confirmed at once. There are no notifications and nothing to poll.
 """
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 
 from commerce.payments import base
@@ -12,39 +13,57 @@ from commerce.payments import base
 
 class OfflineProvider:
     name = "offline"
+    pollable = False
+    needs_wechat_identity = False
 
     def create_payment(
-        self, *, order_id: int, amount: Decimal, currency: str, idempotency_key: str, description: str
+        self,
+        *,
+        handle: base.PaymentHandle,
+        order_id: int,
+        payer: base.Payer,
+        description: str,
+        expires_at: datetime | None,
+        idempotency_key: str,
     ) -> base.ProviderPayment:
         raise base.ProviderRefused("Offline payments are recorded by staff, not created online.")
+
+    def client_payload(self, *, handle: base.PaymentHandle, client: Mapping) -> dict:
+        return {"client_secret": None, "request_payment": None}
 
     def refund(
         self,
         *,
-        payment_ref: str,
+        handle: base.PaymentHandle,
+        refund: base.RefundHandle,
         amount: Decimal,
-        currency: str,
         idempotency_key: str,
         reason: str,
         metadata: Mapping[str, str],
     ) -> base.ProviderRefund:
         local_id = metadata.get("refund_id")
         return base.ProviderRefund(
-            ref=f"offline-{idempotency_key}",
+            ref=f"offline-{refund.reference}",
+            reference=refund.reference,
             status="succeeded",
             amount=amount,
-            currency=currency,
+            currency=handle.currency,
             local_id=int(local_id) if local_id else None,
         )
 
-    def cancel_payment(self, *, payment_ref: str, idempotency_key: str) -> base.ProviderPayment:
-        raise base.ProviderRefused("Offline payments cannot be cancelled online.")
+    def close_payment(self, *, handle: base.PaymentHandle, idempotency_key: str) -> None:
+        raise base.ProviderRefused("Offline payments cannot be closed online.")
 
-    def fetch_payment(self, *, payment_ref: str) -> base.ProviderPayment:
+    def fetch_payment(self, *, handle: base.PaymentHandle) -> base.ProviderPayment:
         raise base.ProviderRefused("Offline payments are not held by any provider.")
 
-    def fetch_refunds(self, *, payment_ref: str) -> list[base.ProviderRefund]:
+    def fetch_refund(self, *, handle: base.PaymentHandle, refund: base.RefundHandle) -> base.ProviderRefund:
+        raise base.ProviderRefused("Offline refunds are not held by any provider.")
+
+    def fetch_refunds(
+        self, *, handle: base.PaymentHandle, known: list[base.RefundHandle]
+    ) -> list[base.ProviderRefund]:
         raise base.ProviderRefused("Offline refunds are not held by any provider.")
 
     def parse_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> base.WebhookDelivery:
-        raise base.InvalidWebhook("The offline provider has no webhooks.")
+        raise base.InvalidWebhook("The offline provider has no notifications.")

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from commerce.models import Order, Payment
 from commerce.services.orders import LineInput, order_create
-from commerce.services.payments import payment_start
+from commerce.services.payments import payment_precheck, payment_start
 from members.models import Community, User
 from shequn_backend.audit import Actor
 
@@ -24,14 +24,17 @@ def order_checkout(
     lines: list[LineInput],
     referral_code: str | None = None,
     idempotency_key: str | None = None,
+    provider_name: str | None = None,
 ) -> CheckoutResult:
-    """Place an order (see ``order_create``) and start its payment.
+    """Place an order (see ``order_create``) and start its payment at ``provider_name``
+    (default: the community's provider).
 
     If the provider is unavailable the order is kept (``pending_payment``, its
     stock held until the hold expires) and ``PaymentProviderUnavailable`` is
     raised; repeating the request with the same Idempotency-Key returns the
     same order and retries the payment with the same provider key.
     """
+    provider_name = payment_precheck(community=community, buyer=buyer, provider_name=provider_name)
     result = order_create(
         actor=actor,
         buyer=buyer,
@@ -42,7 +45,7 @@ def order_checkout(
     )
     order = result.order
     if order.status == Order.Status.PENDING_PAYMENT:
-        payment = payment_start(order_id=order.pk)
+        payment = payment_start(order_id=order.pk, provider_name=provider_name)
     else:
         payment = order.payments.order_by("pk").first()
     return CheckoutResult(order=order, payment=payment, created=result.created)

@@ -94,7 +94,12 @@ def entry_order_create(
 
 
 def entry_checkout(
-    *, membership_id: int, plan_id: int, idempotency_key: str | None, actor: Actor | None = None
+    *,
+    membership_id: int,
+    plan_id: int,
+    idempotency_key: str | None,
+    actor: Actor | None = None,
+    provider_name: str | None = None,
 ) -> dict | None:
     """Create (or find again) the entry order and its payment; return the contract's ``<payment>``.
 
@@ -112,4 +117,4 @@ def entry_checkout(
         return None
     if order.status != Order.Status.PENDING_PAYMENT:
         return payment_summary(order.payments.order_by("pk").first())
-    return payment_summary(payment_start(order_id=order.pk))
+    return payment_summary(payment_start(order_id=order.pk, provider_name=provider_name))

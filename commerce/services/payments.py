@@ -1,9 +1,9 @@
 """Starting payments and applying what providers tell us (webhooks), provider-neutrally.
 
 Starting a payment never holds a row lock across the provider call: the
-Payment row is written first, the provider is called outside any
-transaction with the idempotency key ``order-<id>-pi``, and its answer is
-recorded in a second short transaction.
+Payment row is written first (with our reference and a random provider
+idempotency key), the provider is called outside any transaction, and its
+answer is recorded in a second short transaction.
 
 Webhook deliveries are stored raw first (every delivery, counted), then
 processed exactly once per event id: the event row is locked and marked
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -67,44 +68,124 @@ class WebhookNotReady(errors.ApplicationError):
 
 
 def payment_summary(payment: Payment | None) -> dict | None:
-    """The contract's ``<payment>``: what the mini-program needs to let the customer pay."""
+    """The contract's ``<payment>``: what the mini-program needs to let the customer pay.
+
+    ``client_secret`` (Stripe) or ``request_payment`` (WeChat Pay, signed anew
+    on every call) while the payment waits for the customer; null otherwise.
+    """
     if payment is None or payment.provider == "free":
         return None
+    client = {"client_secret": None, "request_payment": None}
+    waiting = payment.status in (Payment.Status.PENDING, Payment.Status.FAILED)
+    if waiting and payment.client_data:
+        provider = base.get_provider(payment.provider)
+        client |= provider.client_payload(handle=base.PaymentHandle.of(payment), client=payment.client_data)
     return {
         "order_id": payment.order_id,
         "provider": payment.provider,
-        "client_secret": payment.client_secret or None,
+        "status": payment.status,
         "amount": money(payment.amount),
         "currency": payment.currency,
+        **client,
     }
 
 
-def payment_start(*, order_id: int, provider_name: str = base.DEFAULT_PROVIDER) -> Payment:
-    """Create the order's payment at the provider (once) and return it with its client secret.
+def _payer(*, order: Order, provider: base.PaymentProvider) -> base.Payer:
+    openid = order.buyer.wechat_openid
+    if provider.needs_wechat_identity and not openid:
+        raise errors.WechatBindingRequired()
+    return base.Payer(user_id=order.buyer_id, wechat_openid=openid)
 
-    Safe to call again: an existing provider payment is returned without a
-    call; a failed earlier attempt is retried with the same provider key.
-    Raises ``PaymentProviderUnavailable`` (503, or 502 when the provider
-    refused); the order then stays ``pending_payment`` with its stock held
-    until its hold expires, and the same call may be retried.
+
+def _lacks_sub_merchant(*, community, provider_name: str) -> bool:
+    """Partner mode: WeChat Pay needs the community's sub-merchant, where its takings land."""
+    return (
+        provider_name == "wechatpay"
+        and settings.WECHATPAY_MODE == "partner"
+        and not community.wechatpay_sub_mchid
+    )
+
+
+def payment_provider_choose(*, community, requested: str | None = None) -> str:
+    """The provider a payment goes to: the member's choice if offered, else the community's default.
+
+    In WeChat Pay partner mode a community without a sub-merchant cannot take
+    WeChat Pay: asking for it is ``409 wechatpay_sub_merchant_missing``, and the
+    default skips it (the same 409 if nothing else is configured).
+    """
+    if requested:
+        if requested not in base.ONLINE_PROVIDERS or not base.provider_configured(requested):
+            raise errors.PaymentProviderNotOffered()
+        if _lacks_sub_merchant(community=community, provider_name=requested):
+            raise errors.WechatPaySubMerchantMissing()
+        return requested
+    skip = ("wechatpay",) if _lacks_sub_merchant(community=community, provider_name="wechatpay") else ()
+    try:
+        return base.default_provider(community.payment_provider, skip=skip)
+    except base.ProviderUnavailable as exc:
+        logger.warning("Payment refused: %s", exc)
+        if skip and base.provider_configured("wechatpay"):
+            raise errors.WechatPaySubMerchantMissing() from exc
+        raise errors.PaymentProviderUnavailable() from exc
+
+
+def payment_precheck(*, community, buyer, provider_name: str | None = None) -> str:
+    """Refuse, before anything is written, a payment that could not start: a provider not
+    offered (400) or WeChat Pay for an account without WeChat (409). Returns the provider."""
+    name = payment_provider_choose(community=community, requested=provider_name)
+    if base.get_provider(name).needs_wechat_identity and not buyer.wechat_openid:
+        raise errors.WechatBindingRequired()
+    return name
+
+
+def _sub_merchant(*, community, provider_name: str) -> str:
+    if provider_name == "wechatpay" and settings.WECHATPAY_MODE == "partner":
+        return community.wechatpay_sub_mchid
+    return ""
+
+
+def payment_start(*, order_id: int, provider_name: str | None = None) -> Payment:
+    """Create the order's payment at the provider (once) and return it with its client data.
+
+    Safe to call again: the live attempt at that provider is returned without a
+    call; an attempt whose creation failed is retried with the same provider
+    key; after a cancelled or closed attempt a new one (new reference, new key)
+    is made. Raises ``WechatBindingRequired`` (409) for a WeChat Pay payer
+    without an openid and ``PaymentProviderUnavailable`` (503, or 502 when the
+    provider refused); the order then stays ``pending_payment`` with its stock
+    held until its hold expires, and the same call may be retried.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update(of=("self",)).select_related("community").get(pk=order_id)
-        payment = order.payments.filter(provider=provider_name).first()
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("community", "buyer")
+            .get(pk=order_id)
+        )
+        name = payment_provider_choose(community=order.community, requested=provider_name)
+        provider = base.get_provider(name)
+        live = order.payments.filter(provider=name, status__in=Payment.LIVE_STATUSES)
+        payment = live.order_by("-pk").first()
+        if order.status != Order.Status.PENDING_PAYMENT:
+            return payment or order.payments.order_by("-pk").first()
+        payer = _payer(order=order, provider=provider)
         if payment is None:
             payment = Payment.objects.create(
-                order=order, provider=provider_name, amount=order.total, currency=order.currency
+                order=order,
+                provider=name,
+                amount=order.total,
+                currency=order.currency,
+                sub_merchant=_sub_merchant(community=order.community, provider_name=name),
             )
-        if payment.provider_ref or order.status != Order.Status.PENDING_PAYMENT:
+        if payment.status != Payment.Status.CREATING:
             return payment
-    provider = base.get_provider(provider_name)
     try:
         result = provider.create_payment(
+            handle=base.PaymentHandle.of(payment),
             order_id=order.pk,
-            amount=payment.amount,
-            currency=payment.currency,
-            idempotency_key=f"order-{order.pk}-pi",
+            payer=payer,
             description=f"{order.community.name} #{order.pk}",
+            expires_at=order.hold_expires_at,
+            idempotency_key=str(payment.idempotency_key),
         )
     except (base.ProviderUnavailable, base.ProviderRefused) as exc:
         logger.warning("Payment for order %s not created: %s", order.pk, exc)
@@ -113,13 +194,95 @@ def payment_start(*, order_id: int, provider_name: str = base.DEFAULT_PROVIDER) 
     with transaction.atomic():
         Order.objects.select_for_update().get(pk=order_id)
         payment = Payment.objects.get(pk=payment.pk)
-        payment.provider_ref = result.ref
-        payment.client_secret = result.client_secret
+        payment.provider_ref = payment.provider_ref or result.ref
+        payment.client_data = result.client
         payment.raw = result.raw
         if payment.status == Payment.Status.CREATING:
             payment.status = Payment.Status.PENDING
-        payment.save(update_fields=["provider_ref", "client_secret", "raw", "status", "updated_at"])
+        payment.save(update_fields=["provider_ref", "client_data", "raw", "status", "updated_at"])
     return payment
+
+
+def payment_refresh(*, actor: Actor, order_id: int) -> Payment:
+    """The payment the buyer can pay now for their unpaid order (``GET /orders/{id}/payment/``).
+
+    The caller checked that ``actor`` is the buyer. ``NothingToPay`` (409) for an
+    order not waiting for a payment (paid, cancelled, or its hold ended). The live
+    attempt is returned, its client part renewed when the provider says it is
+    about to lapse (a WeChat Pay prepay id lives 2 hours: the identical prepay is
+    repeated). After a cancelled or closed attempt, or one the provider will not
+    renew, a new attempt is started at the same provider; one the provider reports
+    paid is applied (and then there is nothing to pay).
+    """
+    order = Order.objects.get(pk=order_id)
+    if order.status != Order.Status.PENDING_PAYMENT or (
+        order.hold_expires_at is not None and order.hold_expires_at <= timezone.now()
+    ):
+        raise errors.NothingToPay()
+    attempts = order.payments.exclude(provider__in=["free", "offline"]).order_by("-pk")
+    payment = attempts.filter(status__in=Payment.LIVE_STATUSES).first()
+    if payment is None or payment.status == Payment.Status.CREATING:
+        last = payment or attempts.first()
+        return payment_start(order_id=order.pk, provider_name=last.provider if last else None)
+    renew = getattr(base.get_provider(payment.provider), "renew_client", None)
+    if renew is None or not payment.client_data:
+        return payment
+    try:
+        client = renew(handle=base.PaymentHandle.of(payment), client=payment.client_data, raw=payment.raw)
+    except base.ProviderUnavailable as exc:
+        logger.warning("Payment %s not renewed: %s", payment.pk, exc)
+        raise errors.PaymentProviderUnavailable() from exc
+    except base.ProviderRefused as exc:
+        logger.info("Payment %s not renewed (%s): replaced", payment.pk, exc)
+        return _payment_replace(actor=actor, payment=payment)
+    if client is None:
+        return payment
+    with transaction.atomic():
+        Order.objects.select_for_update().get(pk=order_id)
+        payment = Payment.objects.get(pk=payment.pk)
+        if payment.status in Payment.LIVE_STATUSES:
+            payment.client_data = client
+            payment.save(update_fields=["client_data", "updated_at"])
+    return payment
+
+
+def _payment_replace(*, actor: Actor, payment: Payment) -> Payment:
+    """An attempt the provider will not renew: apply its success if it was paid, else close it
+    and start a new one (new reference) at the same provider."""
+    provider = base.get_provider(payment.provider)
+    handle = base.PaymentHandle.of(payment)
+    try:
+        state = provider.fetch_payment(handle=handle)
+    except base.ProviderRefused:
+        state = None  # the provider never had it
+    except base.ProviderUnavailable as exc:
+        raise errors.PaymentProviderUnavailable() from exc
+    if state is not None and state.status == Payment.Status.SUCCEEDED:
+        fact = base.PaymentSucceeded(
+            order_id=None,
+            payment_ref=state.ref,
+            amount=state.amount_received,
+            currency=state.currency,
+            payment_reference=payment.reference,
+        )
+        with transaction.atomic(durable=True):
+            _apply_fact(
+                actor=base.provider_actor(payment.provider),
+                payment=payment,
+                fact=fact,
+                snapshot=None,
+                now=timezone.now(),
+            )
+        raise errors.NothingToPay()
+    try:
+        provider.close_payment(handle=handle, idempotency_key=f"{payment.idempotency_key}-close")
+    except (base.ProviderUnavailable, base.ProviderRefused) as exc:  # ORDERPAID: its notification follows
+        status = 503 if isinstance(exc, base.ProviderUnavailable) else 502
+        raise errors.PaymentProviderUnavailable(http_status=status) from exc
+    with transaction.atomic(durable=True):
+        order = Order.objects.select_for_update(of=("self",)).get(pk=payment.order_id)
+        _apply_canceled(actor=actor, order=order, payment=Payment.objects.get(pk=payment.pk))
+    return payment_start(order_id=payment.order_id, provider_name=payment.provider)
 
 
 # --- Applying facts (the caller holds the order's row lock) ------------------------------------
@@ -259,7 +422,11 @@ def _apply_failure(*, actor: Actor, order: Order, payment: Payment, fact: base.P
 
 def _refund_for_state(*, order: Order, payment: Payment, state: base.ProviderRefund) -> Refund:
     """Our row for a provider refund: by reference, by our id echoed back, or a new one (made there)."""
-    refund = Refund.objects.filter(provider=payment.provider, provider_ref=state.ref).first()
+    refund = None
+    if state.ref:
+        refund = Refund.objects.filter(provider=payment.provider, provider_ref=state.ref).first()
+    if refund is None and state.reference:
+        refund = Refund.objects.filter(reference=state.reference, order=order).first()
     if refund is None and state.local_id:
         refund = Refund.objects.filter(pk=state.local_id, order=order, provider_ref="").first()
     if refund is None:
@@ -308,15 +475,34 @@ def _apply_snapshot(
 
 def _payment_for_fact(*, provider: str, fact: base.Fact) -> Payment | None:
     """Our payment the fact is about, or None if it is not ours (a shared provider account)."""
-    if not fact.payment_ref:
-        return None
-    payment = Payment.objects.filter(provider=provider, provider_ref=fact.payment_ref).first()
-    if payment is not None or fact.order_id is None:
+    payment = None
+    if fact.payment_ref:
+        payment = Payment.objects.filter(provider=provider, provider_ref=fact.payment_ref).first()
+    if payment is None and fact.payment_reference:
+        payment = Payment.objects.filter(provider=provider, reference=fact.payment_reference).first()
+    order_id = getattr(fact, "order_id", None)
+    if payment is not None or order_id is None or not fact.payment_ref:
         return payment
-    unrecorded = Payment.objects.filter(provider=provider, order_id=fact.order_id, provider_ref="")
-    if unrecorded.exists():
+    unrecorded = Payment.objects.filter(provider=provider, order_id=order_id, provider_ref="")
+    if unrecorded.filter(status=Payment.Status.CREATING).exists():
         raise WebhookNotReady()
     return None
+
+
+def _apply_canceled(*, actor: Actor, order: Order, payment: Payment) -> None:
+    """The provider cancelled or closed the attempt: it is over; the next one is a new payment."""
+    if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.MISMATCH, Payment.Status.CANCELED):
+        return
+    before = audit_snapshot(payment, ["status"])
+    payment.status = Payment.Status.CANCELED
+    payment.save(update_fields=["status", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="payment.canceled",
+        target=payment,
+        community_id=order.community_id,
+        changes=audit_diff(before, audit_snapshot(payment, ["status"])),
+    )
 
 
 def _apply_fact(
@@ -328,15 +514,35 @@ def _apply_fact(
         .get(pk=payment.order_id)
     )
     payment = Payment.objects.get(pk=payment.pk)
+    if fact.payment_ref and not payment.provider_ref:  # WeChat Pay: the transaction id, known once paid
+        payment.provider_ref = fact.payment_ref[:100]
+        payment.save(update_fields=["provider_ref", "updated_at"])
     if isinstance(fact, base.PaymentSucceeded):
         payment_apply_success(
             actor=actor, order=order, payment=payment, amount=fact.amount, currency=fact.currency, now=now
         )
     elif isinstance(fact, base.PaymentFailed):
         _apply_failure(actor=actor, order=order, payment=payment, fact=fact)
+    elif isinstance(fact, base.PaymentCanceled):
+        _apply_canceled(actor=actor, order=order, payment=payment)
+    elif isinstance(fact, base.RefundSettled):
+        refund = _refund_for_state(order=order, payment=payment, state=fact.refund)
+        confirmed = refund_apply_state(actor=actor, order=order, refund=refund, state=fact.refund)
+        order_refunds_settle(actor=actor, order=order, confirmed=[refund] if confirmed else [])
     elif isinstance(fact, base.RefundsChanged) and snapshot is not None:
         _apply_snapshot(actor=actor, order=order, payment=payment, snapshot=snapshot, now=now)
     return order
+
+
+def provider_snapshot(*, payment: Payment) -> ProviderSnapshot:
+    """Fetch the payment's and its refunds' current state at the provider (hold no lock meanwhile)."""
+    provider = base.get_provider(payment.provider)
+    handle = base.PaymentHandle.of(payment)
+    known = [base.RefundHandle(reference=r.reference, ref=r.provider_ref) for r in payment.refunds.all()]
+    return ProviderSnapshot(
+        payment=provider.fetch_payment(handle=handle),
+        refunds=provider.fetch_refunds(handle=handle, known=known),
+    )
 
 
 def webhook_receive(*, provider_name: str, payload: bytes, headers) -> WebhookEvent:
@@ -368,10 +574,7 @@ def webhook_receive(*, provider_name: str, payload: bytes, headers) -> WebhookEv
     snapshot = None
     if payment is not None and isinstance(fact, base.RefundsChanged):
         try:  # no lock is held during these calls
-            snapshot = ProviderSnapshot(
-                payment=provider.fetch_payment(payment_ref=fact.payment_ref),
-                refunds=provider.fetch_refunds(payment_ref=fact.payment_ref),
-            )
+            snapshot = provider_snapshot(payment=payment)
         except (base.ProviderUnavailable, base.ProviderRefused) as exc:
             logger.warning("Webhook %s: provider state not fetched: %s", delivery.event_id, exc)
             raise errors.PaymentProviderUnavailable() from exc
@@ -430,27 +633,24 @@ def payment_record_offline(
 
 
 def payment_cancel_at_provider(*, order_id: int) -> bool:
-    """Best effort: cancel the provider payment of a cancelled order. A later success is still handled.
+    """Best effort: close the provider payments of a cancelled order. A later success is still handled.
 
-    Returns True if the provider cancelled it. Errors are logged, not raised:
+    Returns True if the provider closed them. Errors are logged, not raised:
     a payment that goes through anyway is applied as a late payment.
     """
-    payment = (
-        Payment.objects.filter(
-            order_id=order_id,
-            status=Payment.Status.CANCELED,
-        )
-        .exclude(provider_ref="")
+    payments = (
+        Payment.objects.filter(order_id=order_id, status=Payment.Status.CANCELED)
         .exclude(provider__in=["free", "offline"])
-        .first()
+        .exclude(client_data={}, provider_ref="")
     )
-    if payment is None:
-        return False
-    try:
-        base.get_provider(payment.provider).cancel_payment(
-            payment_ref=payment.provider_ref, idempotency_key=f"order-{order_id}-pi-cancel"
-        )
-    except (base.ProviderUnavailable, base.ProviderRefused) as exc:
-        logger.info("Payment %s of order %s not cancelled at the provider: %s", payment.pk, order_id, exc)
-        return False
-    return True
+    closed = False
+    for payment in payments:
+        try:
+            base.get_provider(payment.provider).close_payment(
+                handle=base.PaymentHandle.of(payment), idempotency_key=f"{payment.idempotency_key}-close"
+            )
+        except (base.ProviderUnavailable, base.ProviderRefused) as exc:
+            logger.info("Payment %s of order %s not closed at the provider: %s", payment.pk, order_id, exc)
+            continue
+        closed = True
+    return closed

@@ -38,7 +38,14 @@ from django.utils.translation import gettext as _
 from commerce import errors
 from commerce.events import order_refunded
 from commerce.models import Order, OrderLine, Payment, Refund
-from commerce.payments.base import ProviderRefund, ProviderRefused, ProviderUnavailable, get_provider
+from commerce.payments.base import (
+    PaymentHandle,
+    ProviderRefund,
+    ProviderRefused,
+    ProviderUnavailable,
+    RefundHandle,
+    get_provider,
+)
 from commerce.pricing import proportional_share
 from commerce.services.commissions import commission_reverse_for_order
 from commerce.services.orders import AUDIT_FIELDS, order_audit
@@ -171,10 +178,10 @@ def refund_send(*, actor: Actor, refund_id: int) -> Refund:
     provider = get_provider(refund.provider)
     try:
         state = provider.refund(
-            payment_ref=refund.payment.provider_ref or "",
+            handle=PaymentHandle.of(refund.payment),
+            refund=RefundHandle(reference=refund.reference, ref=refund.provider_ref),
             amount=refund.amount,
-            currency=refund.currency,
-            idempotency_key=f"refund-{refund.pk}",
+            idempotency_key=refund.reference,
             reason=refund.reason,
             metadata={"order_id": str(refund.order_id), "refund_id": str(refund.pk)},
         )
@@ -239,6 +246,13 @@ def refund_apply_state(*, actor: Actor, order: Order, refund: Refund, state: Pro
         refund.failure_reason = state.failure_reason[:500]
         refund.confirmed_at = timezone.now() if became_succeeded else refund.confirmed_at
         changed += ["status", "failure_reason", "confirmed_at"]
+    if (
+        state.attention
+        and refund.status == Refund.Status.PENDING
+        and refund.failure_reason != state.attention[:500]
+    ):
+        refund.failure_reason, changed = state.attention[:500], [*changed, "failure_reason"]
+        _flag_refund_for_staff(actor=actor, order=order, message=state.attention)
     if changed:
         refund.save(update_fields=[*dict.fromkeys(changed), "updated_at"])
     if refund.status != before["status"]:
@@ -247,6 +261,17 @@ def refund_apply_state(*, actor: Actor, order: Order, refund: Refund, state: Pro
             actor=actor, action=action, refund=refund, before=before, community_id=order.community_id
         )
     return became_succeeded
+
+
+def _flag_refund_for_staff(*, actor: Actor, order: Order, message: str) -> None:
+    """The provider needs a person to finish a refund (WeChat Pay ``ABNORMAL``): say what to do."""
+    snapshot = audit_snapshot(order, AUDIT_FIELDS)
+    order.needs_review = True
+    order.review_reason = message[:500]
+    order.save(update_fields=["needs_review", "review_reason", "updated_at"])
+    order_audit(
+        actor=actor, action="order.flagged_for_review", order=order, before=snapshot, note=message[:500]
+    )
 
 
 def _ticket_targets(*, order: Order, refunded: Decimal) -> dict[int, int]:

@@ -48,7 +48,9 @@ def test_joining_a_paid_plan_returns_a_payment_and_leaves_the_membership_pending
     assert data["payment"] == {
         "order_id": order.pk,
         "provider": "stripe",
+        "status": "pending",
         "client_secret": stripe.payment_intents[intent_of(order.pk)]["client_secret"],
+        "request_payment": None,
         "amount": "199.00",
         "currency": "CNY",
     }

@@ -2,12 +2,13 @@
 
 Settings are read at call time (never at import): ``STRIPE_SECRET_KEY``,
 ``STRIPE_API_BASE`` (tests point it at a local Stripe-compatible server),
-``STRIPE_MAX_NETWORK_RETRIES``, ``STRIPE_TIMEOUT_SECONDS`` and
-``STRIPE_WEBHOOK_SECRET``. Every write carries an idempotency key, so the
+``STRIPE_MAX_NETWORK_RETRIES``, ``STRIPE_TIMEOUT_SECONDS``,
+``STRIPE_PAYMENT_METHOD_TYPES`` and ``STRIPE_WEBHOOK_SECRET``. Every write carries an idempotency key, so the
 library's own retries and ours can never charge or refund twice.
 """
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
@@ -17,8 +18,6 @@ from django.conf import settings
 from commerce.payments import base
 from commerce.payments.stripe import webhooks
 from commerce.pricing import from_minor_units, to_minor_units
-
-PAYMENT_METHOD_TYPES = ["card", "alipay", "wechat_pay"]
 
 _PAYMENT_STATUS = {
     "succeeded": "succeeded",
@@ -56,74 +55,97 @@ def _call(function, *args, **kwargs):
     except _RETRYABLE as exc:
         raise base.ProviderUnavailable(str(exc.user_message or exc)) from exc
     except stripe.StripeError as exc:
-        raise base.ProviderRefused(str(exc.user_message or exc)) from exc
+        raise base.ProviderRefused(str(exc.user_message or exc), code=str(exc.code or "")) from exc
 
 
 def _payment(intent) -> base.ProviderPayment:
     data = intent.to_dict()
     return base.ProviderPayment(
         ref=data["id"],
-        client_secret=data.get("client_secret") or "",
         status=_PAYMENT_STATUS.get(data.get("status"), "pending"),
         amount=from_minor_units(data["amount"]),
         currency=data["currency"].upper(),
         amount_received=from_minor_units(data.get("amount_received") or 0),
+        client={"client_secret": data.get("client_secret") or ""},
         raw=data,
     )
 
 
 class StripeProvider:
     name = "stripe"
+    pollable = True
+    needs_wechat_identity = False
 
     def create_payment(
-        self, *, order_id: int, amount: Decimal, currency: str, idempotency_key: str, description: str
+        self,
+        *,
+        handle: base.PaymentHandle,
+        order_id: int,
+        payer: base.Payer,
+        description: str,
+        expires_at: datetime | None,
+        idempotency_key: str,
     ) -> base.ProviderPayment:
         params = {
-            "amount": to_minor_units(amount),
-            "currency": currency.lower(),
-            "metadata": {"order_id": str(order_id)},
-            "payment_method_types": PAYMENT_METHOD_TYPES,
+            "amount": to_minor_units(handle.amount),
+            "currency": handle.currency.lower(),
+            "metadata": {"order_id": str(order_id), "payment_reference": handle.reference},
+            "payment_method_types": list(settings.STRIPE_PAYMENT_METHOD_TYPES),
             "description": description[:1000],
         }
         options = {"idempotency_key": idempotency_key}
         intent = _call(stripe_client().v1.payment_intents.create, params=params, options=options)
         return _payment(intent)
 
+    def client_payload(self, *, handle: base.PaymentHandle, client: Mapping) -> dict:
+        return {"client_secret": client.get("client_secret") or None, "request_payment": None}
+
     def refund(
         self,
         *,
-        payment_ref: str,
+        handle: base.PaymentHandle,
+        refund: base.RefundHandle,
         amount: Decimal,
-        currency: str,
         idempotency_key: str,
         reason: str,
         metadata: Mapping[str, str],
     ) -> base.ProviderRefund:
         params = {
-            "payment_intent": payment_ref,
+            "payment_intent": handle.ref,
             "amount": to_minor_units(amount),
             "reason": "requested_by_customer",
-            "metadata": {**metadata, "note": reason[:400]},
+            "metadata": {**metadata, "refund_reference": refund.reference, "note": reason[:400]},
         }
         options = {"idempotency_key": idempotency_key}
-        refund = _call(stripe_client().v1.refunds.create, params=params, options=options)
-        return webhooks.refund_from_object(refund.to_dict())
+        created = _call(stripe_client().v1.refunds.create, params=params, options=options)
+        return webhooks.refund_from_object(created.to_dict())
 
-    def cancel_payment(self, *, payment_ref: str, idempotency_key: str) -> base.ProviderPayment:
-        intent = _call(
+    def close_payment(self, *, handle: base.PaymentHandle, idempotency_key: str) -> None:
+        _call(
             stripe_client().v1.payment_intents.cancel,
-            payment_ref,
+            handle.ref,
             params={"cancellation_reason": "abandoned"},
             options={"idempotency_key": idempotency_key},
         )
-        return _payment(intent)
 
-    def fetch_payment(self, *, payment_ref: str) -> base.ProviderPayment:
-        return _payment(_call(stripe_client().v1.payment_intents.retrieve, payment_ref))
+    def fetch_payment(self, *, handle: base.PaymentHandle) -> base.ProviderPayment:
+        return _payment(_call(stripe_client().v1.payment_intents.retrieve, handle.ref))
 
-    def fetch_refunds(self, *, payment_ref: str) -> list[base.ProviderRefund]:
-        page = _call(stripe_client().v1.refunds.list, params={"payment_intent": payment_ref, "limit": 100})
-        return [webhooks.refund_from_object(refund.to_dict()) for refund in page.data]
+    def fetch_refund(self, *, handle: base.PaymentHandle, refund: base.RefundHandle) -> base.ProviderRefund:
+        if refund.ref:
+            return webhooks.refund_from_object(
+                _call(stripe_client().v1.refunds.retrieve, refund.ref).to_dict()
+            )
+        for state in self.fetch_refunds(handle=handle, known=[refund]):
+            if state.reference == refund.reference:
+                return state
+        raise base.ProviderRefused(f"No refund {refund.reference} at Stripe.", code="resource_missing")
+
+    def fetch_refunds(
+        self, *, handle: base.PaymentHandle, known: list[base.RefundHandle]
+    ) -> list[base.ProviderRefund]:
+        page = _call(stripe_client().v1.refunds.list, params={"payment_intent": handle.ref, "limit": 100})
+        return [webhooks.refund_from_object(item.to_dict()) for item in page.auto_paging_iter()]
 
     def parse_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> base.WebhookDelivery:
         signature = headers.get("Stripe-Signature") or headers.get("stripe-signature")

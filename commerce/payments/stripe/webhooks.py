@@ -1,7 +1,8 @@
 """Translate Stripe event payloads (plain dicts, already verified) into provider-neutral facts.
 
-Handled types: ``payment_intent.succeeded`` and ``payment_intent.payment_failed``
-(applied from the signed snapshot: their effects are one-way), and
+Handled types: ``payment_intent.succeeded``, ``payment_intent.payment_failed``
+and ``payment_intent.canceled`` (applied from the signed snapshot: their
+effects are one-way), and
 ``charge.refunded`` with the refund events (``refund.created``,
 ``refund.updated``, ``refund.failed``, ``charge.refund.updated``), which only
 say *that* refunds changed: the current state is fetched before it is applied.
@@ -73,6 +74,7 @@ def refund_from_object(refund: dict) -> base.ProviderRefund:
         local_id = None
     return base.ProviderRefund(
         ref=refund["id"],
+        reference=str(metadata.get("refund_reference") or ""),
         status=_REFUND_STATUS.get(refund.get("status"), "pending"),
         amount=_minor_units(refund.get("amount") or 0),
         currency=str(refund.get("currency") or "").upper(),
@@ -82,11 +84,16 @@ def refund_from_object(refund: dict) -> base.ProviderRefund:
     )
 
 
+def _reference(metadata) -> str:
+    return str((metadata or {}).get("payment_reference") or "") if isinstance(metadata, dict) else ""
+
+
 def _fact(event_type: str, obj: dict) -> base.Fact | None:
     if event_type == "payment_intent.succeeded":
         return base.PaymentSucceeded(
             order_id=_order_id(obj.get("metadata")),
             payment_ref=obj["id"],
+            payment_reference=_reference(obj.get("metadata")),
             amount=_minor_units(obj.get("amount_received") or obj.get("amount") or 0),
             currency=str(obj.get("currency") or "").upper(),
         )
@@ -95,8 +102,15 @@ def _fact(event_type: str, obj: dict) -> base.Fact | None:
         return base.PaymentFailed(
             order_id=_order_id(obj.get("metadata")),
             payment_ref=obj["id"],
+            payment_reference=_reference(obj.get("metadata")),
             failure_code=str(error.get("decline_code") or error.get("code") or ""),
             failure_message=str(error.get("message") or ""),
+        )
+    if event_type == "payment_intent.canceled":
+        return base.PaymentCanceled(
+            order_id=_order_id(obj.get("metadata")),
+            payment_ref=obj["id"],
+            payment_reference=_reference(obj.get("metadata")),
         )
     if event_type in REFUND_EVENT_TYPES:
         payment_ref = _id_of(obj.get("payment_intent"))
