@@ -573,9 +573,19 @@ class OrderLineInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
 
 
 class ProviderLabelMixin:
+    """Payments and refunds as owners read them: the provider by name, money with ¥."""
+
     @admin.display(description=_("provider"), ordering="provider")
     def provider_name(self, obj):
         return provider_label(obj.provider)
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_yuan(self, obj):
+        return yuan(obj.amount)
+
+    @admin.display(description=_("amount received"), ordering="amount_received")
+    def received_yuan(self, obj):
+        return yuan(obj.amount_received)
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -924,8 +934,8 @@ class PaymentAdmin(
         "provider_name",
         "provider_ref",
         "status",
-        "amount",
-        "amount_received",
+        "amount_yuan",
+        "received_yuan",
         "created_at",
     ]
     list_filter = ["status", ProviderFilter, "created_at", OrderCommunityFilter]
@@ -952,7 +962,7 @@ class RefundAdmin(
         "provider_ref",
         "status",
         "source",
-        "amount",
+        "amount_yuan",
         "requested_by",
         "created_at",
     ]

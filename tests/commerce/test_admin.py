@@ -517,7 +517,7 @@ def test_payments_show_provider_names_and_keep_the_raw_provider_data_from_owners
     listing = owner_a.get(reverse("admin:commerce_payment_changelist")).content.decode()
     page = owner_a.get(reverse("admin:commerce_payment_change", args=[stripe_payment.pk]))
 
-    assert "线下收款" in listing and ">offline<" not in listing
+    assert "线下收款" in listing and ">offline<" not in listing and "¥50.00" in listing
     assert "raw" not in page.context["adminform"].form.fields and "livemode" not in page.content.decode()
     finance = UserFactory()
     finance_user_grant(user=finance)
