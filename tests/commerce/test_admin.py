@@ -524,3 +524,16 @@ def test_payments_show_provider_names_and_keep_the_raw_provider_data_from_owners
     client.force_login(finance)
     page = client.get(reverse("admin:commerce_payment_change", args=[stripe_payment.pk]))
     assert "livemode" in page.content.decode()
+
+
+def test_the_history_link_opens_the_orders_audit_trail(owner_a, world):
+    order = world["a_order"]
+
+    response = owner_a.get(reverse("admin:commerce_order_history", args=[order.pk]), follow=True)
+
+    shown = list(response.context["cl"].queryset)
+    assert shown and {(entry.target_type, entry.target_id) for entry in shown} == {
+        ("commerce.order", str(order.pk))
+    }
+    other = owner_a.get(reverse("admin:commerce_order_history", args=[world["b_order"].pk]))
+    assert other.status_code == 404
