@@ -179,6 +179,7 @@ class CommunityForm(forms.ModelForm):
     class Meta:
         model = Community
         exclude: list = []
+        error_messages = {"slug": {"unique": _("This address (slug) is taken. Choose another one.")}}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -58,3 +58,12 @@ def test_communities_are_called_社群_in_menus_breadcrumbs_and_bulk_labels(clie
         assert str(Community._meta.verbose_name_plural) == "社群"
     page = client.get(reverse("admin:members_community_change", args=[community.pk])).content.decode()
     assert "经营你的社群</a>" not in page and ">社群</a>" in page
+
+
+def test_a_taken_slug_in_the_admin_says_the_slug_is_taken(client):
+    CommunityFactory(slug="tea-club")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.post(reverse("admin:members_community_add"), {"name": "茶友会", "slug": "tea-club"})
+
+    assert response.context["adminform"].form.errors["slug"] == ["该短链接（slug）已被使用，请换一个。"]
