@@ -411,13 +411,6 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         )
         return queryset
 
-    def get_list_display(self, request):
-        """Fit a laptop screen: the community column only for those who run several."""
-        columns = list(super().get_list_display(request))
-        if not request.user.is_superuser and len(managed_community_ids(request)) <= 1:
-            columns.remove("community")
-        return columns
-
     def get_readonly_fields(self, request, obj=None):
         """A listed product stays in its community."""
         return ["community"] if obj is not None else []

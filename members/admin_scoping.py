@@ -44,6 +44,17 @@ class CommunityScopedAdminMixin:
         lookup = "id__in" if self.community_field == "self" else f"{self.community_field}__in"
         return queryset.filter(**{lookup: managed_community_ids(request)})
 
+    def get_list_display(self, request):
+        """Lists fit a laptop: no community column for someone who runs exactly one community."""
+        columns = list(super().get_list_display(request))
+        if (
+            "community" in columns
+            and not request.user.is_superuser
+            and len(managed_community_ids(request)) == 1
+        ):
+            columns.remove("community")
+        return columns
+
     def has_module_permission(self, request):
         return request.user.is_superuser or bool(managed_community_ids(request))
 

@@ -537,3 +537,12 @@ def test_the_history_link_opens_the_orders_audit_trail(owner_a, world):
     }
     other = owner_a.get(reverse("admin:commerce_order_history", args=[world["b_order"].pk]))
     assert other.status_code == 404
+
+
+def test_the_community_column_shows_only_for_those_running_several(owner_a, world):
+    url = reverse("admin:commerce_order_changelist")
+    assert "community" not in owner_a.get(url).context["cl"].list_display
+
+    CommunityFactory(owner=world["a"].owner)
+
+    assert "community" in owner_a.get(url).context["cl"].list_display
