@@ -686,7 +686,7 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "paid_yuan",
         "refunded_yuan",
         "needs_review",
-        "created_at",
+        "placed_at",
     ]
     list_filter = ["status", "kind", "needs_review", "created_at", ManagedCommunityFilter]
     search_fields = ["=id", "buyer__username", "buyer__nickname"]
@@ -715,6 +715,13 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "history",
     ]
     fields = readonly_fields
+
+    class Media:
+        css = {"all": ["commerce/admin.css"]}
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def placed_at(self, order):
+        return formats.date_format(timezone.localtime(order.created_at), "SHORT_DATETIME_FORMAT")
 
     @admin.display(description=_("total"), ordering="total")
     def total_yuan(self, order):

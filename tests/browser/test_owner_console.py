@@ -15,6 +15,11 @@ from tests.trust.health_histories import dying_community
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+FITS_THE_SCREEN = """() => {
+    const table = document.querySelector("#result_list");
+    return table.scrollWidth <= document.querySelector(".results").clientWidth;
+}"""
+
 
 def paid_offline(community, amount="99.00") -> Order:
     """An order paid in cash and recorded by staff (refunds are paid back by hand, confirmed at once)."""
@@ -32,6 +37,8 @@ def test_owner_refunds_part_of_an_order_after_reading_what_money_will_move(page,
     login(page, community.owner.username, PASSWORD)
 
     page.goto("/admin/commerce/order/")
+    shoot("09-order-list")
+    assert page.evaluate(FITS_THE_SCREEN)
     page.check(f"input[name=_selected_action][value='{order.pk}']")
     page.select_option("select[name=action]", "refund")
     page.click("button[name=index]")
@@ -74,11 +81,7 @@ def test_owners_home_and_the_category_drop_down(page, shoot):
     assert "¥1,234.00" in page.inner_text("#result_list")
     title_width = page.eval_on_selector("#result_list .field-title", "el => el.getBoundingClientRect().width")
     assert title_width > 150  # no more two characters a line
-    fits = (
-        "() => document.querySelector('#result_list').scrollWidth"
-        " <= document.querySelector('.results').clientWidth"
-    )
-    assert page.evaluate(fits)  # every column on a 1280 px screen, with the menu open
+    assert page.evaluate(FITS_THE_SCREEN)  # every column on a 1280 px screen, with the menu open
     options = page.locator("select.dropdown-filter option")
     assert options.count() <= 3
     page.select_option("select.dropdown-filter", index=1)
