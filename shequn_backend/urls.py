@@ -1,15 +1,16 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from shequn_backend.api.views import healthz
+from shequn_backend.api.views import ApiRootApi, api_not_found, healthz
 
 admin.site.site_header = _("Shequn community commerce admin")
 admin.site.site_title = _("Shequn admin")
 admin.site.index_title = _("Run your communities")
 
 api_v1 = [
+    path("", ApiRootApi.as_view(), name="api-root"),
     path("", include("members.api.urls")),
     path("", include("commerce.api.urls")),
     path("", include("trust.api.urls")),
@@ -21,6 +22,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # Last: unknown API paths answer the contract's JSON 404 (Django's own page would be HTML under DEBUG).
+    re_path(r"^api/", api_not_found, name="api-not-found"),
 ]
 
 handler400 = "shequn_backend.api.exceptions.json_bad_request"

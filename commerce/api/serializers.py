@@ -2,7 +2,6 @@
 
 from decimal import Decimal
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -11,11 +10,12 @@ from commerce.pricing import money, tier_price
 from commerce.selectors import order_payment
 from commerce.services.orders import MAX_LINES, MAX_QUANTITY
 from commerce.services.payments import payment_summary
+from shequn_backend.api.fields import MONEY_OUTPUT_PATTERN, MoneyInput
 
 MAX_ID = 2**63 - 1
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "pattern": MONEY_OUTPUT_PATTERN, "example": "99.00"})
 class MoneyField(serializers.Field):
     """A money string with two decimals, e.g. ``"99.00"``."""
 
@@ -156,9 +156,7 @@ class OwnerProductOutput(serializers.Serializer):
 
 class SkuInput(serializers.Serializer):
     name = serializers.CharField(max_length=64)
-    price = serializers.DecimalField(
-        max_digits=10, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("9999999.99")
-    )
+    price = MoneyInput(max_value=Decimal("9999999.99"))
     stock = serializers.IntegerField(min_value=0, max_value=1_000_000)
 
 
@@ -231,8 +229,8 @@ class OrderOutput(serializers.Serializer):
 
 
 class RefundInput(serializers.Serializer):
-    amount = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), required=False, allow_null=True
+    amount = MoneyInput(
+        max_value=Decimal("9999999999.99"), min_value=Decimal("0.01"), required=False, allow_null=True
     )
     reason = serializers.CharField(max_length=500)
 

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from members.models import User
+from shequn_backend.api.fields import MoneyInput, RefusedField
 
 
 def tag_field() -> serializers.CharField:
@@ -121,7 +122,7 @@ class OwnerCommunityOutput(CommunityDetailOutput):
 
 class PlanInput(serializers.Serializer):
     name = serializers.CharField(max_length=64)
-    price = Money(min_value=0, max_value=1_000_000)
+    price = MoneyInput(max_value=1_000_000)
     currency = serializers.CharField(max_length=3, required=False, default="CNY")
     period_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
     trial_days = serializers.IntegerField(min_value=0, max_value=90, required=False, default=0)
@@ -148,16 +149,17 @@ class CommunityInput(serializers.Serializer):
 
 
 class ReferralInput(serializers.Serializer):
-    level1_percent = Money(max_digits=5, min_value=0, max_value=50, required=False)
-    level2_percent = Money(max_digits=5, min_value=0, max_value=50, required=False)
+    level1_percent = MoneyInput(max_value=50, required=False)
+    level2_percent = MoneyInput(max_value=50, required=False)
     return_window_days = serializers.IntegerField(min_value=0, max_value=365, required=False)
     on_entry_orders = serializers.BooleanField(required=False)
 
 
 class CommunityUpdateInput(CommunityInput):
-    slug = None  # the address never changes: links and QR codes point at it
+    # The address never changes (links and QR codes point at it): a slug sent is refused, not ignored.
+    slug = RefusedField(required=False)
     referral = ReferralInput(required=False)
-    points_per_yuan = Money(max_digits=6, min_value=0, max_value=1000, required=False)
+    points_per_yuan = MoneyInput(max_value=1000, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, partial=True, **kwargs)
