@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from commerce.api.serializers import MoneyField
 from commerce.api.views import idempotency_key
 from commerce.selectors import commission_totals_by_membership
 from commerce.services.entry import entry_checkout
@@ -41,9 +42,10 @@ class JoinOutput(serializers.Serializer):
 
 
 class CommissionTotals(serializers.Serializer):
-    pending = serializers.CharField()
-    settled = serializers.CharField()
-    reversed = serializers.CharField()
+    pending = MoneyField()
+    settled = MoneyField()
+    reversed = MoneyField()
+    currency = serializers.CharField()
 
 
 class ReferralMembershipOutput(serializers.Serializer):

@@ -101,12 +101,11 @@ class RefusedField(serializers.Field):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
         super().__init__(**kwargs)
 
     def validate_empty_values(self, data):
         if data is serializers.empty:
-            return True, data
+            return super().validate_empty_values(data)  # absent: skipped
         self.fail("read_only")
 
     def to_internal_value(self, data):

@@ -1,7 +1,13 @@
 """Health, schema, docs, error shape for unknown paths and methods, size limits."""
 
+import re
+
 import pytest
+from django.conf import settings as django_settings
+from django.contrib.staticfiles import finders
 from django.core.management import call_command
+
+from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -48,10 +54,81 @@ def test_schema_generates_without_warnings(tmp_path):
     assert out.read_text().startswith("openapi: 3")
 
 
-def test_docs_page_serves(api_client):
-    response = api_client.get("/api/v1/docs/")
+def page_assets(html: str) -> list[str]:
+    """Every script, stylesheet and icon address the page loads."""
+    return re.findall(r'(?:src|href)="([^"]+)"', html)
+
+
+@pytest.mark.parametrize("page", ["/api/v1/docs/"])
+@pytest.mark.parametrize("debug", [True, False])
+def test_the_docs_page_loads_only_our_own_static_files_which_exist_and_are_served(
+    api_client, settings, page, debug
+):
+    settings.DEBUG = debug
+    response = api_client.get(page)
+
     assert response.status_code == 200
-    assert b"swagger" in response.content.lower()
+    html = response.content.decode()
+    assert "swagger" in html.lower()
+    assert not re.search(r"(?:src|href)=\"(?:https?:)?//", html), "no CDN: the page must work offline"
+    assets = page_assets(html)
+    assert any(url.endswith("swagger-ui-bundle.js") for url in assets)
+    for url in assets:
+        assert url.startswith("/static/"), url
+        path = url.split("/static/", 1)[1]
+        assert finders.find(path), f"{path} is not among the static files"
+        served = api_client.get(url)
+        assert served.status_code == 200, url
+        assert b"".join(served.streaming_content if served.streaming else [served.content])
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("caller", ["anonymous", "member"])
+def test_the_api_root_answers_json_with_links(api_client, user, settings, debug, caller):
+    settings.DEBUG = debug
+    client = client_for(user) if caller == "member" else api_client
+
+    response = client.get("/api/v1/")
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["name"] and body["version"] == django_settings.SPECTACULAR_SETTINGS["VERSION"]
+    links = body["links"]
+    assert {"docs", "schema", "health", "communities", "orders", "me"} <= set(links)
+    assert links["docs"] == "http://testserver/api/v1/docs/" and links["health"] == "http://testserver/healthz"
+    assert client.get(links["communities"]).status_code == 200
+    assert api_client.get(links["health"]).json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("caller", ["anonymous", "member"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/no-such-thing/"),
+        ("get", "/api/v2/"),
+        ("get", "/api/"),
+        ("post", "/api/v1/orders/abc/cancel/"),
+        ("post", "/api/v1/communities/p%C3%B0/join/"),  # not a slug: no route matches
+        ("get", "/api/v1/orders"),  # no trailing slash
+        ("delete", "/api/v1/nothing/here"),
+    ],
+)
+def test_unknown_api_paths_answer_the_contracts_json_404(api_client, user, settings, debug, caller, method, path):
+    settings.DEBUG = debug
+    client = client_for(user) if caller == "member" else api_client
+
+    response = getattr(client, method)(path)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": {"code": "not_found", "message": "未找到。"}}
+
+
+def test_unknown_paths_outside_the_api_keep_djangos_page(client, settings):
+    settings.DEBUG = False
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and not response["Content-Type"].startswith("application/json")
 
 
 def test_admin_login_page_is_in_chinese_with_the_product_name(client):

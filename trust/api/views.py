@@ -70,6 +70,7 @@ class DashboardKolOutput(serializers.Serializer):
     role = serializers.CharField()
     members_brought = serializers.IntegerField()
     sales_brought = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField(default="CNY", help_text="The currency of sales_brought.")
 
 
 class DashboardOutput(serializers.Serializer):
@@ -91,6 +92,12 @@ class DashboardOutput(serializers.Serializer):
     top_referrer_share = serializers.FloatField()
     top_kols = DashboardKolOutput(many=True)
     as_of = serializers.DateTimeField()
+
+    def to_representation(self, health):
+        data = super().to_representation(health)
+        for kol in data["top_kols"]:
+            kol["currency"] = data["currency"]  # every amount carries its currency
+        return data
 
     def get_lifecycle_stage_label(self, health) -> str:
         return str(health.lifecycle_stage.label)
