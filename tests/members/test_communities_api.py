@@ -203,8 +203,10 @@ class TestOwnerConsole:
 
     @pytest.mark.parametrize(
         ("value", "accepted"),
-        [("2", True), ("2.5", True), ("1000", True), ("1000.00", True), ("0", True)]
-        + [("1000.01", False), ("-1", False), ("1e2", False), ("", False), (" 2", False), (2, False)],
+        [
+            *[("2", True), ("2.5", True), ("1000", True), ("1000.00", True), ("0", True)],
+            *[("1000.01", False), ("-1", False), ("1e2", False), ("", False), (" 2", False), (2, False)],
+        ],
     )
     def test_points_per_yuan_accepts_exactly_the_schemas_money_pattern(self, value, accepted):
         community = CommunityFactory()

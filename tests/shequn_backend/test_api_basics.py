@@ -95,7 +95,9 @@ def test_the_api_root_answers_json_with_links(api_client, user, settings, debug,
     assert body["name"] and body["version"] == django_settings.SPECTACULAR_SETTINGS["VERSION"]
     links = body["links"]
     assert {"docs", "schema", "health", "communities", "orders", "me"} <= set(links)
-    assert links["docs"] == "http://testserver/api/v1/docs/" and links["health"] == "http://testserver/healthz"
+    assert (
+        links["docs"] == "http://testserver/api/v1/docs/" and links["health"] == "http://testserver/healthz"
+    )
     assert client.get(links["communities"]).status_code == 200
     assert api_client.get(links["health"]).json() == {"status": "ok"}
 
@@ -114,7 +116,9 @@ def test_the_api_root_answers_json_with_links(api_client, user, settings, debug,
         ("delete", "/api/v1/nothing/here"),
     ],
 )
-def test_unknown_api_paths_answer_the_contracts_json_404(api_client, user, settings, debug, caller, method, path):
+def test_unknown_api_paths_answer_the_contracts_json_404(
+    api_client, user, settings, debug, caller, method, path
+):
     settings.DEBUG = debug
     client = client_for(user) if caller == "member" else api_client
 
