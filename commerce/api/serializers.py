@@ -2,10 +2,11 @@
 
 from decimal import Decimal
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from commerce.models import Order, Product
+from commerce.models import Category, Order, Product
 from commerce.pricing import money, tier_price
 from commerce.selectors import order_payment
 from commerce.services.orders import MAX_LINES, MAX_QUANTITY
@@ -160,10 +161,22 @@ class SkuInput(serializers.Serializer):
     stock = serializers.IntegerField(min_value=0, max_value=1_000_000)
 
 
+class CategoryPathField(serializers.CharField):
+    """The path of an active category; the schema lists the paths there are when it is generated."""
+
+
+class CategoryPathFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = CategoryPathField
+
+    def map_serializer_field(self, auto_schema, direction):
+        paths = list(Category.objects.filter(is_active=True).order_by("path").values_list("path", flat=True))
+        return {"type": "string", "enum": paths} if paths else {"type": "string", "maxLength": 200}
+
+
 class ProductInput(serializers.Serializer):
     title = serializers.CharField(max_length=120)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    category = serializers.CharField(max_length=200, help_text="A category path, e.g. 生鲜/水果.")
+    category = CategoryPathField(max_length=200, help_text="A category path, e.g. 生鲜/水果.")
     tags = serializers.ListField(
         child=serializers.CharField(max_length=32), max_length=20, required=False, default=list
     )
