@@ -240,6 +240,15 @@ class StripeWebhookApi(APIView):
 
     @extend_schema(
         request={"application/json": dict},
+        parameters=[
+            OpenApiParameter(
+                "Stripe-Signature",
+                str,
+                location=OpenApiParameter.HEADER,
+                required=True,
+                description="Stripe's signature of the raw body (400 when it does not verify).",
+            )
+        ],
         responses={200: s.WebhookOutput, **error_responses(400, 409)},
     )
     def post(self, request):
