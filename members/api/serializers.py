@@ -5,11 +5,11 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from members.models import User
-from shequn_backend.api.fields import MoneyInput, RefusedField
+from shequn_backend.api.fields import MoneyInput, RefusedField, StrictCharField
 
 
 def tag_field() -> serializers.CharField:
-    return serializers.CharField(max_length=32, allow_blank=False)
+    return StrictCharField(max_length=32, allow_blank=False)
 
 
 class UserOutput(serializers.Serializer):

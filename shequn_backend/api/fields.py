@@ -113,3 +113,12 @@ class RefusedField(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+class StrictCharField(serializers.CharField):
+    """A string that must arrive as a JSON string: numbers and booleans are refused, not converted."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

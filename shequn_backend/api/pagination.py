@@ -26,6 +26,12 @@ class PageNumberPagination(pagination.PageNumberPagination):
             raise exceptions.ValidationError({self.page_size_query_param: [message]})
         return self.max_page_size if len(digits) > 6 else min(int(digits), self.max_page_size)
 
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and raw not in self.last_page_strings and not re.fullmatch(r"0*[1-9][0-9]*", raw):
+            raise exceptions.NotFound(self.invalid_page_message.format(page_number=raw, message=""))
+        return super().get_page_number(request, paginator)
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:

@@ -141,3 +141,28 @@ def test_admin_login_page_is_in_chinese_with_the_product_name(client):
     text = response.content.decode()
     assert "社群电商管理后台" in text
     assert "用户名" in text
+
+
+@pytest.mark.parametrize("page_size", ["x", "0", "-5", "", "1.5", " 2"])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_refused(api_client, page_size):
+    response = api_client.get("/api/v1/communities/", {"page_size": page_size})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["page_size"]
+
+
+@pytest.mark.parametrize(("page_size", "status"), [("1", 200), ("007", 200), (str(10**30), 200)])
+def test_whole_page_sizes_are_served_and_large_ones_capped(api_client, page_size, status):
+    assert api_client.get("/api/v1/communities/", {"page_size": page_size}).status_code == status
+
+
+@pytest.mark.parametrize("page", ["abc", "", "0", "-1", "1.0"])
+def test_a_page_that_is_not_a_whole_number_from_1_is_not_found(api_client, page):
+    response = api_client.get("/api/v1/communities/", {"page": page})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("interests", [[0], [True], [None], [["跑步"]]])
+def test_tags_must_be_strings_not_numbers_converted(user_client, interests):
+    response = user_client.patch("/api/v1/me/", {"interests": interests}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["interests[0]"]

@@ -4,7 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from members.api.views import managed_community
-from shequn_backend.api.fields import DateTimeField
+from shequn_backend.api.fields import DateTimeField, StrictCharField
 from shequn_backend.api.lists import SelectorListApi
 from shequn_backend.api.schema import error_responses
 from trust.health import LifecycleStage, community_health
@@ -15,7 +15,7 @@ from trust.services import content_post_create
 class PostInput(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=32), max_length=20, required=False, default=list
+        child=StrictCharField(max_length=32), max_length=20, required=False, default=list
     )
     published_at = DateTimeField(required=False, allow_null=True, default=None)
 
