@@ -4,6 +4,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,11 +31,22 @@ HealthOutput = inline_serializer(
 )
 
 
+class AnyAccept(BaseContentNegotiation):
+    """JSON whatever the probe's ``Accept`` header says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class HealthzApi(APIView):
     """200 when the database answers, 503 otherwise; for load balancers and compose."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    content_negotiation_class = AnyAccept
 
     @extend_schema(
         operation_id="healthz",

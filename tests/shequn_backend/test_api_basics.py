@@ -12,8 +12,9 @@ from tests.conftest import client_for
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_reports_ok_when_the_database_answers(client):
-    response = client.get("/healthz")
+@pytest.mark.parametrize("accept", ["*/*", "text/plain", "application/xml"])
+def test_healthz_reports_ok_when_the_database_answers(client, accept):
+    response = client.get("/healthz", HTTP_ACCEPT=accept)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
