@@ -7,6 +7,7 @@ from django.conf import settings as django_settings
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 
+from shequn_backend.api.exceptions import _flatten, field_key
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +168,25 @@ def test_tags_must_be_strings_not_numbers_converted(user_client, interests):
     response = user_client.patch("/api/v1/me/", {"interests": interests}, format="json")
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == ["interests[0]"]
+
+
+def test_fields_keys_have_one_form_whatever_the_nesting_or_whoever_raised_them():
+    detail = {
+        "lines": {0: {"quantity": ["a"]}, 2: {"sku": ["b"]}},  # a ListField of serializers
+        "plans": [{}, {"price": ["c"]}],  # a many=True serializer
+        "referral": {"level1_percent": ["d"]},
+        "tags": {1: ["e"]},  # a ListField of strings
+    }
+    assert _flatten(detail) == {
+        "lines[0].quantity": ["a"],
+        "lines[2].sku": ["b"],
+        "plans[1].price": ["c"],
+        "referral.level1_percent": ["d"],
+        "tags[1]": ["e"],
+    }
+    assert [field_key(k) for k in ("skus.0.price", "lines.12.sku", "a.1", "Idempotency-Key")] == [
+        "skus[0].price",
+        "lines[12].sku",
+        "a[1]",
+        "Idempotency-Key",
+    ]
