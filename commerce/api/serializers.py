@@ -11,7 +11,7 @@ from commerce.pricing import money, tier_price
 from commerce.selectors import order_payment
 from commerce.services.orders import MAX_LINES, MAX_QUANTITY
 from commerce.services.payments import payment_summary
-from shequn_backend.api.fields import MONEY_OUTPUT_PATTERN, MoneyInput
+from shequn_backend.api.fields import MONEY_OUTPUT_PATTERN, DateTimeField, MoneyInput
 
 MAX_ID = 2**63 - 1
 
@@ -80,7 +80,7 @@ class ProductOutput(serializers.Serializer):
 class ProductDetailOutput(ProductOutput):
     description = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField())
-    starts_at = serializers.DateTimeField(allow_null=True)
+    starts_at = DateTimeField(allow_null=True)
     location = serializers.CharField()
     capacity = serializers.IntegerField(allow_null=True)
 
@@ -89,9 +89,7 @@ class ProductDetailOutput(ProductOutput):
         body.update(
             description=product.description,
             tags=list(product.tags),
-            starts_at=serializers.DateTimeField().to_representation(product.starts_at)
-            if product.starts_at
-            else None,
+            starts_at=DateTimeField().to_representation(product.starts_at) if product.starts_at else None,
             location=product.location,
             capacity=product.capacity,
         )
@@ -140,7 +138,7 @@ class OwnerProductOutput(serializers.Serializer):
     min_tier = serializers.IntegerField(allow_null=True)
     repurchase_cycle_days = serializers.IntegerField(allow_null=True)
     return_window_days = serializers.IntegerField(allow_null=True)
-    starts_at = serializers.DateTimeField(allow_null=True)
+    starts_at = DateTimeField(allow_null=True)
     location = serializers.CharField()
     capacity = serializers.IntegerField(allow_null=True)
     is_active = serializers.BooleanField()
@@ -187,7 +185,7 @@ class ProductInput(serializers.Serializer):
         min_value=1, max_value=3650, required=False, allow_null=True
     )
     return_window_days = serializers.IntegerField(min_value=0, max_value=365, required=False, allow_null=True)
-    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    starts_at = DateTimeField(required=False, allow_null=True)
     location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 

@@ -128,6 +128,13 @@ class PlanInput(serializers.Serializer):
     trial_days = serializers.IntegerField(min_value=0, max_value=90, required=False, default=0)
     refund_window_days = serializers.IntegerField(min_value=0, max_value=30, required=False, default=3)
 
+    def validate(self, attrs):
+        # Inside a partial update (PATCH) DRF makes nested fields optional too: a plan still needs these.
+        missing = [name for name in ("name", "price") if name not in attrs]
+        if missing:
+            raise serializers.ValidationError({name: [_("This field is required.")] for name in missing})
+        return attrs
+
 
 class CommunityInput(serializers.Serializer):
     slug = serializers.SlugField(max_length=50)

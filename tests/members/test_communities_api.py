@@ -188,6 +188,18 @@ class TestOwnerConsole:
         community.refresh_from_db()
         assert community.owner != intruder and community.slug != "stolen"
 
+    @pytest.mark.parametrize(
+        ("plan", "missing"),
+        [({"name": "年卡", "period_days": 365}, ["plans[0].price"]), ({"price": "9.90"}, ["plans[0].name"])],
+    )
+    def test_a_plan_added_in_patch_still_needs_its_name_and_price(self, plan, missing):
+        community = CommunityFactory()
+        response = client_for(community.owner).patch(
+            f"/api/v1/owner/communities/{community.slug}/", {"plans": [plan]}, format="json"
+        )
+        assert list(assert_error(response, 400, "validation_error")["fields"]) == missing
+        assert not community.plans.exists()
+
     @pytest.mark.parametrize("slug", ["stolen", None, ""])
     def test_a_slug_in_patch_is_refused_as_read_only_and_nothing_changes(self, slug):
         community = CommunityFactory(mission="旧使命")
