@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from members.models import User
-from shequn_backend.api.fields import MoneyInput, RefusedField, StrictCharField
+from shequn_backend.api.fields import MoneyInput, RefusedField, StrictBooleanField, StrictCharField
 
 
 def tag_field() -> serializers.CharField:
@@ -159,7 +159,7 @@ class ReferralInput(serializers.Serializer):
     level1_percent = MoneyInput(max_value=50, required=False)
     level2_percent = MoneyInput(max_value=50, required=False)
     return_window_days = serializers.IntegerField(min_value=0, max_value=365, required=False)
-    on_entry_orders = serializers.BooleanField(required=False)
+    on_entry_orders = StrictBooleanField(required=False)
 
 
 class CommunityUpdateInput(CommunityInput):

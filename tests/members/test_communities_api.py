@@ -230,6 +230,16 @@ class TestOwnerConsole:
         else:
             assert list(assert_error(response, 400, "validation_error")["fields"]) == ["points_per_yuan"]
 
+    @pytest.mark.parametrize("value", ["true", 1, "yes", None])
+    def test_a_flag_must_be_a_json_boolean(self, value):
+        community = CommunityFactory()
+        response = client_for(community.owner).patch(
+            f"/api/v1/owner/communities/{community.slug}/",
+            {"referral": {"on_entry_orders": value}},
+            format="json",
+        )
+        assert list(assert_error(response, 400, "validation_error")["fields"]) == ["referral.on_entry_orders"]
+
     def test_commission_above_fifty_percent_is_refused(self):
         community = CommunityFactory()
         response = client_for(community.owner).patch(
