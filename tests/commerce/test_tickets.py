@@ -357,3 +357,16 @@ def test_the_ticket_list_is_scoped_read_only_and_checks_in_by_its_action(owner_a
     owner_admin.post(url, {"action": "check_in_selected", "_selected_action": [ticket.pk, foreign.pk]})
     assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.CHECKED_IN
     assert Ticket.objects.get(pk=foreign.pk).status == Ticket.Status.VALID
+
+
+@pytest.mark.parametrize("page", ["check-in", "list"])
+def test_the_ticket_pages_speak_chinese(owner_admin, ticket, page):
+    from tests.test_translations import ALLOWED_WORDS, ENGLISH_PHRASE, rendered
+
+    url = reverse(CHECK_IN_PAGE) if page == "check-in" else reverse("admin:commerce_ticket_changelist")
+    text = rendered(owner_admin, url)
+
+    phrases = [
+        p for p in ENGLISH_PHRASE.findall(text) if not set(re.findall(r"[A-Za-z]+", p)) <= ALLOWED_WORDS
+    ]
+    assert phrases == [] and ("门票核销" in text)
