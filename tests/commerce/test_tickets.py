@@ -15,7 +15,7 @@ from members.models import Membership
 from shequn_backend.audit import SYSTEM
 from shequn_backend.models import AuditEntry
 from tests.commerce.factories import EventFactory, ProductFactory, SkuFactory
-from tests.commerce.flows import body, deliver, intent_of, pay, place_order, refund_as_owner
+from tests.commerce.flows import body, charge_refunded, deliver, intent_of, pay, place_order, refund_as_owner
 from tests.conftest import client_for
 from tests.members.factories import CommunityFactory, MembershipFactory, UserFactory
 
@@ -107,6 +107,33 @@ def test_goods_and_unpaid_orders_have_no_tickets(event, stripe):
     place_order(event["member"], event["community"], [(event["early"], 1)])  # never paid
 
     assert not Ticket.objects.exists()
+
+
+def test_a_payment_after_cancellation_issues_tickets_only_for_seats_it_gets_back(event, stripe):
+    from commerce.services.orders import order_cancel
+
+    event["early"].stock = 1
+    event["early"].save(update_fields=["stock"])
+    late, lucky = event["member"], MembershipFactory(community=event["community"]).user
+    late_id = body(place_order(late, event["community"], [(event["early"], 1)]))["id"]
+    order_cancel(actor=late, order=Order.objects.get(pk=late_id))
+    bought(stripe, lucky, event["community"], [(event["early"], 1)])  # the last seat
+
+    late_order = pay(stripe, late_id)
+
+    assert late_order.needs_review and not Ticket.objects.filter(order=late_order).exists()
+    assert Ticket.objects.count() == 1  # one seat, one ticket: never oversold
+
+
+def test_a_refund_reported_before_the_payment_leaves_no_valid_ticket(event, stripe):
+    order_id = body(place_order(event["member"], event["community"], [(event["early"], 2)]))["id"]
+    intent = stripe.succeed(intent_of(order_id))
+    stripe.refund_at_provider(intent["id"], 8_000)
+    assert charge_refunded(stripe, order_id).status_code == 200
+
+    assert deliver(stripe, "payment_intent.succeeded", intent).status_code == 200
+
+    assert statuses(Order.objects.get(pk=order_id)) == ["refunded", "refunded"]
 
 
 # --- Refunds --------------------------------------------------------------------------------------
@@ -370,3 +397,13 @@ def test_the_ticket_pages_speak_chinese(owner_admin, ticket, page):
         p for p in ENGLISH_PHRASE.findall(text) if not set(re.findall(r"[A-Za-z]+", p)) <= ALLOWED_WORDS
     ]
     assert phrases == [] and ("门票核销" in text)
+
+
+def test_the_schema_describes_the_ticket_endpoints(api_client):
+    schema = api_client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    listed = schema["paths"]["/api/v1/me/tickets/"]["get"]["responses"]["200"]["content"]
+    check_in_op = schema["paths"]["/api/v1/owner/communities/{slug}/check-ins/"]["post"]
+    assert listed and {"200", "404", "409"} <= set(check_in_op["responses"])
+    ticket = schema["components"]["schemas"]["TicketOutput"]["properties"]
+    assert {"id", "code", "product", "community", "starts_at", "location", "status"} <= set(ticket)
