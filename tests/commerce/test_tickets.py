@@ -407,3 +407,20 @@ def test_the_schema_describes_the_ticket_endpoints(api_client):
     assert listed and {"200", "404", "409"} <= set(check_in_op["responses"])
     ticket = schema["components"]["schemas"]["TicketOutput"]["properties"]
     assert {"id", "code", "product", "community", "starts_at", "location", "status"} <= set(ticket)
+
+
+def test_issuing_and_refunding_run_the_same_queries_for_one_seat_or_six(event, stripe):
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for seats in (1, 6):
+        order_id = body(place_order(event["member"], event["community"], [(event["early"], seats)]))["id"]
+        intent = stripe.succeed(intent_of(order_id))
+        with CaptureQueriesContext(connection) as paying:
+            deliver(stripe, "payment_intent.succeeded", intent)
+        with CaptureQueriesContext(connection) as refunding:
+            refund_as_owner(event["community"].owner, order_id)
+        counts[seats] = (len(paying), len(refunding))
+        assert statuses(Order.objects.get(pk=order_id)) == ["refunded"] * seats
+
+    assert counts[1] == counts[6], counts
