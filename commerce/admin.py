@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from commerce import admin_tickets  # noqa: F401  (registers the ticket pages)
 from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.errors import PaymentProviderUnavailable
 from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent

@@ -133,3 +133,19 @@ class WechatPaySubMerchantMissing(ApplicationError):
         "WeChat Pay sub-merchant id (特约商户号). Choose another payment method, or try again later."
     )
     http_status = 409
+
+
+class TicketAlreadyCheckedIn(ApplicationError):
+    """A ticket checks in once: a second scan (or a second scanner) is told so."""
+
+    code = "already_checked_in"
+    message = _("This ticket was already checked in. Do not let it in a second time.")
+    http_status = 409
+
+
+class TicketRefunded(ApplicationError):
+    """The seat of a refunded ticket was given back: the ticket no longer lets anyone in."""
+
+    code = "ticket_refunded"
+    message = _("This ticket was refunded and is no longer valid.")
+    http_status = 409

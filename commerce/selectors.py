@@ -184,3 +184,23 @@ def repurchase_rate_for_community(*, community_id: int):
         .values_list("rate", flat=True)
         .first()
     )
+
+
+# --- Tickets (issue 16) --------------------------------------------------------------------------
+
+
+def ticket_list_for_buyer(*, buyer: User) -> QuerySet:
+    """The caller's own tickets, one per seat bought, newest first, with their event and community."""
+    from commerce.models import Ticket
+
+    return Ticket.objects.filter(buyer=buyer).select_related("product", "community")
+
+
+def ticket_list_for_manager(*, user: User) -> QuerySet:
+    """Tickets of the communities ``user`` owns or operates; superusers see all."""
+    from commerce.models import Ticket
+
+    queryset = Ticket.objects.select_related("product", "community", "buyer", "checked_in_by")
+    if not user.is_superuser:
+        queryset = queryset.filter(community_id__in=community_ids_managed_by(user=user))
+    return queryset

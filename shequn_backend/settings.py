@@ -256,6 +256,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "ProductKindEnum": "commerce.models.Product.Kind",
         "OrderKindEnum": "commerce.models.Order.Kind",
         "OrderStatusEnum": "commerce.models.Order.Status",
+        "TicketStatusEnum": "commerce.models.Ticket.Status",
     }
 )
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from commerce.api import membership, reminders, sandbox, views
+from commerce.api import membership, reminders, sandbox, tickets, views
 
 urlpatterns = [
     path("communities/<slug:slug>/products/", views.ProductListApi.as_view(), name="product-list"),
@@ -29,4 +29,10 @@ urlpatterns = [
     path("me/reminders/", reminders.MyRemindersApi.as_view(), name="my-reminders"),
     path("communities/<slug:slug>/join/", membership.JoinApi.as_view(), name="community-join"),
     path("me/referrals/", membership.MyReferralsApi.as_view(), name="my-referrals"),
+    path("me/tickets/", tickets.MyTicketsApi.as_view(), name="my-tickets"),
+    path(
+        "owner/communities/<slug:slug>/check-ins/",
+        tickets.OwnerCheckInApi.as_view(),
+        name="owner-check-in",
+    ),
 ]

@@ -6,6 +6,7 @@ from commerce.models.reconciliation import BillDifference, BillReconciliation
 from commerce.models.reminders import Notification, Reminder, RepurchaseRate
 from commerce.models.reports import ExportJob
 from commerce.models.sandbox import SandboxRefund, SandboxTrade
+from commerce.models.tickets import Ticket
 
 __all__ = [
     "CURRENCY_CNY",
@@ -26,5 +27,6 @@ __all__ = [
     "SandboxRefund",
     "SandboxTrade",
     "Sku",
+    "Ticket",
     "WebhookEvent",
 ]

@@ -51,6 +51,7 @@ from commerce.services.commissions import commission_create_for_order
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.refunds import order_refunds_settle, refund_apply_state
 from commerce.services.stock import stock_take_back
+from commerce.services.tickets import ticket_issue_for_order
 from members.models import Membership
 from members.services.memberships import membership_activate_paid
 from members.services.points import points_award
@@ -396,6 +397,7 @@ def payment_apply_success(
         membership_activate_paid(membership_id=order.membership_id, plan=order.plan, paid_at=now, actor=actor)
     _award_points(actor=actor, order=order, membership_id=buyer_membership_id)
     commission_create_for_order(order=order, now=now, actor=actor)
+    ticket_issue_for_order(actor=actor, order=order)
     order_refunds_settle(
         actor=actor, order=order
     )  # also reverses commissions for refunds confirmed before this news

@@ -50,6 +50,7 @@ from commerce.pricing import proportional_share
 from commerce.services.commissions import commission_reverse_for_order
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.stock import stock_release
+from commerce.services.tickets import ticket_refund_for_order
 from members.models import PointsEntry, User
 from members.services.memberships import membership_end_paid
 from members.services.points import points_award
@@ -359,6 +360,7 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
     # Lock order as in a payment: order, then SKUs, then memberships (points, an entry's end).
     if order.kind == Order.Kind.EVENT:
         stock_release(order=order, released_targets=_ticket_targets(order=order, refunded=refunded))
+        ticket_refund_for_order(actor=actor, order=order)
     keys = [str(refund.pk) for refund in confirmed if refund.status == Refund.Status.SUCCEEDED]
     _take_back_points(actor=actor, order=order, key_suffix=keys[-1] if keys else f"total-{refunded}")
     if (
