@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from commerce import errors
+from commerce.api.serializers import PROVIDER_CALLBACK_RESPONSES
 from commerce.models import Order, Payment
 from commerce.payments import sandbox
 from commerce.payments.base import InvalidWebhook
@@ -88,14 +89,19 @@ class SandboxNotifyApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
     parser_classes: list = []
+    provider_callback = True
 
-    @extend_schema(request={"application/json": dict}, responses={204: None, 400: dict, 409: dict, 503: dict})
+    @extend_schema(
+        request={"application/json": dict},
+        responses={**PROVIDER_CALLBACK_RESPONSES, **error_responses(404)},  # 404: the sandbox is off
+    )
     def post(self, request):
         _sandbox_enabled()
         try:
             webhook_receive(provider_name=sandbox.NAME, payload=request.body, headers=request.headers)
         except InvalidWebhook as exc:
             return Response({"code": "FAIL", "message": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        except errors.ApplicationError as exc:
-            return Response({"code": "FAIL", "message": str(exc.message)}, status=exc.http_status)
+        except errors.ApplicationError as exc:  # e.g. the payment is still being recorded
+            body = {"code": "FAIL", "message": str(exc.message)}
+            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.db import DatabaseError
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 from commerce.models import Category, Order, Payment, Product
@@ -289,3 +289,17 @@ class WechatPayFailOutput(serializers.Serializer):
 
     code = serializers.CharField()
     message = serializers.CharField()
+
+
+# WeChat Pay's notify contract (the sandbox answers the same way): 204 and no body when taken.
+PROVIDER_CALLBACK_RESPONSES = {
+    204: OpenApiResponse(description="Taken (or taken before): nothing more to send."),
+    **{
+        code: OpenApiResponse(response=WechatPayFailOutput, description=description)
+        for code, description in (
+            (400, "Unreadable, or not signed by the provider: not taken."),
+            (401, "The signature, serial or timestamp does not verify: not taken."),
+            (503, "Not processed right now: the provider delivers it again later."),
+        )
+    },
+}

@@ -292,11 +292,9 @@ class WechatPayNotifyApi(APIView):
     authentication_classes: list = []
     throttle_classes: list = []
     parser_classes: list = []
+    provider_callback = True
 
-    @extend_schema(
-        request={"application/json": dict},
-        responses={204: None, 401: s.WechatPayFailOutput, 503: s.WechatPayFailOutput},
-    )
+    @extend_schema(request={"application/json": dict}, responses=s.PROVIDER_CALLBACK_RESPONSES)
     def post(self, request):
         try:
             webhook_receive(provider_name="wechatpay", payload=request.body, headers=request.headers)

@@ -161,7 +161,7 @@ def test_a_prepay_refused_by_wechat_is_a_502_and_the_order_is_kept(shop, wechatp
     assert order.status == Order.Status.PENDING_PAYMENT
     assert Payment.objects.get().status == Payment.Status.CREATING
     retried = place_order(shop["member"], shop["community"], [(shop["sku"], 1)], key="k1")
-    assert retried.status_code == 200 and body(retried)["payment"]["request_payment"]
+    assert retried.status_code == 201 and body(retried)["payment"]["request_payment"]  # as the first answer
     assert Payment.objects.get().status == Payment.Status.PENDING
 
 
@@ -173,7 +173,7 @@ def test_when_wechat_is_down_the_answer_is_503_and_a_retry_pays(shop, wechatpay_
     assert down.status_code == 503 and body(down)["error"]["code"] == "payment_provider_unavailable"
     assert Order.objects.get().status == Order.Status.PENDING_PAYMENT
     retried = place_order(shop["member"], shop["community"], [(shop["sku"], 1)], key="k2")
-    assert retried.status_code == 200
+    assert retried.status_code == 201
     payment = Payment.objects.get()
     wechatpay_server.pay(payment.reference)
     assert Order.objects.get().status == Order.Status.PAID

@@ -91,6 +91,7 @@ def world(db, stripe, fake_wechat):  # noqa: F811
         "requests": {
             "POST /api/v1/auth/login/": {"body": {"username": member.user.username, "password": PASSWORD}},
             "POST /api/v1/auth/wechat/": {"body": {"code": "good-fuzz"}},
+            "POST /api/v1/auth/wechat/bind/": {"body": {"code": "good-bind"}},  # an openid nobody holds
             "POST /api/v1/auth/register/": {
                 "body": {"username": "newcomer", "password": "a-longer-passphrase-2026"}
             },
