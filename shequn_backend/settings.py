@@ -247,6 +247,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "ProductKindEnum": "commerce.models.Product.Kind",
         "OrderKindEnum": "commerce.models.Order.Kind",
         "OrderStatusEnum": "commerce.models.Order.Status",
+        "OrderPaymentStatusEnum": "commerce.models.Order.PaymentStatus",
+        "OrderFulfilmentStatusEnum": "commerce.models.Order.FulfilmentStatus",
     }
 )
 

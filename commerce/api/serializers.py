@@ -217,6 +217,7 @@ class OrderPaymentOutput(serializers.Serializer):
 
 
 class OrderLineOutput(serializers.Serializer):
+    id = serializers.IntegerField()
     sku = serializers.IntegerField(source="sku_id", allow_null=True)
     title = serializers.CharField()
     quantity = serializers.IntegerField()
@@ -228,6 +229,8 @@ class OrderOutput(serializers.Serializer):
     id = serializers.IntegerField()
     community = serializers.SlugField(source="community.slug")
     status = serializers.ChoiceField(choices=Order.Status.choices)
+    payment_status = serializers.ChoiceField(choices=Order.PaymentStatus.choices)
+    fulfilment_status = serializers.ChoiceField(choices=Order.FulfilmentStatus.choices)
     kind = serializers.ChoiceField(choices=Order.Kind.choices)
     total = MoneyField()
     currency = serializers.CharField()
@@ -238,6 +241,11 @@ class OrderOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     hold_expires_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
+    after_sales = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_after_sales(self, order):
+        return []  # after-sale requests come with the after-sale step of the fulfilment work
 
     @extend_schema_field(OrderPaymentOutput(allow_null=True))
     def get_payment(self, order):

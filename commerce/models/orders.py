@@ -11,6 +11,41 @@ from commerce.models.catalog import CURRENCY_CNY, Product, Sku
 from members.models import Community, EntryPlan, Membership
 
 
+def summary_status(payment_status: str, fulfilment_status: str) -> str:
+    """The one-word ``Order.status`` old clients read, derived from the two states.
+
+    Money news wins (unpaid, cancelled, refunded, partially refunded); a paid
+    order then shows how far it was fulfilled.
+    """
+    if payment_status == "paid":
+        return {"unfulfilled": "paid", "completed": "completed"}.get(fulfilment_status, "fulfilled")
+    return {"unpaid": "pending_payment"}.get(payment_status, payment_status)
+
+
+# The split of each summary status, for rows written before the split (migration 0010, scale data).
+STATUS_SPLIT = {
+    "pending_payment": ("unpaid", "unfulfilled"),
+    "paid": ("paid", "unfulfilled"),
+    "fulfilled": ("paid", "delivered"),
+    "completed": ("paid", "completed"),
+    "cancelled": ("cancelled", "unfulfilled"),
+    "refunded": ("refunded", "unfulfilled"),
+    "partially_refunded": ("partially_refunded", "unfulfilled"),
+}
+
+PAYMENT_STATES = ["unpaid", "paid", "partially_refunded", "refunded", "cancelled"]
+FULFILMENT_STATES = ["unfulfilled", "partially_shipped", "shipped", "delivered", "completed"]
+SUMMARY_CONDITION = (
+    Q(payment_status="unpaid", status="pending_payment")
+    | Q(payment_status="cancelled", status="cancelled")
+    | Q(payment_status="refunded", status="refunded")
+    | Q(payment_status="partially_refunded", status="partially_refunded")
+    | Q(payment_status="paid", fulfilment_status="unfulfilled", status="paid")
+    | Q(payment_status="paid", fulfilment_status__in=["partially_shipped", "shipped", "delivered"], status="fulfilled")
+    | Q(payment_status="paid", fulfilment_status="completed", status="completed")
+)
+
+
 class Order(models.Model):
     """What a member buys in one community: goods, event tickets or paid entry.
 
@@ -33,6 +68,20 @@ class Order(models.Model):
         REFUNDED = "refunded", _("Refunded")
         PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
 
+    class PaymentStatus(models.TextChoices):
+        UNPAID = "unpaid", _("Unpaid")
+        PAID = "paid", _("Paid")
+        PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+        REFUNDED = "refunded", _("Refunded")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class FulfilmentStatus(models.TextChoices):
+        UNFULFILLED = "unfulfilled", _("Unfulfilled")
+        PARTIALLY_SHIPPED = "partially_shipped", _("Partially shipped")
+        SHIPPED = "shipped", _("Shipped")
+        DELIVERED = "delivered", _("Delivered")
+        COMPLETED = "completed", _("Completed")
+
     # Paid and money (some or all of it) kept.
     PAID_STATUSES = (Status.PAID, Status.FULFILLED, Status.COMPLETED, Status.PARTIALLY_REFUNDED)
     # Paid at some point, refunds included: what purchase history and reconciliation count.
@@ -47,6 +96,17 @@ class Order(models.Model):
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.GOODS)
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.PENDING_PAYMENT, db_index=True
+    )
+    # The money state and the fulfilment state move apart (commerce.services.order_states);
+    # ``status`` is their summary for old clients, kept in step by the same services.
+    payment_status = models.CharField(
+        _("payment status"), max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
+    )
+    fulfilment_status = models.CharField(
+        _("fulfilment status"),
+        max_length=20,
+        choices=FulfilmentStatus.choices,
+        default=FulfilmentStatus.UNFULFILLED,
     )
     currency = models.CharField(_("currency"), max_length=3, default=CURRENCY_CNY)
     total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
@@ -115,6 +175,18 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=Q(amount_refunded__lte=F("amount_paid")), name="order_refunded_lte_paid"
             ),
+            models.CheckConstraint(
+                condition=Q(payment_status__in=PAYMENT_STATES), name="order_payment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(fulfilment_status__in=FULFILMENT_STATES), name="order_fulfilment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(fulfilment_status="unfulfilled")
+                | Q(payment_status__in=["paid", "partially_refunded", "refunded"]),
+                name="order_fulfilled_only_paid",
+            ),
+            models.CheckConstraint(condition=SUMMARY_CONDITION, name="order_status_summarises_states"),
         ]
 
     def __str__(self) -> str:

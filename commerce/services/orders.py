@@ -22,6 +22,7 @@ from commerce import errors
 from commerce.events import order_paid_announce
 from commerce.models import Order, OrderLine, Payment, Product
 from commerce.pricing import tier_price
+from commerce.services.order_states import STATE_FIELDS, set_fulfilment_status, set_payment_status
 from commerce.services.stock import skus_lock, stock_release, stock_take
 from members.models import Community, Membership, User
 from members.selectors import membership_get_active
@@ -31,7 +32,7 @@ from shequn_backend.events import enqueue_on_commit
 MAX_LINES = 20
 MAX_QUANTITY = 99
 # What the trail records of an order's state (before and after each change).
-AUDIT_FIELDS = ("status", "total", "amount_paid", "amount_refunded", "needs_review", "hold_expires_at")
+AUDIT_FIELDS = ("status", "payment_status", "fulfilment_status", "total", "amount_paid", "amount_refunded", "needs_review", "hold_expires_at")
 EXPIRY_ACTOR = job_actor("release_stock_holds")
 
 
@@ -214,10 +215,10 @@ def _settle_free_order(*, actor: Actor, order: Order, now: datetime) -> None:
         currency=order.currency,
         succeeded_at=now,
     )
-    order.status = Order.Status.PAID
+    set_payment_status(order, Order.PaymentStatus.PAID)
     order.paid_at = now
     order.hold_expires_at = None
-    order.save(update_fields=["status", "paid_at", "hold_expires_at"])
+    order.save(update_fields=[*STATE_FIELDS, "paid_at", "hold_expires_at"])
     order_audit(actor=actor, action="order.paid", order=order, before=before, note="free")
     order_paid_announce(order=order)
 
@@ -277,11 +278,11 @@ def order_create(
 
 def _cancel_locked(*, order: Order, reason: str, now: datetime) -> None:
     """Cancel a locked unpaid order and release its stock; the caller records the audit row."""
-    order.status = Order.Status.CANCELLED
+    set_payment_status(order, Order.PaymentStatus.CANCELLED)
     order.cancelled_at = now
     order.cancel_reason = reason[:200]
     order.hold_expires_at = None
-    order.save(update_fields=["status", "cancelled_at", "cancel_reason", "hold_expires_at", "updated_at"])
+    order.save(update_fields=[*STATE_FIELDS, "cancelled_at", "cancel_reason", "hold_expires_at", "updated_at"])
     stock_release(order=order)
     Payment.objects.filter(order=order, status__in=[Payment.Status.CREATING, Payment.Status.PENDING]).update(
         status=Payment.Status.CANCELED
@@ -363,30 +364,26 @@ def _release_batch(*, order_ids: list[int], now: datetime, actor: Actor) -> int:
     return len(orders)
 
 
-_NEXT_STATUS = {
-    Order.Status.FULFILLED: (Order.Status.PAID,),
-    Order.Status.COMPLETED: (Order.Status.PAID, Order.Status.FULFILLED),
+# The old one-word marks, as fulfilment states: "fulfilled" is handed over (or the event took place).
+_ADVANCE_TO = {
+    Order.Status.FULFILLED: Order.FulfilmentStatus.DELIVERED,
+    Order.Status.COMPLETED: Order.FulfilmentStatus.COMPLETED,
 }
 
 
 def order_advance(*, actor: Actor, order_id: int, status: str) -> Order:
-    """Move a paid order on: paid -> fulfilled (shipped, or the event took place) -> completed.
+    """Move a paid order on: fulfilled (delivered, or the event took place) -> completed.
 
-    The caller checked that the actor manages the order's community. Refunds
-    stay possible afterwards; an order already at ``status`` is left as it is.
+    ``status`` is the old mark (``fulfilled`` or ``completed``). The caller
+    checked that the actor manages the order's community. A partial refund
+    never blocks it, and refunds stay possible afterwards; an order already
+    there is left as it is.
     """
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
-        if order.status == status:
-            return order
-        if order.status not in _NEXT_STATUS[status]:
-            raise errors.ApplicationError(
-                _("Only paid orders can be marked fulfilled or completed."),
-                code="invalid_status",
-                http_status=409,
-            )
         before = audit_snapshot(order, AUDIT_FIELDS)
-        order.status = status
-        order.save(update_fields=["status", "updated_at"])
+        if not set_fulfilment_status(order, _ADVANCE_TO[status]):
+            return order
+        order.save(update_fields=[*STATE_FIELDS, "updated_at"])
         order_audit(actor=actor, action=f"order.{status}", order=order, before=before)
     return order
