@@ -41,7 +41,11 @@ SUMMARY_CONDITION = (
     | Q(payment_status="refunded", status="refunded")
     | Q(payment_status="partially_refunded", status="partially_refunded")
     | Q(payment_status="paid", fulfilment_status="unfulfilled", status="paid")
-    | Q(payment_status="paid", fulfilment_status__in=["partially_shipped", "shipped", "delivered"], status="fulfilled")
+    | Q(
+        payment_status="paid",
+        fulfilment_status__in=["partially_shipped", "shipped", "delivered"],
+        status="fulfilled",
+    )
     | Q(payment_status="paid", fulfilment_status="completed", status="completed")
 )
 
@@ -107,6 +111,34 @@ class Order(models.Model):
         max_length=20,
         choices=FulfilmentStatus.choices,
         default=FulfilmentStatus.UNFULFILLED,
+    )
+
+    class Delivery(models.TextChoices):
+        NONE = "", _("Nothing to deliver")
+        EXPRESS = "express", _("Express")
+        PICKUP = "pickup", _("Self-pickup")
+
+    class ShippingInfo(models.TextChoices):
+        """Where WeChat's shipping information (发货信息) of a WeChat Pay order stands."""
+
+        NOT_NEEDED = "", _("Not needed")
+        PENDING = "pending", _("Waiting to upload")
+        PARTIAL = "partial", _("Uploaded in part")
+        UPLOADED = "uploaded", _("Uploaded")
+        FAILED = "failed", _("Upload failed")
+
+    delivery = models.CharField(
+        _("delivery"), max_length=8, choices=Delivery.choices, blank=True, default="", db_default=""
+    )
+    # The buyer's address as it was when the order was placed (name, phone, province, city, district, detail).
+    address = models.JSONField(_("address"), null=True, blank=True)
+    shipping_info_status = models.CharField(
+        _("WeChat shipping info"),
+        max_length=8,
+        choices=ShippingInfo.choices,
+        blank=True,
+        default="",
+        db_default="",
     )
     currency = models.CharField(_("currency"), max_length=3, default=CURRENCY_CNY)
     total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
@@ -224,6 +256,8 @@ class OrderLine(models.Model):
     line_total = models.DecimalField(_("line total"), max_digits=12, decimal_places=2)
     # Units given back to stock (cancelled, hold expired, tickets refunded): never more than bought.
     quantity_released = models.PositiveIntegerField(_("quantity released"), default=0)
+    # Units in shipments: with the released ones never more than bought.
+    quantity_shipped = models.PositiveIntegerField(_("quantity shipped"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("order line")
@@ -235,6 +269,10 @@ class OrderLine(models.Model):
             models.CheckConstraint(condition=Q(line_total__gte=0), name="order_line_total_gte_0"),
             models.CheckConstraint(
                 condition=Q(quantity_released__lte=F("quantity")), name="order_line_released_lte_quantity"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_shipped__lte=F("quantity") - F("quantity_released")),
+                name="order_line_shipped_lte_kept",
             ),
         ]
 

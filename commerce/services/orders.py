@@ -23,8 +23,9 @@ from commerce.events import order_paid_announce
 from commerce.models import Order, OrderLine, Payment, Product
 from commerce.pricing import tier_price
 from commerce.services.order_states import STATE_FIELDS, set_fulfilment_status, set_payment_status
+from commerce.services.shipping_info import shipping_info_after_handover
 from commerce.services.stock import skus_lock, stock_release, stock_take
-from members.models import Community, Membership, User
+from members.models import Address, Community, Membership, User
 from members.selectors import membership_get_active
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_record_many, audit_snapshot, job_actor
 from shequn_backend.events import enqueue_on_commit
@@ -32,7 +33,16 @@ from shequn_backend.events import enqueue_on_commit
 MAX_LINES = 20
 MAX_QUANTITY = 99
 # What the trail records of an order's state (before and after each change).
-AUDIT_FIELDS = ("status", "payment_status", "fulfilment_status", "total", "amount_paid", "amount_refunded", "needs_review", "hold_expires_at")
+AUDIT_FIELDS = (
+    "status",
+    "payment_status",
+    "fulfilment_status",
+    "total",
+    "amount_paid",
+    "amount_refunded",
+    "needs_review",
+    "hold_expires_at",
+)
 EXPIRY_ACTOR = job_actor("release_stock_holds")
 
 
@@ -131,6 +141,8 @@ def order_reserve_and_write(
     referrer: Membership | None = None,
     idempotency_key: str = "",
     fingerprint: str = "",
+    address: Address | None = None,
+    delivery: str | None = None,
 ) -> Order:
     """Lock the SKUs, check and take the stock, write the order. The caller holds the transaction.
 
@@ -161,6 +173,9 @@ def order_reserve_and_write(
         product = skus[sku_id].product
         if product.kind == Product.Kind.EVENT and product.starts_at <= now:
             raise errors.EventStarted()
+    delivery, address_copy = _delivery(
+        products=[skus[sku_id].product for sku_id in quantities], address=address, delivery=delivery
+    )
     stock_take(skus=skus, quantities=quantities)
 
     lines = []
@@ -189,6 +204,8 @@ def order_reserve_and_write(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
         hold_expires_at=hold_deadline(now),
+        delivery=delivery,
+        address=address_copy,
     )
     for line in lines:
         line.order = order
@@ -197,6 +214,25 @@ def order_reserve_and_write(
     if total == 0:
         _settle_free_order(actor=actor, order=order, now=now)
     return order
+
+
+def _delivery(
+    *, products: list[Product], address: Address | None, delivery: str | None
+) -> tuple[str, dict | None]:
+    """How the order reaches the buyer and the address copy it keeps.
+
+    Only goods that ship are delivered: by express to the address (required),
+    or picked up (the default when no address is given). Virtual goods and
+    tickets need neither.
+    """
+    if not any(product.delivery == Product.Delivery.SHIPPED for product in products):
+        return Order.Delivery.NONE, None
+    delivery = delivery or (Order.Delivery.EXPRESS if address is not None else Order.Delivery.PICKUP)
+    if delivery == Order.Delivery.PICKUP:
+        return delivery, None
+    if address is None:
+        raise errors.InvalidOrderLines({"address": [_("Choose the address to ship to.")]})
+    return delivery, address.as_copy()
 
 
 def _reserve_and_write(**kwargs) -> Order:
@@ -231,8 +267,13 @@ def order_create(
     lines: list[LineInput],
     referral_code: str | None = None,
     idempotency_key: str | None = None,
+    address_id: int | None = None,
+    delivery: str | None = None,
 ) -> OrderResult:
     """Place an order of goods or tickets for an active member, reserving its stock.
+
+    Goods that ship go by express to ``address_id`` (one of the buyer's
+    addresses, copied onto the order) or are picked up (``delivery``).
 
     Idempotent per (buyer, ``idempotency_key``): a retry returns the first
     order and reserves nothing more, even when both arrive together (the
@@ -245,14 +286,20 @@ def order_create(
     if membership is None:
         raise errors.MembershipRequired()
     quantities, positions = merge_lines(lines)
-    fingerprint = request_fingerprint(
-        community=community.pk, lines=sorted(quantities.items()), referral_code=(referral_code or "").upper()
-    )
+    parts = {"community": community.pk, "lines": sorted(quantities.items())}
+    if address_id or delivery:  # old requests keep their old fingerprint
+        parts.update(address=address_id, delivery=delivery)
+    fingerprint = request_fingerprint(**parts, referral_code=(referral_code or "").upper())
     if idempotency_key:
         existing = _replay(buyer=buyer, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is not None:
             return OrderResult(existing, created=False)
     referrer = referrer_for(community=community, buyer=buyer, referral_code=referral_code)
+    address = None
+    if address_id is not None:
+        address = Address.objects.filter(user=buyer, pk=address_id).first()
+        if address is None:
+            raise errors.InvalidOrderLines({"address": [_("No such address of yours.")]})
     try:
         order = _reserve_and_write(
             actor=actor,
@@ -264,6 +311,8 @@ def order_create(
             referrer=referrer,
             idempotency_key=idempotency_key or "",
             fingerprint=fingerprint,
+            address=address,
+            delivery=delivery,
         )
     except IntegrityError:
         # A concurrent request with the same key won; its order is the answer.
@@ -282,7 +331,9 @@ def _cancel_locked(*, order: Order, reason: str, now: datetime) -> None:
     order.cancelled_at = now
     order.cancel_reason = reason[:200]
     order.hold_expires_at = None
-    order.save(update_fields=[*STATE_FIELDS, "cancelled_at", "cancel_reason", "hold_expires_at", "updated_at"])
+    order.save(
+        update_fields=[*STATE_FIELDS, "cancelled_at", "cancel_reason", "hold_expires_at", "updated_at"]
+    )
     stock_release(order=order)
     Payment.objects.filter(order=order, status__in=[Payment.Status.CREATING, Payment.Status.PENDING]).update(
         status=Payment.Status.CANCELED
@@ -386,4 +437,6 @@ def order_advance(*, actor: Actor, order_id: int, status: str) -> Order:
             return order
         order.save(update_fields=[*STATE_FIELDS, "updated_at"])
         order_audit(actor=actor, action=f"order.{status}", order=order, before=before)
+        if before["fulfilment_status"] == Order.FulfilmentStatus.UNFULFILLED:
+            shipping_info_after_handover(order=order)
     return order

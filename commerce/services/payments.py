@@ -51,6 +51,7 @@ from commerce.services.commissions import commission_create_for_order
 from commerce.services.order_states import STATE_FIELDS, set_payment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.refunds import order_refunds_settle, refund_apply_state
+from commerce.services.shipping_info import shipping_info_after_payment
 from commerce.services.stock import stock_take_back
 from members.models import Membership
 from members.services.memberships import membership_activate_paid
@@ -392,6 +393,7 @@ def payment_apply_success(
     order.save(update_fields=[*STATE_FIELDS, "amount_paid", "paid_at", "hold_expires_at", "updated_at"])
     order_audit(actor=actor, action="order.paid", order=order, before=before, note=payment.provider)
     order_paid_announce(order=order)
+    shipping_info_after_payment(order=order)
     buyer_membership_id = _lock_memberships(order=order)
     if order.kind == Order.Kind.ENTRY and order.membership_id and order.plan_id:
         membership_activate_paid(membership_id=order.membership_id, plan=order.plan, paid_at=now, actor=actor)

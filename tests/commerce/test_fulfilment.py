@@ -61,7 +61,11 @@ def test_a_full_refund_keeps_what_was_fulfilled(paid):
     refund_as_owner(paid["owner"], paid["order"].pk)
 
     order = fresh(paid["order"])
-    assert (order.status, order.payment_status, order.fulfilment_status) == ("refunded", "refunded", "delivered")
+    assert (order.status, order.payment_status, order.fulfilment_status) == (
+        "refunded",
+        "refunded",
+        "delivered",
+    )
     with pytest.raises(InvalidTransition):  # nothing is kept: it does not move on
         order_advance(actor=paid["owner"], order_id=order.pk, status=Order.Status.COMPLETED)
 
