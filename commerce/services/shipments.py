@@ -48,7 +48,7 @@ def _invalid(fields: dict) -> errors.ApplicationError:
 def _shippable_lines(order: Order) -> list[OrderLine]:
     return [
         line
-        for line in OrderLine.objects.select_for_update()
+        for line in OrderLine.objects.select_for_update(of=("self",))
         .filter(order=order)
         .select_related("product")
         .order_by("pk")
