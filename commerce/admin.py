@@ -16,7 +16,19 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from commerce.admin_reports import FinanceReadOnlyMixin
-from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent
+from commerce.models import (
+    Category,
+    Order,
+    OrderLine,
+    Payment,
+    Product,
+    Refund,
+    Shipment,
+    ShipmentLine,
+    ShippingUpload,
+    Sku,
+    WebhookEvent,
+)
 from commerce.services.catalog import (
     MAX_SKUS,
     MAX_TAGS,
@@ -35,6 +47,7 @@ from commerce.services.catalog import (
 )
 from commerce.services.orders import order_advance
 from commerce.services.refunds import refund_request
+from commerce.services.shipments import shipment_create
 from commerce.services.stock import MAX_STOCK, sku_stock_adjust, sku_stock_count, sku_units_held
 from members.admin_scoping import (
     CommunityScopedAdminMixin,
@@ -508,13 +521,25 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "buyer",
         "kind",
         "status",
+        "payment_status",
+        "fulfilment_status",
+        "shipping_info_status",
         "total",
         "amount_paid",
         "amount_refunded",
         "needs_review",
         "created_at",
     ]
-    list_filter = ["status", "kind", "needs_review", "created_at", ManagedCommunityFilter]
+    list_filter = [
+        "status",
+        "payment_status",
+        "fulfilment_status",
+        "shipping_info_status",
+        "kind",
+        "needs_review",
+        "created_at",
+        ManagedCommunityFilter,
+    ]
     search_fields = ["=id", "buyer__username", "buyer__nickname"]
     list_select_related = ["community", "buyer"]
     date_hierarchy = "created_at"
@@ -524,6 +549,11 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "buyer",
         "kind",
         "status",
+        "payment_status",
+        "fulfilment_status",
+        "delivery",
+        "address",
+        "shipping_info_status",
         "currency",
         "total",
         "amount_paid",
@@ -637,3 +667,100 @@ class WebhookEventAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdmi
     search_fields = ["event_id", "type", "=order__id"]
     list_select_related = ["order"]
     date_hierarchy = "received_at"
+
+
+# --- Shipments and WeChat shipping information ---------------------------------------------------
+
+
+class ShipmentForm(forms.ModelForm):
+    """Ships everything not yet shipped of the chosen order, through ``shipment_create``."""
+
+    class Meta:
+        model = Shipment
+        fields = ["order", "carrier", "tracking_no"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            # Inside the admin's transaction: a later failure on the page rolls the shipment back too.
+            self.instance = shipment_create(
+                actor=self.actor,
+                order_id=cleaned["order"].pk,
+                carrier=cleaned["carrier"],
+                tracking_no=cleaned["tracking_no"],
+            )
+        except ApplicationError as exc:
+            for name, field_messages in (exc.fields or {None: [exc.message]}).items():
+                self.add_error(name if name in self.fields else None, field_messages)
+        return cleaned
+
+
+class ShipmentLineInline(ReadOnlyMixin, ParentScopedInline):
+    model = ShipmentLine
+    community_field = "shipment__order__community"
+    parent_community_field = "order__community"
+    fields = ["line", "quantity"]
+    readonly_fields = fields
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(FinanceReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+    """Owners ship an order here (all its unshipped goods under one tracking number); shipments are
+    then read-only. Partial shipments go through the owner API."""
+
+    community_field = "order__community"
+    scoped_foreign_keys = {"order": "community"}
+    form = ShipmentForm
+    inlines = [ShipmentLineInline]
+    list_display = ["id", "order", "carrier", "tracking_no", "shipped_at", "confirmed_at", "created_by"]
+    list_filter = ["carrier", "shipped_at", OrderCommunityFilter]
+    search_fields = ["tracking_no", "=order__id"]
+    list_select_related = ["order", "created_by"]
+    raw_id_fields = ["order"]
+    date_hierarchy = "shipped_at"
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["order", "carrier", "tracking_no", "shipped_at", "confirmed_at", "created_by"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        """The form's ``clean`` shipped through the service; nothing more to save."""
+
+    def save_related(self, request, form, formsets, change):
+        """The service wrote the shipment's lines."""
+
+
+@admin.register(ShippingUpload)
+class ShippingUploadAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+    """Where each order's WeChat shipping information stands (the order list shows the summary)."""
+
+    community_field = "order__community"
+    list_display = [
+        "id",
+        "order",
+        "shipment",
+        "logistics_type",
+        "status",
+        "attempts",
+        "last_error",
+        "uploaded_at",
+    ]
+    list_filter = ["status", "logistics_type", OrderCommunityFilter]
+    search_fields = ["=order__id"]
+    list_select_related = ["order", "shipment"]

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from commerce.models import Order, OrderLine, Product, Shipment
@@ -320,3 +321,37 @@ def test_a_pickup_order_handed_over_is_delivered(shop, stripe):
     order_advance(actor=shop["owner"], order_id=paid.pk, status=Order.Status.FULFILLED)
 
     assert Order.objects.get(pk=paid.pk).fulfilment_status == "delivered"
+
+
+# --- Admin -------------------------------------------------------------------------------------------
+
+
+def test_the_owner_ships_an_order_in_the_admin(shop, stripe, client):
+    paid = paid_express(shop, stripe)
+    client.force_login(shop["owner"])
+    url = reverse("admin:commerce_shipment_add")
+
+    response = client.post(url, {"order": paid.pk, "carrier": "sf", "tracking_no": "SF7777"})
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    shipment = Shipment.objects.get(order=paid)
+    assert shipment.carrier == "SF" and shipment.created_by == shop["owner"]
+    assert Order.objects.get(pk=paid.pk).fulfilment_status == "shipped"
+    again = client.post(url, {"order": paid.pk, "carrier": "SF", "tracking_no": "SF8888"})
+    assert again.status_code == 200 and "SF8888" not in str(
+        Shipment.objects.values_list("tracking_no", flat=True)
+    )
+    assert client.get(reverse("admin:commerce_shipment_change", args=[shipment.pk])).status_code == 200
+    assert "SF7777" in client.get(reverse("admin:commerce_shipment_changelist")).content.decode()
+
+
+def test_another_owner_cannot_ship_the_order_in_the_admin(shop, stripe, client):
+    paid = paid_express(shop, stripe)
+    client.force_login(CommunityFactory().owner)
+
+    response = client.post(
+        reverse("admin:commerce_shipment_add"), {"order": paid.pk, "carrier": "SF", "tracking_no": "SF7777"}
+    )
+
+    assert response.status_code == 200 and not Shipment.objects.exists()
+    assert "order" in response.context["adminform"].form.errors

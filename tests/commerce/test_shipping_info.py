@@ -1,4 +1,4 @@
-"""WeChat shipping information for WeChat Pay orders, against the local WeChat Pay and mini-program servers."""
+"""WeChat shipping information for WeChat Pay orders, against the local WeChat servers."""
 
 from decimal import Decimal
 

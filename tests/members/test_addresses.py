@@ -42,7 +42,7 @@ def test_the_first_address_is_the_default_and_a_new_default_moves_it():
 
     assert defaults(user) == [third["id"]]
     listed = client.get(URL).json()["results"]
-    assert [row["id"] for row in listed][0] == third["id"] and len(listed) == 3
+    assert listed[0]["id"] == third["id"] and len(listed) == 3
 
 
 def test_patch_moves_the_default_and_changes_fields():
