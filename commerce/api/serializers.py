@@ -54,6 +54,7 @@ class ProductOutput(serializers.Serializer):
     title = serializers.CharField()
     category = serializers.CharField(help_text="Category path, e.g. 生鲜/水果.")
     kind = serializers.ChoiceField(choices=Product.Kind.choices)
+    delivery_kind = serializers.ChoiceField(choices=Product.Delivery.choices)
     price = serializers.CharField(allow_null=True, help_text="Lowest SKU price for the caller's tier.")
     list_price = serializers.CharField(allow_null=True)
     currency = serializers.CharField()
@@ -69,6 +70,7 @@ class ProductOutput(serializers.Serializer):
             "title": product.title,
             "category": product.category.path,
             "kind": product.kind,
+            "delivery_kind": product.delivery,
             "price": money(tier_price(list_price=cheapest, tier=tier)) if cheapest is not None else None,
             "list_price": money(cheapest) if cheapest is not None else None,
             "currency": skus[0].currency if skus else "CNY",
@@ -135,7 +137,7 @@ class OwnerProductOutput(serializers.Serializer):
     category = serializers.CharField(source="category.path")
     tags = serializers.ListField(child=serializers.CharField())
     kind = serializers.ChoiceField(choices=Product.Kind.choices)
-    delivery_kind = serializers.ChoiceField(choices=Product.Delivery.choices)
+    delivery_kind = serializers.ChoiceField(choices=Product.Delivery.choices, source="delivery")
     currency = serializers.SerializerMethodField()
     skus = OwnerSkuOutput(many=True)
     min_tier = serializers.IntegerField(allow_null=True)

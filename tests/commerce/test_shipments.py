@@ -355,3 +355,24 @@ def test_another_owner_cannot_ship_the_order_in_the_admin(shop, stripe, client):
 
     assert response.status_code == 200 and not Shipment.objects.exists()
     assert "order" in response.context["adminform"].form.errors
+
+
+def test_products_show_their_delivery_and_owners_list_virtual_goods(shop, stripe):
+    listed = client_for(shop["user"]).get(f"/api/v1/communities/{shop['community'].slug}/products/").json()
+    kinds = {row["id"]: row["delivery_kind"] for row in listed["results"]}
+    assert kinds[shop["berries"].product_id] == "shipped" and kinds[shop["course"].product_id] == "virtual"
+
+    response = client_for(shop["owner"]).post(
+        f"/api/v1/owner/communities/{shop['community'].slug}/products/",
+        {
+            "title": "线上课程",
+            "category": shop["berries"].product.category.path,
+            "delivery_kind": "virtual",
+            "skus": [{"name": "标准", "price": "9.90", "stock": 5}],
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["delivery_kind"] == "virtual"
+    assert Product.objects.get(pk=response.json()["id"]).delivery_kind == "virtual"
