@@ -376,3 +376,18 @@ def test_products_show_their_delivery_and_owners_list_virtual_goods(shop, stripe
     assert response.status_code == 201, response.content
     assert response.json()["delivery_kind"] == "virtual"
     assert Product.objects.get(pk=response.json()["id"]).delivery_kind == "virtual"
+
+
+def test_a_retry_with_the_same_key_and_address_is_the_same_order_and_another_address_is_refused(shop, stripe):
+    other = address_create(actor=shop["user"], user=shop["user"], **ADDRESS)
+    headers = {"HTTP_IDEMPOTENCY_KEY": "place-1"}
+    payload = {"community": shop["community"].slug, "lines": [{"sku": shop["berries"].pk, "quantity": 1}]}
+    client = client_for(shop["user"])
+
+    first = client.post(ORDERS_URL, payload | {"address": shop["address"].pk}, format="json", **headers)
+    again = client.post(ORDERS_URL, payload | {"address": shop["address"].pk}, format="json", **headers)
+    moved = client.post(ORDERS_URL, payload | {"address": other.pk}, format="json", **headers)
+
+    assert first.status_code == 201 and again.status_code == 200 and body(again)["id"] == body(first)["id"]
+    assert moved.status_code == 409 and body(moved)["error"]["code"] == "idempotency_key_reused"
+    assert Order.objects.count() == 1
