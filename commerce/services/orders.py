@@ -425,7 +425,8 @@ _ADVANCE_TO = {
 def order_advance(*, actor: Actor, order_id: int, status: str) -> Order:
     """Move a paid order on: fulfilled (delivered, or the event took place) -> completed.
 
-    ``status`` is the old mark (``fulfilled`` or ``completed``). The caller
+    ``status`` is the old mark (``fulfilled`` or ``completed``); express
+    orders are shipped with tracking numbers before either. The caller
     checked that the actor manages the order's community. A partial refund
     never blocks it, and refunds stay possible afterwards; an order already
     there is left as it is.
@@ -433,6 +434,16 @@ def order_advance(*, actor: Actor, order_id: int, status: str) -> Order:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         before = audit_snapshot(order, AUDIT_FIELDS)
+        if order.delivery == Order.Delivery.EXPRESS and order.fulfilment_status in (
+            Order.FulfilmentStatus.UNFULFILLED,
+            Order.FulfilmentStatus.PARTIALLY_SHIPPED,
+        ):
+            # WeChat needs the tracking numbers: express goods move on by their shipments.
+            raise errors.ApplicationError(
+                _("Ship express orders with their tracking numbers first."),
+                code="ship_first",
+                http_status=409,
+            )
         if not set_fulfilment_status(order, _ADVANCE_TO[status]):
             return order
         order.save(update_fields=[*STATE_FIELDS, "updated_at"])

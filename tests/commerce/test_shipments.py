@@ -14,6 +14,7 @@ from commerce.models import Order, OrderLine, Product, Shipment
 from commerce.services.orders import order_advance
 from commerce.services.shipments import ShipLine, shipment_create, shipments_auto_confirm
 from members.services.addresses import address_create
+from shequn_backend.errors import ApplicationError
 from tests.commerce.factories import EventFactory, ProductFactory, SkuFactory
 from tests.commerce.flows import ORDERS_URL, body, pay, refund_as_owner
 from tests.conftest import client_for
@@ -391,3 +392,17 @@ def test_a_retry_with_the_same_key_and_address_is_the_same_order_and_another_add
     assert first.status_code == 201 and again.status_code == 200 and body(again)["id"] == body(first)["id"]
     assert moved.status_code == 409 and body(moved)["error"]["code"] == "idempotency_key_reused"
     assert Order.objects.count() == 1
+
+
+def test_express_orders_are_not_marked_fulfilled_before_they_ship(shop, stripe):
+    paid = paid_express(shop, stripe)
+
+    with pytest.raises(ApplicationError) as caught:
+        order_advance(actor=shop["owner"], order_id=paid.pk, status=Order.Status.FULFILLED)
+
+    assert (
+        caught.value.code == "ship_first" and Order.objects.get(pk=paid.pk).fulfilment_status == "unfulfilled"
+    )
+    shipment_create(actor=shop["owner"], order_id=paid.pk, carrier="SF", tracking_no="SF0001")
+    order_advance(actor=shop["owner"], order_id=paid.pk, status=Order.Status.COMPLETED)
+    assert Order.objects.get(pk=paid.pk).fulfilment_status == "completed"
