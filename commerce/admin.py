@@ -11,7 +11,8 @@ from django.db.models import Count, Min, Sum
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -554,6 +555,7 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "delivery",
         "address",
         "shipping_info_status",
+        "shipments_shown",
         "currency",
         "total",
         "amount_paid",
@@ -570,6 +572,19 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "created_at",
     ]
     fields = readonly_fields
+
+    @admin.display(description=_("shipments"))
+    def shipments_shown(self, order):
+        """Each package with its carrier and tracking number, linked to its page (ship there too)."""
+        rows = [
+            (
+                reverse("admin:commerce_shipment_change", args=[shipment.pk]),
+                shipment.carrier,
+                shipment.tracking_no,
+            )
+            for shipment in order.shipments.order_by("pk")
+        ]
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{} {}</a>', rows) or "-"
 
     def _advance(self, request, queryset, status):
         moved = 0

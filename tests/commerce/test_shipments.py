@@ -406,3 +406,17 @@ def test_express_orders_are_not_marked_fulfilled_before_they_ship(shop, stripe):
     shipment_create(actor=shop["owner"], order_id=paid.pk, carrier="SF", tracking_no="SF0001")
     order_advance(actor=shop["owner"], order_id=paid.pk, status=Order.Status.COMPLETED)
     assert Order.objects.get(pk=paid.pk).fulfilment_status == "completed"
+
+
+def test_the_order_page_shows_its_states_and_packages(shop, stripe, client):
+    paid = paid_express(shop, stripe)
+    shipment_create(actor=shop["owner"], order_id=paid.pk, carrier="SF", tracking_no="SF4242")
+    client.force_login(shop["owner"])
+
+    page = client.get(reverse("admin:commerce_order_change", args=[paid.pk])).content.decode()
+
+    assert (
+        "SF SF4242" in page
+        and reverse("admin:commerce_shipment_change", args=[paid.shipments.get().pk]) in page
+    )
+    assert "已发货" in page  # the fulfilment state, in Chinese
