@@ -16,13 +16,26 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from commerce import admin_tickets  # noqa: F401  (registers the ticket pages)
 from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.errors import PaymentProviderUnavailable
-from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent
+from commerce.models import (
+    Category,
+    Order,
+    OrderLine,
+    Payment,
+    Product,
+    Refund,
+    Shipment,
+    ShipmentLine,
+    ShippingUpload,
+    Sku,
+    WebhookEvent,
+)
 from commerce.payments.labels import provider_label
 from commerce.selectors import order_refund_preview
 from commerce.services.catalog import (
@@ -43,6 +56,7 @@ from commerce.services.catalog import (
 )
 from commerce.services.orders import order_advance
 from commerce.services.refunds import refund_request
+from commerce.services.shipments import shipment_create
 from commerce.services.stock import MAX_STOCK, sku_stock_adjust, sku_stock_count, sku_units_held
 from members.admin_scoping import (
     CommunityScopedAdminMixin,
@@ -682,14 +696,24 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "community",
         "buyer",
         "kind",
-        "status",
+        "payment_status",
+        "fulfilment_status",
         "total_yuan",
         "paid_yuan",
         "refunded_yuan",
         "needs_review",
         "placed_at",
     ]
-    list_filter = ["status", "kind", "needs_review", "created_at", ManagedCommunityFilter]
+    list_filter = [
+        "status",
+        "payment_status",
+        "fulfilment_status",
+        "shipping_info_status",
+        "kind",
+        "needs_review",
+        "created_at",
+        ManagedCommunityFilter,
+    ]
     search_fields = ["=id", "buyer__username", "buyer__nickname"]
     list_select_related = ["community", "buyer"]
     date_hierarchy = "created_at"
@@ -699,6 +723,12 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "buyer",
         "kind",
         "status",
+        "payment_status",
+        "fulfilment_status",
+        "delivery",
+        "address",
+        "shipping_info_status",
+        "shipments_shown",
         "currency",
         "total",
         "amount_paid",
@@ -772,6 +802,19 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
             raise Http404
         url = reverse("admin:shequn_backend_auditentry_changelist")
         return HttpResponseRedirect(f"{url}?target_type=commerce.order&target_id={order.pk}")
+
+    @admin.display(description=_("shipments"))
+    def shipments_shown(self, order):
+        """Each package with its carrier and tracking number, linked to its page (ship there too)."""
+        rows = [
+            (
+                reverse("admin:commerce_shipment_change", args=[shipment.pk]),
+                shipment.carrier,
+                shipment.tracking_no,
+            )
+            for shipment in order.shipments.order_by("pk")
+        ]
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{} {}</a>', rows) or "-"
 
     def _advance(self, request, queryset, status):
         moved = 0
@@ -982,3 +1025,100 @@ class WebhookEventAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, PlatformOnlyMixin, 
     search_fields = ["event_id", "type", "=order__id"]
     list_select_related = ["order"]
     date_hierarchy = "received_at"
+
+
+# --- Shipments and WeChat shipping information ---------------------------------------------------
+
+
+class ShipmentForm(forms.ModelForm):
+    """Ships everything not yet shipped of the chosen order, through ``shipment_create``."""
+
+    class Meta:
+        model = Shipment
+        fields = ["order", "carrier", "tracking_no"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            # Inside the admin's transaction: a later failure on the page rolls the shipment back too.
+            self.instance = shipment_create(
+                actor=self.actor,
+                order_id=cleaned["order"].pk,
+                carrier=cleaned["carrier"],
+                tracking_no=cleaned["tracking_no"],
+            )
+        except ApplicationError as exc:
+            for name, field_messages in (exc.fields or {None: [exc.message]}).items():
+                self.add_error(name if name in self.fields else None, field_messages)
+        return cleaned
+
+
+class ShipmentLineInline(ReadOnlyMixin, ParentScopedInline):
+    model = ShipmentLine
+    community_field = "shipment__order__community"
+    parent_community_field = "order__community"
+    fields = ["line", "quantity"]
+    readonly_fields = fields
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(FinanceReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+    """Owners ship an order here (all its unshipped goods under one tracking number); shipments are
+    then read-only. Partial shipments go through the owner API."""
+
+    community_field = "order__community"
+    scoped_foreign_keys = {"order": "community"}
+    form = ShipmentForm
+    inlines = [ShipmentLineInline]
+    list_display = ["id", "order", "carrier", "tracking_no", "shipped_at", "confirmed_at", "created_by"]
+    list_filter = ["carrier", "shipped_at", OrderCommunityFilter]
+    search_fields = ["tracking_no", "=order__id"]
+    list_select_related = ["order", "created_by"]
+    raw_id_fields = ["order"]
+    date_hierarchy = "shipped_at"
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["order", "carrier", "tracking_no", "shipped_at", "confirmed_at", "created_by"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        """The form's ``clean`` shipped through the service; nothing more to save."""
+
+    def save_related(self, request, form, formsets, change):
+        """The service wrote the shipment's lines."""
+
+
+@admin.register(ShippingUpload)
+class ShippingUploadAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+    """Where each order's WeChat shipping information stands (the order list shows the summary)."""
+
+    community_field = "order__community"
+    list_display = [
+        "id",
+        "order",
+        "shipment",
+        "logistics_type",
+        "status",
+        "attempts",
+        "last_error",
+        "uploaded_at",
+    ]
+    list_filter = ["status", "logistics_type", OrderCommunityFilter]
+    search_fields = ["=order__id"]
+    list_select_related = ["order", "shipment"]

@@ -8,6 +8,8 @@ from commerce.services.orders import order_release_expired
 from commerce.services.reconciliation import payments_reconcile
 from commerce.services.renewals import renewal_reminders_create
 from commerce.services.repurchase import repurchase_rates_refresh, repurchase_reminders_create
+from commerce.services.shipments import shipments_auto_confirm
+from commerce.services.shipping_info import shipping_info_upload_pending
 from commerce.services.sync import payments_sync
 from shequn_backend.scheduling import Job
 
@@ -26,6 +28,22 @@ SYNC_PAYMENTS = Job(
     schedule=300.0,
     did="payments and refunds updated from their providers",
     order=15,  # after the expired holds are cancelled: their payments are closed at once
+)
+CONFIRM_RECEIPTS = Job(
+    name="confirm_receipts",
+    service=shipments_auto_confirm,
+    task="commerce.confirm_receipts",
+    schedule=crontab(minute=15),
+    did="shipments confirmed received",
+    order=18,  # before commissions: settlement waits for delivery
+)
+UPLOAD_SHIPPING_INFO = Job(
+    name="upload_shipping_info",
+    service=shipping_info_upload_pending,
+    task="commerce.shipping_info_upload_pending",
+    schedule=900.0,
+    did="shipping information uploads WeChat took",
+    order=19,
 )
 RECONCILE_PAYMENTS = Job(
     name="reconcile_payments",
@@ -78,6 +96,8 @@ SEND_NOTIFICATIONS = Job(
 
 JOBS = [
     RELEASE_STOCK_HOLDS,
+    CONFIRM_RECEIPTS,
+    UPLOAD_SHIPPING_INFO,
     SYNC_PAYMENTS,
     SETTLE_COMMISSIONS,
     RENEWAL_REMINDERS,

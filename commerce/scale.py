@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from commerce.models import Category, Commission, Order, OrderLine, Payment, Product, Refund, Sku
+from commerce.models.orders import STATUS_SPLIT
 from commerce.pricing import CENT, from_minor_units, tier_price
 from commerce.services.commissions import ZERO, commission_amount, commission_reversed_target
 from members.models import Community, Membership, User
@@ -379,6 +380,7 @@ def scale_load(
                     user0 + n_communities + b,
                     "goods",
                     status,
+                    *STATUS_SPLIT[status],
                     "CNY",
                     totals[o],
                     totals[o],
@@ -402,6 +404,8 @@ def scale_load(
                 "buyer_id",
                 "kind",
                 "status",
+                "payment_status",
+                "fulfilment_status",
                 "currency",
                 "total",
                 "amount_paid",

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from commerce.models import Order, Payment, Product, Sku
+from commerce.models import Order, Payment, Product, Shipment, Sku
 from members.models import Community, Membership, User
 from members.selectors import community_ids_managed_by
 
@@ -67,7 +67,9 @@ def product_list_for_manager(*, community: Community) -> QuerySet[Product]:
 
 def _orders_prefetched(queryset: QuerySet[Order]) -> QuerySet[Order]:
     return queryset.select_related("community").prefetch_related(
-        "lines", Prefetch("payments", queryset=Payment.objects.order_by("pk"))
+        "lines",
+        Prefetch("payments", queryset=Payment.objects.order_by("pk")),
+        Prefetch("shipments", queryset=Shipment.objects.order_by("pk").prefetch_related("lines")),
     )
 
 

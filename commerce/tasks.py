@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from commerce.errors import PaymentProviderUnavailable
 from commerce.jobs import (
+    CONFIRM_RECEIPTS,
     RECONCILE_PAYMENTS,
     RELEASE_STOCK_HOLDS,
     RENEWAL_REMINDERS,
@@ -20,6 +21,7 @@ from commerce.jobs import (
     SEND_NOTIFICATIONS,
     SETTLE_COMMISSIONS,
     SYNC_PAYMENTS,
+    UPLOAD_SHIPPING_INFO,
 )
 from commerce.payments import sandbox
 from commerce.services.commissions import commission_settle_due
@@ -29,6 +31,12 @@ from commerce.services.payments import WebhookNotReady, payment_cancel_at_provid
 from commerce.services.reconciliation import payments_reconcile
 from commerce.services.renewals import renewal_reminders_create
 from commerce.services.repurchase import repurchase_rates_refresh, repurchase_reminders_create
+from commerce.services.shipments import shipments_auto_confirm
+from commerce.services.shipping_info import (
+    ShippingInfoRetry,
+    shipping_info_upload,
+    shipping_info_upload_pending,
+)
 from commerce.services.sync import payments_sync
 
 RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": True, "retry_backoff_max": 300, "max_retries": 5}
@@ -109,3 +117,28 @@ def payments_sync_task(now: str | None = None) -> int:
 def payments_reconcile_task(now: str | None = None) -> int:
     """Download the recent trade bills not reconciled yet and compare them with our books."""
     return payments_reconcile(now=_clock(now))
+
+
+@shared_task(name=CONFIRM_RECEIPTS.task, acks_late=True, **RETRY)
+def confirm_receipts_task(now: str | None = None) -> int:
+    """Confirm shipments left unconfirmed AUTO_CONFIRM_DAYS after shipping."""
+    return shipments_auto_confirm(now=_clock(now))
+
+
+@shared_task(
+    name="commerce.shipping_info_upload",
+    acks_late=True,
+    autoretry_for=(DatabaseError, ShippingInfoRetry),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    max_retries=10,
+)
+def shipping_info_upload_task(upload_id: int) -> str:
+    """Upload one order's (or package's) shipping information to WeChat; retried while WeChat says later."""
+    return shipping_info_upload(upload_id=upload_id)
+
+
+@shared_task(name=UPLOAD_SHIPPING_INFO.task, acks_late=True, **RETRY)
+def shipping_info_upload_pending_task(now: str | None = None) -> int:
+    """Try again the shipping information uploads still pending."""
+    return shipping_info_upload_pending(now=_clock(now))

@@ -342,3 +342,37 @@ class PointsEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("The points ledger is append-only: add a correcting entry instead.")
+
+
+class Address(models.Model):
+    """A member's own delivery address (收货地址); at most one default. Orders copy it when placed."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses", verbose_name=_("user"))
+    name = models.CharField(_("receiver"), max_length=50)
+    phone = models.CharField(_("phone"), max_length=20)
+    province = models.CharField(_("province"), max_length=50)
+    city = models.CharField(_("city"), max_length=50)
+    district = models.CharField(_("district"), max_length=50, blank=True)
+    detail = models.CharField(_("detailed address"), max_length=200)
+    is_default = models.BooleanField(_("default"), default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    COPIED_FIELDS = ("name", "phone", "province", "city", "district", "detail")
+
+    class Meta:
+        verbose_name = _("address")
+        verbose_name_plural = _("addresses")
+        ordering = ["-is_default", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(is_default=True), name="uniq_address_default_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.province}{self.city}{self.district}"
+
+    def as_copy(self) -> dict:
+        """What an order keeps of it (frozen at order time)."""
+        return {field: getattr(self, field) for field in self.COPIED_FIELDS}

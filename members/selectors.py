@@ -3,7 +3,7 @@
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from members.models import Community, EntryPlan, Membership, PointsEntry, User
+from members.models import Address, Community, EntryPlan, Membership, PointsEntry, User
 
 
 def user_get_with_profile(*, user_id: int) -> User:
@@ -97,3 +97,13 @@ def membership_list_for_referrals(*, user: User) -> QuerySet[Membership]:
 
 def points_entries_for_user(*, user: User) -> QuerySet[PointsEntry]:
     return PointsEntry.objects.filter(membership__user=user).select_related("membership__community")
+
+
+def address_list_for_user(*, user: User) -> QuerySet[Address]:
+    """The caller's own addresses, the default first."""
+    return Address.objects.filter(user=user)
+
+
+def address_get_for_user(*, user: User, address_id: int) -> Address:
+    """``Address.DoesNotExist`` (a 404) unless the address is the caller's."""
+    return address_list_for_user(user=user).get(pk=address_id)

@@ -6,11 +6,13 @@ it reaches the database: an odd one is WeChat's fault (502), a busy WeChat is
 worth retrying (503), a refused code is the client's (400).
 """
 
+import json
 import re
 from dataclasses import dataclass
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 
 from members.errors import WechatBadAnswer, WechatBusy, WechatLoginFailed, WechatUnavailable
 
@@ -74,3 +76,50 @@ def session_from_answer(payload: dict) -> WechatSession:
 
 def _identity(value) -> bool:
     return isinstance(value, str) and IDENTITY_PATTERN.fullmatch(value) is not None
+
+
+ACCESS_TOKEN_CACHE_KEY = "wechat:access_token"
+
+
+def access_token(*, force_refresh: bool = False) -> str:
+    """The mini-program's access token from ``/cgi-bin/stable_token``, kept in the shared cache.
+
+    The stable token stays the same until it expires, so every worker may
+    fetch it; ``force_refresh`` replaces one WeChat refused (40001, 42001).
+    Raises ``WechatUnavailable``/``WechatBusy``/``WechatBadAnswer``.
+    """
+    if not force_refresh:
+        cached = cache.get(ACCESS_TOKEN_CACHE_KEY)
+        if cached:
+            return cached
+    body = {
+        "grant_type": "client_credential",
+        "appid": settings.WECHAT_APP_ID,
+        "secret": settings.WECHAT_APP_SECRET,
+        "force_refresh": force_refresh,
+    }
+    payload = post_json("/cgi-bin/stable_token", body)
+    token, expires_in = payload.get("access_token"), payload.get("expires_in")
+    if payload.get("errcode") in RETRYABLE_ERRCODES:
+        raise WechatBusy()
+    if not isinstance(token, str) or not token or not isinstance(expires_in, int):
+        raise WechatBadAnswer()
+    cache.set(ACCESS_TOKEN_CACHE_KEY, token, timeout=max(expires_in - 300, 60))
+    return token
+
+
+def post_json(path: str, body: dict, *, params: dict | None = None) -> dict:
+    """POST ``body`` to a mini-program server API; WeChat's JSON answer (its errcode unread)."""
+    try:
+        response = requests.post(
+            api_url(path),
+            params=params,
+            data=json.dumps(body, ensure_ascii=False).encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=settings.WECHAT_TIMEOUT_SECONDS,
+        )
+    except requests.RequestException as exc:
+        raise WechatUnavailable() from exc
+    if response.status_code >= 500:
+        raise WechatUnavailable()
+    return _json_object(response)

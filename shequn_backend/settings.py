@@ -251,12 +251,17 @@ STRIPE_PAYMENT_METHOD_TYPES = env.list(
 # --- Commerce -------------------------------------------------------------------
 # How long an unpaid order holds its stock before release_stock_holds gives it back.
 ORDER_HOLD_MINUTES = env.int("ORDER_HOLD_MINUTES", default=30)
+# Shipments the buyer has not confirmed are confirmed (confirm_receipts) this many days after shipping.
+AUTO_CONFIRM_DAYS = env.int("AUTO_CONFIRM_DAYS", default=10)
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
         "ProductKindEnum": "commerce.models.Product.Kind",
+        "ProductDeliveryEnum": "commerce.models.Product.Delivery",
         "OrderKindEnum": "commerce.models.Order.Kind",
         "OrderStatusEnum": "commerce.models.Order.Status",
         "TicketStatusEnum": "commerce.models.Ticket.Status",
+        "OrderPaymentStatusEnum": "commerce.models.Order.PaymentStatus",
+        "OrderFulfilmentStatusEnum": "commerce.models.Order.FulfilmentStatus",
     }
 )
 

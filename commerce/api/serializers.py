@@ -56,6 +56,7 @@ class ProductOutput(serializers.Serializer):
     title = serializers.CharField()
     category = serializers.CharField(help_text="Category path, e.g. 生鲜/水果.")
     kind = serializers.ChoiceField(choices=Product.Kind.choices)
+    delivery_kind = serializers.ChoiceField(choices=Product.Delivery.choices)
     price = serializers.CharField(allow_null=True, help_text="Lowest SKU price for the caller's tier.")
     list_price = serializers.CharField(allow_null=True)
     currency = serializers.CharField()
@@ -71,6 +72,7 @@ class ProductOutput(serializers.Serializer):
             "title": product.title,
             "category": product.category.path,
             "kind": product.kind,
+            "delivery_kind": product.delivery,
             "price": money(tier_price(list_price=cheapest, tier=tier)) if cheapest is not None else None,
             "list_price": money(cheapest) if cheapest is not None else None,
             "currency": skus[0].currency if skus else "CNY",
@@ -135,6 +137,7 @@ class OwnerProductOutput(serializers.Serializer):
     category = serializers.CharField(source="category.path")
     tags = serializers.ListField(child=serializers.CharField())
     kind = serializers.ChoiceField(choices=Product.Kind.choices)
+    delivery_kind = serializers.ChoiceField(choices=Product.Delivery.choices, source="delivery")
     currency = serializers.SerializerMethodField()
     skus = OwnerSkuOutput(many=True)
     min_tier = serializers.IntegerField(allow_null=True)
@@ -186,6 +189,11 @@ class ProductInput(serializers.Serializer):
         child=StrictCharField(max_length=32), max_length=20, required=False, default=list
     )
     kind = serializers.ChoiceField(choices=Product.Kind.choices, default=Product.Kind.GOODS)
+    delivery_kind = serializers.ChoiceField(
+        choices=Product.Delivery.choices,
+        required=False,
+        help_text="Goods ship (default) or are virtual; events are always tickets.",
+    )
     skus = serializers.ListField(child=SkuInput(), min_length=1, max_length=20)
     min_tier = serializers.IntegerField(min_value=0, max_value=1000, required=False, allow_null=True)
     repurchase_cycle_days = serializers.IntegerField(
@@ -209,6 +217,17 @@ class OrderInput(serializers.Serializer):
     lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=MAX_LINES)
     referral_code = serializers.CharField(max_length=16, required=False, allow_blank=True, allow_null=True)
     provider = serializers.ChoiceField(choices=ONLINE_PROVIDERS, required=False)
+    address = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        help_text="One of your addresses; required for express.",
+    )
+    delivery = serializers.ChoiceField(
+        choices=[Order.Delivery.EXPRESS, Order.Delivery.PICKUP],
+        required=False,
+        help_text="For goods that ship: express (default with an address) or pickup.",
+    )
 
 
 class RequestPaymentOutput(serializers.Serializer):
@@ -232,6 +251,7 @@ class OrderPaymentOutput(serializers.Serializer):
 
 
 class OrderLineOutput(serializers.Serializer):
+    id = serializers.IntegerField()
     sku = serializers.IntegerField(source="sku_id", allow_null=True)
     title = serializers.CharField()
     quantity = serializers.IntegerField()
@@ -239,10 +259,41 @@ class OrderLineOutput(serializers.Serializer):
     line_total = MoneyField()
 
 
+class OrderAddressOutput(serializers.Serializer):
+    name = serializers.CharField()
+    phone = serializers.CharField()
+    province = serializers.CharField()
+    city = serializers.CharField()
+    district = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class ShipLineSerializer(serializers.Serializer):
+    line = serializers.IntegerField(min_value=1, max_value=MAX_ID, source="line_id")
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class ShipmentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    carrier = serializers.CharField()
+    tracking_no = serializers.CharField()
+    shipped_at = serializers.DateTimeField()
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+    lines = ShipLineSerializer(many=True)
+
+
+class ShipmentInput(serializers.Serializer):
+    carrier = serializers.CharField(max_length=20, help_text="WeChat's delivery id: SF, ZTO, YTO, JTSD ...")
+    tracking_no = serializers.CharField(max_length=64)
+    lines = ShipLineSerializer(many=True, required=False, help_text="Leave out to ship all unshipped lines.")
+
+
 class OrderOutput(serializers.Serializer):
     id = serializers.IntegerField()
     community = serializers.SlugField(source="community.slug")
     status = serializers.ChoiceField(choices=Order.Status.choices)
+    payment_status = serializers.ChoiceField(choices=Order.PaymentStatus.choices)
+    fulfilment_status = serializers.ChoiceField(choices=Order.FulfilmentStatus.choices)
     kind = serializers.ChoiceField(choices=Order.Kind.choices)
     total = MoneyField()
     currency = serializers.CharField()
@@ -253,6 +304,14 @@ class OrderOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     hold_expires_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
+    delivery = serializers.ChoiceField(choices=Order.Delivery.choices)
+    address = OrderAddressOutput(allow_null=True)
+    shipments = ShipmentOutput(many=True)
+    after_sales = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_after_sales(self, order):
+        return []  # after-sale requests come with the after-sale step of the fulfilment work
 
     @extend_schema_field(OrderPaymentOutput(allow_null=True))
     def get_payment(self, order):

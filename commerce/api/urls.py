@@ -15,12 +15,22 @@ urlpatterns = [
     path("orders/<int:order_id>/payment/", views.OrderPaymentApi.as_view(), name="order-payment"),
     path("orders/<int:order_id>/refund/", views.OrderEntryRefundApi.as_view(), name="order-entry-refund"),
     path(
+        "orders/<int:order_id>/confirm-receipt/",
+        views.OrderConfirmReceiptApi.as_view(),
+        name="order-confirm-receipt",
+    ),
+    path(
         "owner/communities/<slug:slug>/products/",
         views.OwnerProductListCreateApi.as_view(),
         name="owner-product-list",
     ),
     path(
         "owner/orders/<int:order_id>/refund/", views.OwnerOrderRefundApi.as_view(), name="owner-order-refund"
+    ),
+    path(
+        "owner/orders/<int:order_id>/shipments/",
+        views.OwnerOrderShipmentsApi.as_view(),
+        name="owner-order-shipments",
     ),
     path("payments/stripe/webhook/", views.StripeWebhookApi.as_view(), name="stripe-webhook"),
     path("payments/wechatpay/notify/", views.WechatPayNotifyApi.as_view(), name="wechatpay-notify"),

@@ -20,6 +20,7 @@ from commerce.services.checkout import order_checkout
 from commerce.services.orders import LineInput, order_cancel
 from commerce.services.payments import payment_refresh, payment_summary, webhook_receive
 from commerce.services.refunds import entry_refund_request, refund_request
+from commerce.services.shipments import ShipLine, order_confirm_receipt, shipment_create
 from members.models import Community
 from members.selectors import community_get_for_manager, membership_get_active
 from shequn_backend.api.exceptions import error_body
@@ -166,6 +167,8 @@ class OrderListCreateApi(SelectorListApi):
             referral_code=data.validated_data.get("referral_code") or None,
             idempotency_key=key,
             provider_name=data.validated_data.get("provider"),
+            address_id=data.validated_data.get("address"),
+            delivery=data.validated_data.get("delivery"),
         )
         order = selectors.order_get_for_buyer(buyer=request.user, order_id=result.order.pk)
         body = _order_body(order)
@@ -201,6 +204,37 @@ class OrderPaymentApi(APIView):
     def get(self, request, order_id):
         order = _own_order(request, order_id)
         return Response(payment_summary(payment_refresh(actor=request.user, order_id=order.pk)))
+
+
+class OrderConfirmReceiptApi(APIView):
+    """The buyer received the goods: the order is delivered (once everything has shipped)."""
+
+    @extend_schema(request=None, responses={200: s.OrderOutput, **error_responses(401, 404, 409)})
+    def post(self, request, order_id):
+        order_confirm_receipt(actor=request.user, order_id=_own_order(request, order_id).pk)
+        return Response(_order_body(_own_order(request, order_id)))
+
+
+class OwnerOrderShipmentsApi(APIView):
+    """The owner ships all (or some) of a paid order's goods under one tracking number."""
+
+    @extend_schema(
+        request=s.ShipmentInput, responses={201: s.ShipmentOutput, **error_responses(400, 401, 404, 409)}
+    )
+    def post(self, request, order_id):
+        if not selectors.order_list_for_manager(user=request.user).filter(pk=order_id).exists():
+            raise errors.NotFound()
+        data = s.ShipmentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        lines = data.validated_data.get("lines")
+        shipment = shipment_create(
+            actor=request.user,
+            order_id=order_id,
+            carrier=data.validated_data["carrier"],
+            tracking_no=data.validated_data["tracking_no"],
+            lines=None if lines is None else [ShipLine(line["line_id"], line["quantity"]) for line in lines],
+        )
+        return Response(s.ShipmentOutput(shipment).data, status=status.HTTP_201_CREATED)
 
 
 def _refund_body(refund: Refund) -> dict:

@@ -1,5 +1,6 @@
 from commerce.models.catalog import CURRENCY_CNY, Category, Product, Sku
 from commerce.models.commissions import Commission, CommissionEntry
+from commerce.models.fulfilment import Shipment, ShipmentLine, ShippingUpload
 from commerce.models.orders import Order, OrderLine
 from commerce.models.payments import Payment, Refund, WebhookEvent
 from commerce.models.reconciliation import BillDifference, BillReconciliation
@@ -26,6 +27,9 @@ __all__ = [
     "RepurchaseRate",
     "SandboxRefund",
     "SandboxTrade",
+    "Shipment",
+    "ShipmentLine",
+    "ShippingUpload",
     "Sku",
     "Ticket",
     "WebhookEvent",

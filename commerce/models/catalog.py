@@ -41,6 +41,13 @@ class Product(models.Model):
         GOODS = "goods", _("Goods")
         EVENT = "event", _("Event")
 
+    class Delivery(models.TextChoices):
+        """How it reaches the member: shipped (express or self-pickup), virtual, or a ticket."""
+
+        SHIPPED = "shipped", _("Shipped goods")
+        VIRTUAL = "virtual", _("Virtual (courses, services)")
+        TICKET = "ticket", _("Event ticket")
+
     community = models.ForeignKey(
         Community, on_delete=models.PROTECT, related_name="products", verbose_name=_("community")
     )
@@ -52,6 +59,10 @@ class Product(models.Model):
     # A JSON list of short strings: the scorer and search read them; no query joins on them.
     tags = models.JSONField(_("tags"), default=list, blank=True)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.GOODS)
+    # Goods ship unless marked virtual; events are tickets (``delivery_for_kind``).
+    delivery_kind = models.CharField(
+        _("delivery"), max_length=8, choices=Delivery.choices, default=Delivery.SHIPPED, db_default="shipped"
+    )
     min_tier = models.PositiveSmallIntegerField(
         _("minimum tier level"),
         null=True,
@@ -92,10 +103,26 @@ class Product(models.Model):
                 condition=models.Q(kind="goods") | models.Q(starts_at__isnull=False),
                 name="product_event_has_start",
             ),
+            models.CheckConstraint(
+                condition=models.Q(kind="event") | models.Q(delivery_kind__in=["shipped", "virtual"]),
+                name="product_goods_delivery",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def delivery(self) -> str:
+        """How it reaches the member; an event is always a ticket (whatever wrote the row)."""
+        return delivery_for_kind(self.kind, self.delivery_kind)
+
+
+def delivery_for_kind(kind: str, delivery_kind: str | None = None) -> str:
+    """A product's delivery: events are tickets; goods ship unless said to be virtual."""
+    if kind == Product.Kind.EVENT:
+        return Product.Delivery.TICKET
+    return delivery_kind if delivery_kind == Product.Delivery.VIRTUAL else Product.Delivery.SHIPPED
 
 
 class Sku(models.Model):

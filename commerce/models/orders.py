@@ -11,6 +11,45 @@ from commerce.models.catalog import CURRENCY_CNY, Product, Sku
 from members.models import Community, EntryPlan, Membership
 
 
+def summary_status(payment_status: str, fulfilment_status: str) -> str:
+    """The one-word ``Order.status`` old clients read, derived from the two states.
+
+    Money news wins (unpaid, cancelled, refunded, partially refunded); a paid
+    order then shows how far it was fulfilled.
+    """
+    if payment_status == "paid":
+        return {"unfulfilled": "paid", "completed": "completed"}.get(fulfilment_status, "fulfilled")
+    return {"unpaid": "pending_payment"}.get(payment_status, payment_status)
+
+
+# The split of each summary status, for rows written before the split (migration 0010, scale data).
+STATUS_SPLIT = {
+    "pending_payment": ("unpaid", "unfulfilled"),
+    "paid": ("paid", "unfulfilled"),
+    "fulfilled": ("paid", "delivered"),
+    "completed": ("paid", "completed"),
+    "cancelled": ("cancelled", "unfulfilled"),
+    "refunded": ("refunded", "unfulfilled"),
+    "partially_refunded": ("partially_refunded", "unfulfilled"),
+}
+
+PAYMENT_STATES = ["unpaid", "paid", "partially_refunded", "refunded", "cancelled"]
+FULFILMENT_STATES = ["unfulfilled", "partially_shipped", "shipped", "delivered", "completed"]
+SUMMARY_CONDITION = (
+    Q(payment_status="unpaid", status="pending_payment")
+    | Q(payment_status="cancelled", status="cancelled")
+    | Q(payment_status="refunded", status="refunded")
+    | Q(payment_status="partially_refunded", status="partially_refunded")
+    | Q(payment_status="paid", fulfilment_status="unfulfilled", status="paid")
+    | Q(
+        payment_status="paid",
+        fulfilment_status__in=["partially_shipped", "shipped", "delivered"],
+        status="fulfilled",
+    )
+    | Q(payment_status="paid", fulfilment_status="completed", status="completed")
+)
+
+
 class Order(models.Model):
     """What a member buys in one community: goods, event tickets or paid entry.
 
@@ -33,6 +72,20 @@ class Order(models.Model):
         REFUNDED = "refunded", _("Refunded")
         PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
 
+    class PaymentStatus(models.TextChoices):
+        UNPAID = "unpaid", _("Unpaid")
+        PAID = "paid", _("Paid")
+        PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+        REFUNDED = "refunded", _("Refunded")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class FulfilmentStatus(models.TextChoices):
+        UNFULFILLED = "unfulfilled", _("Unfulfilled")
+        PARTIALLY_SHIPPED = "partially_shipped", _("Partially shipped")
+        SHIPPED = "shipped", _("Shipped")
+        DELIVERED = "delivered", _("Delivered")
+        COMPLETED = "completed", _("Completed")
+
     # Paid and money (some or all of it) kept.
     PAID_STATUSES = (Status.PAID, Status.FULFILLED, Status.COMPLETED, Status.PARTIALLY_REFUNDED)
     # Paid at some point, refunds included: what purchase history and reconciliation count.
@@ -47,6 +100,45 @@ class Order(models.Model):
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.GOODS)
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.PENDING_PAYMENT, db_index=True
+    )
+    # The money state and the fulfilment state move apart (commerce.services.order_states);
+    # ``status`` is their summary for old clients, kept in step by the same services.
+    payment_status = models.CharField(
+        _("payment status"), max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
+    )
+    fulfilment_status = models.CharField(
+        _("fulfilment status"),
+        max_length=20,
+        choices=FulfilmentStatus.choices,
+        default=FulfilmentStatus.UNFULFILLED,
+    )
+
+    class Delivery(models.TextChoices):
+        NONE = "", _("Nothing to deliver")
+        EXPRESS = "express", _("Express")
+        PICKUP = "pickup", _("Self-pickup")
+
+    class ShippingInfo(models.TextChoices):
+        """Where WeChat's shipping information (发货信息) of a WeChat Pay order stands."""
+
+        NOT_NEEDED = "", _("Not needed")
+        PENDING = "pending", _("Waiting to upload")
+        PARTIAL = "partial", _("Uploaded in part")
+        UPLOADED = "uploaded", _("Uploaded")
+        FAILED = "failed", _("Upload failed")
+
+    delivery = models.CharField(
+        _("delivery"), max_length=8, choices=Delivery.choices, blank=True, default="", db_default=""
+    )
+    # The buyer's address as it was when the order was placed (name, phone, province, city, district, detail).
+    address = models.JSONField(_("address"), null=True, blank=True)
+    shipping_info_status = models.CharField(
+        _("WeChat shipping info"),
+        max_length=8,
+        choices=ShippingInfo.choices,
+        blank=True,
+        default="",
+        db_default="",
     )
     currency = models.CharField(_("currency"), max_length=3, default=CURRENCY_CNY)
     total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
@@ -115,6 +207,18 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=Q(amount_refunded__lte=F("amount_paid")), name="order_refunded_lte_paid"
             ),
+            models.CheckConstraint(
+                condition=Q(payment_status__in=PAYMENT_STATES), name="order_payment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(fulfilment_status__in=FULFILMENT_STATES), name="order_fulfilment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(fulfilment_status="unfulfilled")
+                | Q(payment_status__in=["paid", "partially_refunded", "refunded"]),
+                name="order_fulfilled_only_paid",
+            ),
+            models.CheckConstraint(condition=SUMMARY_CONDITION, name="order_status_summarises_states"),
         ]
 
     def __str__(self) -> str:
@@ -152,6 +256,8 @@ class OrderLine(models.Model):
     line_total = models.DecimalField(_("line total"), max_digits=12, decimal_places=2)
     # Units given back to stock (cancelled, hold expired, tickets refunded): never more than bought.
     quantity_released = models.PositiveIntegerField(_("quantity released"), default=0)
+    # Units in shipments: with the released ones never more than bought.
+    quantity_shipped = models.PositiveIntegerField(_("quantity shipped"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("order line")
@@ -163,6 +269,10 @@ class OrderLine(models.Model):
             models.CheckConstraint(condition=Q(line_total__gte=0), name="order_line_total_gte_0"),
             models.CheckConstraint(
                 condition=Q(quantity_released__lte=F("quantity")), name="order_line_released_lte_quantity"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_shipped__lte=F("quantity") - F("quantity_released")),
+                name="order_line_shipped_lte_kept",
             ),
         ]
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from commerce import errors
 from commerce.events import product_changed, product_listed
 from commerce.models import Category, Product, Sku
+from commerce.models.catalog import delivery_for_kind
 from commerce.services.stock import MAX_STOCK
 from members.models import Community, Tier
 from members.services.users import normalise_tags
@@ -34,6 +35,7 @@ PRODUCT_FIELDS = (
     "category",
     "tags",
     "kind",
+    "delivery_kind",
     "min_tier",
     "repurchase_cycle_days",
     "return_window_days",
@@ -137,6 +139,7 @@ def product_create(
     location: str = "",
     capacity: int | None = None,
     is_active: bool = True,
+    delivery_kind: str | None = None,
 ) -> Product:
     """List a product with its SKUs. The caller checked that the actor manages ``community``.
 
@@ -155,6 +158,7 @@ def product_create(
         category=category,
         tags=normalise_tags(tags or [], limit=MAX_TAGS),
         kind=kind,
+        delivery_kind=delivery_for_kind(kind, delivery_kind),
         min_tier=min_tier,
         repurchase_cycle_days=repurchase_cycle_days,
         return_window_days=return_window_days,
@@ -195,6 +199,7 @@ def product_update(*, product_id: int, actor: Actor, changes: Mapping[str, Any])
     product.tags = normalise_tags(product.tags or [], limit=MAX_TAGS)
     if product.kind != Product.Kind.EVENT:
         product.starts_at = None
+    product.delivery_kind = delivery_for_kind(product.kind, product.delivery_kind)
     _raise_if(
         product_field_errors(
             community=product.community,

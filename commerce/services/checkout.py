@@ -25,6 +25,8 @@ def order_checkout(
     referral_code: str | None = None,
     idempotency_key: str | None = None,
     provider_name: str | None = None,
+    address_id: int | None = None,
+    delivery: str | None = None,
 ) -> CheckoutResult:
     """Place an order (see ``order_create``) and start its payment at ``provider_name``
     (default: the community's provider).
@@ -42,6 +44,8 @@ def order_checkout(
         lines=lines,
         referral_code=referral_code,
         idempotency_key=idempotency_key,
+        address_id=address_id,
+        delivery=delivery,
     )
     order = result.order
     if order.status == Order.Status.PENDING_PAYMENT:

@@ -22,8 +22,10 @@ from commerce import errors
 from commerce.events import order_paid_announce
 from commerce.models import Order, OrderLine, Payment, Product
 from commerce.pricing import tier_price
+from commerce.services.order_states import STATE_FIELDS, set_fulfilment_status, set_payment_status
+from commerce.services.shipping_info import shipping_info_after_handover
 from commerce.services.stock import skus_lock, stock_release, stock_take
-from members.models import Community, Membership, User
+from members.models import Address, Community, Membership, User
 from members.selectors import membership_get_active
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_record_many, audit_snapshot, job_actor
 from shequn_backend.events import enqueue_on_commit
@@ -31,7 +33,16 @@ from shequn_backend.events import enqueue_on_commit
 MAX_LINES = 20
 MAX_QUANTITY = 99
 # What the trail records of an order's state (before and after each change).
-AUDIT_FIELDS = ("status", "total", "amount_paid", "amount_refunded", "needs_review", "hold_expires_at")
+AUDIT_FIELDS = (
+    "status",
+    "payment_status",
+    "fulfilment_status",
+    "total",
+    "amount_paid",
+    "amount_refunded",
+    "needs_review",
+    "hold_expires_at",
+)
 EXPIRY_ACTOR = job_actor("release_stock_holds")
 
 
@@ -130,6 +141,8 @@ def order_reserve_and_write(
     referrer: Membership | None = None,
     idempotency_key: str = "",
     fingerprint: str = "",
+    address: Address | None = None,
+    delivery: str | None = None,
 ) -> Order:
     """Lock the SKUs, check and take the stock, write the order. The caller holds the transaction.
 
@@ -160,6 +173,9 @@ def order_reserve_and_write(
         product = skus[sku_id].product
         if product.kind == Product.Kind.EVENT and product.starts_at <= now:
             raise errors.EventStarted()
+    delivery, address_copy = _delivery(
+        products=[skus[sku_id].product for sku_id in quantities], address=address, delivery=delivery
+    )
     stock_take(skus=skus, quantities=quantities)
 
     lines = []
@@ -188,6 +204,8 @@ def order_reserve_and_write(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
         hold_expires_at=hold_deadline(now),
+        delivery=delivery,
+        address=address_copy,
     )
     for line in lines:
         line.order = order
@@ -196,6 +214,25 @@ def order_reserve_and_write(
     if total == 0:
         _settle_free_order(actor=actor, order=order, now=now)
     return order
+
+
+def _delivery(
+    *, products: list[Product], address: Address | None, delivery: str | None
+) -> tuple[str, dict | None]:
+    """How the order reaches the buyer and the address copy it keeps.
+
+    Only goods that ship are delivered: by express to the address (required),
+    or picked up (the default when no address is given). Virtual goods and
+    tickets need neither.
+    """
+    if not any(product.delivery == Product.Delivery.SHIPPED for product in products):
+        return Order.Delivery.NONE, None
+    delivery = delivery or (Order.Delivery.EXPRESS if address is not None else Order.Delivery.PICKUP)
+    if delivery == Order.Delivery.PICKUP:
+        return delivery, None
+    if address is None:
+        raise errors.InvalidOrderLines({"address": [_("Choose the address to ship to.")]})
+    return delivery, address.as_copy()
 
 
 def _reserve_and_write(**kwargs) -> Order:
@@ -214,10 +251,10 @@ def _settle_free_order(*, actor: Actor, order: Order, now: datetime) -> None:
         currency=order.currency,
         succeeded_at=now,
     )
-    order.status = Order.Status.PAID
+    set_payment_status(order, Order.PaymentStatus.PAID)
     order.paid_at = now
     order.hold_expires_at = None
-    order.save(update_fields=["status", "paid_at", "hold_expires_at"])
+    order.save(update_fields=[*STATE_FIELDS, "paid_at", "hold_expires_at"])
     order_audit(actor=actor, action="order.paid", order=order, before=before, note="free")
     order_paid_announce(order=order)
 
@@ -230,8 +267,13 @@ def order_create(
     lines: list[LineInput],
     referral_code: str | None = None,
     idempotency_key: str | None = None,
+    address_id: int | None = None,
+    delivery: str | None = None,
 ) -> OrderResult:
     """Place an order of goods or tickets for an active member, reserving its stock.
+
+    Goods that ship go by express to ``address_id`` (one of the buyer's
+    addresses, copied onto the order) or are picked up (``delivery``).
 
     Idempotent per (buyer, ``idempotency_key``): a retry returns the first
     order and reserves nothing more, even when both arrive together (the
@@ -244,14 +286,20 @@ def order_create(
     if membership is None:
         raise errors.MembershipRequired()
     quantities, positions = merge_lines(lines)
-    fingerprint = request_fingerprint(
-        community=community.pk, lines=sorted(quantities.items()), referral_code=(referral_code or "").upper()
-    )
+    parts = {"community": community.pk, "lines": sorted(quantities.items())}
+    if address_id or delivery:  # old requests keep their old fingerprint
+        parts.update(address=address_id, delivery=delivery)
+    fingerprint = request_fingerprint(**parts, referral_code=(referral_code or "").upper())
     if idempotency_key:
         existing = _replay(buyer=buyer, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is not None:
             return OrderResult(existing, created=False)
     referrer = referrer_for(community=community, buyer=buyer, referral_code=referral_code)
+    address = None
+    if address_id is not None:
+        address = Address.objects.filter(user=buyer, pk=address_id).first()
+        if address is None:
+            raise errors.InvalidOrderLines({"address": [_("No such address of yours.")]})
     try:
         order = _reserve_and_write(
             actor=actor,
@@ -263,6 +311,8 @@ def order_create(
             referrer=referrer,
             idempotency_key=idempotency_key or "",
             fingerprint=fingerprint,
+            address=address,
+            delivery=delivery,
         )
     except IntegrityError:
         # A concurrent request with the same key won; its order is the answer.
@@ -277,11 +327,13 @@ def order_create(
 
 def _cancel_locked(*, order: Order, reason: str, now: datetime) -> None:
     """Cancel a locked unpaid order and release its stock; the caller records the audit row."""
-    order.status = Order.Status.CANCELLED
+    set_payment_status(order, Order.PaymentStatus.CANCELLED)
     order.cancelled_at = now
     order.cancel_reason = reason[:200]
     order.hold_expires_at = None
-    order.save(update_fields=["status", "cancelled_at", "cancel_reason", "hold_expires_at", "updated_at"])
+    order.save(
+        update_fields=[*STATE_FIELDS, "cancelled_at", "cancel_reason", "hold_expires_at", "updated_at"]
+    )
     stock_release(order=order)
     Payment.objects.filter(order=order, status__in=[Payment.Status.CREATING, Payment.Status.PENDING]).update(
         status=Payment.Status.CANCELED
@@ -363,30 +415,39 @@ def _release_batch(*, order_ids: list[int], now: datetime, actor: Actor) -> int:
     return len(orders)
 
 
-_NEXT_STATUS = {
-    Order.Status.FULFILLED: (Order.Status.PAID,),
-    Order.Status.COMPLETED: (Order.Status.PAID, Order.Status.FULFILLED),
+# The old one-word marks, as fulfilment states: "fulfilled" is handed over (or the event took place).
+_ADVANCE_TO = {
+    Order.Status.FULFILLED: Order.FulfilmentStatus.DELIVERED,
+    Order.Status.COMPLETED: Order.FulfilmentStatus.COMPLETED,
 }
 
 
 def order_advance(*, actor: Actor, order_id: int, status: str) -> Order:
-    """Move a paid order on: paid -> fulfilled (shipped, or the event took place) -> completed.
+    """Move a paid order on: fulfilled (delivered, or the event took place) -> completed.
 
-    The caller checked that the actor manages the order's community. Refunds
-    stay possible afterwards; an order already at ``status`` is left as it is.
+    ``status`` is the old mark (``fulfilled`` or ``completed``); express
+    orders are shipped with tracking numbers before either. The caller
+    checked that the actor manages the order's community. A partial refund
+    never blocks it, and refunds stay possible afterwards; an order already
+    there is left as it is.
     """
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
-        if order.status == status:
-            return order
-        if order.status not in _NEXT_STATUS[status]:
+        before = audit_snapshot(order, AUDIT_FIELDS)
+        if order.delivery == Order.Delivery.EXPRESS and order.fulfilment_status in (
+            Order.FulfilmentStatus.UNFULFILLED,
+            Order.FulfilmentStatus.PARTIALLY_SHIPPED,
+        ):
+            # WeChat needs the tracking numbers: express goods move on by their shipments.
             raise errors.ApplicationError(
-                _("Only paid orders can be marked fulfilled or completed."),
-                code="invalid_status",
+                _("Ship express orders with their tracking numbers first."),
+                code="ship_first",
                 http_status=409,
             )
-        before = audit_snapshot(order, AUDIT_FIELDS)
-        order.status = status
-        order.save(update_fields=["status", "updated_at"])
+        if not set_fulfilment_status(order, _ADVANCE_TO[status]):
+            return order
+        order.save(update_fields=[*STATE_FIELDS, "updated_at"])
         order_audit(actor=actor, action=f"order.{status}", order=order, before=before)
+        if before["fulfilment_status"] == Order.FulfilmentStatus.UNFULFILLED:
+            shipping_info_after_handover(order=order)
     return order

@@ -48,8 +48,10 @@ from commerce.models import Order, Payment, Refund, WebhookEvent
 from commerce.payments import base
 from commerce.pricing import money, points_for
 from commerce.services.commissions import commission_create_for_order
+from commerce.services.order_states import STATE_FIELDS, set_payment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.refunds import order_refunds_settle, refund_apply_state
+from commerce.services.shipping_info import shipping_info_after_payment
 from commerce.services.stock import stock_take_back
 from commerce.services.tickets import ticket_issue_for_order
 from members.models import Membership
@@ -368,13 +370,13 @@ def payment_apply_success(
             },
         )
         return order
-    if order.status == Order.Status.CANCELLED and not stock_take_back(order=order):
+    if order.payment_status == Order.PaymentStatus.CANCELLED and not stock_take_back(order=order):
         _flag_for_review(
             actor=actor,
             order=order,
             reason=_("Paid after the order was cancelled and the stock is gone: refund it."),
         )
-    elif order.status not in (Order.Status.PENDING_PAYMENT, Order.Status.CANCELLED):
+    elif order.payment_status not in (Order.PaymentStatus.UNPAID, Order.PaymentStatus.CANCELLED):
         _flag_for_review(
             actor=actor, order=order, reason=_("A second payment arrived for an order already paid.")
         )
@@ -385,13 +387,14 @@ def payment_apply_success(
     payment.succeeded_at = now
     payment.save(update_fields=["status", "amount_received", "succeeded_at", "updated_at"])
     before = audit_snapshot(order, AUDIT_FIELDS)
-    order.status = Order.Status.PAID
+    set_payment_status(order, Order.PaymentStatus.PAID)
     order.amount_paid = amount
     order.paid_at = now
     order.hold_expires_at = None
-    order.save(update_fields=["status", "amount_paid", "paid_at", "hold_expires_at", "updated_at"])
+    order.save(update_fields=[*STATE_FIELDS, "amount_paid", "paid_at", "hold_expires_at", "updated_at"])
     order_audit(actor=actor, action="order.paid", order=order, before=before, note=payment.provider)
     order_paid_announce(order=order)
+    shipping_info_after_payment(order=order)
     buyer_membership_id = _lock_memberships(order=order)
     if order.kind == Order.Kind.ENTRY and order.membership_id and order.plan_id:
         membership_activate_paid(membership_id=order.membership_id, plan=order.plan, paid_at=now, actor=actor)

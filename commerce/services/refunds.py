@@ -48,6 +48,7 @@ from commerce.payments.base import (
 )
 from commerce.pricing import proportional_share
 from commerce.services.commissions import commission_reverse_for_order
+from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, set_payment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.stock import stock_release
 from commerce.services.tickets import ticket_refund_for_order
@@ -125,7 +126,7 @@ def refund_request(
             if refund is not None and (refund.provider_ref or refund.status == Refund.Status.SUCCEEDED):
                 return refund  # a replay: the first answer, nothing sent again
         payment = order.payments.filter(status=Payment.Status.SUCCEEDED).exclude(provider="free").first()
-        if payment is None or order.amount_paid <= 0 or order.status not in Order.PAID_STATUSES:
+        if payment is None or order.amount_paid <= 0 or order.payment_status not in FULFILLABLE:
             raise errors.OrderNotRefundable()
         if refund is None:
             remaining = order_refundable_amount(order=order)
@@ -334,15 +335,15 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
         order.save(update_fields=["needs_review", "review_reason", "updated_at"])
         order_audit(actor=actor, action="order.flagged_for_review", order=order, before=snapshot)
         return order
-    before, previously_refunded = order.status, order.amount_refunded
+    before, previously_refunded = order.payment_status, order.amount_refunded
     order.amount_refunded = refunded
     if refunded == order.amount_paid:
-        order.status = Order.Status.REFUNDED
+        set_payment_status(order, Order.PaymentStatus.REFUNDED)
     elif refunded > 0:
-        order.status = Order.Status.PARTIALLY_REFUNDED
-    elif order.status in (Order.Status.REFUNDED, Order.Status.PARTIALLY_REFUNDED):
-        order.status = Order.Status.PAID
-    order.save(update_fields=["amount_refunded", "status", "updated_at"])
+        set_payment_status(order, Order.PaymentStatus.PARTIALLY_REFUNDED)
+    elif order.payment_status in (Order.PaymentStatus.REFUNDED, Order.PaymentStatus.PARTIALLY_REFUNDED):
+        set_payment_status(order, Order.PaymentStatus.PAID)
+    order.save(update_fields=["amount_refunded", *STATE_FIELDS, "updated_at"])
     if refunded != previously_refunded:
         order_audit(actor=actor, action="order.refunds_settled", order=order, before=snapshot)
         send_on_commit(
@@ -352,7 +353,7 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
             community_id=order.community_id,
             buyer_id=order.buyer_id,
             amount=refunded - previously_refunded,
-            fully_refunded=order.status == Order.Status.REFUNDED,
+            fully_refunded=order.payment_status == Order.PaymentStatus.REFUNDED,
         )
     commission_reverse_for_order(order=order, now=timezone.now(), actor=actor)
     if refunded <= 0:
@@ -365,8 +366,8 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
     _take_back_points(actor=actor, order=order, key_suffix=keys[-1] if keys else f"total-{refunded}")
     if (
         order.kind == Order.Kind.ENTRY
-        and order.status == Order.Status.REFUNDED
-        and before != Order.Status.REFUNDED
+        and order.payment_status == Order.PaymentStatus.REFUNDED
+        and before != Order.PaymentStatus.REFUNDED
         and order.membership_id
     ):
         membership_end_paid(membership_id=order.membership_id, actor=actor)

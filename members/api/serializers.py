@@ -211,3 +211,24 @@ class PointsEntryOutput(serializers.Serializer):
     delta = serializers.IntegerField()
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+
+class AddressInput(serializers.Serializer):
+    name = serializers.CharField(max_length=50)
+    phone = serializers.CharField(max_length=20)
+    province = serializers.CharField(max_length=50)
+    city = serializers.CharField(max_length=50)
+    district = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    detail = serializers.CharField(max_length=200)
+    is_default = serializers.BooleanField(required=False, default=False)
+
+
+class AddressOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    phone = serializers.CharField()
+    province = serializers.CharField()
+    city = serializers.CharField()
+    district = serializers.CharField()
+    detail = serializers.CharField()
+    is_default = serializers.BooleanField()

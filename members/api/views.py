@@ -9,7 +9,8 @@ from rest_framework.views import APIView
 
 from members import selectors
 from members.api import serializers as s
-from members.models import Community, Membership, PointsEntry
+from members.models import Address, Community, Membership, PointsEntry
+from members.services.addresses import address_create, address_delete, address_update
 from members.services.communities import community_create, community_update
 from members.services.memberships import membership_approve
 from members.services.users import (
@@ -184,6 +185,47 @@ class MyPointsApi(SelectorListApi):
 
     def select(self):
         return selectors.points_entries_for_user(user=self.request.user)
+
+
+def _own_address(request, address_id: int) -> Address:
+    try:
+        return selectors.address_get_for_user(user=request.user, address_id=address_id)
+    except Address.DoesNotExist:
+        raise NotFound() from None
+
+
+class MyAddressListCreateApi(SelectorListApi):
+    serializer_class = s.AddressOutput
+    model = Address
+
+    def select(self):
+        return selectors.address_list_for_user(user=self.request.user)
+
+    @extend_schema(request=s.AddressInput, responses={201: s.AddressOutput, **error_responses(400, 401, 409)})
+    def post(self, request):
+        data = s.AddressInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        address = address_create(actor=request.user, user=request.user, **data.validated_data)
+        return Response(s.AddressOutput(address).data, status=status.HTTP_201_CREATED)
+
+
+class MyAddressDetailApi(APIView):
+    @extend_schema(
+        request=s.AddressInput(partial=True),
+        responses={200: s.AddressOutput, **error_responses(400, 401, 404)},
+    )
+    def patch(self, request, address_id):
+        address = _own_address(request, address_id)
+        data = s.AddressInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        changes = {name: value for name, value in data.validated_data.items() if name in request.data}
+        address = address_update(actor=request.user, address=address, **changes)
+        return Response(s.AddressOutput(address).data)
+
+    @extend_schema(responses={204: None, **error_responses(401, 404)})
+    def delete(self, request, address_id):
+        address_delete(actor=request.user, address=_own_address(request, address_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Owner console -------------------------------------------------------------------------

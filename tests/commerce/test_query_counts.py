@@ -23,7 +23,7 @@ from tests.members.factories import CommunityFactory, EntryPlanFactory, Membersh
 
 pytestmark = pytest.mark.django_db
 
-PLACE_ORDER = {1: 23, 5: 27}  # + one stock UPDATE per SKU
+PLACE_ORDER = {1: 24, 5: 28}  # + one stock UPDATE per SKU; the answer reads the (empty) shipments
 PAYMENT_NOTIFICATION = 43  # audit rows: the payment, the points awarded, the commissions created
 OWNER_REFUND = 37  # audit rows: the refund, the points taken back, the commissions reversed
 PAID_JOIN = 31

@@ -46,7 +46,9 @@ def kinds_of(rows) -> set[str]:
 
 def paid_without_payment(ledger):
     order = ledger["unpaid"]
-    Order.objects.filter(pk=order.pk).update(status="paid", amount_paid=order.total, paid_at=timezone.now())
+    Order.objects.filter(pk=order.pk).update(
+        status="paid", payment_status="paid", amount_paid=order.total, paid_at=timezone.now()
+    )
     return order.pk
 
 

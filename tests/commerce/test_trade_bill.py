@@ -97,6 +97,7 @@ def our_order(community, *, price=None, paid=True, sub_merchant="") -> tuple[Ord
         buyer=UserFactory(),
         total=price,
         status=Order.Status.PAID if paid else Order.Status.PENDING_PAYMENT,
+        payment_status=Order.PaymentStatus.PAID if paid else Order.PaymentStatus.UNPAID,
         amount_paid=price if paid else D("0"),
         paid_at=now if paid else None,
     )
@@ -135,7 +136,7 @@ def our_refund(order: Order, payment: Payment, amount: Decimal, *, status=Refund
     )
     if status == Refund.Status.SUCCEEDED:
         order.amount_refunded += amount
-        order.status = Order.Status.PARTIALLY_REFUNDED
+        order.status = order.payment_status = Order.Status.PARTIALLY_REFUNDED
         order.save()
     return refund
 

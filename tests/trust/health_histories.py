@@ -41,6 +41,7 @@ def paid_order(
             buyer=membership.user,
             kind=kind,
             status=Order.Status.PAID,
+            payment_status=Order.PaymentStatus.PAID,
             total=money,
             amount_paid=money,
             paid_at=now - timedelta(days=days_ago),
