@@ -75,11 +75,11 @@ def _quantities(lines: list[OrderLine], wanted: list[ShipLine] | None) -> dict[i
     quantities: dict[int, int] = {}
     for index, item in enumerate(wanted):
         if item.line_id not in by_id:
-            raise _invalid({f"lines.{index}.line": [_("No such line to ship in this order.")]})
+            raise _invalid({f"lines[{index}].line": [_("No such line to ship in this order.")]})
         quantities[item.line_id] = quantities.get(item.line_id, 0) + item.quantity
         if item.quantity < 1 or quantities[item.line_id] > _left(by_id[item.line_id]):
             message = _("At most %(n)d left to ship.") % {"n": _left(by_id[item.line_id])}
-            raise _invalid({f"lines.{index}.quantity": [message]})
+            raise _invalid({f"lines[{index}].quantity": [message]})
     return quantities
 
 

@@ -143,7 +143,7 @@ def test_shipping_in_parts_never_ships_more_than_bought(shop, stripe):
     )
 
     assert first.status_code == 201 and Order.objects.get(pk=paid.pk).fulfilment_status == "partially_shipped"
-    assert too_many.status_code == 400 and "lines.0.quantity" in body(too_many)["error"]["fields"]
+    assert too_many.status_code == 400 and "lines[0].quantity" in body(too_many)["error"]["fields"]
     rest = ship(shop["owner"], paid.pk, carrier="YTO", tracking_no="YT0003")  # all that is left
     assert body(rest)["lines"] == [{"line": berries, "quantity": 1}, {"line": jam, "quantity": 2}]
     assert Order.objects.get(pk=paid.pk).fulfilment_status == "shipped"
@@ -171,7 +171,7 @@ def test_a_partial_refund_then_shipping_the_rest(shop, stripe):
         ({"carrier": "SF", "tracking_no": "x"}, "tracking_no"),
         (
             {"carrier": "SF", "tracking_no": "SF1234", "lines": [{"line": 999999, "quantity": 1}]},
-            "lines.0.line",
+            "lines[0].line",
         ),
         (
             {"carrier": "SF", "tracking_no": "SF1234", "lines": [{"line": 1, "quantity": 0}]},
