@@ -120,9 +120,9 @@ def main():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    from tests.commerce.stripe_server import FakeStripe  # the local Stripe stand-in the tests use
+    from tests.commerce.stripe_server import STRIPE_TOLERATE, FakeStripe  # the tests' Stripe stand-in
 
-    stripe = FakeStripe()
+    stripe = FakeStripe(tolerate=STRIPE_TOLERATE)
     env = {
         **os.environ,
         "DEBUG": "0",

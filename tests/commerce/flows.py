@@ -33,6 +33,11 @@ def deliver(stripe: FakeStripe, event_type: str, obj: dict, *, event_id: str | N
     )
 
 
+def deliver_events(stripe: FakeStripe, *types: str) -> list:
+    """Deliver, in order, the events the local Stripe queued (of ``types`` if given); the responses."""
+    return [deliver(stripe, event_type, obj) for event_type, obj in stripe.take_events(*types)]
+
+
 def intent_of(order_id: int) -> str:
     return Payment.objects.get(order_id=order_id, provider="stripe").provider_ref
 
