@@ -1059,23 +1059,17 @@ class _Handler(BaseHTTPRequestHandler):
         if failure is not None and not failure[1]:  # refused before reaching the endpoint: not saved
             kind = "invalid_request_error" if failure[0] < 500 else "api_error"
             return failure[0], {"error": {"type": kind, "message": "Injected failure."}}, {}
-        if api_key is None:
-            return (
-                401,
-                _auth_error(
-                    "You did not provide an API key. You need to provide your API key in the "
-                    "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
-                    "YOUR_SECRET_KEY')."
-                ),
-                {},
-            )
-        if not api_key.startswith("sk_test_"):
-            return 401, _auth_error(f"Invalid API Key provided: {api_key[:8]}{'*' * 8}"), {}
+        refusal = _auth_refusal(api_key)
+        if refusal:
+            return 401, refusal, {}
         version = self.headers.get("Stripe-Version") or API_VERSION
         scope = (api_key, key) if key else None
         with stripe.lock:
             try:
                 endpoint, object_id = stripe.route(method, path)
+                if key is not None and not 0 < len(key) <= spec.IDEMPOTENCY_KEY_MAX:
+                    limit = spec.IDEMPOTENCY_KEY_MAX
+                    raise invalid(f"Invalid idempotency key: keys must be 1 to {limit} characters long.")
                 if scope and scope in stripe.in_flight:
                     raise StripeError(409, IN_USE, code="idempotency_key_in_use", saved=False)
                 saved = stripe.idempotency.get(scope) if scope else None
@@ -1135,7 +1129,17 @@ def _bearer(header: str) -> str | None:
     return header[7:].strip()
 
 
-def _auth_error(message: str) -> dict:
+def _auth_refusal(api_key: str | None) -> dict | None:
+    """401's body for a missing key or one that is no test secret key (``sk_test_...``)."""
+    if api_key is None:
+        message = (
+            "You did not provide an API key. You need to provide your API key in the Authorization "
+            "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+        )
+    elif not api_key.startswith("sk_test_"):
+        message = f"Invalid API Key provided: {api_key[:8]}{'*' * 8}"
+    else:
+        return None
     return {"error": {"type": "invalid_request_error", "message": message}}
 
 

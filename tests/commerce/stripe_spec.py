@@ -448,3 +448,4 @@ CURRENCIES = frozenset(MINIMUM_CHARGE) | frozenset(USD_RATES)
 # [metadata]
 METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+IDEMPOTENCY_KEY_MAX = 255  # [idempotency] "Keys can be up to 255 characters long."

@@ -300,6 +300,12 @@ def test_the_same_key_with_other_parameters_is_an_idempotency_error(server, clie
     assert "same endpoint" in other.user_message and len(server.payment_intents) == 1
 
 
+def test_an_idempotency_key_over_255_characters_is_refused(server, client):
+    refused(lambda: create(client, {"idempotency_key": "k" * 256}))
+
+    assert not server.payment_intents and create(client, {"idempotency_key": "k" * 255}).amount == 5000
+
+
 def test_a_saved_500_is_replayed_for_24_hours(server):
     client = client_for(server, retries=2)
     server.fail_next(500)
