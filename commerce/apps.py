@@ -8,6 +8,7 @@ class CommerceConfig(AppConfig):
     verbose_name = _("Commerce")
 
     def ready(self):
+        from commerce import checks  # noqa: F401 - registers the settings checks
         from commerce.reports import tasks  # noqa: F401 - registers the export task with Celery
         from commerce.reports.roles import finance_group_post_migrate
 

@@ -111,3 +111,11 @@ class NothingToPay(ApplicationError):
     code = "nothing_to_pay"
     message = _("This order is not waiting for a payment.")
     http_status = 409
+
+
+class AmountBelowMinimum(ApplicationError):
+    """The provider takes no payment this small (Stripe: 0.50 USD or its equivalent)."""
+
+    code = "amount_below_minimum"
+    message = _("This amount is below the smallest payment this payment method accepts.")
+    http_status = 400
