@@ -141,7 +141,9 @@ def _rotate_key(*, payment: Payment) -> None:
         pk=payment.pk, status=Payment.Status.CREATING, idempotency_key=payment.idempotency_key
     ).update(idempotency_key=uuid.uuid4(), updated_at=timezone.now())
     if rotated:
-        logger.info("Payment %s: the provider kept its answer under the key; the next try uses a new one.", payment.pk)
+        logger.info(
+            "Payment %s: the provider kept its answer under the key; the next try uses a new one.", payment.pk
+        )
 
 
 def _sub_merchant(*, community, provider_name: str) -> str:

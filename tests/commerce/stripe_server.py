@@ -581,6 +581,9 @@ class FakeStripe:
         match = re.fullmatch(r"/v1/refunds/([^/]+)", path)
         if match and method == "GET":
             return "refund.retrieve", match.group(1)
+        match = re.fullmatch(r"/v1/disputes/([^/]+)", path)
+        if match and method == "GET":
+            return "dispute.retrieve", match.group(1)
         raise StripeError(404, f"Unrecognized request URL ({method}: {path}).", saved=False)
 
     def handle(self, endpoint: str, object_id: str, params: dict) -> dict:
@@ -597,6 +600,10 @@ class FakeStripe:
             return self._create_refund(params)
         if endpoint == "refund.list":
             return self._list_refunds(params)
+        if endpoint == "dispute.retrieve":
+            if object_id not in self.disputes:
+                raise StripeError(404, f"No such dispute: '{object_id}'", code="resource_missing", param="id")
+            return self.disputes[object_id]
         return self._refund(object_id)
 
     def _intent(self, intent_id: str) -> dict:

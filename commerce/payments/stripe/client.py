@@ -121,9 +121,7 @@ def _call(function, *args, **kwargs):
         try:
             return function(*args, **kwargs)
         except _RETRYABLE as exc:
-            raise base.ProviderUnavailable(
-                str(exc.user_message or exc), key_spent=_key_spent(exc)
-            ) from exc
+            raise base.ProviderUnavailable(str(exc.user_message or exc), key_spent=_key_spent(exc)) from exc
         except stripe.StripeError as exc:
             raise base.ProviderRefused(
                 str(exc.user_message or exc), code=str(exc.code or ""), key_spent=_key_spent(exc)
@@ -258,7 +256,9 @@ def dispute_from_object(dispute: dict) -> base.ProviderDispute:
     a won one gives it back.
     """
     status = str(dispute.get("status") or "")
-    moves = [txn.get("amount") or 0 for txn in dispute.get("balance_transactions") or [] if isinstance(txn, dict)]
+    moves = [
+        txn.get("amount") or 0 for txn in dispute.get("balance_transactions") or [] if isinstance(txn, dict)
+    ]
     if status == "lost":
         withdrawn = True
     elif status == "won":
