@@ -1034,22 +1034,23 @@ class _Handler(BaseHTTPRequestHandler):
         params = decode_form(body if method == "POST" else split.query)
         key = self.headers.get("Idempotency-Key") if method == "POST" else None
         stripe = self.stripe
+        entry = {
+            "method": method,
+            "path": split.path,
+            "params": params,
+            "query": dict(parse_qsl(split.query)),
+            "idempotency_key": key,
+            "stripe_version": self.headers.get("Stripe-Version"),
+            "status": None,  # the answer's, once made
+        }
         with stripe.lock:
-            stripe.requests.append(
-                {
-                    "method": method,
-                    "path": split.path,
-                    "params": params,
-                    "query": dict(parse_qsl(split.query)),
-                    "idempotency_key": key,
-                    "stripe_version": self.headers.get("Stripe-Version"),
-                }
-            )
+            stripe.requests.append(entry)
             failure = stripe.failures.pop(0) if stripe.failures else None
             hang = stripe._take_hang(split.path)
         stripe.pause(stripe.latency)
         self._hang_before = hang["seconds"] if hang and not hang["after"] else 0
         status, answer, headers = self._respond(method, split.path, params, key, failure)
+        entry["status"] = status
         stripe.pause(self._hang_before)  # when the request never reached the endpoint
         if hang and hang["after"]:
             stripe.pause(hang["seconds"])

@@ -2,10 +2,11 @@
 
 Sources (noted per rule below):
 
-* [spec] Stripe's OpenAPI spec (github.com/stripe/openapi, ``openapi/spec3.json``):
+* [spec] Stripe's OpenAPI spec (github.com/stripe/openapi, ``openapi/spec3``):
   request bodies of ``POST /v1/payment_intents``, ``.../{intent}/cancel`` and
-  ``POST /v1/refunds``, query parameters of the GETs, ``required`` and
-  ``maxLength`` and ``enum``.
+  ``POST /v1/refunds``, query parameters of the GETs, ``required``,
+  ``maxLength`` and ``enum`` (read from the repository's 2023-08-16 spec3.yaml,
+  the newest full spec at hand; parameter names and enums checked against [lib]).
 * [lib] the ``stripe`` library pinned in requirements.txt (16.1.0, API version
   ``2026-10-28.endive``), generated from that spec: its ``*CreateParams``
   TypedDicts (the current parameter sets) and its resource classes (every

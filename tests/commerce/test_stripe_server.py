@@ -409,6 +409,25 @@ def _declared_fields(resource) -> set[str]:
 
 
 @pytest.mark.parametrize(
+    ("params", "table"),
+    [
+        (stripe.params.PaymentIntentCreateParams, spec.PAYMENT_INTENT_CREATE),
+        (stripe.params.PaymentIntentRetrieveParams, spec.PAYMENT_INTENT_RETRIEVE),
+        (stripe.params.PaymentIntentCancelParams, spec.PAYMENT_INTENT_CANCEL),
+        (stripe.params.RefundCreateParams, spec.REFUND_CREATE),
+        (stripe.params.RefundListParams, spec.REFUND_LIST),
+        (stripe.params.RefundRetrieveParams, spec.REFUND_RETRIEVE),
+    ],
+)
+def test_the_parameter_tables_are_the_libraries(params, table):
+    """The library's parameters (generated from the spec) besides its request options; plus removed ones."""
+    from stripe._request_options import RequestOptions
+
+    removed = {name for endpoint, name in spec.REMOVED_PARAMETERS}
+    assert set(params.__annotations__) - set(RequestOptions.__annotations__) == set(table) - removed
+
+
+@pytest.mark.parametrize(
     ("name", "resource"),
     [
         ("payment_intent", stripe.PaymentIntent),
