@@ -134,9 +134,9 @@ def payment_amount_check(*, provider_name: str, amount: Decimal, currency: str) 
         )
 
 
-def _rotate_key(*, payment: Payment) -> None:
+def _rotate_key(*, payment: Payment) -> Payment:
     """The provider saved its answer under the attempt's key (Stripe replays a 500 for 24 h):
-    the next try of this attempt goes under a fresh one."""
+    the next try of this attempt goes under a fresh one (unless a concurrent try changed it already)."""
     rotated = Payment.objects.filter(
         pk=payment.pk, status=Payment.Status.CREATING, idempotency_key=payment.idempotency_key
     ).update(idempotency_key=uuid.uuid4(), updated_at=timezone.now())
@@ -144,6 +144,32 @@ def _rotate_key(*, payment: Payment) -> None:
         logger.info(
             "Payment %s: the provider kept its answer under the key; the next try uses a new one.", payment.pk
         )
+    return Payment.objects.get(pk=payment.pk)
+
+
+def _create_at_provider(
+    *, provider: base.PaymentProvider, payment: Payment, order: Order, payer: base.Payer
+) -> base.ProviderPayment:
+    """Create the attempt at the provider within one deadline; after a saved 5xx, once more under a
+    fresh key. A refusal the provider saved also leaves a fresh key for the next call."""
+    with base.provider_deadline():
+        for last in (False, True):
+            try:
+                return provider.create_payment(
+                    handle=base.PaymentHandle.of(payment),
+                    order_id=order.pk,
+                    payer=payer,
+                    description=f"{order.community.name} #{order.pk}",
+                    expires_at=order.hold_expires_at,
+                    idempotency_key=str(payment.idempotency_key),
+                )
+            except (base.ProviderUnavailable, base.ProviderRefused) as exc:
+                if not exc.key_spent:
+                    raise
+                payment = _rotate_key(payment=payment)
+                if last or isinstance(exc, base.ProviderRefused):
+                    raise
+    raise AssertionError("unreachable")
 
 
 def _sub_merchant(*, community, provider_name: str) -> str:
@@ -202,19 +228,9 @@ def payment_start(*, order_id: int, provider_name: str | None = None) -> Payment
         if payment.status != Payment.Status.CREATING:
             return payment
     try:
-        with base.provider_deadline():
-            result = provider.create_payment(
-                handle=base.PaymentHandle.of(payment),
-                order_id=order.pk,
-                payer=payer,
-                description=f"{order.community.name} #{order.pk}",
-                expires_at=order.hold_expires_at,
-                idempotency_key=str(payment.idempotency_key),
-            )
+        result = _create_at_provider(provider=provider, payment=payment, order=order, payer=payer)
     except (base.ProviderUnavailable, base.ProviderRefused) as exc:
         logger.warning("Payment for order %s not created: %s", order.pk, exc)
-        if exc.key_spent:
-            _rotate_key(payment=payment)
         if isinstance(exc, base.ProviderRefused) and exc.code == "amount_too_small":
             raise errors.AmountBelowMinimum() from exc
         status = 503 if isinstance(exc, base.ProviderUnavailable) else 502

@@ -104,12 +104,16 @@ def _key_spent(exc: stripe.StripeError) -> bool:
     """Whether Stripe may have saved this answer under the idempotency key (and would replay it).
 
     Stripe saves the answer of every request whose endpoint started, 500s
-    included; not a refusal before it (rate limits, a key in use by a
-    request still running: 409). A fresh key for a request that was never
-    saved costs nothing.
+    included, and then says ``Stripe-Should-Retry: false``; not a refusal
+    before it (rate limits, a key in use by a request still running: 409), nor
+    a gateway's 502-504 that never reached it. A fresh key for a request that
+    was never saved costs nothing.
     """
     status = exc.http_status or 0
-    return status >= 500 or (400 <= status < 500 and status not in (409, 429))
+    should_retry = str((exc.headers or {}).get("stripe-should-retry") or "").lower()
+    if status >= 500:
+        return status == 500 or should_retry == "false"
+    return 400 <= status < 500 and status not in (409, 429)
 
 
 def _call(function, *args, **kwargs):
