@@ -308,17 +308,19 @@ def _take_back_points(*, actor: Actor, order: Order, key_suffix: str) -> None:
     if award is None or award.delta <= 0:
         return
     prefix = f"order:{order.pk}:refund:"
-    entries = PointsEntry.objects.filter(
-        membership_id=award.membership_id, idempotency_key__startswith=prefix
+    entries = dict(
+        PointsEntry.objects.filter(
+            membership_id=award.membership_id, idempotency_key__startswith=prefix
+        ).values_list("idempotency_key", "delta")
     )
-    taken = -(entries.aggregate(total=Sum("delta"))["total"] or 0)
+    taken = -sum(entries.values())
     target = proportional_share(whole=award.delta, part=order.amount_refunded, of=order.amount_paid)
     if target == taken:
         return
     key = f"{prefix}{key_suffix}"
-    if target < taken or entries.filter(idempotency_key=key).exists():
+    if target < taken or key in entries:
         # Given back (a dispute won, a refund that failed later), or taken again: a new entry each time.
-        key = f"{prefix}{key_suffix}-{entries.count() + 1}"
+        key = f"{prefix}{key_suffix}-{len(entries) + 1}"
     reason = _("Refund on order #%(id)s") if target > taken else _("Points restored on order #%(id)s")
     points_award(
         membership_id=award.membership_id,
