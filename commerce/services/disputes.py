@@ -62,8 +62,9 @@ def _advice(*, dispute: ProviderDispute) -> str:
     return (text % facts)[:500]
 
 
-def _flag(*, actor: Actor, order: Order, reason: str) -> None:
-    if order.needs_review and order.review_reason == reason:
+def _flag(*, actor: Actor, order: Order, reason: str, raise_flag: bool) -> None:
+    """Say what to do on the order; ``raise_flag`` False only rewords a flag already raised."""
+    if order.review_reason == reason or not (raise_flag or order.needs_review):
         return
     before = audit_snapshot(order, AUDIT_FIELDS)
     order.needs_review = True
@@ -119,5 +120,6 @@ def dispute_apply_state(
                 note=dispute.status,
             )
     order_refunds_settle(actor=actor, order=order, confirmed=confirmed)
-    _flag(actor=actor, order=order, reason=_advice(dispute=dispute))
+    settled_nothing_taken = not dispute.open and not dispute.withdrawn
+    _flag(actor=actor, order=order, reason=_advice(dispute=dispute), raise_flag=not settled_nothing_taken)
     return row
