@@ -31,6 +31,12 @@ WITHDRAWN = ("charge.dispute.created", "charge.dispute.funds_withdrawn")
 WON = ("charge.dispute.closed", "charge.dispute.funds_reinstated")
 
 
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """Webhooks carry no Accept-Language: what they write is in LANGUAGE_CODE; read it in English here."""
+    settings.LANGUAGE_CODE = "en"
+
+
 @pytest.fixture
 def shop(stripe):
     """A paid 100.00 order of a referred buyer: 150 points, commissions of 10.00 and 5.00."""
