@@ -622,13 +622,16 @@ def payment_cancel_at_provider(*, order_id: int) -> bool:
         .exclude(client_data={}, provider_ref="")
     )
     closed = False
-    for payment in payments:
-        try:
-            base.get_provider(payment.provider).close_payment(
-                handle=base.PaymentHandle.of(payment), idempotency_key=f"{payment.idempotency_key}-close"
-            )
-        except (base.ProviderUnavailable, base.ProviderRefused) as exc:
-            logger.info("Payment %s of order %s not closed at the provider: %s", payment.pk, order_id, exc)
-            continue
-        closed = True
+    with base.provider_deadline():  # all of them together, within one budget
+        for payment in payments:
+            try:
+                base.get_provider(payment.provider).close_payment(
+                    handle=base.PaymentHandle.of(payment), idempotency_key=f"{payment.idempotency_key}-close"
+                )
+            except (base.ProviderUnavailable, base.ProviderRefused) as exc:
+                logger.info(
+                    "Payment %s of order %s not closed at the provider: %s", payment.pk, order_id, exc
+                )
+                continue
+            closed = True
     return closed

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -76,6 +76,23 @@ def order_refundable_amount(*, order: Order) -> Decimal:
     if order.amount_paid <= 0:
         return ZERO
     return order.amount_paid - _sum(order.refunds.filter(status__in=Refund.OPEN_STATUSES))
+
+
+def _refundable_unless_disputed(*, order: Order) -> Decimal:
+    """What may still be refunded (one query); refused while a dispute holds some of the money:
+    Stripe refuses refunds of a charged-back payment (``charge_disputed``) until it is won."""
+    totals = order.refunds.filter(status__in=Refund.OPEN_STATUSES).aggregate(
+        total=Sum("amount"),
+        disputed=Count("pk", filter=Q(source=Refund.Source.DISPUTE, status=Refund.Status.SUCCEEDED)),
+    )
+    if totals["disputed"]:
+        raise errors.OrderNotRefundable(
+            _(
+                "The customer's bank took this payment back in a dispute: it cannot be refunded while "
+                "the dispute holds the money. See the order's review note."
+            )
+        )
+    return order.amount_paid - (totals["total"] or ZERO)
 
 
 REFUND_AUDIT_FIELDS = ("status", "provider_ref", "amount", "failure_reason")
@@ -134,7 +151,7 @@ def refund_request(
         if payment is None or order.amount_paid <= 0 or order.status not in Order.PAID_STATUSES:
             raise errors.OrderNotRefundable()
         if refund is None:
-            remaining = order_refundable_amount(order=order)
+            remaining = _refundable_unless_disputed(order=order)
             amount = remaining if amount is None else amount
             if amount <= 0 or amount > remaining:
                 raise errors.RefundExceedsPaid()

@@ -117,8 +117,10 @@ def test_a_lost_dispute_keeps_everything_reversed_and_says_not_to_refund_again(s
     assert order.status == Order.Status.PARTIALLY_REFUNDED and order.amount_refunded == D("40.00")
     assert points(shop["buyer"]) == 90 and reversed_commissions(order) == [D("4.00"), D("2.00")]
     assert "was lost" in order.review_reason and order.needs_review
-    # What is left can still be refunded; the disputed part cannot be refunded twice.
-    assert refund_as_owner(shop["community"].owner, order.pk, amount="60.01").status_code == 400
+    # Stripe refuses refunds of a charged-back payment: a clear 409 before it is asked.
+    refused = refund_as_owner(shop["community"].owner, order.pk, amount="10.00")
+    assert refused.status_code == 409 and body(refused)["error"]["code"] == "order_not_refundable"
+    assert not stripe.calls("POST", "/v1/refunds")
 
 
 def test_dispute_events_in_any_order_and_repeated_converge_on_stripes_current_state(shop, stripe):
