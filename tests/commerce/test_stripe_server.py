@@ -342,7 +342,7 @@ def test_a_503_is_not_saved_and_the_same_key_then_succeeds(server, client):
 
 
 def test_a_concurrent_request_with_the_same_key_is_409_in_use(server, client):
-    server.hang(0.5, path="/v1/payment_intents")
+    server.hang(1.0, path="/v1/payment_intents")
     first = {}
     worker = threading.Thread(target=lambda: first.update(intent=create(client, {"idempotency_key": "k7"})))
     worker.start()
