@@ -403,3 +403,17 @@ def test_stripes_own_minimum_refusal_is_the_same_clear_400(stripe, settings):
 
     assert response.status_code == 400 and body(response)["error"]["code"] == "amount_below_minimum"
     assert len(stripe.calls("POST", "/v1/payment_intents")) == 1
+
+
+def test_a_gateway_error_stripe_did_not_save_keeps_the_key_and_one_it_saved_does_not(shop, stripe):
+    stripe.fail_next(503, 503, saved=False)  # never reached Stripe: the same key is safe to repeat
+    buyer = MembershipFactory(community=shop["community"])
+    place_order(buyer.user, shop["community"], [(shop["sku"], 1)], key="k-503")
+    kept = Payment.objects.get(order__buyer=buyer.user).idempotency_key
+    stripe.fail_next(503, saved=True)  # saved: Stripe says Stripe-Should-Retry: false
+
+    retried = place_order(buyer.user, shop["community"], [(shop["sku"], 1)], key="k-503")
+
+    keys = [c["idempotency_key"] for c in stripe.calls("POST", "/v1/payment_intents")][-4:]
+    assert keys[:3] == [str(kept)] * 3 and keys[3] != str(kept)
+    assert retried.status_code == 200

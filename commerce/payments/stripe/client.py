@@ -110,7 +110,8 @@ def _key_spent(exc: stripe.StripeError) -> bool:
     was never saved costs nothing.
     """
     status = exc.http_status or 0
-    should_retry = str((exc.headers or {}).get("stripe-should-retry") or "").lower()
+    headers = {str(name).lower(): str(value) for name, value in (exc.headers or {}).items()}
+    should_retry = headers.get("stripe-should-retry", "").lower()
     if status >= 500:
         return status == 500 or should_retry == "false"
     return 400 <= status < 500 and status not in (409, 429)
