@@ -63,8 +63,11 @@ def _advice(*, dispute: ProviderDispute) -> str:
 
 
 def _flag(*, actor: Actor, order: Order, reason: str, raise_flag: bool) -> None:
-    """Say what to do on the order; ``raise_flag`` False only rewords a flag already raised."""
-    if order.review_reason == reason or not (raise_flag or order.needs_review):
+    """Say what to do on the order; ``raise_flag`` False only rewords a flag already raised.
+
+    A note that already says it (perhaps followed by what settling added) is kept as it is.
+    """
+    if reason in order.review_reason or not (raise_flag or order.needs_review):
         return
     before = audit_snapshot(order, AUDIT_FIELDS)
     order.needs_review = True
@@ -119,7 +122,7 @@ def dispute_apply_state(
                 changes=audit_diff(before, audit_snapshot(row, REFUND_AUDIT_FIELDS)),
                 note=dispute.status,
             )
-    order_refunds_settle(actor=actor, order=order, confirmed=confirmed)
     settled_nothing_taken = not dispute.open and not dispute.withdrawn
     _flag(actor=actor, order=order, reason=_advice(dispute=dispute), raise_flag=not settled_nothing_taken)
+    order_refunds_settle(actor=actor, order=order, confirmed=confirmed)  # may add to the note (seats)
     return row

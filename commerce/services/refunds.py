@@ -369,10 +369,11 @@ def _retake_seats(*, actor: Actor, order: Order, targets: dict[int, int]) -> Non
         stock_take(skus=skus_lock(sku_ids=quantities), quantities=quantities)
     except errors.OutOfStock:
         snapshot = audit_snapshot(order, AUDIT_FIELDS)
-        order.needs_review = True
-        order.review_reason = _(
+        note = _(
             "The money came back, but the seats its refund gave back are sold: seat the buyer or refund."
-        )[:500]
+        )
+        order.review_reason = f"{order.review_reason} {note}".strip()[-500:] if order.needs_review else note
+        order.needs_review = True
         order.save(update_fields=["needs_review", "review_reason", "updated_at"])
         order_audit(actor=actor, action="order.flagged_for_review", order=order, before=snapshot)
         return

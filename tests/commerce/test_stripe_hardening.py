@@ -17,9 +17,14 @@ from commerce.checks import provider_time_fits_the_worker
 from commerce.models import Commission, Order, Payment, Refund, Sku, WebhookEvent
 from commerce.payments import base
 from commerce.payments.stripe.client import StripeProvider
+from commerce.reports.filters import ReportFilters
+from commerce.reports.reconciliation import RECONCILIATION
+from commerce.reports.services import report_snapshot
+from commerce.reports.settlement import settlement_figures
 from commerce.services.orders import order_release_expired
 from members.models import Community, Membership
-from tests.commerce.factories import ProductFactory, SkuFactory
+from shequn_backend.models import AuditEntry
+from tests.commerce.factories import EventFactory, ProductFactory, SkuFactory
 from tests.commerce.flows import body, deliver, deliver_events, intent_of, pay, place_order, refund_as_owner
 from tests.conftest import client_for
 from tests.members.factories import CommunityFactory, EntryPlanFactory, MembershipFactory, UserFactory
@@ -417,3 +422,68 @@ def test_a_gateway_error_stripe_did_not_save_keeps_the_key_and_one_it_saved_does
     keys = [c["idempotency_key"] for c in stripe.calls("POST", "/v1/payment_intents")][-4:]
     assert keys[:3] == [str(kept)] * 3 and keys[3] != str(kept)
     assert retried.status_code == 200
+
+
+# --- what the finance side and the seats see ------------------------------------------------------
+
+
+def _this_month() -> ReportFilters:
+    today = timezone.localdate()
+    return ReportFilters(
+        date_from=today - timezone.timedelta(days=30), date_to=today + timezone.timedelta(days=1)
+    )
+
+
+def test_a_chargeback_is_money_out_in_settlement_and_leaves_nothing_to_reconcile(shop, stripe):
+    stripe.open_dispute(intent_of(shop["order"].pk), amount=2500)
+    deliver_events(stripe, *WITHDRAWN)
+
+    with report_snapshot():
+        differences = list(RECONCILIATION.rows(_this_month()))
+    figures = settlement_figures(filters=_this_month())[(shop["community"].pk, "CNY")]
+
+    assert differences == []
+    assert figures["gross"] == D("100.00") and figures["refunds"] == D("25.00")
+    assert AuditEntry.objects.filter(
+        action="refund.dispute_withdrawn", actor_label="provider:stripe"
+    ).exists()
+
+
+def test_seats_a_chargeback_freed_are_taken_again_when_it_is_won_or_the_order_is_flagged(stripe):
+    community = CommunityFactory()
+    ticket = SkuFactory(product=EventFactory(community=community), price=D("40.00"), stock=4)
+    first, second = MembershipFactory(community=community).user, MembershipFactory(community=community).user
+    kept = pay(stripe, body(place_order(first, community, [(ticket, 2)]))["id"])
+    resold = pay(stripe, body(place_order(second, community, [(ticket, 2)]))["id"])
+    stripe.take_events()
+    won, lost_seats = stripe.open_dispute(intent_of(kept.pk)), stripe.open_dispute(intent_of(resold.pk))
+    deliver_events(stripe, *WITHDRAWN)
+    assert Sku.objects.get(pk=ticket.pk).stock == 4  # both orders' seats are free again
+    place_order(MembershipFactory(community=community).user, community, [(ticket, 2)])  # two are sold on
+    stripe.close_dispute(won["id"], won=True)
+    stripe.close_dispute(lost_seats["id"], won=True)
+
+    deliver_events(stripe, *WON)
+
+    assert Sku.objects.get(pk=ticket.pk).stock == 0  # the first order sits again
+    assert state(kept).status == Order.Status.PAID and "seats" not in state(kept).review_reason
+    flagged = state(resold)
+    assert flagged.status == Order.Status.PAID and flagged.needs_review
+    assert "was won" in flagged.review_reason  # what the dispute says, then what the seats need
+    assert flagged.review_reason.endswith(
+        "the seats its refund gave back are sold: seat the buyer or refund."
+    )
+
+
+def test_a_hanging_dispute_fetch_answers_503_in_time_and_stripe_delivers_again(shop, stripe, short_budget):
+    dispute = stripe.open_dispute(intent_of(shop["order"].pk))
+    stripe.hang(5.0, path=f"/v1/disputes/{dispute['id']}")
+    [(event_type, obj)] = stripe.take_events("charge.dispute.funds_withdrawn")
+
+    started = time.monotonic()
+    first = deliver(stripe, event_type, obj, event_id="evt_hang")
+    elapsed = time.monotonic() - started
+    again = deliver(stripe, event_type, obj, event_id="evt_hang")
+
+    assert first.status_code == 503 and elapsed < 3.0
+    assert again.status_code == 200 and state(shop["order"]).status == Order.Status.REFUNDED
