@@ -3,6 +3,7 @@
 Everything runs against the strict local Stripe (``stripe_server``), through the API where a client would.
 """
 
+import json
 import runpy
 import time
 import uuid
@@ -16,6 +17,7 @@ from django.utils import timezone
 from commerce.checks import provider_time_fits_the_worker
 from commerce.models import Commission, Order, Payment, Refund, Sku, WebhookEvent
 from commerce.payments import base
+from commerce.payments.stripe import webhooks
 from commerce.payments.stripe.client import StripeProvider
 from commerce.reports.filters import ReportFilters
 from commerce.reports.reconciliation import RECONCILIATION
@@ -487,3 +489,20 @@ def test_a_hanging_dispute_fetch_answers_503_in_time_and_stripe_delivers_again(s
 
     assert first.status_code == 503 and elapsed < 3.0
     assert again.status_code == 200 and state(shop["order"]).status == Order.Status.REFUNDED
+
+
+def test_dispute_events_are_read_as_dispute_facts_and_one_without_an_intent_is_only_stored(shop, stripe):
+    dispute = stripe.open_dispute(intent_of(shop["order"].pk))
+    stripe.take_events()
+    orphan = {**dispute, "id": "dp_elsewhere", "payment_intent": None}
+
+    fact = webhooks.delivery_from_event(json.loads(stripe.event("charge.dispute.updated", dispute))).fact
+    response = deliver(stripe, "charge.dispute.created", orphan, event_id="evt_no_intent")
+
+    assert fact == base.DisputeChanged(
+        order_id=None, payment_ref=intent_of(shop["order"].pk), dispute_ref=dispute["id"]
+    )
+    assert response.status_code == 200 and body(response)["outcome"] == "ignored"
+    assert (
+        WebhookEvent.objects.get(event_id="evt_no_intent").payload["data"]["object"]["id"] == "dp_elsewhere"
+    )
