@@ -194,15 +194,18 @@ def refund_request(
 
 
 def _made_already(*, refund: Refund) -> ProviderRefund | None:
-    """The provider's refund with our reference, if an earlier send made it (None if it did not)."""
+    """The provider's refund with our reference, if an earlier send made it.
+
+    None when the provider has none (Stripe ``resource_missing``, WeChat Pay
+    ``RESOURCE_NOT_EXISTS``) or cannot be asked (offline): the refund is sent.
+    """
     provider = get_provider(refund.provider)
     handle = RefundHandle(reference=refund.reference, ref=refund.provider_ref)
     try:
         return provider.fetch_refund(handle=PaymentHandle.of(refund.payment), refund=handle)
     except ProviderRefused as exc:
-        if exc.code == "resource_missing":
-            return None
-        raise
+        logger.info("Refund %s not found at the provider (%s): sending it.", refund.pk, exc.code or exc)
+        return None
 
 
 def refund_send(*, actor: Actor, refund_id: int, reconcile: bool = False) -> Refund:
