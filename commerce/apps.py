@@ -8,8 +8,8 @@ class CommerceConfig(AppConfig):
     verbose_name = _("Commerce")
 
     def ready(self):
-        from commerce import checks  # noqa: F401 - registers the settings checks
         from commerce.reports import tasks  # noqa: F401 - registers the export task with Celery
         from commerce.reports.roles import finance_group_post_migrate
 
         post_migrate.connect(finance_group_post_migrate, sender=self, dispatch_uid="commerce_finance_group")
+        from commerce.payments import checks  # noqa: F401 - registers the payment settings checks

@@ -3,25 +3,36 @@
 Each community gets goods that fit its audience, an event with limited
 seats, and one misfit that the trust scorer should warn about (bayberries in
 the finance book club, baijiu among young mothers, nappies in the running
-club). Orders are paid offline (no Stripe in the embedded mode), some weeks
-ago so that repurchase reminders have something to find. Idempotent: products
-are keyed on (community, title), orders on an idempotency key per buyer.
-Communities that do not exist are skipped.
+club). The history orders were paid offline some weeks ago (back-dated, so that
+repurchase reminders have something to find); entry fees of paid joins are
+entry orders paid offline. With the sandbox provider on (the embedded
+default), one order is bought, paid and partly refunded through it, its
+payment and refund confirmed by the sandbox's notifications; refunds go
+through ``refund_request``. The finance login is put in the 财务 group and
+queues an export. Idempotent: products are keyed on (community, title),
+orders on an idempotency key per buyer. Communities that do not exist are skipped.
 """
 
 from datetime import timedelta
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 
-from commerce.models import Order, Product, Refund, Sku
-from commerce.payments.base import ProviderRefund
+from commerce.models import ExportJob, Order, Product, Refund, Sku
+from commerce.payments import sandbox
+from commerce.payments.base import provider_configured
+from commerce.reports.roles import finance_user_grant
+from commerce.reports.services import export_job_create
 from commerce.services.catalog import SkuInput, category_get_by_path, product_create
-from commerce.services.orders import order_reserve_and_write
+from commerce.services.checkout import order_checkout
+from commerce.services.entry import entry_order_create
+from commerce.services.orders import LineInput, order_reserve_and_write
 from commerce.services.payments import payment_settle_offline
-from commerce.services.refunds import order_refunds_settle, refund_apply_state
-from members.models import Community, Membership
+from commerce.services.refunds import refund_request
+from members.models import Community, EntryPlan, Membership, User
 from shequn_backend.audit import SYSTEM, job_actor
+from shequn_backend.calendar import business_day
 
 # slug -> [(title, category, kind, tags, [(sku name, price, stock)], extra fields)]
 DEMO_PRODUCTS = {
@@ -126,7 +137,6 @@ DEMO_ORDERS = {
         ("li_xiaoyu", "价值投资入门课（12讲）", 1, 12),
         ("chen_jie", "《穷查理宝典》芒格的智慧箴言", 2, 25),
         ("ma_chao", "千岛湖杨梅 5斤装", 1, 20),
-        ("huang_lei", "月度线下读书会·上海", 2, 3),
     ],
     "baoma-chengzhang": [
         ("wang_fang", "有机婴童辅食米粉", 2, 35),
@@ -141,8 +151,14 @@ DEMO_ORDERS = {
         ("huang_lei", "周末 LSD 长距离拉练", 1, 1),
     ],
 }
-# (slug, buyer, product title, amount): a partial refund, to show refunds in the admin and reports.
-DEMO_REFUNDS = [("caijing-shuyou", "chen_jie", "《穷查理宝典》芒格的智慧箴言", "88.00")]
+# Bought now and paid through the sandbox provider (offline when it is off): (slug, buyer, title, quantity).
+SANDBOX_PURCHASE = ("caijing-shuyou", "huang_lei", "月度线下读书会·上海", 2)
+# (slug, buyer, product title, amount, reason): partial refunds by the owner, through refund_request.
+DEMO_REFUNDS = [
+    ("caijing-shuyou", "chen_jie", "《穷查理宝典》芒格的智慧箴言", "88.00", "演示：少发一本，部分退款"),
+    ("caijing-shuyou", "huang_lei", "月度线下读书会·上海", "49.00", "演示：一位书友去不了，退一张票"),
+]
+FINANCE_LOGIN = "caiwu_zhao"
 
 
 def _community(slug: str) -> Community | None:
@@ -201,29 +217,29 @@ def _demo_order(*, membership: Membership, sku: Sku, quantity: int, key: str, pa
     return order
 
 
-def _demo_refund(*, order: Order, amount: Decimal) -> None:
-    if order.refunds.exists() or order.status != Order.Status.PAID:
-        return
-    order = _locked(order.pk)
-    payment = order.payments.get(provider="offline")
-    refund = Refund.objects.create(
-        order=order,
-        payment=payment,
-        provider="offline",
-        amount=amount,
-        currency=order.currency,
-        source=Refund.Source.DEMO,
-        reason="演示：少发一本，部分退款",
+def settle_entry(membership: Membership, plan: EntryPlan) -> Membership:
+    """A paid join's entry fee: an entry order paid offline (the owner recorded it); activates the member."""
+    order = entry_order_create(
+        actor=DEMO_ACTOR, membership=membership, plan=plan, idempotency_key=f"demo:entry:{membership.pk}"
     )
-    refund_apply_state(
-        actor=DEMO_ACTOR,
-        order=order,
-        refund=refund,
-        state=ProviderRefund(
-            ref=f"offline-demo-{refund.pk}", status="succeeded", amount=amount, currency=order.currency
-        ),
-    )
-    order_refunds_settle(actor=DEMO_ACTOR, order=order, confirmed=[refund])
+    if order.status == Order.Status.PENDING_PAYMENT:
+        payment_settle_offline(
+            actor=DEMO_ACTOR, order=_locked(order.pk), reference=f"demo-entry-{order.pk}", now=timezone.now()
+        )
+    return Membership.objects.get(pk=membership.pk)
+
+
+def seed_staff(ctx) -> None:
+    """The finance login in the 财务 group: it reads every community's money pages and exports."""
+    user = User.objects.filter(username=FINANCE_LOGIN).first()
+    if user is not None:
+        finance_user_grant(user=user)
+
+
+def _own_transactions(step):
+    """Mark a step that runs services with durable transactions of their own (not wrapped in one)."""
+    step.own_transactions = True
+    return step
 
 
 def seed_orders(ctx) -> None:
@@ -249,11 +265,87 @@ def seed_orders(ctx) -> None:
                 key=f"demo:{slug}:{index}",
                 paid_days_ago=days_ago,
             )
-    for slug, username, title, amount in DEMO_REFUNDS:
-        order = orders.get((slug, username, title))
-        if order is not None:
-            _demo_refund(order=order, amount=Decimal(amount))
     ctx.extra["orders"] = len(orders)
 
 
-STEPS = [("products", seed_products), ("orders", seed_orders)]
+def _active_membership(slug: str, username: str) -> Membership | None:
+    return (
+        Membership.objects.select_related("user", "community")
+        .filter(community__slug=slug, user__username=username, status=Membership.Status.ACTIVE)
+        .first()
+    )
+
+
+@_own_transactions
+def seed_sandbox_purchase(ctx) -> None:
+    """A purchase as a member makes it: checkout, then paid at the sandbox, which notifies the payment."""
+    slug, username, title, quantity = SANDBOX_PURCHASE
+    membership = _active_membership(slug, username)
+    sku = Sku.objects.filter(product__community__slug=slug, product__title=title).order_by("pk").first()
+    if membership is None or sku is None:
+        return
+    if not provider_configured(sandbox.NAME):
+        with transaction.atomic():
+            _demo_order(
+                membership=membership, sku=sku, quantity=quantity, key="demo:sandbox:1", paid_days_ago=3
+            )
+        return
+    result = order_checkout(
+        actor=membership.user,
+        buyer=membership.user,
+        community=membership.community,
+        lines=[LineInput(sku_id=sku.pk, quantity=quantity)],
+        idempotency_key="demo:sandbox:1",
+        provider_name=sandbox.NAME,
+    )
+    if result.order.status == Order.Status.PENDING_PAYMENT and result.payment is not None:
+        sandbox.sandbox_pay(reference=result.payment.reference, payer_id=membership.user_id)
+
+
+@_own_transactions
+def seed_refunds(ctx) -> None:
+    """Partial refunds by the owner, through the order's provider (the sandbox confirms by notification).
+
+    An order not paid yet (with a Celery worker the sandbox notifies a moment
+    later) is refunded by the next ``seed_demo`` run.
+    """
+    for slug, username, title, amount, reason in DEMO_REFUNDS:
+        order = (
+            Order.objects.filter(
+                community__slug=slug, buyer__username=username, lines__sku__product__title=title
+            )
+            .select_related("community__owner")
+            .order_by("pk")
+            .first()
+        )
+        if order is None or order.status != Order.Status.PAID or order.refunds.exists():
+            continue
+        refund_request(
+            actor=order.community.owner,
+            order_id=order.pk,
+            amount=Decimal(amount),
+            reason=reason,
+            source=Refund.Source.OWNER,
+            idempotency_key=f"demo:refund:{order.pk}",
+        )
+
+
+def seed_export(ctx) -> None:
+    """The finance login's export of the last 60 days' order lines (written in the background)."""
+    user = User.objects.filter(username=FINANCE_LOGIN).first()
+    if user is None or ExportJob.objects.filter(requested_by=user).exists():
+        return
+    today = business_day(timezone.now())
+    export_job_create(
+        user=user, report_name="order_lines", fmt="csv", date_from=today - timedelta(days=60), date_to=today
+    )
+
+
+STEPS = [
+    ("finance staff", seed_staff),
+    ("products", seed_products),
+    ("orders", seed_orders),
+    ("sandbox purchase", seed_sandbox_purchase),
+    ("refunds", seed_refunds),
+    ("export", seed_export),
+]

@@ -99,6 +99,17 @@ class WechatBindingRequired(ApplicationError):
     http_status = 409
 
 
+class SandboxNotPayable(ApplicationError):
+    """The sandbox cannot take this payment (no sandbox payment waiting, closed, or its hold ended)."""
+
+    code = "payment_not_payable"
+    message = _(
+        "This order has no sandbox payment waiting to be paid. Place the order (or join) with "
+        '"provider": "sandbox" first, and pay before its hold ends.'
+    )
+    http_status = 409
+
+
 class PaymentProviderNotOffered(ApplicationError):
     """The member named a provider this deployment or community does not take."""
 
@@ -110,6 +121,17 @@ class PaymentProviderNotOffered(ApplicationError):
 class NothingToPay(ApplicationError):
     code = "nothing_to_pay"
     message = _("This order is not waiting for a payment.")
+    http_status = 409
+
+
+class WechatPaySubMerchantMissing(ApplicationError):
+    """Partner mode: the community names no WeChat Pay sub-merchant to receive its takings."""
+
+    code = "wechatpay_sub_merchant_missing"
+    message = _(
+        "This community cannot take WeChat Pay yet: its owner must first set the community's "
+        "WeChat Pay sub-merchant id (特约商户号). Choose another payment method, or try again later."
+    )
     http_status = 409
 
 

@@ -10,6 +10,7 @@ from celery import shared_task
 from django.db import DatabaseError
 from django.utils import timezone
 
+from commerce.errors import PaymentProviderUnavailable
 from commerce.jobs import (
     RELEASE_STOCK_HOLDS,
     RENEWAL_REMINDERS,
@@ -18,10 +19,11 @@ from commerce.jobs import (
     SEND_NOTIFICATIONS,
     SETTLE_COMMISSIONS,
 )
+from commerce.payments import sandbox
 from commerce.services.commissions import commission_settle_due
 from commerce.services.notifications import notification_send_due
 from commerce.services.orders import order_release_expired
-from commerce.services.payments import payment_cancel_at_provider
+from commerce.services.payments import WebhookNotReady, payment_cancel_at_provider
 from commerce.services.renewals import renewal_reminders_create
 from commerce.services.repurchase import repurchase_rates_refresh, repurchase_reminders_create
 
@@ -42,6 +44,19 @@ def release_stock_holds_task(now: str | None = None) -> int:
 def payment_cancel_task(order_id: int) -> bool:
     """Cancel a cancelled order's payment at the provider, so that it can no longer be paid."""
     return payment_cancel_at_provider(order_id=order_id)
+
+
+@shared_task(
+    name="commerce.sandbox_notify",
+    acks_late=True,
+    autoretry_for=(DatabaseError, PaymentProviderUnavailable, WebhookNotReady),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
+)
+def sandbox_notify_task(event_type: str, reference: str) -> str:
+    """The sandbox provider notifies a paid trade or a settled refund (signed, through webhook_receive)."""
+    return sandbox.deliver(event_type=event_type, reference=reference)
 
 
 @shared_task(name=SETTLE_COMMISSIONS.task, acks_late=True, **RETRY)

@@ -1,4 +1,5 @@
 import copy
+import re
 from functools import partial
 
 from django import forms
@@ -179,6 +180,12 @@ class CommunityForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["attributes_text"].initial = ", ".join(self.instance.attribute_tags)
 
+    def clean_wechatpay_sub_mchid(self) -> str:
+        value = (self.cleaned_data.get("wechatpay_sub_mchid") or "").strip()
+        if value and not re.fullmatch(r"\d{8,32}", value):
+            raise forms.ValidationError(_("Enter the sub-merchant number WeChat Pay gave you: digits only."))
+        return value
+
     def attribute_list(self) -> list[str]:
         text = self.cleaned_data.get("attributes_text", "")
         return [part for part in text.replace("，", ",").replace("、", ",").split(",") if part.strip()]
@@ -208,6 +215,16 @@ class CommunityAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
                     "commission_on_entry_orders",
                     "points_per_yuan",
                 ]
+            },
+        ),
+        (
+            _("Payments"),
+            {
+                "fields": ["payment_provider", "wechatpay_sub_mchid"],
+                "description": _(
+                    "WeChat Pay partner mode: members can pay by WeChat Pay only once the "
+                    "sub-merchant number (特约商户号) is set; the takings land in that merchant account."
+                ),
             },
         ),
     ]

@@ -4,12 +4,13 @@ Everything here is idempotent: keyed on usernames and slugs, so running it
 twice changes nothing.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.utils import timezone
 
-from members.models import Community, Membership, Tier, User
+from members.models import Community, EntryPlan, Membership, Tier, User
 from members.services.communities import community_create, community_set_attributes, community_update
 from members.services.memberships import (
     membership_activate_paid,
@@ -32,6 +33,8 @@ class DemoContext:
     users: dict[str, User] = field(default_factory=dict)
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # (username, password, who)
     extra: dict = field(default_factory=dict)
+    # Pays a paid join's entry fee (set by the command: commerce pays it; members cannot import commerce).
+    settle_entry: Callable[[Membership, EntryPlan], Membership] | None = None
 
 
 # username, nickname, interests, who
@@ -40,6 +43,7 @@ DEMO_PEOPLE = [
     ("wu_caijing", "吴老师", ["财经", "读书"], "owner of 财经频道书友会"),
     ("mama_lin", "林妈妈", ["育儿", "母婴"], "owner of 宝妈成长营"),
     ("pao_ge", "跑哥", ["跑步", "马拉松"], "owner of 城市跑团"),
+    ("qian_yunying", "钱运营", ["跑步", "活动策划"], "operator of 城市跑团"),
     ("caiwu_zhao", "赵会计", [], "finance staff (财务)"),
     ("li_xiaoyu", "李晓雨", ["理财", "基金", "读书"], "member"),
     ("chen_jie", "陈杰", ["投资", "商业", "历史"], "member"),
@@ -112,6 +116,7 @@ DEMO_COMMUNITIES = [
         "plans": [],
         "tiers": [("跑者", 1, 0, "0"), ("半马跑者", 2, 200, "5"), ("全马跑者", 3, 800, "12")],
         "members": ["liu_yang", "zhou_ting", "sun_hao", "huang_lei"],
+        "operators": ["qian_yunying"],
         "referral": {"level1_percent": "5"},
     },
 ]
@@ -127,7 +132,9 @@ def seed_tiers(community: Community, tiers: list[tuple[str, int, int, str]]) -> 
             tier_update(actor=SYSTEM, tier=tier, **values)
 
 
-def seed_member(community: Community, user: User, referrer: Membership | None) -> Membership:
+def seed_member(
+    community: Community, user: User, referrer: Membership | None, ctx: DemoContext | None = None
+) -> Membership:
     """Join the way a member would: by referral, paying or being approved as the community requires."""
     membership = Membership.objects.filter(user=user, community=community).first()
     if membership is not None:
@@ -140,7 +147,9 @@ def seed_member(community: Community, user: User, referrer: Membership | None) -
         referral_code=referrer.referral_code if referrer is not None else None,
     )
     membership = result.membership
-    if result.needs_payment:  # the demo has no payment provider: the entry fee counts as paid
+    if result.needs_payment and ctx is not None and ctx.settle_entry is not None:
+        membership = ctx.settle_entry(membership, plan)  # an entry order, paid (commerce's services)
+    elif result.needs_payment:  # members' steps alone: no orders to pay with
         membership = membership_activate_paid(
             membership_id=membership.pk, plan=plan, paid_at=timezone.now(), actor=SYSTEM
         )
@@ -171,7 +180,7 @@ def seed_communities(ctx: DemoContext) -> None:
         seed_tiers(community, spec["tiers"])
         previous = None
         for index, username in enumerate(spec["members"]):
-            membership = seed_member(community, ctx.users[username], previous)
+            membership = seed_member(community, ctx.users[username], previous, ctx)
             if index == 0 and membership.role == Membership.Role.MEMBER:
                 membership_set_role(actor=SYSTEM, membership=membership, role=Membership.Role.KOL)
             points_award(
@@ -182,6 +191,10 @@ def seed_communities(ctx: DemoContext) -> None:
                 actor=SYSTEM,
             )
             previous = membership  # a referral chain: each brought in the next
+        for username in spec.get("operators", []):
+            membership = seed_member(community, ctx.users[username], None, ctx)
+            if membership.role != Membership.Role.OPERATOR:
+                membership_set_role(actor=owner, membership=membership, role=Membership.Role.OPERATOR)
         ctx.extra.setdefault("communities", {})[spec["slug"]] = community
 
 

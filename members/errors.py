@@ -21,6 +21,16 @@ class WechatUnavailable(ApplicationError):
     http_status = 503
 
 
+class WechatAlreadyBound(ApplicationError):
+    code = "wechat_already_bound"
+    message = _("This WeChat is already bound to another account. Log in with WeChat to use that account.")
+    http_status = 409
+
+
+class AccountHasOtherWechat(WechatAlreadyBound):
+    message = _("Your account is already bound to another WeChat. Log in with that WeChat instead.")
+
+
 class UsernameTaken(ApplicationError):
     code = "validation_error"
     message = _("This username is taken. Choose another one.")

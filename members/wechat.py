@@ -1,7 +1,7 @@
 """The WeChat mini-program code-to-session call (``jscode2session``).
 
-The endpoint is configurable (``WECHAT_CODE2SESSION_URL``) so that tests and
-local runs point it at a local HTTP server. WeChat's answer is checked before
+It is called under ``WECHAT_API_BASE`` (default ``https://api.weixin.qq.com``) so
+that tests and local runs point it at a local HTTP server. WeChat's answer is checked before
 it reaches the database: an odd one is WeChat's fault (502), a busy WeChat is
 worth retrying (503), a refused code is the client's (400).
 """
@@ -26,10 +26,15 @@ class WechatSession:
     unionid: str | None = None
 
 
+def api_url(path: str) -> str:
+    """A mini-program server API's URL under ``WECHAT_API_BASE``."""
+    return settings.WECHAT_API_BASE.rstrip("/") + path
+
+
 def code_to_session(code: str) -> WechatSession:
     try:
         response = requests.get(
-            settings.WECHAT_CODE2SESSION_URL,
+            api_url("/sns/jscode2session"),
             params={
                 "appid": settings.WECHAT_APP_ID,
                 "secret": settings.WECHAT_APP_SECRET,

@@ -180,12 +180,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- WeChat mini-program login (code-to-session) ---------------------------
+# --- WeChat mini-program (login, server APIs) -------------------------------
 WECHAT_APP_ID = env.str("WECHAT_APP_ID", default="")
 WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="")
-WECHAT_CODE2SESSION_URL = env.str(
-    "WECHAT_CODE2SESSION_URL", default="https://api.weixin.qq.com/sns/jscode2session"
-)
 WECHAT_TIMEOUT_SECONDS = env.float("WECHAT_TIMEOUT_SECONDS", default=5.0)
 # Every mini-program server API (/sns/jscode2session, /cgi-bin/stable_token ...) is called under it.
 WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="https://api.weixin.qq.com")
@@ -226,6 +223,8 @@ WEB_WORKER_TIMEOUT_SECONDS = env.int("WEB_WORKER_TIMEOUT_SECONDS", default=30)
 # The total time one request of ours may wait on payment providers (every connect, read, retry
 # and backoff together). The check commerce.E001 keeps it at most half the worker's timeout.
 PAYMENT_PROVIDER_TIMEOUT_SECONDS = env.float("PAYMENT_PROVIDER_TIMEOUT_SECONDS", default=12.0)
+# Seconds the sandbox waits before it notifies a payment or a refund (none when tasks run eagerly).
+PAYMENT_SANDBOX_NOTIFY_DELAY_SECONDS = env.int("PAYMENT_SANDBOX_NOTIFY_DELAY_SECONDS", default=2)
 
 # --- Money ---------------------------------------------------------------------
 # Currencies entry plans may be priced in (ISO 4217 codes the payment setup can charge and settle).

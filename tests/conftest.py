@@ -7,6 +7,8 @@ from members.services.users import user_token
 from tests.members.factories import UserFactory
 from tests.shipped_data import load_shipped_data
 
+pytest_plugins = ["tests.wechat.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):

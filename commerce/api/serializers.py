@@ -267,3 +267,10 @@ class WebhookOutput(serializers.Serializer):
     received = serializers.BooleanField()
     event_id = serializers.CharField()
     outcome = serializers.CharField()
+
+
+class WechatPayFailOutput(serializers.Serializer):
+    """What WeChat Pay expects from a notify URL that did not take a notification (it retries)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from commerce.api import membership, reminders, views
+from commerce.api import membership, reminders, sandbox, views
 
 urlpatterns = [
     path("communities/<slug:slug>/products/", views.ProductListApi.as_view(), name="product-list"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("orders/", views.OrderListCreateApi.as_view(), name="order-list"),
     path("orders/<int:order_id>/", views.OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<int:order_id>/cancel/", views.OrderCancelApi.as_view(), name="order-cancel"),
+    path("orders/<int:order_id>/payment/", views.OrderPaymentApi.as_view(), name="order-payment"),
     path("orders/<int:order_id>/refund/", views.OrderEntryRefundApi.as_view(), name="order-entry-refund"),
     path(
         "owner/communities/<slug:slug>/products/",
@@ -22,6 +23,9 @@ urlpatterns = [
         "owner/orders/<int:order_id>/refund/", views.OwnerOrderRefundApi.as_view(), name="owner-order-refund"
     ),
     path("payments/stripe/webhook/", views.StripeWebhookApi.as_view(), name="stripe-webhook"),
+    path("payments/wechatpay/notify/", views.WechatPayNotifyApi.as_view(), name="wechatpay-notify"),
+    path("payments/sandbox/pay/", sandbox.SandboxPayApi.as_view(), name="sandbox-pay"),
+    path("payments/sandbox/notify/", sandbox.SandboxNotifyApi.as_view(), name="sandbox-notify"),
     path("me/reminders/", reminders.MyRemindersApi.as_view(), name="my-reminders"),
     path("communities/<slug:slug>/join/", membership.JoinApi.as_view(), name="community-join"),
     path("me/referrals/", membership.MyReferralsApi.as_view(), name="my-referrals"),

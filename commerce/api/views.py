@@ -1,5 +1,9 @@
 """Thin API views: parse with an input serializer, call one service or selector, render an output."""
 
+import logging
+
+from django.db import DatabaseError
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -10,17 +14,19 @@ from rest_framework.views import APIView
 from commerce import errors, selectors
 from commerce.api import serializers as s
 from commerce.models import Order, Product, Refund
-from commerce.payments.base import InvalidWebhook
+from commerce.payments.base import InvalidWebhook, ProviderUnavailable
 from commerce.services.catalog import SkuInput, category_get_by_path, product_create
 from commerce.services.checkout import order_checkout
 from commerce.services.orders import LineInput, order_cancel
-from commerce.services.payments import payment_summary, webhook_receive
+from commerce.services.payments import payment_refresh, payment_summary, webhook_receive
 from commerce.services.refunds import entry_refund_request, refund_request
 from members.models import Community
 from members.selectors import community_get_for_manager, membership_get_active
 from shequn_backend.api.exceptions import error_body
 from shequn_backend.api.lists import SelectorListApi
 from shequn_backend.api.schema import error_responses
+
+logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -199,6 +205,15 @@ class OrderCancelApi(APIView):
         return Response(_order_body(_own_order(request, order_id)))
 
 
+class OrderPaymentApi(APIView):
+    """A fresh ``<payment>`` for the caller's unpaid order (WeChat Pay: ``request_payment`` signed anew)."""
+
+    @extend_schema(responses={200: s.OrderPaymentOutput, **error_responses(401, 404, 409, 502, 503)})
+    def get(self, request, order_id):
+        order = _own_order(request, order_id)
+        return Response(payment_summary(payment_refresh(actor=request.user, order_id=order.pk)))
+
+
 def _refund_body(refund: Refund) -> dict:
     return s.RefundOutput(Refund.objects.select_related("order").get(pk=refund.pk)).data
 
@@ -261,3 +276,35 @@ class StripeWebhookApi(APIView):
             body = error_body("invalid_webhook", _("The signature or the payload is not valid."))
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         return Response({"received": True, "event_id": event.event_id, "outcome": event.outcome})
+
+
+def _wechatpay_fail(message: str, status_code: int) -> Response:
+    return Response({"code": "FAIL", "message": message}, status=status_code)
+
+
+class WechatPayNotifyApi(APIView):
+    """WeChat Pay's notifications (payments and refunds): signed and encrypted, not authenticated.
+
+    Success is 204 with an empty body; anything else is ``{"code": "FAIL", "message"}``
+    with a 4xx (not signed by WeChat Pay, stale) or a 5xx (ours, temporary), and
+    WeChat Pay delivers it again later. Never throttled: a dropped retry is a lost payment.
+    """
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes: list = []
+    parser_classes: list = []
+
+    @extend_schema(
+        request={"application/json": dict},
+        responses={204: None, 401: s.WechatPayFailOutput, 503: s.WechatPayFailOutput},
+    )
+    def post(self, request):
+        try:
+            webhook_receive(provider_name="wechatpay", payload=request.body, headers=request.headers)
+        except InvalidWebhook:
+            return _wechatpay_fail(_("The signature, serial or timestamp is not valid."), 401)
+        except (errors.ApplicationError, ProviderUnavailable, DatabaseError) as exc:
+            logger.warning("WeChat Pay notification not processed, WeChat will retry: %s", exc)
+            return _wechatpay_fail(_("Not processed right now: deliver it again later."), 503)
+        return HttpResponse(status=204)

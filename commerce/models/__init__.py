@@ -4,6 +4,7 @@ from commerce.models.orders import Order, OrderLine
 from commerce.models.payments import Payment, Refund, WebhookEvent
 from commerce.models.reminders import Notification, Reminder, RepurchaseRate
 from commerce.models.reports import ExportJob
+from commerce.models.sandbox import SandboxRefund, SandboxTrade
 
 __all__ = [
     "CURRENCY_CNY",
@@ -19,6 +20,8 @@ __all__ = [
     "Refund",
     "Reminder",
     "RepurchaseRate",
+    "SandboxRefund",
+    "SandboxTrade",
     "Sku",
     "WebhookEvent",
 ]

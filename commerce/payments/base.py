@@ -159,6 +159,8 @@ class ProviderRefund:
 
     ``local_id`` is our ``Refund`` id when the provider echoes it back
     (metadata); ``reference`` our refund reference when it does (out_refund_no).
+    ``attention``: what staff must do when the provider needs a person (WeChat
+    Pay's ``ABNORMAL`` refund); the order is flagged for review with it.
     """
 
     ref: str
@@ -168,6 +170,7 @@ class ProviderRefund:
     local_id: int | None = None
     reference: str = ""
     failure_reason: str = ""
+    attention: str = ""
     raw: dict = field(default_factory=dict, repr=False)
 
 
@@ -327,6 +330,8 @@ class PaymentProvider(Protocol):
 
     # Optional (Stripe): ``fetch_dispute(*, handle, dispute_ref) -> ProviderDispute`` and
     # ``minimum_amount(currency) -> Decimal`` (the smallest payment the provider accepts).
+    # Optional: ``renew_client(*, handle, client, raw) -> dict | None``, a new client part when the
+    # stored one is about to lapse (WeChat Pay's prepay id lives 2 hours), used by ``payment_refresh``.
 
 
 def provider_actor(name: str) -> str:
@@ -341,7 +346,8 @@ def get_provider(name: str) -> PaymentProvider:
 def provider_configured(name: str) -> bool:
     """Whether a provider has what it needs to take payments in this deployment."""
     if name == "wechatpay":
-        return bool(settings.WECHATPAY_MCHID and settings.WECHAT_APP_ID)
+        partner_ready = settings.WECHATPAY_MODE != "partner" or bool(settings.WECHATPAY_SP_APPID)
+        return bool(settings.WECHATPAY_MCHID and settings.WECHAT_APP_ID and partner_ready)
     if name == "stripe":
         return bool(settings.STRIPE_SECRET_KEY)
     if name == "sandbox":
@@ -349,13 +355,14 @@ def provider_configured(name: str) -> bool:
     return name == "offline"
 
 
-def default_provider(community_provider: str = "") -> str:
+def default_provider(community_provider: str = "", *, skip: tuple[str, ...] = ()) -> str:
     """The provider for a payment when the member names none.
 
     The community's own choice if it is configured, else ``PAYMENT_DEFAULT_PROVIDER``
-    if set, else WeChat Pay whenever it is configured, then Stripe, then the sandbox.
+    if set, else WeChat Pay whenever it is configured, then Stripe, then the sandbox
+    (``skip``: providers this community cannot take).
     """
     for name in (community_provider, settings.PAYMENT_DEFAULT_PROVIDER, *ONLINE_PROVIDERS):
-        if name and provider_configured(name):
+        if name and name not in skip and provider_configured(name):
             return name
     raise ProviderUnavailable("No payment provider is configured: online payments are off.")

@@ -99,16 +99,35 @@ def _payer(*, order: Order, provider: base.PaymentProvider) -> base.Payer:
     return base.Payer(user_id=order.buyer_id, wechat_openid=openid)
 
 
+def _lacks_sub_merchant(*, community, provider_name: str) -> bool:
+    """Partner mode: WeChat Pay needs the community's sub-merchant, where its takings land."""
+    return (
+        provider_name == "wechatpay"
+        and settings.WECHATPAY_MODE == "partner"
+        and not community.wechatpay_sub_mchid
+    )
+
+
 def payment_provider_choose(*, community, requested: str | None = None) -> str:
-    """The provider a payment goes to: the member's choice if offered, else the community's default."""
+    """The provider a payment goes to: the member's choice if offered, else the community's default.
+
+    In WeChat Pay partner mode a community without a sub-merchant cannot take
+    WeChat Pay: asking for it is ``409 wechatpay_sub_merchant_missing``, and the
+    default skips it (the same 409 if nothing else is configured).
+    """
     if requested:
         if requested not in base.ONLINE_PROVIDERS or not base.provider_configured(requested):
             raise errors.PaymentProviderNotOffered()
+        if _lacks_sub_merchant(community=community, provider_name=requested):
+            raise errors.WechatPaySubMerchantMissing()
         return requested
+    skip = ("wechatpay",) if _lacks_sub_merchant(community=community, provider_name="wechatpay") else ()
     try:
-        return base.default_provider(community.payment_provider)
+        return base.default_provider(community.payment_provider, skip=skip)
     except base.ProviderUnavailable as exc:
         logger.warning("Payment refused: %s", exc)
+        if skip and base.provider_configured("wechatpay"):
+            raise errors.WechatPaySubMerchantMissing() from exc
         raise errors.PaymentProviderUnavailable() from exc
 
 
@@ -245,6 +264,93 @@ def payment_start(*, order_id: int, provider_name: str | None = None) -> Payment
             payment.status = Payment.Status.PENDING
         payment.save(update_fields=["provider_ref", "client_data", "raw", "status", "updated_at"])
     return payment
+
+
+def payment_refresh(*, actor: Actor, order_id: int) -> Payment:
+    """The payment the buyer can pay now for their unpaid order (``GET /orders/{id}/payment/``).
+
+    The caller checked that ``actor`` is the buyer. ``NothingToPay`` (409) for an
+    order not waiting for a payment (paid, cancelled, or its hold ended). The live
+    attempt is returned, its client part renewed when the provider says it is
+    about to lapse (a WeChat Pay prepay id lives 2 hours: the identical prepay is
+    repeated). After a cancelled or closed attempt, or one the provider will not
+    renew, a new attempt is started at the same provider; one the provider reports
+    paid is applied (and then there is nothing to pay). Every provider call shares one deadline.
+    """
+    with base.provider_deadline():
+        return _payment_refresh(actor=actor, order_id=order_id)
+
+
+def _payment_refresh(*, actor: Actor, order_id: int) -> Payment:
+    order = Order.objects.get(pk=order_id)
+    if order.status != Order.Status.PENDING_PAYMENT or (
+        order.hold_expires_at is not None and order.hold_expires_at <= timezone.now()
+    ):
+        raise errors.NothingToPay()
+    attempts = order.payments.exclude(provider__in=["free", "offline"]).order_by("-pk")
+    payment = attempts.filter(status__in=Payment.LIVE_STATUSES).first()
+    if payment is None or payment.status == Payment.Status.CREATING:
+        last = payment or attempts.first()
+        return payment_start(order_id=order.pk, provider_name=last.provider if last else None)
+    renew = getattr(base.get_provider(payment.provider), "renew_client", None)
+    if renew is None or not payment.client_data:
+        return payment
+    try:
+        client = renew(handle=base.PaymentHandle.of(payment), client=payment.client_data, raw=payment.raw)
+    except base.ProviderUnavailable as exc:
+        logger.warning("Payment %s not renewed: %s", payment.pk, exc)
+        raise errors.PaymentProviderUnavailable() from exc
+    except base.ProviderRefused as exc:
+        logger.info("Payment %s not renewed (%s): replaced", payment.pk, exc)
+        return _payment_replace(actor=actor, payment=payment)
+    if client is None:
+        return payment
+    with transaction.atomic():
+        Order.objects.select_for_update().get(pk=order_id)
+        payment = Payment.objects.get(pk=payment.pk)
+        if payment.status in Payment.LIVE_STATUSES:
+            payment.client_data = client
+            payment.save(update_fields=["client_data", "updated_at"])
+    return payment
+
+
+def _payment_replace(*, actor: Actor, payment: Payment) -> Payment:
+    """An attempt the provider will not renew: apply its success if it was paid, else close it
+    and start a new one (new reference) at the same provider."""
+    provider = base.get_provider(payment.provider)
+    handle = base.PaymentHandle.of(payment)
+    try:
+        state = provider.fetch_payment(handle=handle)
+    except base.ProviderRefused:
+        state = None  # the provider never had it
+    except base.ProviderUnavailable as exc:
+        raise errors.PaymentProviderUnavailable() from exc
+    if state is not None and state.status == Payment.Status.SUCCEEDED:
+        fact = base.PaymentSucceeded(
+            order_id=None,
+            payment_ref=state.ref,
+            amount=state.amount_received,
+            currency=state.currency,
+            payment_reference=payment.reference,
+        )
+        with transaction.atomic(durable=True):
+            _apply_fact(
+                actor=base.provider_actor(payment.provider),
+                payment=payment,
+                fact=fact,
+                snapshot=None,
+                now=timezone.now(),
+            )
+        raise errors.NothingToPay()
+    try:
+        provider.close_payment(handle=handle, idempotency_key=f"{payment.idempotency_key}-close")
+    except (base.ProviderUnavailable, base.ProviderRefused) as exc:  # ORDERPAID: its notification follows
+        status = 503 if isinstance(exc, base.ProviderUnavailable) else 502
+        raise errors.PaymentProviderUnavailable(http_status=status) from exc
+    with transaction.atomic(durable=True):
+        order = Order.objects.select_for_update(of=("self",)).get(pk=payment.order_id)
+        _apply_canceled(actor=actor, order=order, payment=Payment.objects.get(pk=payment.pk))
+    return payment_start(order_id=payment.order_id, provider_name=payment.provider)
 
 
 # --- Applying facts (the caller holds the order's row lock) ------------------------------------

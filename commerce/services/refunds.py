@@ -294,6 +294,13 @@ def refund_apply_state(*, actor: Actor, order: Order, refund: Refund, state: Pro
         refund.failure_reason = state.failure_reason[:500]
         refund.confirmed_at = timezone.now() if became_succeeded else refund.confirmed_at
         changed += ["status", "failure_reason", "confirmed_at"]
+    if (
+        state.attention
+        and refund.status == Refund.Status.PENDING
+        and refund.failure_reason != state.attention[:500]
+    ):
+        refund.failure_reason, changed = state.attention[:500], [*changed, "failure_reason"]
+        _flag_refund_for_staff(actor=actor, order=order, message=state.attention)
     if changed:
         refund.save(update_fields=[*dict.fromkeys(changed), "updated_at"])
     if refund.status != before["status"]:
@@ -302,6 +309,17 @@ def refund_apply_state(*, actor: Actor, order: Order, refund: Refund, state: Pro
             actor=actor, action=action, refund=refund, before=before, community_id=order.community_id
         )
     return became_succeeded
+
+
+def _flag_refund_for_staff(*, actor: Actor, order: Order, message: str) -> None:
+    """The provider needs a person to finish a refund (WeChat Pay ``ABNORMAL``): say what to do."""
+    snapshot = audit_snapshot(order, AUDIT_FIELDS)
+    order.needs_review = True
+    order.review_reason = message[:500]
+    order.save(update_fields=["needs_review", "review_reason", "updated_at"])
+    order_audit(
+        actor=actor, action="order.flagged_for_review", order=order, before=snapshot, note=message[:500]
+    )
 
 
 def _ticket_targets(*, order: Order, refunded: Decimal) -> dict[int, int]:

@@ -61,6 +61,10 @@ class WechatLoginInput(serializers.Serializer):
     code = serializers.CharField(max_length=128)
 
 
+class UserWrapOutput(serializers.Serializer):
+    user = UserOutput()
+
+
 class ProfileUpdateInput(serializers.Serializer):
     nickname = serializers.CharField(max_length=64, required=False, allow_blank=True)
     interests = serializers.ListField(child=tag_field(), required=False, max_length=30)

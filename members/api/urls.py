@@ -6,6 +6,7 @@ urlpatterns = [
     path("auth/register/", views.RegisterApi.as_view(), name="auth-register"),
     path("auth/login/", views.LoginApi.as_view(), name="auth-login"),
     path("auth/wechat/", views.WechatLoginApi.as_view(), name="auth-wechat"),
+    path("auth/wechat/bind/", views.WechatBindApi.as_view(), name="auth-wechat-bind"),
     path("auth/logout/", views.LogoutApi.as_view(), name="auth-logout"),
     path("auth/logout-all/", views.LogoutAllApi.as_view(), name="auth-logout-all"),
     path("auth/password/", views.PasswordChangeApi.as_view(), name="auth-password"),

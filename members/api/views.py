@@ -12,6 +12,7 @@ from members.services.communities import community_create, community_update
 from members.services.memberships import membership_approve
 from members.services.users import (
     user_authenticate,
+    user_bind_wechat,
     user_login_wechat,
     user_password_change,
     user_register,
@@ -62,6 +63,23 @@ class WechatLoginApi(_LoginThrottled):
         data = s.WechatLoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         return _token_response(user_login_wechat(code=data.validated_data["code"]))
+
+
+class WechatBindApi(APIView):
+    """Bind the caller's account (made with a password) to their WeChat: then they can pay by WeChat."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        request=s.WechatLoginInput,
+        responses={200: s.UserWrapOutput, **error_responses(400, 401, 409, 429, 502, 503)},
+    )
+    def post(self, request):
+        data = s.WechatLoginInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_bind_wechat(user=request.user, code=data.validated_data["code"], actor=request.user)
+        return Response({"user": s.UserOutput(user).data})
 
 
 class LogoutApi(APIView):

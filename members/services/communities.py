@@ -3,6 +3,7 @@
 Entry plans and tiers have their own modules (``plans.py``, ``tiers.py``).
 """
 
+import re
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -31,6 +32,8 @@ SETTINGS_FIELDS = (
     "referral_level2_percent",
     "return_window_days",
     "commission_on_entry_orders",
+    "payment_provider",
+    "wechatpay_sub_mchid",
 )
 # The API's names for the referral settings.
 REFERRAL_FIELDS = {
@@ -52,6 +55,12 @@ def community_settings_check(*, values: dict) -> None:
         fields["points_per_yuan"] = [_("Enter zero or more points per yuan.")]
     if "entry_type" in values and values["entry_type"] not in Community.EntryType.values:
         fields["entry_type"] = [_("Choose one of the entry types.")]
+    providers = ("", *(value for value, _label in Community._meta.get_field("payment_provider").choices))
+    if "payment_provider" in values and values["payment_provider"] not in providers:
+        fields["payment_provider"] = [_("Choose one of the payment providers, or leave it empty.")]
+    sub_mchid = values.get("wechatpay_sub_mchid") or ""
+    if sub_mchid and not re.fullmatch(r"\d{8,32}", sub_mchid):
+        fields["wechatpay_sub_mchid"] = [_("Enter the sub-merchant number WeChat Pay gave you: digits only.")]
     if fields:
         raise InvalidSettings(fields=fields)
 

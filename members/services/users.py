@@ -10,7 +10,13 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from members import wechat
-from members.errors import InvalidCredentials, UsernameTaken, WrongPassword
+from members.errors import (
+    AccountHasOtherWechat,
+    InvalidCredentials,
+    UsernameTaken,
+    WechatAlreadyBound,
+    WrongPassword,
+)
 from members.events import user_interests_changed
 from members.models import User, UserInterest
 from shequn_backend.audit import Actor, audit_record
@@ -142,10 +148,86 @@ def user_update_profile(
 
 
 def user_login_wechat(*, code: str) -> User:
-    """Exchange a mini-program login code for our user, creating one on first login."""
+    """Exchange a mini-program login code for our user, creating one on first login.
+
+    The account is found by openid first, then by unionid (the same person,
+    known from another of the platform's apps, with no openid of ours yet:
+    the openid is linked to it). WeChat's unionid is kept when it gives one.
+    Two first logins of one person at once make one account.
+    """
     session = wechat.code_to_session(code)
-    user, _created = User.objects.get_or_create(
-        wechat_openid=session.openid,
-        defaults={"username": f"wx_{secrets.token_hex(8)}", "password": "!"},  # "!" = unusable
-    )
+    try:
+        with transaction.atomic():
+            return _wechat_user(session)
+    except IntegrityError:  # the same person's concurrent first login created the row: find it
+        with transaction.atomic():
+            return _wechat_user(session)
+
+
+def _wechat_user(session: wechat.WechatSession) -> User:
+    user = User.objects.select_for_update().filter(wechat_openid=session.openid).first()
+    if user is None and session.unionid:
+        user = (
+            User.objects.select_for_update()
+            .filter(wechat_unionid=session.unionid, wechat_openid__isnull=True)
+            .first()
+        )
+    if user is None:
+        unionid = session.unionid
+        if unionid and User.objects.filter(wechat_unionid=unionid).exists():
+            unionid = None  # held by an account bound to another openid: leave it there
+        user = User.objects.create(
+            username=f"wx_{secrets.token_hex(8)}",
+            password="!",  # "!" = unusable
+            wechat_openid=session.openid,
+            wechat_unionid=unionid,
+        )
+        audit_record(
+            actor=user, action="user.wechat_registered", target=user, changes={"wechat": [None, "bound"]}
+        )
+        return user
+    _wechat_link(user=user, session=session, actor=user)
+    return user
+
+
+def _wechat_link(*, user: User, session: wechat.WechatSession, actor: Actor) -> None:
+    """Set the user's openid and (if free) unionid from ``session``; audited when anything changes."""
+    changes = {}
+    if user.wechat_openid != session.openid:
+        user.wechat_openid = session.openid
+        changes["wechat_openid"] = [None, "bound"]
+    if (
+        session.unionid
+        and not user.wechat_unionid
+        and not User.objects.filter(wechat_unionid=session.unionid).exclude(pk=user.pk).exists()
+    ):
+        user.wechat_unionid = session.unionid
+        changes["wechat_unionid"] = [None, "bound"]
+    if changes:
+        user.save(update_fields=["wechat_openid", "wechat_unionid"])
+        audit_record(actor=actor, action="user.wechat_bound", target=user, changes=changes)
+
+
+def user_bind_wechat(*, user: User, code: str, actor: Actor) -> User:
+    """Bind ``user``'s account (made with a password) to the WeChat user of a mini-program login code.
+
+    One account per openid: a WeChat already bound to another account (or
+    whose unionid is another account's), or an account bound to another
+    WeChat, is ``409 wechat_already_bound``. Binding the same WeChat again is
+    a no-op. Race-safe: the openid and unionid columns are unique.
+    """
+    session = wechat.code_to_session(code)  # outside any transaction: a network call
+    try:
+        with transaction.atomic():
+            user = User.objects.select_for_update().get(pk=user.pk)
+            if user.wechat_openid and user.wechat_openid != session.openid:
+                raise AccountHasOtherWechat()
+            others = User.objects.exclude(pk=user.pk)
+            if others.filter(wechat_openid=session.openid).exists():
+                raise WechatAlreadyBound()
+            if session.unionid and others.filter(wechat_unionid=session.unionid).exists():
+                raise WechatAlreadyBound()
+            _wechat_link(user=user, session=session, actor=actor)
+    except IntegrityError as exc:  # another account took the openid meanwhile
+        raise WechatAlreadyBound() from exc
     return user

@@ -14,9 +14,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from commerce.checks import provider_time_fits_the_worker
 from commerce.models import Commission, Order, Payment, Refund, Sku, WebhookEvent
 from commerce.payments import base
+from commerce.payments.checks import provider_time_fits_the_worker
 from commerce.payments.stripe import webhooks
 from commerce.payments.stripe.client import StripeProvider
 from commerce.reports.filters import ReportFilters
@@ -506,3 +506,18 @@ def test_dispute_events_are_read_as_dispute_facts_and_one_without_an_intent_is_o
     assert (
         WebhookEvent.objects.get(event_id="evt_no_intent").payload["data"]["object"]["id"] == "dp_elsewhere"
     )
+
+
+def test_after_a_cancelled_intent_get_payment_makes_a_new_one_the_buyer_can_pay(shop, stripe):
+    buyer = MembershipFactory(community=shop["community"])
+    order_id = body(place_order(buyer.user, shop["community"], [(shop["sku"], 1)]))["id"]
+    old = Payment.objects.get(order_id=order_id)
+    stripe.cancel_at_provider(old.provider_ref)
+    deliver_events(stripe, "payment_intent.canceled")
+
+    response = client_for(buyer.user).get(f"/api/v1/orders/{order_id}/payment/")
+
+    assert response.status_code == 200, response.content
+    new = Payment.objects.get(order_id=order_id, status=Payment.Status.PENDING)
+    assert new.pk != old.pk and new.provider_ref != old.provider_ref
+    assert body(response)["client_secret"] == stripe.payment_intents[new.provider_ref]["client_secret"]

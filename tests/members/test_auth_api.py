@@ -243,7 +243,7 @@ def fake_wechat(settings):
     server.calls = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    settings.WECHAT_CODE2SESSION_URL = f"http://127.0.0.1:{server.server_port}/sns/jscode2session"
+    settings.WECHAT_API_BASE = f"http://127.0.0.1:{server.server_port}"
     settings.WECHAT_APP_ID = "wx-test-app"
     yield server
     server.shutdown()
@@ -270,7 +270,7 @@ class TestWechatLogin:
         assert not User.objects.exists()
 
     def test_wechat_down_is_503(self, api_client, settings):
-        settings.WECHAT_CODE2SESSION_URL = "http://127.0.0.1:9/unreachable"
+        settings.WECHAT_API_BASE = "http://127.0.0.1:9"
         assert_error(
             api_client.post("/api/v1/auth/wechat/", {"code": "good-x"}, format="json"),
             503,

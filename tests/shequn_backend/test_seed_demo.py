@@ -1,6 +1,8 @@
 import pytest
 from django.core.management import call_command
 
+from commerce.models import Order, Refund
+from commerce.reports.roles import user_is_finance
 from members.models import User
 
 pytestmark = pytest.mark.django_db
@@ -15,3 +17,24 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     assert "admin" in first and "demo-pass-2026" in first
     assert User.objects.get(username="li_xiaoyu").interests.count() == 3
     assert User.objects.get(username="admin").is_superuser
+    assert user_is_finance(user=User.objects.get(username="caiwu_zhao"))
+    # the sandbox is off here (DEBUG=0): the demo purchase is paid offline; refunds go through the service
+    assert Order.objects.filter(status=Order.Status.PARTIALLY_REFUNDED).count() == 2
+    assert set(Refund.objects.values_list("provider", "status")) == {("offline", "succeeded")}
+
+
+STAFF_PAGES = {
+    "caiwu_zhao": ["/admin/commerce/order/", "/admin/commerce/refund/", "/admin/commerce/exportjob/"],
+    "wu_caijing": ["/admin/commerce/order/", "/admin/commerce/product/"],
+    "qian_yunying": ["/admin/commerce/order/", "/admin/commerce/product/"],
+}
+
+
+def test_every_staff_login_opens_its_admin_pages(client):
+    call_command("seed_demo")
+    for username, pages in STAFF_PAGES.items():
+        client.force_login(User.objects.get(username=username))
+        for page in pages:
+            response = client.get(page)
+            assert response.status_code == 200, (username, page, response.status_code)
+            assert "你没有查看或编辑的权限" not in response.content.decode()

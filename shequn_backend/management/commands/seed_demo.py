@@ -40,13 +40,16 @@ class Command(BaseCommand):
             return self.handle_scale(
                 members=options["members"], orders=options["orders"], seed=options["seed"]
             )
-        ctx = members_demo.DemoContext()
+        ctx = members_demo.DemoContext(settle_entry=commerce_demo.settle_entry)
         steps = demo_steps()
         with tqdm(total=len(steps), desc="seed_demo", unit="step", file=self.stderr._out) as bar:
             for name, step in steps:
                 bar.set_postfix_str(name)
-                with transaction.atomic():
+                if getattr(step, "own_transactions", False):  # services with durable transactions
                     step(ctx)
+                else:
+                    with transaction.atomic():
+                        step(ctx)
                 bar.update(1)
         self.stdout.write(self.style.SUCCESS("Demo data is ready. Logins:"))
         for username, password, who in ctx.logins:

@@ -12,7 +12,7 @@ def fill_provider_keys(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("commerce", "0007_payment_attempts_and_references"),
+        ("commerce", "0008_sandbox_ledger"),
     ]
 
     operations = [

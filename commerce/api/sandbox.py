@@ -1,0 +1,101 @@
+"""The sandbox payment provider's endpoints (demo and local runs; 404 unless ``PAYMENT_SANDBOX_ENABLED``).
+
+``POST /payments/sandbox/pay/`` is the sandbox's cashier: the buyer pays an
+order's waiting sandbox payment, and the sandbox notifies the success
+asynchronously. ``POST /payments/sandbox/notify/`` receives the sandbox's
+signed notifications, answering as WeChat Pay's notify endpoint does.
+"""
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from commerce import errors
+from commerce.models import Order, Payment
+from commerce.payments import sandbox
+from commerce.payments.base import InvalidWebhook
+from commerce.services.payments import webhook_receive
+from shequn_backend.api.schema import error_responses
+
+
+class SandboxPayInput(serializers.Serializer):
+    order_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class SandboxPayOutput(serializers.Serializer):
+    order_id = serializers.IntegerField()
+    trade_state = serializers.CharField(help_text=_("The sandbox's state of the payment: SUCCESS."))
+    order_status = serializers.CharField(
+        help_text=_("The order's status now: paid once the sandbox's notification has been applied.")
+    )
+
+
+def _sandbox_enabled() -> None:
+    if not settings.PAYMENT_SANDBOX_ENABLED:
+        raise errors.NotFound()
+
+
+class SandboxPayApi(APIView):
+    """Pay your order's sandbox payment, as a member would in WeChat's cashier (demo only).
+
+    The sandbox then notifies the payment, signed, through the same path as
+    WeChat Pay's notifications; the order becomes ``paid`` when it is applied
+    (at once in the embedded default, within seconds with a Celery worker).
+    """
+
+    @extend_schema(
+        request=SandboxPayInput,
+        responses={202: SandboxPayOutput, **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request):
+        _sandbox_enabled()
+        data = SandboxPayInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order_id = data.validated_data["order_id"]
+        if not Order.objects.filter(pk=order_id, buyer=request.user).exists():
+            raise errors.NotFound()
+        payment = (
+            Payment.objects.filter(order_id=order_id, provider=sandbox.NAME)
+            .exclude(status__in=[Payment.Status.CREATING, Payment.Status.CANCELED])
+            .order_by("-pk")
+            .first()
+        )
+        if payment is None:
+            raise errors.SandboxNotPayable()
+        try:
+            trade = sandbox.sandbox_pay(reference=payment.reference, payer_id=request.user.pk)
+        except sandbox.SandboxRefused as exc:
+            raise errors.SandboxNotPayable() from exc
+        body = {
+            "order_id": order_id,
+            "trade_state": trade.state,
+            "order_status": Order.objects.values_list("status", flat=True).get(pk=order_id),
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class SandboxNotifyApi(APIView):
+    """The sandbox's signed notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS``).
+
+    Answers like WeChat Pay's notify endpoint: 204 with no body when applied
+    (or already applied), ``{"code": "FAIL", "message"}`` with 4xx/5xx otherwise.
+    """
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    parser_classes: list = []
+
+    @extend_schema(request={"application/json": dict}, responses={204: None, 400: dict, 409: dict, 503: dict})
+    def post(self, request):
+        _sandbox_enabled()
+        try:
+            webhook_receive(provider_name=sandbox.NAME, payload=request.body, headers=request.headers)
+        except InvalidWebhook as exc:
+            return Response({"code": "FAIL", "message": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        except errors.ApplicationError as exc:
+            return Response({"code": "FAIL", "message": str(exc.message)}, status=exc.http_status)
+        return Response(status=status.HTTP_204_NO_CONTENT)
