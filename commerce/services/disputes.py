@@ -76,7 +76,7 @@ def _flag(*, actor: Actor, order: Order, reason: str, raise_flag: bool) -> None:
     order_audit(actor=actor, action="order.flagged_for_review", order=order, before=before, note=reason)
 
 
-def _dispute_row(*, order: Order, payment: Payment, dispute: ProviderDispute, now: datetime) -> Refund:
+def _dispute_row(*, order: Order, payment: Payment, dispute: ProviderDispute) -> Refund:
     return Refund.objects.create(
         order=order,
         payment=payment,
@@ -102,7 +102,7 @@ def dispute_apply_state(
         return None
     row = Refund.objects.filter(provider=payment.provider, provider_ref=dispute.ref[:100]).first()
     if row is None and dispute.withdrawn and dispute.amount > 0:
-        row = _dispute_row(order=order, payment=payment, dispute=dispute, now=now)
+        row = _dispute_row(order=order, payment=payment, dispute=dispute)
     confirmed = []
     if row is not None:
         before = audit_snapshot(row, REFUND_AUDIT_FIELDS)
