@@ -120,9 +120,9 @@ def main():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    from tests.commerce.stripe_server import STRIPE_TOLERATE, FakeStripe  # the tests' Stripe stand-in
+    from tests.commerce.stripe_server import FakeStripe  # the tests' Stripe stand-in
 
-    stripe = FakeStripe(tolerate=STRIPE_TOLERATE)
+    stripe = FakeStripe()
     env = {
         **os.environ,
         "DEBUG": "0",

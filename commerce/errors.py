@@ -149,3 +149,10 @@ class TicketRefunded(ApplicationError):
     code = "ticket_refunded"
     message = _("This ticket was refunded and is no longer valid.")
     http_status = 409
+
+class AmountBelowMinimum(ApplicationError):
+    """The provider takes no payment this small (Stripe: 0.50 USD or its equivalent)."""
+
+    code = "amount_below_minimum"
+    message = _("This amount is below the smallest payment this payment method accepts.")
+    http_status = 400

@@ -12,7 +12,8 @@ from shequn_backend.events import send_on_commit
 order_paid = Signal()
 
 # A refund of an order was confirmed (partial or full).
-# Arguments: order_id, community_id, buyer_id, refund_id, amount (Decimal), fully_refunded (bool).
+# Arguments: order_id, community_id, buyer_id, refund_id, amount (Decimal; negative when money came
+# back, e.g. a dispute won), fully_refunded (bool).
 order_refunded = Signal()
 
 # A product was listed (created). Arguments: product_id, community_id.

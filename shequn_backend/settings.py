@@ -230,6 +230,12 @@ PAYMENT_SANDBOX_ENABLED = env.bool("PAYMENT_SANDBOX_ENABLED", default=DEBUG)
 # the trade bill's reconciliation shows it); reconcile_payments looks back this many bill days.
 PAYMENT_SYNC_CANCELLED_HOURS = env.int("PAYMENT_SYNC_CANCELLED_HOURS", default=6)
 WECHATPAY_RECONCILE_DAYS = env.int("WECHATPAY_RECONCILE_DAYS", default=3)
+# The web worker's timeout (gunicorn's --timeout, read by gunicorn.conf.py): a request killed
+# there answers an HTML 500 and leaves its work half done.
+WEB_WORKER_TIMEOUT_SECONDS = env.int("WEB_WORKER_TIMEOUT_SECONDS", default=30)
+# The total time one request of ours may wait on payment providers (every connect, read, retry
+# and backoff together). The check commerce.E001 keeps it at most half the worker's timeout.
+PAYMENT_PROVIDER_TIMEOUT_SECONDS = env.float("PAYMENT_PROVIDER_TIMEOUT_SECONDS", default=12.0)
 # Seconds the sandbox waits before it notifies a payment or a refund (none when tasks run eagerly).
 PAYMENT_SANDBOX_NOTIFY_DELAY_SECONDS = env.int("PAYMENT_SANDBOX_NOTIFY_DELAY_SECONDS", default=2)
 
@@ -241,12 +247,18 @@ SUPPORTED_CURRENCIES = env.list("SUPPORTED_CURRENCIES", default=["CNY"])
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
-# The library retries connection errors, 409s and 5xx itself, with the same idempotency key.
+# The library retries connection errors, 409s and 5xx itself, with the same idempotency key, while
+# PAYMENT_PROVIDER_TIMEOUT_SECONDS leaves time; each try's connect and read are bounded as well.
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
-STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+STRIPE_CONNECT_TIMEOUT_SECONDS = env.float("STRIPE_CONNECT_TIMEOUT_SECONDS", default=3.0)
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=8.0)
+# Sent as allowed_payment_method_types: what a customer may pay a PaymentIntent with.
 STRIPE_PAYMENT_METHOD_TYPES = env.list(
     "STRIPE_PAYMENT_METHOD_TYPES", default=["card", "alipay", "wechat_pay"]
 )
+# The smallest payment per currency where Stripe's table has none (it must convert to 0.50 USD):
+# "CNY=4.00,TWD=20". Orders below it are refused before Stripe is called (amount_below_minimum).
+STRIPE_MINIMUM_AMOUNTS = env.dict("STRIPE_MINIMUM_AMOUNTS", default={"CNY": "4.00"})
 
 # --- Commerce -------------------------------------------------------------------
 # How long an unpaid order holds its stock before release_stock_holds gives it back.

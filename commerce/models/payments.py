@@ -92,7 +92,9 @@ class Refund(models.Model):
 
     A refund counts towards ``Order.amount_refunded`` only once the provider
     confirms it (``succeeded``); while ``pending`` it still reserves its
-    amount, so that requests together never exceed what was paid.
+    amount, so that requests together never exceed what was paid. Money a
+    dispute took back is a refund with source ``dispute`` (its provider
+    reference is the dispute's), cancelled if the dispute gives it back.
     """
 
     class Status(models.TextChoices):
@@ -106,6 +108,7 @@ class Refund(models.Model):
         ADMIN = "admin", _("Admin")
         BUYER = "buyer", _("Buyer (refund window)")
         PROVIDER = "provider", _("Made at the provider")
+        DISPUTE = "dispute", _("Taken back by a dispute")
         DEMO = "demo", _("Demo data")
 
     OPEN_STATUSES = (Status.PENDING, Status.SUCCEEDED)
@@ -121,6 +124,8 @@ class Refund(models.Model):
         _("our reference"), max_length=32, unique=True, default=new_refund_reference, editable=False
     )
     provider_ref = models.CharField(_("provider reference"), max_length=100, blank=True, default="")
+    # The provider's idempotency key for sending it; a new one when the provider kept an answer under it.
+    provider_key = models.UUIDField(_("provider idempotency key"), default=uuid.uuid4, editable=False)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.OWNER)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)

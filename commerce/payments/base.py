@@ -14,7 +14,10 @@ needs to pay is a provider-shaped dict (``client_payload``), never a bare
 secret string.
 """
 
-from collections.abc import Mapping
+import contextvars
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -35,15 +38,59 @@ SHOWN_PROVIDERS = (*ONLINE_PROVIDERS, "offline")  # what a ``<payment>`` may nam
 
 
 class ProviderUnavailable(Exception):
-    """The provider did not answer, timed out or failed on its side: retrying may work."""
+    """The provider did not answer, timed out or failed on its side: retrying may work.
+
+    ``key_spent``: the provider saved this answer under the idempotency key and
+    would replay it (Stripe keeps a 500 for 24 h): the next try needs a fresh key.
+    """
+
+    def __init__(self, message: str = "", *, key_spent: bool = False):
+        super().__init__(message)
+        self.key_spent = key_spent
 
 
 class ProviderRefused(Exception):
-    """The provider answered and refused the request (bad parameters, keys, state)."""
+    """The provider answered and refused the request (bad parameters, keys, state).
 
-    def __init__(self, message: str = "", *, code: str = ""):
+    ``key_spent`` as for ``ProviderUnavailable``: a refusal may be saved under the key too.
+    """
+
+    def __init__(self, message: str = "", *, code: str = "", key_spent: bool = False):
         super().__init__(message)
         self.code = code
+        self.key_spent = key_spent
+
+
+# --- Time budget ------------------------------------------------------------------------------
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("provider_deadline", default=None)
+
+
+@contextmanager
+def provider_deadline(seconds: float | None = None) -> Iterator[float]:
+    """Bound the total time of the provider calls made inside (connects, reads, retries, backoff).
+
+    ``seconds`` defaults to ``PAYMENT_PROVIDER_TIMEOUT_SECONDS``; nested, the
+    earlier deadline wins, so one request of ours never waits on providers
+    for longer than that in all, well inside the web worker's timeout.
+    Yields the deadline (``time.monotonic()`` seconds).
+    """
+    seconds = settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS if seconds is None else seconds
+    outer = _deadline.get()
+    deadline = time.monotonic() + seconds
+    if outer is not None:
+        deadline = min(outer, deadline)
+    token = _deadline.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _deadline.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds left before the current deadline (None outside ``provider_deadline``)."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
 
 
 class InvalidWebhook(Exception):
@@ -181,7 +228,43 @@ class RefundSettled:
     order_id: int | None = None
 
 
-Fact = PaymentSucceeded | PaymentFailed | PaymentCanceled | RefundsChanged | RefundSettled
+@dataclass(frozen=True)
+class DisputeChanged:
+    """A dispute (chargeback or inquiry) on the payment changed (Stripe: ``charge.dispute.*``).
+
+    Like ``RefundsChanged``, only says *that* it changed: the dispute's current
+    state is fetched (``fetch_dispute``) before it is applied.
+    """
+
+    order_id: int | None
+    payment_ref: str
+    dispute_ref: str
+    payment_reference: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderDispute:
+    """A dispute as the provider holds it now.
+
+    ``withdrawn``: the disputed amount has been taken from the merchant's
+    balance and not given back (a chargeback pending or lost); False for an
+    inquiry, a won dispute (funds reinstated) or one that moved no money.
+    ``open``: the merchant still has to act (submit evidence) or wait.
+    """
+
+    ref: str
+    payment_ref: str
+    status: str
+    reason: str
+    amount: Decimal
+    currency: str
+    withdrawn: bool
+    open: bool
+    evidence_due_by: datetime | None = None
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+Fact = PaymentSucceeded | PaymentFailed | PaymentCanceled | RefundsChanged | RefundSettled | DisputeChanged
 
 
 @dataclass(frozen=True)
@@ -245,6 +328,8 @@ class PaymentProvider(Protocol):
     def parse_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
         """Verify a delivery and translate it; raise ``InvalidWebhook`` otherwise."""
 
+    # Optional (Stripe): ``fetch_dispute(*, handle, dispute_ref) -> ProviderDispute`` and
+    # ``minimum_amount(currency) -> Decimal`` (the smallest payment the provider accepts).
     # Optional: ``renew_client(*, handle, client, raw) -> dict | None``, a new client part when the
     # stored one is about to lapse (WeChat Pay's prepay id lives 2 hours), used by ``payment_refresh``.
 

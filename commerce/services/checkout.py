@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass
 
+from commerce.errors import AmountBelowMinimum
 from commerce.models import Order, Payment
-from commerce.services.orders import LineInput, order_create
+from commerce.services.orders import LineInput, order_cancel, order_create
 from commerce.services.payments import payment_precheck, payment_start
 from members.models import Community, User
 from shequn_backend.audit import Actor
@@ -31,6 +32,8 @@ def order_checkout(
     """Place an order (see ``order_create``) and start its payment at ``provider_name``
     (default: the community's provider).
 
+    An amount under the provider's minimum cancels the order (its stock comes
+    back) and raises ``AmountBelowMinimum`` (400) before the provider is called.
     If the provider is unavailable the order is kept (``pending_payment``, its
     stock held until the hold expires) and ``PaymentProviderUnavailable`` is
     raised; repeating the request with the same Idempotency-Key returns the
@@ -49,7 +52,12 @@ def order_checkout(
     )
     order = result.order
     if order.status == Order.Status.PENDING_PAYMENT:
-        payment = payment_start(order_id=order.pk, provider_name=provider_name)
+        try:
+            payment = payment_start(order_id=order.pk, provider_name=provider_name)
+        except AmountBelowMinimum:
+            # It could never be paid this way: give its stock back at once rather than at expiry.
+            order_cancel(actor=actor, order=order, reason="amount below the provider's minimum")
+            raise
     else:
         payment = order.payments.order_by("pk").first()
     return CheckoutResult(order=order, payment=payment, created=result.created)

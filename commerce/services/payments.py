@@ -31,6 +31,7 @@ The audience stale flag and every other reaction of trust run after commit.
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -48,6 +49,7 @@ from commerce.models import Order, Payment, Refund, WebhookEvent
 from commerce.payments import base
 from commerce.pricing import money, points_for
 from commerce.services.commissions import commission_create_for_order
+from commerce.services.disputes import dispute_apply_state
 from commerce.services.order_states import STATE_FIELDS, set_payment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.refunds import order_refunds_settle, refund_apply_state
@@ -141,6 +143,57 @@ def payment_precheck(*, community, buyer, provider_name: str | None = None) -> s
     return name
 
 
+def payment_amount_check(*, provider_name: str, amount: Decimal, currency: str) -> None:
+    """Refuse (400 ``amount_below_minimum``), before anything is sent, an amount the provider never takes."""
+    minimum = getattr(base.get_provider(provider_name), "minimum_amount", None)
+    if minimum is None or amount <= 0:
+        return
+    least = minimum(currency)
+    if amount < least:
+        raise errors.AmountBelowMinimum(
+            _("Payments by this method start at %(minimum)s %(currency)s; this one is %(amount)s.")
+            % {"minimum": money(least), "currency": currency.upper(), "amount": money(amount)}
+        )
+
+
+def _rotate_key(*, payment: Payment) -> Payment:
+    """The provider saved its answer under the attempt's key (Stripe replays a 500 for 24 h):
+    the next try of this attempt goes under a fresh one (unless a concurrent try changed it already)."""
+    rotated = Payment.objects.filter(
+        pk=payment.pk, status=Payment.Status.CREATING, idempotency_key=payment.idempotency_key
+    ).update(idempotency_key=uuid.uuid4(), updated_at=timezone.now())
+    if rotated:
+        logger.info(
+            "Payment %s: the provider kept its answer under the key; the next try uses a new one.", payment.pk
+        )
+    return Payment.objects.get(pk=payment.pk)
+
+
+def _create_at_provider(
+    *, provider: base.PaymentProvider, payment: Payment, order: Order, payer: base.Payer
+) -> base.ProviderPayment:
+    """Create the attempt at the provider within one deadline; after a saved 5xx, once more under a
+    fresh key. A refusal the provider saved also leaves a fresh key for the next call."""
+    with base.provider_deadline():
+        for last in (False, True):
+            try:
+                return provider.create_payment(
+                    handle=base.PaymentHandle.of(payment),
+                    order_id=order.pk,
+                    payer=payer,
+                    description=f"{order.community.name} #{order.pk}",
+                    expires_at=order.hold_expires_at,
+                    idempotency_key=str(payment.idempotency_key),
+                )
+            except (base.ProviderUnavailable, base.ProviderRefused) as exc:
+                if not exc.key_spent:
+                    raise
+                payment = _rotate_key(payment=payment)
+                if last or isinstance(exc, base.ProviderRefused):
+                    raise
+    raise AssertionError("unreachable")
+
+
 def _sub_merchant(*, community, provider_name: str) -> str:
     if provider_name == "wechatpay" and settings.WECHATPAY_MODE == "partner":
         return community.wechatpay_sub_mchid
@@ -151,12 +204,25 @@ def payment_start(*, order_id: int, provider_name: str | None = None) -> Payment
     """Create the order's payment at the provider (once) and return it with its client data.
 
     Safe to call again: the live attempt at that provider is returned without a
-    call; an attempt whose creation failed is retried with the same provider
-    key; after a cancelled or closed attempt a new one (new reference, new key)
-    is made. Raises ``WechatBindingRequired`` (409) for a WeChat Pay payer
-    without an openid and ``PaymentProviderUnavailable`` (503, or 502 when the
-    provider refused); the order then stays ``pending_payment`` with its stock
-    held until its hold expires, and the same call may be retried.
+    call; an attempt whose creation failed (still ``creating``: no answer, a
+    timeout, an error) is retried by the next call; after a cancelled or
+    closed attempt a new one (new reference, new key) is made. The provider
+    call is bounded by ``PAYMENT_PROVIDER_TIMEOUT_SECONDS`` in all.
+
+    Keys: a try that got no answer is repeated under the same key (the
+    provider answers what it did the first time). One whose answer the
+    provider saved (Stripe keeps a 500 or a refusal under the key and replays
+    it for 24 h) is repeated under a fresh key. If that saved 500 had in fact
+    created a PaymentIntent, it stays an orphan: nobody ever received its
+    client secret, so it cannot be paid, and events about it do not match our
+    attempt (its provider reference differs). We do not search for it first:
+    Stripe's search is eventually consistent, so it could not rule one out.
+
+    Raises ``AmountBelowMinimum`` (400) for an amount the provider never
+    takes, ``WechatBindingRequired`` (409) for a WeChat Pay payer without an
+    openid and ``PaymentProviderUnavailable`` (503, or 502 when the provider
+    refused); the order then stays ``pending_payment`` with its stock held
+    until its hold expires, and the same call may be retried.
     """
     with transaction.atomic():
         order = (
@@ -171,6 +237,8 @@ def payment_start(*, order_id: int, provider_name: str | None = None) -> Payment
         if order.status != Order.Status.PENDING_PAYMENT:
             return payment or order.payments.order_by("-pk").first()
         payer = _payer(order=order, provider=provider)
+        if payment is None or payment.status == Payment.Status.CREATING:
+            payment_amount_check(provider_name=name, amount=order.total, currency=order.currency)
         if payment is None:
             payment = Payment.objects.create(
                 order=order,
@@ -182,16 +250,11 @@ def payment_start(*, order_id: int, provider_name: str | None = None) -> Payment
         if payment.status != Payment.Status.CREATING:
             return payment
     try:
-        result = provider.create_payment(
-            handle=base.PaymentHandle.of(payment),
-            order_id=order.pk,
-            payer=payer,
-            description=f"{order.community.name} #{order.pk}",
-            expires_at=order.hold_expires_at,
-            idempotency_key=str(payment.idempotency_key),
-        )
+        result = _create_at_provider(provider=provider, payment=payment, order=order, payer=payer)
     except (base.ProviderUnavailable, base.ProviderRefused) as exc:
         logger.warning("Payment for order %s not created: %s", order.pk, exc)
+        if isinstance(exc, base.ProviderRefused) and exc.code == "amount_too_small":
+            raise errors.AmountBelowMinimum() from exc
         status = 503 if isinstance(exc, base.ProviderUnavailable) else 502
         raise errors.PaymentProviderUnavailable(http_status=status) from exc
     with transaction.atomic():
@@ -215,8 +278,13 @@ def payment_refresh(*, actor: Actor, order_id: int) -> Payment:
     about to lapse (a WeChat Pay prepay id lives 2 hours: the identical prepay is
     repeated). After a cancelled or closed attempt, or one the provider will not
     renew, a new attempt is started at the same provider; one the provider reports
-    paid is applied (and then there is nothing to pay).
+    paid is applied (and then there is nothing to pay). Every provider call shares one deadline.
     """
+    with base.provider_deadline():
+        return _payment_refresh(actor=actor, order_id=order_id)
+
+
+def _payment_refresh(*, actor: Actor, order_id: int) -> Payment:
     order = Order.objects.get(pk=order_id)
     if order.status != Order.Status.PENDING_PAYMENT or (
         order.hold_expires_at is not None and order.hold_expires_at <= timezone.now()
@@ -455,6 +523,7 @@ class ProviderSnapshot:
 
     payment: base.ProviderPayment
     refunds: list[base.ProviderRefund]
+    dispute: base.ProviderDispute | None = None
 
 
 def _apply_snapshot(
@@ -485,6 +554,10 @@ def _payment_for_fact(*, provider: str, fact: base.Fact) -> Payment | None:
         payment = Payment.objects.filter(provider=provider, provider_ref=fact.payment_ref).first()
     if payment is None and fact.payment_reference:
         payment = Payment.objects.filter(provider=provider, reference=fact.payment_reference).first()
+        known_at_creation = getattr(base.get_provider(provider), "refs_known_at_creation", False)
+        if payment is not None and known_at_creation and payment.provider_ref and fact.payment_ref:
+            # Our reference on another provider payment: an orphan of a retried creation, not ours.
+            return None
     order_id = getattr(fact, "order_id", None)
     if payment is not None or order_id is None or not fact.payment_ref:
         return payment
@@ -536,18 +609,29 @@ def _apply_fact(
         order_refunds_settle(actor=actor, order=order, confirmed=[refund] if confirmed else [])
     elif isinstance(fact, base.RefundsChanged) and snapshot is not None:
         _apply_snapshot(actor=actor, order=order, payment=payment, snapshot=snapshot, now=now)
+    elif isinstance(fact, base.DisputeChanged) and snapshot is not None and snapshot.dispute is not None:
+        _apply_snapshot(actor=actor, order=order, payment=payment, snapshot=snapshot, now=now)
+        dispute_apply_state(actor=actor, order=order, payment=payment, dispute=snapshot.dispute, now=now)
     return order
 
 
-def provider_snapshot(*, payment: Payment) -> ProviderSnapshot:
-    """Fetch the payment's and its refunds' current state at the provider (hold no lock meanwhile)."""
+def provider_snapshot(*, payment: Payment, dispute_ref: str = "") -> ProviderSnapshot:
+    """Fetch the payment's, its refunds' (and a dispute's) current state at the provider.
+
+    Hold no lock meanwhile; all the calls together stay within one provider deadline.
+    """
     provider = base.get_provider(payment.provider)
     handle = base.PaymentHandle.of(payment)
-    known = [base.RefundHandle(reference=r.reference, ref=r.provider_ref) for r in payment.refunds.all()]
-    return ProviderSnapshot(
-        payment=provider.fetch_payment(handle=handle),
-        refunds=provider.fetch_refunds(handle=handle, known=known),
-    )
+    known = [
+        base.RefundHandle(reference=r.reference, ref=r.provider_ref)
+        for r in payment.refunds.exclude(source=Refund.Source.DISPUTE)
+    ]
+    with base.provider_deadline():
+        return ProviderSnapshot(
+            payment=provider.fetch_payment(handle=handle),
+            refunds=provider.fetch_refunds(handle=handle, known=known),
+            dispute=provider.fetch_dispute(handle=handle, dispute_ref=dispute_ref) if dispute_ref else None,
+        )
 
 
 def webhook_receive(*, provider_name: str, payload: bytes, headers) -> WebhookEvent:
@@ -577,9 +661,9 @@ def webhook_receive(*, provider_name: str, payload: bytes, headers) -> WebhookEv
     fact = delivery.fact
     payment = _payment_for_fact(provider=provider.name, fact=fact) if fact is not None else None
     snapshot = None
-    if payment is not None and isinstance(fact, base.RefundsChanged):
+    if payment is not None and isinstance(fact, base.RefundsChanged | base.DisputeChanged):
         try:  # no lock is held during these calls
-            snapshot = provider_snapshot(payment=payment)
+            snapshot = provider_snapshot(payment=payment, dispute_ref=getattr(fact, "dispute_ref", ""))
         except (base.ProviderUnavailable, base.ProviderRefused) as exc:
             logger.warning("Webhook %s: provider state not fetched: %s", delivery.event_id, exc)
             raise errors.PaymentProviderUnavailable() from exc
@@ -649,13 +733,16 @@ def payment_cancel_at_provider(*, order_id: int) -> bool:
         .exclude(client_data={}, provider_ref="")
     )
     closed = False
-    for payment in payments:
-        try:
-            base.get_provider(payment.provider).close_payment(
-                handle=base.PaymentHandle.of(payment), idempotency_key=f"{payment.idempotency_key}-close"
-            )
-        except (base.ProviderUnavailable, base.ProviderRefused) as exc:
-            logger.info("Payment %s of order %s not closed at the provider: %s", payment.pk, order_id, exc)
-            continue
-        closed = True
+    with base.provider_deadline():  # all of them together, within one budget
+        for payment in payments:
+            try:
+                base.get_provider(payment.provider).close_payment(
+                    handle=base.PaymentHandle.of(payment), idempotency_key=f"{payment.idempotency_key}-close"
+                )
+            except (base.ProviderUnavailable, base.ProviderRefused) as exc:
+                logger.info(
+                    "Payment %s of order %s not closed at the provider: %s", payment.pk, order_id, exc
+                )
+                continue
+            closed = True
     return closed

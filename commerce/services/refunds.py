@@ -5,8 +5,12 @@ How a refund moves:
 1. ``refund_request`` locks the order row and checks that this refund and
    every other open one (pending or succeeded) together stay within what was
    paid; it writes a ``pending`` Refund, which reserves its amount.
-2. The provider is called outside any transaction, with the idempotency key
-   ``refund-<id>``.
+2. The provider is called outside any transaction, with the refund's own
+   random idempotency key (``provider_key``). A refund sent before (no answer,
+   or a refusal) is first looked up at the provider by our reference, so one
+   it made after all is recorded, not made again; when the provider kept its
+   answer under the key (Stripe replays a 500 or a refusal for 24 h) the next
+   send goes under a fresh key.
 3. The answer is recorded under the order lock. The order's
    ``amount_refunded`` and its status (``refunded`` / ``partially_refunded``)
    change only when the provider *confirms*: the refund's status is
@@ -27,11 +31,12 @@ proportion, event seats released, a fully refunded entry ends the membership.
 """
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,15 +50,16 @@ from commerce.payments.base import (
     ProviderUnavailable,
     RefundHandle,
     get_provider,
+    provider_deadline,
 )
 from commerce.pricing import proportional_share
 from commerce.services.commissions import commission_reverse_for_order
 from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, set_payment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
-from commerce.services.stock import stock_release
+from commerce.services.stock import skus_lock, stock_release, stock_take
 from commerce.services.tickets import ticket_refund_for_order
-from members.models import PointsEntry, User
-from members.services.memberships import membership_end_paid
+from members.models import Membership, PointsEntry, User
+from members.services.memberships import membership_activate_paid, membership_end_paid
 from members.services.points import points_award
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
 from shequn_backend.events import send_on_commit
@@ -72,6 +78,23 @@ def order_refundable_amount(*, order: Order) -> Decimal:
     if order.amount_paid <= 0:
         return ZERO
     return order.amount_paid - _sum(order.refunds.filter(status__in=Refund.OPEN_STATUSES))
+
+
+def _refundable_unless_disputed(*, order: Order) -> Decimal:
+    """What may still be refunded (one query); refused while a dispute holds some of the money:
+    Stripe refuses refunds of a charged-back payment (``charge_disputed``) until it is won."""
+    totals = order.refunds.filter(status__in=Refund.OPEN_STATUSES).aggregate(
+        total=Sum("amount"),
+        disputed=Count("pk", filter=Q(source=Refund.Source.DISPUTE, status=Refund.Status.SUCCEEDED)),
+    )
+    if totals["disputed"]:
+        raise errors.OrderNotRefundable(
+            _(
+                "The customer's bank took this payment back in a dispute: it cannot be refunded while "
+                "the dispute holds the money. See the order's review note."
+            )
+        )
+    return order.amount_paid - (totals["total"] or ZERO)
 
 
 REFUND_AUDIT_FIELDS = ("status", "provider_ref", "amount", "failure_reason")
@@ -118,6 +141,7 @@ def refund_request(
     Returns the refund, ``pending`` or ``succeeded``.
     """
     requester = _requester(actor)
+    created = False
     with transaction.atomic(durable=True):
         order = Order.objects.select_for_update().get(pk=order_id)
         refund = None
@@ -129,10 +153,11 @@ def refund_request(
         if payment is None or order.amount_paid <= 0 or order.payment_status not in FULFILLABLE:
             raise errors.OrderNotRefundable()
         if refund is None:
-            remaining = order_refundable_amount(order=order)
+            remaining = _refundable_unless_disputed(order=order)
             amount = remaining if amount is None else amount
             if amount <= 0 or amount > remaining:
                 raise errors.RefundExceedsPaid()
+            created = True
             refund = Refund.objects.create(
                 order=order,
                 payment=payment,
@@ -167,26 +192,47 @@ def refund_request(
                 community_id=order.community_id,
             )
         # else: pending and never answered (provider unreachable, or a crash before the answer): send again.
-    return refund_send(actor=actor, refund_id=refund.pk)
+    return refund_send(actor=actor, refund_id=refund.pk, reconcile=not created)
 
 
-def refund_send(*, actor: Actor, refund_id: int) -> Refund:
+def _made_already(*, refund: Refund) -> ProviderRefund | None:
+    """The provider's refund with our reference, if an earlier send made it.
+
+    None when the provider has none (Stripe ``resource_missing``, WeChat Pay
+    ``RESOURCE_NOT_EXISTS``) or cannot be asked (offline): the refund is sent.
+    """
+    provider = get_provider(refund.provider)
+    handle = RefundHandle(reference=refund.reference, ref=refund.provider_ref)
+    try:
+        return provider.fetch_refund(handle=PaymentHandle.of(refund.payment), refund=handle)
+    except ProviderRefused as exc:
+        logger.info("Refund %s not found at the provider (%s): sending it.", refund.pk, exc.code or exc)
+        return None
+
+
+def refund_send(*, actor: Actor, refund_id: int, reconcile: bool = False) -> Refund:
     """Send a pending refund to its provider (no lock held meanwhile) and record the answer.
 
-    Unreachable: the refund stays pending (the provider may have made it) and
-    keeps its amount reserved; refused: it fails and frees its amount.
+    ``reconcile``: it may have been sent before, so first look it up at the
+    provider by our reference and record it if it was made. Unreachable: the
+    refund stays pending (the provider may have made it) and keeps its amount
+    reserved; refused: it fails and frees its amount. An answer the provider
+    kept under the key (``key_spent``) gives the refund a fresh key.
     """
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     provider = get_provider(refund.provider)
     try:
-        state = provider.refund(
-            handle=PaymentHandle.of(refund.payment),
-            refund=RefundHandle(reference=refund.reference, ref=refund.provider_ref),
-            amount=refund.amount,
-            idempotency_key=refund.reference,
-            reason=refund.reason,
-            metadata={"order_id": str(refund.order_id), "refund_id": str(refund.pk)},
-        )
+        with provider_deadline():
+            state = _made_already(refund=refund) if reconcile else None
+            if state is None:
+                state = provider.refund(
+                    handle=PaymentHandle.of(refund.payment),
+                    refund=RefundHandle(reference=refund.reference, ref=refund.provider_ref),
+                    amount=refund.amount,
+                    idempotency_key=str(refund.provider_key),
+                    reason=refund.reason,
+                    metadata={"order_id": str(refund.order_id), "refund_id": str(refund.pk)},
+                )
     except (ProviderUnavailable, ProviderRefused) as exc:
         logger.warning("Refund %s not sent: %s", refund.pk, exc)
         _record_unsent(actor=actor, refund=refund, exc=exc)
@@ -210,7 +256,9 @@ def _record_unsent(*, actor: Actor, refund: Refund, exc: Exception) -> None:
         before = audit_snapshot(refund, REFUND_AUDIT_FIELDS)
         refund.status = Refund.Status.FAILED if refused else Refund.Status.PENDING
         refund.failure_reason = str(exc)[:500]
-        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+        if getattr(exc, "key_spent", False):
+            refund.provider_key = uuid.uuid4()  # the provider would replay this answer under the old one
+        refund.save(update_fields=["status", "failure_reason", "provider_key", "updated_at"])
         action = "refund.failed" if refused else "refund.unanswered"
         _refund_audit(
             actor=actor, action=action, refund=refund, before=before, community_id=order.community_id
@@ -299,20 +347,69 @@ def _take_back_points(*, actor: Actor, order: Order, key_suffix: str) -> None:
     ).first()
     if award is None or award.delta <= 0:
         return
-    taken = -(
+    prefix = f"order:{order.pk}:refund:"
+    entries = dict(
         PointsEntry.objects.filter(
-            membership_id=award.membership_id, idempotency_key__startswith=f"order:{order.pk}:refund:"
-        ).aggregate(total=Sum("delta"))["total"]
-        or 0
+            membership_id=award.membership_id, idempotency_key__startswith=prefix
+        ).values_list("idempotency_key", "delta")
     )
+    taken = -sum(entries.values())
     target = proportional_share(whole=award.delta, part=order.amount_refunded, of=order.amount_paid)
-    if target > taken:
-        points_award(
-            membership_id=award.membership_id,
-            delta=-(target - taken),
-            reason=_("Refund on order #%(id)s") % {"id": order.pk},
-            idempotency_key=f"order:{order.pk}:refund:{key_suffix}",
-            actor=actor,
+    if target == taken:
+        return
+    key = f"{prefix}{key_suffix}"
+    if target < taken or key in entries:
+        # Given back (a dispute won, a refund that failed later), or taken again: a new entry each time.
+        key = f"{prefix}{key_suffix}-{len(entries) + 1}"
+    reason = _("Refund on order #%(id)s") if target > taken else _("Points restored on order #%(id)s")
+    points_award(
+        membership_id=award.membership_id,
+        delta=-(target - taken),
+        reason=reason % {"id": order.pk},
+        idempotency_key=key,
+        actor=actor,
+    )
+
+
+def _retake_seats(*, actor: Actor, order: Order, targets: dict[int, int]) -> None:
+    """Reserve again the seats a refund gave back that it no longer covers (a dispute won).
+
+    Flags the order for review when they have been sold meanwhile.
+    """
+    lines = [
+        line
+        for line in OrderLine.objects.filter(order=order, sku__isnull=False).order_by("pk")
+        if line.quantity_released > targets.get(line.pk, 0)
+    ]
+    if not lines:
+        return
+    quantities: dict[int, int] = {}
+    for line in lines:
+        quantities[line.sku_id] = (
+            quantities.get(line.sku_id, 0) + line.quantity_released - targets.get(line.pk, 0)
+        )
+    try:
+        stock_take(skus=skus_lock(sku_ids=quantities), quantities=quantities)
+    except errors.OutOfStock:
+        snapshot = audit_snapshot(order, AUDIT_FIELDS)
+        note = _(
+            "The money came back, but the seats its refund gave back are sold: seat the buyer or refund."
+        )
+        order.review_reason = f"{order.review_reason} {note}".strip()[-500:] if order.needs_review else note
+        order.needs_review = True
+        order.save(update_fields=["needs_review", "review_reason", "updated_at"])
+        order_audit(actor=actor, action="order.flagged_for_review", order=order, before=snapshot)
+        return
+    for line in lines:
+        OrderLine.objects.filter(pk=line.pk).update(quantity_released=targets.get(line.pk, 0))
+
+
+def _restore_membership(*, actor: Actor, order: Order) -> None:
+    """An entry no longer refunded in full (a dispute won): the membership it paid for comes back."""
+    status = Membership.objects.filter(pk=order.membership_id).values_list("status", flat=True).first()
+    if status == Membership.Status.EXPIRED and order.plan_id and order.paid_at:
+        membership_activate_paid(
+            membership_id=order.membership_id, plan=order.plan, paid_at=order.paid_at, actor=actor
         )
 
 
@@ -356,21 +453,25 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
             fully_refunded=order.payment_status == Order.PaymentStatus.REFUNDED,
         )
     commission_reverse_for_order(order=order, now=timezone.now(), actor=actor)
-    if refunded <= 0:
+    if refunded <= 0 and previously_refunded <= 0:
         return order
     # Lock order as in a payment: order, then SKUs, then memberships (points, an entry's end).
     if order.kind == Order.Kind.EVENT:
-        stock_release(order=order, released_targets=_ticket_targets(order=order, refunded=refunded))
-        ticket_refund_for_order(actor=actor, order=order)
+        targets = _ticket_targets(order=order, refunded=refunded) if refunded > 0 else {}
+        if refunded < previously_refunded:
+            _retake_seats(actor=actor, order=order, targets=targets)
+        elif refunded > 0:
+            stock_release(order=order, released_targets=targets)
+            ticket_refund_for_order(actor=actor, order=order)
     keys = [str(refund.pk) for refund in confirmed if refund.status == Refund.Status.SUCCEEDED]
     _take_back_points(actor=actor, order=order, key_suffix=keys[-1] if keys else f"total-{refunded}")
-    if (
-        order.kind == Order.Kind.ENTRY
-        and order.payment_status == Order.PaymentStatus.REFUNDED
-        and before != Order.PaymentStatus.REFUNDED
-        and order.membership_id
-    ):
-        membership_end_paid(membership_id=order.membership_id, actor=actor)
+    if order.kind == Order.Kind.ENTRY and order.membership_id:
+        refunded_now = order.payment_status == Order.PaymentStatus.REFUNDED
+        refunded_before = before == Order.PaymentStatus.REFUNDED
+        if refunded_now and not refunded_before:
+            membership_end_paid(membership_id=order.membership_id, actor=actor)
+        elif refunded_before and not refunded_now:  # a dispute won: the entry is paid again
+            _restore_membership(actor=actor, order=order)
     return order
 
 

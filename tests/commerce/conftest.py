@@ -1,7 +1,7 @@
 import pytest
 
 from tests.commerce.money import assert_money_reconciles
-from tests.commerce.stripe_server import STRIPE_TOLERATE, FakeStripe
+from tests.commerce.stripe_server import FakeStripe
 
 
 @pytest.fixture(autouse=True)
@@ -13,7 +13,7 @@ def _fast_passwords(settings):
 @pytest.fixture
 def stripe(settings):
     """A local Stripe-compatible server; the real stripe library is pointed at it."""
-    server = FakeStripe(tolerate=STRIPE_TOLERATE)  # see STRIPE_TOLERATE: a known production gap
+    server = FakeStripe()  # strict: refuses what Stripe refuses
     settings.STRIPE_API_BASE = server.start()
     settings.STRIPE_SECRET_KEY = "sk_test_local"
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test_local"

@@ -85,10 +85,9 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
     return f"t={timestamp},v1={signature}"
 
 
-# KNOWN PRODUCTION GAP (issue 14): commerce/payments/stripe/client.py sends `payment_method_types`
-# on POST /v1/payment_intents; Stripe refuses it from API version 2026-09-30.endive (the pinned
-# library sends 2026-10-28.endive) with 400 payment_method_types_no_longer_supported. Tolerated here
-# (logged in server.tolerated) until the provider sends allowed_payment_method_types: then drop it.
+# Refusals a server may be told to let through (and log in server.tolerated). The provider sends
+# allowed_payment_method_types since issue 14, so the commerce fixtures tolerate nothing; this stays
+# for test_stripe_server's check of the mechanism.
 STRIPE_TOLERATE = ("payment_method_types_no_longer_supported",)
 
 
@@ -581,6 +580,9 @@ class FakeStripe:
         match = re.fullmatch(r"/v1/refunds/([^/]+)", path)
         if match and method == "GET":
             return "refund.retrieve", match.group(1)
+        match = re.fullmatch(r"/v1/disputes/([^/]+)", path)
+        if match and method == "GET":
+            return "dispute.retrieve", match.group(1)
         raise StripeError(404, f"Unrecognized request URL ({method}: {path}).", saved=False)
 
     def handle(self, endpoint: str, object_id: str, params: dict) -> dict:
@@ -597,6 +599,10 @@ class FakeStripe:
             return self._create_refund(params)
         if endpoint == "refund.list":
             return self._list_refunds(params)
+        if endpoint == "dispute.retrieve":
+            if object_id not in self.disputes:
+                raise StripeError(404, f"No such dispute: '{object_id}'", code="resource_missing", param="id")
+            return self.disputes[object_id]
         return self._refund(object_id)
 
     def _intent(self, intent_id: str) -> dict:

@@ -168,6 +168,8 @@ REFUND_LIST = {
     "starting_after": STR,
 }
 REFUND_RETRIEVE = {"expand": EXPAND}
+# [spec] GET /v1/disputes/{dispute}
+DISPUTE_RETRIEVE = {"expand": EXPAND}
 
 ENDPOINTS = {
     "payment_intent.create": (PAYMENT_INTENT_CREATE, ("amount", "currency")),
@@ -176,6 +178,7 @@ ENDPOINTS = {
     "refund.create": (REFUND_CREATE, ()),
     "refund.list": (REFUND_LIST, ()),
     "refund.retrieve": (REFUND_RETRIEVE, ()),
+    "dispute.retrieve": (DISPUTE_RETRIEVE, ()),
 }
 
 # [changelog] parameters an API version no longer accepts: (endpoint, param) -> (from version, code)

@@ -30,7 +30,8 @@ def test_the_payment_intent_carries_amount_in_fen_currency_metadata_methods_and_
     assert call["params"]["currency"] == "cny"
     payment = Payment.objects.get(order_id=data["id"])
     assert call["params"]["metadata"] == {"order_id": str(data["id"]), "payment_reference": payment.reference}
-    assert call["params"]["payment_method_types"] == ["card", "alipay", "wechat_pay"]
+    assert call["params"]["allowed_payment_method_types"] == ["card", "alipay", "wechat_pay"]
+    assert "payment_method_types" not in call["params"]
     assert call["idempotency_key"] == str(payment.idempotency_key)  # random, kept on our row
     assert payment.provider == "stripe" and payment.status == Payment.Status.PENDING
     assert payment.provider_ref == stripe.payment_intents[payment.provider_ref]["id"]
@@ -45,20 +46,17 @@ def test_the_payment_intent_carries_amount_in_fen_currency_metadata_methods_and_
     }
 
 
-# KNOWN PRODUCTION GAP (issue 14): Stripe saves a 500 under its idempotency key and replays it for
-# 24 h (saying Stripe-Should-Retry: false), so neither the library's retry nor ours with the same
-# key `order-<id>-pi` can succeed; the provider must start a new attempt with a fresh key.
-# Remove the mark when commerce/payments/stripe/client.py does (strict: it fails once fixed).
-@pytest.mark.xfail(strict=True, reason="issue 14: a saved 500 is replayed under the same idempotency key")
-def test_a_5xx_from_stripe_is_retried_by_the_library_with_the_same_key(shop, stripe):
-    stripe.fail_next(500)
+def test_a_500_stripe_kept_under_the_key_is_retried_at_once_under_a_fresh_key(shop, stripe):
+    stripe.fail_next(500)  # saved under the key and replayed for 24 h, with Stripe-Should-Retry: false
 
     response = place_order(shop["member"], shop["community"], [(shop["sku"], 1)])
 
     assert response.status_code == 201
     calls = stripe.calls("POST", "/v1/payment_intents")
-    assert len(calls) == 2 and calls[0]["idempotency_key"] == calls[1]["idempotency_key"]
-    assert len(stripe.payment_intents) == 1
+    keys = [call["idempotency_key"] for call in calls]
+    payment = Payment.objects.get()
+    assert len(calls) == 2 and keys[0] != keys[1] and keys[1] == str(payment.idempotency_key)
+    assert list(stripe.payment_intents) == [payment.provider_ref]
 
 
 def test_when_stripe_is_down_the_order_is_kept_and_a_retry_with_the_same_key_pays(shop, stripe):

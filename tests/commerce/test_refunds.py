@@ -46,7 +46,7 @@ def test_a_partial_refund_confirmed_by_stripe_makes_the_order_partially_refunded
         paid["order"].pk
     )
     assert call["params"]["metadata"]["refund_id"] == str(data["id"])
-    assert call["idempotency_key"] == Refund.objects.get(pk=data["id"]).reference  # random, on our row
+    assert call["idempotency_key"] == str(Refund.objects.get(pk=data["id"]).provider_key)  # random, ours
     assert points(paid["member"]) == 149 - 50  # a third of 149, rounded half up
 
 
@@ -131,7 +131,7 @@ def test_when_stripe_is_down_the_refund_stays_reserved_and_the_same_key_retries_
     assert retried.status_code == 201 and body(retried)["status"] == "succeeded"
     assert Refund.objects.count() == 1 and len(stripe.refunds) == 1
     assert {c["idempotency_key"] for c in stripe.calls("POST", "/v1/refunds")} == {
-        Refund.objects.get().reference
+        str(Refund.objects.get().provider_key)
     }
 
 

@@ -1,13 +1,13 @@
 """Every call our Stripe provider makes is one Stripe takes, on the API version the library pins.
 
-The local server here tolerates nothing (the commerce fixture tolerates the
-known gaps listed in ``STRIPE_TOLERATE``).
+The local server here tolerates nothing, like the commerce fixture.
 """
 
 from decimal import Decimal
 
 import pytest
 
+from commerce.payments import base
 from commerce.payments.stripe.client import StripeProvider
 from tests.commerce.stripe_server import FakeStripe
 
@@ -32,16 +32,23 @@ def _intent(server) -> str:
         ]
 
 
-# KNOWN PRODUCTION GAP (issue 14): the provider sends payment_method_types, which Stripe refuses
-# from 2026-09-30.endive with 400 payment_method_types_no_longer_supported. Strict: once the
-# provider is fixed this passes, and the mark (and STRIPE_TOLERATE) must go.
-@pytest.mark.xfail(strict=True, reason="issue 14: payment_method_types refused on 2026-10-28.endive")
+def _handle(ref: str = "", *, amount: str = "99.00") -> base.PaymentHandle:
+    return base.PaymentHandle(reference="P0123456789abcdef", ref=ref, amount=Decimal(amount), currency="CNY")
+
+
 def test_creating_a_payment_sends_only_what_stripe_takes(strict):
     payment = StripeProvider().create_payment(
-        order_id=5, amount=Decimal("99.00"), currency="CNY", idempotency_key="k-create", description="订单 5"
+        handle=_handle(),
+        order_id=5,
+        payer=base.Payer(user_id=1),
+        description="订单 5",
+        expires_at=None,
+        idempotency_key="k-create",
     )
 
     assert payment.ref in strict.payment_intents and payment.amount == Decimal("99.00")
+    assert strict.payment_intents[payment.ref]["payment_method_types"] == ["card", "alipay", "wechat_pay"]
+    assert strict.tolerated == [] and {c["status"] for c in strict.requests} == {200}
 
 
 def test_refunds_cancels_and_fetches_send_only_what_stripe_takes(strict):
@@ -50,16 +57,34 @@ def test_refunds_cancels_and_fetches_send_only_what_stripe_takes(strict):
     strict.succeed(paid)
 
     refund = provider.refund(
-        payment_ref=paid,
+        handle=_handle(paid),
+        refund=base.RefundHandle(reference="R0123456789abcdef", ref=""),
         amount=Decimal("10.00"),
-        currency="CNY",
         idempotency_key="k-refund",
         reason="质量问题" * 200,
         metadata={"refund_id": "3", "order_id": "5"},
     )
-    cancelled = provider.cancel_payment(payment_ref=open_, idempotency_key="k-cancel")
+    provider.close_payment(handle=_handle(open_), idempotency_key="k-cancel")
 
     assert refund.status == "succeeded" and refund.local_id == 3 and refund.amount == Decimal("10.00")
-    assert cancelled.status == "canceled" and provider.fetch_payment(payment_ref=paid).status == "succeeded"
-    assert [r.ref for r in provider.fetch_refunds(payment_ref=paid)] == [refund.ref]
+    assert strict.payment_intents[open_]["status"] == "canceled"
+    assert provider.fetch_payment(handle=_handle(paid)).status == "succeeded"
+    assert [r.ref for r in provider.fetch_refunds(handle=_handle(paid), known=[])] == [refund.ref]
     assert {c["status"] for c in strict.requests} == {200} and len(strict.requests) == 4
+
+
+def test_a_dispute_is_fetched_with_what_stripe_takes(strict):
+    paid = _intent(strict)
+    strict.succeed(paid)
+    dispute = strict.open_dispute(paid, amount=4000)
+
+    state = StripeProvider().fetch_dispute(handle=_handle(paid), dispute_ref=dispute["id"])
+
+    assert (state.ref, state.payment_ref, state.amount, state.currency) == (
+        dispute["id"],
+        paid,
+        Decimal("40.00"),
+        "CNY",
+    )
+    assert state.withdrawn and state.open and state.status == "needs_response"
+    assert {c["status"] for c in strict.requests} == {200}

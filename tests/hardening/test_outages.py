@@ -19,7 +19,7 @@ from members.models import Community, Membership, PointsEntry, User
 from shequn_backend.celery import app as celery_app
 from tests.commerce.factories import ProductFactory, SkuFactory
 from tests.commerce.flows import body, deliver, intent_of, pay, place_order, refund_as_owner
-from tests.commerce.stripe_server import STRIPE_TOLERATE, FakeStripe
+from tests.commerce.stripe_server import FakeStripe
 from tests.conftest import client_for
 from tests.members.factories import (
     PASSWORD,
@@ -70,7 +70,7 @@ def outage(settings):
 
 @pytest.fixture
 def stripe(settings):
-    server = FakeStripe(tolerate=STRIPE_TOLERATE)  # see STRIPE_TOLERATE: a known production gap
+    server = FakeStripe()  # strict: refuses what Stripe refuses
     settings.STRIPE_API_BASE = server.start()
     settings.STRIPE_SECRET_KEY = "sk_test_local"
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test_local"

@@ -6,6 +6,9 @@ effects are one-way), and
 ``charge.refunded`` with the refund events (``refund.created``,
 ``refund.updated``, ``refund.failed``, ``charge.refund.updated``), which only
 say *that* refunds changed: the current state is fetched before it is applied.
+The dispute events (``charge.dispute.created``, ``.updated``, ``.closed``,
+``.funds_withdrawn``, ``.funds_reinstated``) likewise only say that a
+dispute changed: it is fetched before it is applied.
 Anything else is stored and acknowledged without a fact.
 
 A signed payload is stored as PostgreSQL ``jsonb`` can hold it (no NUL, no
@@ -40,6 +43,13 @@ REFUND_EVENT_TYPES = {
     "refund.updated",
     "refund.failed",
 }
+DISPUTE_EVENT_TYPES = {
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+}
 
 
 def _order_id(metadata) -> int | None:
@@ -51,7 +61,7 @@ def _order_id(metadata) -> int | None:
     return order_id if order_id > 0 else None
 
 
-def _minor_units(value) -> Decimal:
+def minor_units(value) -> Decimal:
     """An amount in minor units; one our money columns cannot hold makes the object malformed."""
     amount = int(value)
     if not 0 <= amount < MINOR_UNITS_LIMIT:
@@ -59,7 +69,7 @@ def _minor_units(value) -> Decimal:
     return from_minor_units(amount)
 
 
-def _id_of(value) -> str:
+def id_of(value) -> str:
     """A Stripe reference that may be expanded (a dict) or not (its id)."""
     if isinstance(value, dict):
         return str(value.get("id") or "")
@@ -76,7 +86,7 @@ def refund_from_object(refund: dict) -> base.ProviderRefund:
         ref=refund["id"],
         reference=str(metadata.get("refund_reference") or ""),
         status=_REFUND_STATUS.get(refund.get("status"), "pending"),
-        amount=_minor_units(refund.get("amount") or 0),
+        amount=minor_units(refund.get("amount") or 0),
         currency=str(refund.get("currency") or "").upper(),
         local_id=local_id,
         failure_reason=str(refund.get("failure_reason") or ""),
@@ -94,7 +104,7 @@ def _fact(event_type: str, obj: dict) -> base.Fact | None:
             order_id=_order_id(obj.get("metadata")),
             payment_ref=obj["id"],
             payment_reference=_reference(obj.get("metadata")),
-            amount=_minor_units(obj.get("amount_received") or obj.get("amount") or 0),
+            amount=minor_units(obj.get("amount_received") or obj.get("amount") or 0),
             currency=str(obj.get("currency") or "").upper(),
         )
     if event_type == "payment_intent.payment_failed":
@@ -113,12 +123,18 @@ def _fact(event_type: str, obj: dict) -> base.Fact | None:
             payment_reference=_reference(obj.get("metadata")),
         )
     if event_type in REFUND_EVENT_TYPES:
-        payment_ref = _id_of(obj.get("payment_intent"))
+        payment_ref = id_of(obj.get("payment_intent"))
         if event_type == "charge.refunded" and not obj.get("paid"):
             return None
         if not payment_ref:
             return None
         return base.RefundsChanged(order_id=_order_id(obj.get("metadata")), payment_ref=payment_ref)
+    if event_type in DISPUTE_EVENT_TYPES:
+        payment_ref = id_of(obj.get("payment_intent"))
+        if not payment_ref:
+            return None
+        # A dispute's metadata is the merchant's own, not the payment's: found by the intent.
+        return base.DisputeChanged(order_id=None, payment_ref=payment_ref, dispute_ref=obj["id"])
     return None
 
 
