@@ -211,7 +211,7 @@ def test_a_payment_intent_cancelled_at_stripe_is_replaced_by_a_new_one_on_the_ne
     assert Payment.objects.get(pk=old.pk).status == Payment.Status.CANCELED
     retried = place_order(buyer.user, shop["community"], [(sku, 1)], key="k-cancel")
 
-    assert retried.status_code == 200
+    assert retried.status_code == 201  # a replay answers as the first request did
     new = Payment.objects.get(order_id=first["id"], status=Payment.Status.PENDING)
     assert new.provider_ref != old.provider_ref and new.reference != old.reference
     assert new.idempotency_key != old.idempotency_key
@@ -253,7 +253,7 @@ def test_a_hanging_stripe_answers_503_json_in_time_and_the_next_call_recovers_th
         time.sleep(0.05)
     retried = place_order(buyer.user, shop["community"], [(shop["sku"], 1)], key="k-hang")
 
-    assert retried.status_code == 200
+    assert retried.status_code == 201
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PENDING and len(stripe.payment_intents) == 2
     assert stripe.payment_intents[payment.provider_ref]["metadata"]["payment_reference"] == payment.reference
@@ -312,7 +312,7 @@ def test_two_saved_500s_leave_a_fresh_key_for_the_next_call(shop, stripe):
     failed = place_order(buyer.user, shop["community"], [(shop["sku"], 1)], key="k-500")
     retried = place_order(buyer.user, shop["community"], [(shop["sku"], 1)], key="k-500")
 
-    assert failed.status_code == 503 and retried.status_code == 200
+    assert failed.status_code == 503 and retried.status_code == 201
     keys = [c["idempotency_key"] for c in stripe.calls("POST", "/v1/payment_intents")][-3:]
     assert len(set(keys)) == 3 and all(uuid.UUID(key) for key in keys)
     payment = Payment.objects.get(order__buyer=buyer.user)
@@ -423,7 +423,7 @@ def test_a_gateway_error_stripe_did_not_save_keeps_the_key_and_one_it_saved_does
 
     keys = [c["idempotency_key"] for c in stripe.calls("POST", "/v1/payment_intents")][-4:]
     assert keys[:3] == [str(kept)] * 3 and keys[3] != str(kept)
-    assert retried.status_code == 200
+    assert retried.status_code == 201
 
 
 # --- what the finance side and the seats see ------------------------------------------------------
