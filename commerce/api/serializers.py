@@ -13,6 +13,7 @@ from commerce.pricing import money, tier_price
 from commerce.selectors import order_payment
 from commerce.services.orders import MAX_LINES, MAX_QUANTITY
 from commerce.services.payments import payment_summary
+from commerce.services.shipments import TRACKING_NO
 from shequn_backend.api.fields import MONEY_OUTPUT_PATTERN, DateTimeField, MoneyInput, StrictCharField
 
 MAX_ID = 2**63 - 1
@@ -283,8 +284,12 @@ class ShipmentOutput(serializers.Serializer):
 
 
 class ShipmentInput(serializers.Serializer):
-    carrier = serializers.CharField(max_length=20, help_text="WeChat's delivery id: SF, ZTO, YTO, JTSD ...")
-    tracking_no = serializers.CharField(max_length=64)
+    carrier = serializers.RegexField(
+        r"^[A-Za-z][A-Za-z0-9_]{1,19}$",
+        max_length=20,
+        help_text="WeChat's delivery id: SF, ZTO, YTO, JTSD ...",
+    )
+    tracking_no = serializers.RegexField(TRACKING_NO.pattern, max_length=40)
     lines = ShipLineSerializer(many=True, required=False, help_text="Leave out to ship all unshipped lines.")
 
 

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from members.models import User
+from members.services.addresses import PHONE
 from shequn_backend.api.fields import MoneyInput, RefusedField, StrictBooleanField, StrictCharField
 
 
@@ -215,7 +216,7 @@ class PointsEntryOutput(serializers.Serializer):
 
 class AddressInput(serializers.Serializer):
     name = serializers.CharField(max_length=50)
-    phone = serializers.CharField(max_length=20)
+    phone = serializers.RegexField(PHONE.pattern, max_length=20, help_text="Digits, e.g. 13800138000")
     province = serializers.CharField(max_length=50)
     city = serializers.CharField(max_length=50)
     district = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
