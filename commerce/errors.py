@@ -150,6 +150,7 @@ class TicketRefunded(ApplicationError):
     message = _("This ticket was refunded and is no longer valid.")
     http_status = 409
 
+
 class AmountBelowMinimum(ApplicationError):
     """The provider takes no payment this small (Stripe: 0.50 USD or its equivalent)."""
 
