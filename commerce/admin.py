@@ -83,6 +83,16 @@ def yuan(amount) -> str:
     return f"{sign}¥{abs(amount):,.2f}"
 
 
+def yuan_column(field: str, description):
+    """A list column showing ``field`` as ¥1,234.00, sorted by it."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self, obj):
+        return yuan(getattr(obj, field))
+
+    return column
+
+
 class DropdownRelatedOnlyFilter(admin.RelatedOnlyFieldListFilter):
     """A long related filter (the 118 categories) as one drop-down, offering only values in use."""
 
@@ -587,13 +597,8 @@ class ProviderLabelMixin:
     def provider_name(self, obj):
         return provider_label(obj.provider)
 
-    @admin.display(description=_("amount"), ordering="amount")
-    def amount_yuan(self, obj):
-        return yuan(obj.amount)
-
-    @admin.display(description=_("amount received"), ordering="amount_received")
-    def received_yuan(self, obj):
-        return yuan(obj.amount_received)
+    amount_yuan = yuan_column("amount", _("amount"))
+    received_yuan = yuan_column("amount_received", _("amount received"))
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -753,17 +758,9 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
     def placed_at(self, order):
         return formats.date_format(timezone.localtime(order.created_at), "SHORT_DATETIME_FORMAT")
 
-    @admin.display(description=_("total"), ordering="total")
-    def total_yuan(self, order):
-        return yuan(order.total)
-
-    @admin.display(description=_("amount paid"), ordering="amount_paid")
-    def paid_yuan(self, order):
-        return yuan(order.amount_paid)
-
-    @admin.display(description=_("amount refunded"), ordering="amount_refunded")
-    def refunded_yuan(self, order):
-        return yuan(order.amount_refunded)
+    total_yuan = yuan_column("total", _("total"))
+    paid_yuan = yuan_column("amount_paid", _("amount paid"))
+    refunded_yuan = yuan_column("amount_refunded", _("amount refunded"))
 
     @admin.display(description=_("history"))
     def history(self, order):
