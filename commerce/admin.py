@@ -4,19 +4,26 @@ Money rows (orders, payments, refunds, webhook deliveries) are read-only here:
 they change through services, which the refund action calls.
 """
 
+import uuid
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, OuterRef, Subquery, Sum
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from commerce.admin_reports import FinanceReadOnlyMixin
+from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
+from commerce.errors import PaymentProviderUnavailable
 from commerce.models import Category, Order, OrderLine, Payment, Product, Refund, Sku, WebhookEvent
+from commerce.payments.labels import provider_label
+from commerce.selectors import order_refund_preview
 from commerce.services.catalog import (
     MAX_SKUS,
     MAX_TAGS,
@@ -42,12 +49,50 @@ from members.admin_scoping import (
     ScopedInline,
     managed_community_ids,
 )
+from members.models import Tier
 from members.services.users import normalise_tags
+from shequn_backend.audit_labels import action_label, actor_text, changes_text
 from shequn_backend.errors import ApplicationError
+from shequn_backend.selectors import audit_history
 
 
 class OrderCommunityFilter(ManagedCommunityFilter):
     community_lookup = "order__community_id"
+
+
+def yuan(amount) -> str:
+    """Money as owners read it: ¥1,234.00 (a dash when there is none)."""
+    if amount is None:
+        return "-"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}¥{abs(amount):,.2f}"
+
+
+class DropdownRelatedOnlyFilter(admin.RelatedOnlyFieldListFilter):
+    """A long related filter (the 118 categories) as one drop-down, offering only values in use."""
+
+    template = "admin/commerce/dropdown_filter.html"
+
+
+class CategoryParentFilter(DropdownRelatedOnlyFilter):
+    """Products by their category's parent; products filed at the top level are offered by name."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.empty_value_display = _("Top level (no parent category)")
+
+
+class PlatformOnlyMixin:
+    """Platform internals (webhook deliveries, the scorer's raw output): superusers only, not owners.
+
+    Put ``FinanceReadOnlyMixin`` before it where finance staff read the page too.
+    """
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
 
 
 class ReadOnlyMixin:
@@ -231,6 +276,37 @@ class ProductForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["tags_text"].initial = ", ".join(self.instance.tags)
+        if "min_tier" in self.fields:
+            self.fields["min_tier"] = self._min_tier_field()
+
+    def _min_tier_field(self) -> forms.TypedChoiceField:
+        """The minimum tier chosen from the community's tiers (all the user's communities on the add page)."""
+        if self.instance.community_id:
+            communities = [self.instance.community]
+        else:
+            communities = list(self.fields["community"].queryset) if "community" in self.fields else []
+        tiers = Tier.objects.filter(community__in=communities).select_related("community")
+        several = len(communities) > 1
+        choices = [("", _("Everyone (no minimum tier)"))] + [
+            (
+                tier.level,
+                _("%(community)s · %(tier)s (level %(level)d and above)")
+                % {"community": tier.community.name, "tier": tier.name, "level": tier.level}
+                if several
+                else _("%(tier)s (level %(level)d and above)") % {"tier": tier.name, "level": tier.level},
+            )
+            for tier in tiers.order_by("community__name", "level")
+        ]
+        return forms.TypedChoiceField(
+            label=Product._meta.get_field("min_tier").verbose_name,
+            choices=choices,
+            coerce=int,
+            empty_value=None,
+            required=False,
+            help_text=_(
+                "Tier-only goods: members below this tier do not see them. Add tiers on the community's page."
+            ),
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -294,16 +370,15 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         "kind",
         "lowest_price",
         "stock_left",
-        "min_tier",
+        "min_tier_name",
         "is_active",
-        "created_at",
     ]
     list_filter = [
         "kind",
         "is_active",
         "created_at",
         ManagedCommunityFilter,
-        "category__parent",
+        ("category__parent", CategoryParentFilter),
     ]
     search_fields = ["title", "description", "category__path"]
     list_select_related = ["community", "category"]
@@ -326,6 +401,13 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(lowest=Min("skus__price"), stock_sum=Sum("skus__stock"), sku_count=Count("skus"))
+            .annotate(
+                tier_name=Subquery(
+                    Tier.objects.filter(community=OuterRef("community"), level=OuterRef("min_tier")).values(
+                        "name"
+                    )[:1]
+                )
+            )
         )
         return queryset
 
@@ -337,9 +419,16 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
         """Orders point at products: take one off sale instead of deleting it."""
         return False
 
+    class Media:
+        css = {"all": ["commerce/admin.css"]}
+
     @admin.display(description=_("lowest price"), ordering="lowest")
     def lowest_price(self, obj):
-        return obj.lowest
+        return yuan(obj.lowest)
+
+    @admin.display(description=_("minimum tier"), ordering="min_tier")
+    def min_tier_name(self, obj):
+        return (obj.tier_name or "-") if obj.min_tier is not None else _("Everyone")
 
     @admin.display(description=_("stock left"), ordering="stock_sum")
     def stock_left(self, obj):
@@ -476,17 +565,65 @@ class OrderLineInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
     readonly_fields = fields
 
 
-class PaymentInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
+class ProviderLabelMixin:
+    """Payments and refunds as owners read them: the provider by name, money with ¥."""
+
+    @admin.display(description=_("provider"), ordering="provider")
+    def provider_name(self, obj):
+        return provider_label(obj.provider)
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_yuan(self, obj):
+        return yuan(obj.amount)
+
+    @admin.display(description=_("amount received"), ordering="amount_received")
+    def received_yuan(self, obj):
+        return yuan(obj.amount_received)
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    """Providers in use, by their names (微信支付, 线下收款), not their codes."""
+
+    title, parameter_name = _("provider"), "provider"
+
+    def lookups(self, request, model_admin):
+        names = set(model_admin.get_queryset(request).order_by().values_list("provider", flat=True))
+        return [(name, provider_label(name)) for name in sorted(names)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(provider=self.value()) if self.value() else queryset
+
+
+class ProviderDataMixin:
+    """The provider's raw answer (its JSON, in English) is for superusers and finance, not owners."""
+
+    def get_exclude(self, request, obj=None):
+        excluded = list(super().get_exclude(request, obj) or [])
+        if not (request.user.is_superuser or finance_reads_all(request)):
+            excluded.append("raw")
+        return excluded
+
+
+class PaymentInline(FinanceReadOnlyMixin, ReadOnlyMixin, ProviderLabelMixin, ParentScopedInline):
     model = Payment
     community_field = "order__community"
-    fields = ["provider", "provider_ref", "status", "amount", "amount_received", "currency", "succeeded_at"]
+    fields = [
+        "provider_name",
+        "provider_ref",
+        "status",
+        "amount",
+        "amount_received",
+        "currency",
+        "succeeded_at",
+    ]
     readonly_fields = fields
 
 
-class RefundInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
+class RefundInline(FinanceReadOnlyMixin, ReadOnlyMixin, ProviderLabelMixin, ParentScopedInline):
     model = Refund
     community_field = "order__community"
     fields = [
+        "provider_name",
         "provider_ref",
         "status",
         "source",
@@ -499,6 +636,43 @@ class RefundInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
     readonly_fields = fields
 
 
+class RefundForm(forms.Form):
+    """The refund confirmation: an amount per order (at most its refundable remainder) and one reason."""
+
+    reason = forms.CharField(
+        label=_("reason"),
+        max_length=500,
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text=_("Shown to finance and kept in the order's history, e.g. “缺货，买家同意退款”."),
+    )
+
+    # One key per confirmation page: submitting the page twice (back, reload) moves the money once.
+    key = forms.CharField(widget=forms.HiddenInput, max_length=40)
+
+    def __init__(self, *args, previews, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.previews = previews
+        self.fields["key"].initial = uuid.uuid4().hex
+        for preview in previews:
+            self.fields[self.amount_field(preview)] = forms.DecimalField(
+                label=_("Refund for order #%(id)s (¥)") % {"id": preview.order.pk},
+                min_value=Decimal("0.01"),
+                max_value=preview.refundable,
+                max_digits=12,
+                decimal_places=2,
+                initial=preview.refundable,
+                widget=forms.NumberInput(attrs={"step": "0.01", "style": "width: 8em"}),
+            )
+
+    @staticmethod
+    def amount_field(preview) -> str:
+        return f"amount_{preview.order.pk}"
+
+    def rows(self):
+        """Each refundable order with its amount field, for the template."""
+        return [(preview, self[self.amount_field(preview)]) for preview in self.previews]
+
+
 @admin.register(Order)
 class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
     inlines = [OrderLineInline, PaymentInline, RefundInline]
@@ -508,17 +682,17 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "buyer",
         "kind",
         "status",
-        "total",
-        "amount_paid",
-        "amount_refunded",
+        "total_yuan",
+        "paid_yuan",
+        "refunded_yuan",
         "needs_review",
-        "created_at",
+        "placed_at",
     ]
     list_filter = ["status", "kind", "needs_review", "created_at", ManagedCommunityFilter]
     search_fields = ["=id", "buyer__username", "buyer__nickname"]
     list_select_related = ["community", "buyer"]
     date_hierarchy = "created_at"
-    actions = ["mark_fulfilled", "mark_completed", "refund_in_full"]
+    actions = ["mark_fulfilled", "mark_completed", "refund"]
     readonly_fields = [
         "community",
         "buyer",
@@ -538,8 +712,65 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "needs_review",
         "review_reason",
         "created_at",
+        "history",
     ]
     fields = readonly_fields
+
+    class Media:
+        css = {"all": ["commerce/admin.css"]}
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def placed_at(self, order):
+        return formats.date_format(timezone.localtime(order.created_at), "SHORT_DATETIME_FORMAT")
+
+    @admin.display(description=_("total"), ordering="total")
+    def total_yuan(self, order):
+        return yuan(order.total)
+
+    @admin.display(description=_("amount paid"), ordering="amount_paid")
+    def paid_yuan(self, order):
+        return yuan(order.amount_paid)
+
+    @admin.display(description=_("amount refunded"), ordering="amount_refunded")
+    def refunded_yuan(self, order):
+        return yuan(order.amount_refunded)
+
+    @admin.display(description=_("history"))
+    def history(self, order):
+        """What happened to the order, its payments and refunds: the audit trail, newest first."""
+        entries = audit_history(targets=[order, *order.payments.all(), *order.refunds.all()])
+        if not entries:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    formats.date_format(timezone.localtime(entry.created_at), "DATETIME_FORMAT"),
+                    entry.actor.get_username() if entry.actor_id else actor_text(entry.actor_label),
+                    action_label(entry.action),
+                    changes_text(target_type=entry.target_type, changes=entry.changes)
+                    + (f" ({entry.note})" if entry.note else ""),
+                )
+                for entry in entries
+            ),
+        )
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("time"),
+            _("actor"),
+            _("action"),
+            _("details"),
+        )
+        return format_html('<table class="order-history">{}{}</table>', head, rows)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The audit trail of this order (services write it; Django's own log stays empty)."""
+        order = self.get_object(request, object_id)
+        if order is None or not self.has_view_permission(request, order):
+            raise Http404
+        url = reverse("admin:shequn_backend_auditentry_changelist")
+        return HttpResponseRedirect(f"{url}?target_type=commerce.order&target_id={order.pk}")
 
     def _advance(self, request, queryset, status):
         moved = 0
@@ -565,52 +796,149 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
     def mark_completed(self, request, queryset):
         self._advance(request, queryset, Order.Status.COMPLETED)
 
-    @admin.action(description=_("Refund what is left of the selected orders"))
-    def refund_in_full(self, request, queryset):
-        refunded = 0
-        for order in queryset.order_by("pk"):
+    @admin.action(description=_("Refund the selected orders (asks amount and reason first)"))
+    def refund(self, request, queryset):
+        """A confirmation page (like "delete selected"): amounts, a reason, and what money will move."""
+        orders = list(queryset.select_related("buyer", "community").order_by("pk"))
+        previews = [order_refund_preview(order=order) for order in orders]
+        refundable = [preview for preview in previews if preview.refundable > 0]
+        if not refundable:
+            self.message_user(
+                request,
+                _(
+                    "None of the selected orders has money left to refund: only paid orders can be "
+                    "refunded, up to what was paid less earlier refunds."
+                ),
+                messages.WARNING,
+            )
+            return None
+        form = RefundForm(request.POST if "confirm" in request.POST else None, previews=refundable)
+        if form.is_valid():
+            self._refund(request, form)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Refund orders: check what money will move"),
+            "opts": self.opts,
+            "form": form,
+            "rows": [
+                (
+                    preview,
+                    field,
+                    provider_label(preview.provider),
+                    yuan(preview.refundable),
+                    yuan(typed_amount(field.value())),
+                )
+                for preview, field in form.rows()
+            ],
+            "skipped": [preview.order for preview in previews if preview.refundable <= 0],
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/commerce/order/refund_confirmation.html", context)
+
+    def _refund(self, request, form) -> None:
+        reason = form.cleaned_data["reason"]
+        for preview in form.previews:
+            order, amount = preview.order, form.cleaned_data[form.amount_field(preview)]
             try:
-                refund_request(
+                refund = refund_request(
                     actor=request.user,
                     order_id=order.pk,
-                    reason=str(_("Refunded in the admin.")),
+                    amount=amount,
+                    reason=reason,
                     source=Refund.Source.ADMIN,
+                    idempotency_key=f"admin:{form.cleaned_data['key']}",
                 )
+            except PaymentProviderUnavailable as exc:
+                self.message_user(request, provider_trouble(preview, amount, exc), messages.ERROR)
+                continue
             except ApplicationError as exc:
                 self.message_user(
                     request,
-                    _("Order #%(id)s: %(error)s") % {"id": order.pk, "error": exc.message},
-                    messages.WARNING,
+                    _("Order #%(id)s was not refunded: %(error)s") % {"id": order.pk, "error": exc.message},
+                    messages.ERROR,
                 )
                 continue
-            refunded += 1
-        if refunded:
+            done = refund.status == Refund.Status.SUCCEEDED
             self.message_user(
                 request,
-                ngettext(
-                    "Refund requested for %(count)d order.",
-                    "Refunds requested for %(count)d orders.",
-                    refunded,
+                (
+                    _("Order #%(id)s: %(amount)s refunded to %(buyer)s through %(provider)s.")
+                    if done
+                    else _(
+                        "Order #%(id)s: refund of %(amount)s to %(buyer)s sent to %(provider)s; "
+                        "the order changes once the provider confirms it."
+                    )
                 )
-                % {"count": refunded},
+                % {
+                    "id": order.pk,
+                    "amount": yuan(refund.amount),
+                    "buyer": buyer_name(order),
+                    "provider": provider_label(refund.provider),
+                },
                 messages.SUCCESS,
             )
 
 
+def provider_trouble(preview, amount, exc) -> str:
+    """What the owner should do when the provider did not answer (503) or refused (502) a refund."""
+    values = {
+        "id": preview.order.pk,
+        "amount": yuan(amount),
+        "provider": provider_label(preview.provider),
+    }
+    if exc.http_status == 502:
+        return (
+            _(
+                "Order #%(id)s: %(provider)s refused the refund of %(amount)s, so no money moved. "
+                "Check the payment at %(provider)s, then refund again."
+            )
+            % values
+        )
+    return (
+        _(
+            "Order #%(id)s: %(provider)s did not answer. The refund of %(amount)s is kept as pending (its "
+            "amount stays reserved) and is confirmed when %(provider)s reports it: look at the order's "
+            "refunds later and do not refund it again. If it is still pending tomorrow, ask %(provider)s."
+        )
+        % values
+    )
+
+
+def typed_amount(value) -> Decimal | None:
+    """The amount in a refund row as typed (or its default), None when it is no number."""
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    except (ArithmeticError, ValueError):
+        return None
+
+
+def buyer_name(order) -> str:
+    return order.buyer.nickname or order.buyer.get_username()
+
+
 @admin.register(Payment)
-class PaymentAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(
+    FinanceReadOnlyMixin,
+    ReadOnlyMixin,
+    ProviderLabelMixin,
+    ProviderDataMixin,
+    CommunityScopedAdminMixin,
+    admin.ModelAdmin,
+):
     community_field = "order__community"
     list_display = [
         "id",
         "order",
-        "provider",
+        "provider_name",
         "provider_ref",
         "status",
-        "amount",
-        "amount_received",
+        "amount_yuan",
+        "received_yuan",
         "created_at",
     ]
-    list_filter = ["status", "provider", "created_at", OrderCommunityFilter]
+    list_filter = ["status", ProviderFilter, "created_at", OrderCommunityFilter]
     search_fields = ["provider_ref", "reference", "=order__id"]
     list_select_related = ["order"]
     date_hierarchy = "created_at"
@@ -618,9 +946,26 @@ class PaymentAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixi
 
 
 @admin.register(Refund)
-class RefundAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
+class RefundAdmin(
+    FinanceReadOnlyMixin,
+    ReadOnlyMixin,
+    ProviderLabelMixin,
+    ProviderDataMixin,
+    CommunityScopedAdminMixin,
+    admin.ModelAdmin,
+):
     community_field = "order__community"
-    list_display = ["id", "order", "provider_ref", "status", "source", "amount", "requested_by", "created_at"]
+    list_display = [
+        "id",
+        "order",
+        "provider_name",
+        "provider_ref",
+        "status",
+        "source",
+        "amount_yuan",
+        "requested_by",
+        "created_at",
+    ]
     list_filter = ["status", "source", "created_at", OrderCommunityFilter]
     search_fields = ["provider_ref", "=order__id", "reason"]
     list_select_related = ["order", "requested_by"]
@@ -628,12 +973,11 @@ class RefundAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
-    """Raw deliveries for audit; owners see those about their orders, superusers all."""
+class WebhookEventAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, PlatformOnlyMixin, admin.ModelAdmin):
+    """Raw provider deliveries, for audit by superusers and finance; owners see their orders' payments."""
 
-    community_field = "order__community"
     list_display = ["event_id", "type", "outcome", "delivery_count", "order", "received_at", "processed_at"]
-    list_filter = ["type", "outcome", "received_at", "provider"]
+    list_filter = ["type", "outcome", "received_at", ProviderFilter]
     search_fields = ["event_id", "type", "=order__id"]
     list_select_related = ["order"]
     date_hierarchy = "received_at"

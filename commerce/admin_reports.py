@@ -106,10 +106,13 @@ def _status_choices():
 
 class ExportForm(forms.Form):
     report = forms.ChoiceField(label=gettext_lazy("Report"))
-    date_from = forms.DateField(label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    # <input type="date"> takes ISO dates only, whatever the page's language.
+    date_from = forms.DateField(
+        label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     date_to = forms.DateField(
         label=gettext_lazy("To"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text=gettext_lazy("Asia/Shanghai calendar days, both inclusive."),
     )
     community = forms.ModelChoiceField(

@@ -1,5 +1,8 @@
 """Reads on commerce data, each named for whom it is scoped to, prefetched for its caller."""
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.db.models import Prefetch, Q, QuerySet
 
 from commerce.models import Order, Payment, Product, Sku
@@ -95,6 +98,24 @@ def order_payment(order: Order) -> Payment | None:
     """The payment the customer is asked to complete: the online one if any (uses the prefetch)."""
     payments = [payment for payment in order.payments.all() if payment.provider != "free"]
     return payments[-1] if payments else None
+
+
+@dataclass(frozen=True)
+class RefundPreview:
+    """What a refund of ``order`` would move: at most ``refundable``, to ``buyer`` through ``provider``."""
+
+    order: Order
+    refundable: Decimal
+    provider: str  # the provider's name (``commerce.payments.labels.provider_label`` shows it)
+
+
+def order_refund_preview(*, order: Order) -> RefundPreview:
+    """The refundable remainder and the provider of the payment a refund would go back through."""
+    from commerce.services.refunds import order_refundable_amount
+
+    payment = order.payments.filter(status=Payment.Status.SUCCEEDED).exclude(provider="free").first()
+    refundable = order_refundable_amount(order=order) if payment is not None else Decimal("0.00")
+    return RefundPreview(order=order, refundable=refundable, provider=payment.provider if payment else "")
 
 
 # --- Commissions, reminders, repurchase rates (issue 7) ------------------------------------------

@@ -31,7 +31,12 @@ from members.models import (
 )
 from members.services import memberships as membership_services
 from members.services.communities import SETTINGS_FIELDS, community_create, community_update
-from members.services.invites import invite_code_check, invite_code_create, invite_code_update
+from members.services.invites import (
+    invite_code_check,
+    invite_code_create,
+    invite_code_suggest,
+    invite_code_update,
+)
 from members.services.plans import PLAN_FIELDS, entry_plan_check, entry_plan_create, entry_plan_update
 from members.services.tiers import TIER_FIELDS, tier_check, tier_create, tier_delete, tier_update
 from members.services.users import user_password_change, user_set_interests
@@ -174,6 +179,7 @@ class CommunityForm(forms.ModelForm):
     class Meta:
         model = Community
         exclude: list = []
+        error_messages = {"slug": {"unique": _("This address (slug) is taken. Choose another one.")}}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -433,9 +439,17 @@ INVITE_EDITABLE = ["max_uses", "expires_at", "is_active"]
 
 
 class InviteCodeForm(forms.ModelForm):
+    """A new code comes generated (the owner may replace it with a word of their own)."""
+
     class Meta:
         model = InviteCode
         fields = ["community", "code", *INVITE_EDITABLE]
+        help_texts = {"code": _("Generated for you; change it to a word of your own if you like.")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "code" in self.fields and not self.instance.pk and not self.is_bound:
+            self.fields["code"].initial = invite_code_suggest()
 
     def clean(self):
         cleaned = super().clean()

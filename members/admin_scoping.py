@@ -44,6 +44,17 @@ class CommunityScopedAdminMixin:
         lookup = "id__in" if self.community_field == "self" else f"{self.community_field}__in"
         return queryset.filter(**{lookup: managed_community_ids(request)})
 
+    def get_list_display(self, request):
+        """Lists fit a laptop: no community column for someone who runs exactly one community."""
+        columns = list(super().get_list_display(request))
+        if (
+            "community" in columns
+            and not request.user.is_superuser
+            and len(managed_community_ids(request)) == 1
+        ):
+            columns.remove("community")
+        return columns
+
     def has_module_permission(self, request):
         return request.user.is_superuser or bool(managed_community_ids(request))
 
@@ -93,15 +104,17 @@ class ScopedInline(CommunityScopedAdminMixin, admin.TabularInline):
         return {community.pk}
 
     def _may(self, request, obj) -> bool:
-        """On the parent's add page (no parent yet) the rows belong to what the user may add there.
+        """Without a parent object: anyone who manages a community, else whoever may add the parent.
+
+        Django asks this (no object) before listing an inline's rows, so a
+        read-only parent (an order) must not decide it by its add permission.
 
         A new owner has no community yet, so without this the entry plans of
         their first community could not be entered on the page that creates it.
         """
-        if obj is None:
+        if obj is None and not super()._may(request, None):
             parent_admin = self.admin_site._registry.get(self.parent_model)
-            if parent_admin is not None:
-                return parent_admin.has_add_permission(request)
+            return parent_admin is not None and parent_admin.has_add_permission(request)
         return super()._may(request, obj)
 
 

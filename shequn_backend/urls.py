@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -8,6 +8,7 @@ from shequn_backend.api.views import healthz
 admin.site.site_header = _("Shequn community commerce admin")
 admin.site.site_title = _("Shequn admin")
 admin.site.index_title = _("Run your communities")
+admin.site.site_url = reverse_lazy("docs")  # "查看站点": the API's interactive docs (there is no web shop)
 
 api_v1 = [
     path("", include("members.api.urls")),

@@ -5,10 +5,13 @@ Commerce knows nothing of fit: trust re-registers the product admin with
 """
 
 import logging
+import re
 
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from commerce.admin import ProductAdmin
@@ -23,8 +26,24 @@ from trust.models import CategoryAudience, ContentPost, Domain, DomainRelation, 
 logger = logging.getLogger(__name__)
 
 
+# The scorer ends its reasons with the figures ("匹配度 0.31, 信任度 0.50: 建议谨慎"); owners read the words.
+FIGURES_PREFIX = re.compile(r"^(?:匹配度|Audience match) [\d.]+, (?:信任度|trust) [\d.]+: ")
+VERDICTS = {
+    FitAssessment.Level.FIT: _("This product suits your community."),
+    FitAssessment.Level.CAUTION: _("This product only partly suits your community: list it with care."),
+    FitAssessment.Level.MISMATCH: _(
+        "This product does not suit your community: it may sell a little, but expect no repurchase."
+    ),
+}
+
+
+def owner_reasons(fit: FitAssessment) -> list[str]:
+    """The scorer's reasons in the active language, without the figures (those are shown apart)."""
+    return [FIGURES_PREFIX.sub("", reason).strip() for reason in fit.reasons if reason.strip()]
+
+
 class ProductFitAdminMixin:
-    """The fit of each product in commerce's product admin, and a warning right after a save."""
+    """The fit of each product in commerce's product admin: a column, a filter, the verdict on its page."""
 
     def get_list_display(self, request):
         columns = list(super().get_list_display(request))
@@ -36,6 +55,39 @@ class ProductFitAdminMixin:
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("fit")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "fit_verdict"] if obj is not None else fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, (_("Fit with the community"), {"fields": ["fit_verdict"]})]
+
+    @admin.display(description=_("verdict"))
+    def fit_verdict(self, obj):
+        """The verdict in words, the reasons as a list, the scores apart (for those who want them)."""
+        fit = FitAssessment.objects.filter(product=obj).first()
+        if fit is None:
+            return _("Not assessed yet: save the product to assess it.")
+        reasons = format_html_join("", "<li>{}</li>", ((reason,) for reason in owner_reasons(fit)))
+        figures = _(
+            "Scores: overall %(score).2f, audience match %(match).2f, trust %(trust).2f (0 to 1)."
+        ) % {
+            "score": fit.score,
+            "match": fit.audience_match,
+            "trust": fit.trust,
+        }
+        return format_html(
+            '<div class="fit-verdict" data-level="{}"><p><strong>{}</strong></p><ul>{}</ul>'
+            '<p class="help">{}</p></div>',
+            fit.level,
+            VERDICTS.get(fit.level, fit.get_level_display()),
+            reasons,
+            figures,
+        )
 
     @admin.display(description=_("fit"), ordering="fit__score")
     def fit_level(self, obj):
@@ -61,11 +113,11 @@ class ProductFitAdminMixin:
         if fit.warning:
             self.message_user(
                 request,
-                _(
-                    "Fit warning (%(level)s, score %(score).2f): %(reasons)s "
-                    "The sale is not blocked; you decide."
-                )
-                % {"level": fit.get_level_display(), "score": fit.score, "reasons": " ".join(fit.reasons)},
+                _("%(verdict)s Why: %(reasons)s The sale is not blocked; you decide.")
+                % {
+                    "verdict": VERDICTS.get(fit.level, fit.get_level_display()),
+                    "reasons": gettext("; ").join(owner_reasons(fit)) + gettext("."),
+                },
                 messages.WARNING,
             )
 

@@ -19,11 +19,14 @@ from django.utils.translation import gettext_lazy as _
 
 from members.admin import CommunityAdmin
 from members.models import Community
+from members.selectors import community_list_for_manager
 from trust.health import community_health, community_health_series
 from trust.selectors import fit_warnings_for_community
 
-# Django 5.2's own Chinese catalogue lacks this string of the admin's app list; ours supplies it.
+# Django 5.2's own Chinese catalogue lacks these strings of the admin's app list; ours supplies them.
 gettext_noop("Change or view list link")
+gettext_noop("Model name")
+gettext_noop("Add link")
 
 CHART_COLOURS = {
     "members": "#417690",
@@ -32,6 +35,8 @@ CHART_COLOURS = {
     "revenue": "#ba2121",
     "repurchase": "#7a4fa3",
 }
+
+COUNT_CHARTS = {"members", "weekly_active", "orders"}
 
 
 def chart_data(series) -> dict:
@@ -52,6 +57,7 @@ def chart_data(series) -> dict:
                 "label": label,
                 "values": values,
                 "colour": CHART_COLOURS[key],
+                "integer": key in COUNT_CHARTS,  # whole ticks: no "0.2 orders"
             }
             for key, kind, label, values in charts
         ],
@@ -96,3 +102,23 @@ class CommunityDashboardAdmin(CommunityAdmin):
 
 admin.site.unregister(Community)
 admin.site.register(Community, CommunityDashboardAdmin)
+
+# The owner's home: the admin index opens with their communities' dashboards (``owner_dashboards``).
+admin.site.index_template = "admin/trust/index.html"
+HOME_DASHBOARDS = 6
+
+
+def owner_home_cards(*, user) -> list[dict]:
+    """Dashboard summaries of the first few communities ``user`` owns or operates, by name."""
+    communities = community_list_for_manager(user=user).order_by("name")[:HOME_DASHBOARDS]
+    cards = []
+    for community in communities:
+        cards.append(
+            {
+                "community": community,
+                "health": community_health(community=community),
+                "fit_warnings": fit_warnings_for_community(community=community).count(),
+                "url": reverse("admin:members_community_dashboard", args=[community.pk]),
+            }
+        )
+    return cards

@@ -28,6 +28,19 @@ class Column:
 
 
 @dataclass(frozen=True)
+class TotalRule:
+    """Which rows the totals row adds: those whose ``key`` column is filled (or, given ``values``, in them).
+
+    ``values`` returns the accepted cells (labels in the active language), asked once per export.
+    ``label`` heads the totals row, saying what it includes, e.g. "Total (paid orders only)".
+    """
+
+    key: str
+    label: Promise
+    values: Callable[[], set] | None = None
+
+
+@dataclass(frozen=True)
 class Report:
     """A report: its columns and two functions over the same filtered query.
 
@@ -44,6 +57,7 @@ class Report:
     statuses: tuple[tuple[str, Promise], ...] = ()
     kinds: tuple[tuple[str, Promise], ...] = ()
     notes: tuple[Promise, ...] = field(default=())
+    total_rule: TotalRule | None = None
 
     @property
     def currency_index(self) -> int:

@@ -22,7 +22,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from commerce.models import Commission, Order, OrderLine, Payment, Refund
-from commerce.reports.columns import CellType, Column, Report
+from commerce.payments.labels import provider_label
+from commerce.reports.columns import CellType, Column, Report, TotalRule
 from commerce.reports.filters import ReportFilters
 from shequn_backend.calendar import business_zone
 
@@ -59,6 +60,14 @@ def chunk_size() -> int:
 def labels(choices) -> dict[str, str]:
     """Choice labels in the active language, resolved once per export rather than once per row."""
     return {value: str(label) for value, label in choices}
+
+
+class ProviderNames(dict):
+    """Provider names (``offline``) as readers know them (线下收款), looked up once per provider."""
+
+    def __missing__(self, name: str) -> str:
+        self[name] = provider_label(name)
+        return self[name]
 
 
 def money(key: str, label, *, total: bool = True, width: int = 12) -> Column:
@@ -117,7 +126,8 @@ ORDER_COLUMNS = (
 
 
 def orders_rows(filters: ReportFilters) -> Iterator[tuple]:
-    kinds, statuses, yes = labels(Order.Kind.choices), labels(Order.Status.choices), _("Yes")
+    kinds, statuses = labels(Order.Kind.choices), labels(Order.Status.choices)
+    yes_no = {True: _("Yes"), False: _("No")}
     queryset = orders_queryset(filters=filters).values_list(
         "id",
         "community__name",
@@ -162,7 +172,7 @@ def orders_rows(filters: ReportFilters) -> Iterator[tuple]:
             paid - refunded,
             created,
             paid_at,
-            yes if review else "",
+            yes_no[bool(review)],
         )
 
 
@@ -266,7 +276,7 @@ PAYMENT_COLUMNS = (
 
 
 def payments_rows(filters: ReportFilters) -> Iterator[tuple]:
-    statuses = labels(Payment.Status.choices)
+    statuses, providers = labels(Payment.Status.choices), ProviderNames()
     queryset = payments_queryset(filters=filters).values_list(
         "id",
         "order_id",
@@ -287,7 +297,7 @@ def payments_rows(filters: ReportFilters) -> Iterator[tuple]:
             pk,
             order,
             name,
-            provider,
+            providers[provider],
             ref,
             statuses[status],
             currency,
@@ -523,6 +533,13 @@ def commissions_count(filters: ReportFilters) -> int:
     return commissions_queryset(filters=filters).count()
 
 
+PAID_ORDERS_ONLY = TotalRule("paid_at", gettext_lazy("Total (paid orders only)"))
+
+
+def _succeeded(choices):
+    return lambda: {str(label) for value, label in choices if value == "succeeded"}
+
+
 REPORT_DEFINITIONS = {
     "orders": Report(
         "orders",
@@ -532,6 +549,13 @@ REPORT_DEFINITIONS = {
         orders_count,
         statuses=tuple(Order.Status.choices),
         kinds=tuple(Order.Kind.choices),
+        total_rule=PAID_ORDERS_ONLY,
+        notes=(
+            gettext_lazy(
+                "Every order in the range is listed; the totals row adds paid orders only "
+                "(unpaid and cancelled orders are not summed)."
+            ),
+        ),
     ),
     "order_lines": Report(
         "order_lines",
@@ -541,6 +565,13 @@ REPORT_DEFINITIONS = {
         order_lines_count,
         statuses=tuple(Order.Status.choices),
         kinds=tuple(Order.Kind.choices),
+        total_rule=PAID_ORDERS_ONLY,
+        notes=(
+            gettext_lazy(
+                "Every order in the range is listed; the totals row adds paid orders only "
+                "(unpaid and cancelled orders are not summed)."
+            ),
+        ),
     ),
     "payments": Report(
         "payments",
@@ -552,6 +583,10 @@ REPORT_DEFINITIONS = {
         kinds=tuple(Order.Kind.choices),
         notes=(
             gettext_lazy("Stripe fees are not recorded by the payment flow: the fee column is left blank."),
+            gettext_lazy("The totals row adds succeeded payments only."),
+        ),
+        total_rule=TotalRule(
+            "status", gettext_lazy("Total (succeeded payments only)"), _succeeded(Payment.Status.choices)
         ),
     ),
     "refunds": Report(
@@ -562,6 +597,10 @@ REPORT_DEFINITIONS = {
         refunds_count,
         statuses=tuple(Refund.Status.choices),
         kinds=tuple(Order.Kind.choices),
+        notes=(gettext_lazy("The totals row adds succeeded refunds only."),),
+        total_rule=TotalRule(
+            "status", gettext_lazy("Total (succeeded refunds only)"), _succeeded(Refund.Status.choices)
+        ),
     ),
     "entry_fees": Report(
         "entry_fees",

@@ -47,9 +47,24 @@ class Totals:
     def __post_init__(self):
         self.indexes = [i for i, column in enumerate(self.report.columns) if column.total]
         self.currency_index = self.report.currency_index
+        rule = self.report.total_rule
+        keys = [column.key for column in self.report.columns]
+        self.rule_index = keys.index(rule.key) if rule is not None else None
+        self.rule_values = rule.values() if rule is not None and rule.values is not None else None
+
+    def counts(self, row) -> bool:
+        """Whether the totals row adds this row (the report's rule: e.g. paid orders only)."""
+        if self.rule_index is None:
+            return True
+        value = row[self.rule_index]
+        if self.rule_values is None:
+            return value is not None and value != ""
+        return value in self.rule_values
 
     def add(self, row: tuple) -> None:
         self.rows += 1
+        if not self.counts(row):
+            return
         sums = self.by_currency.get(row[self.currency_index])
         if sums is None:
             sums = self.by_currency[row[self.currency_index]] = [
@@ -70,7 +85,8 @@ class Totals:
         rows = []
         for currency in sorted(by_currency):
             row: list = [None] * len(self.report.columns)
-            row[0] = _("Total")
+            rule = self.report.total_rule
+            row[0] = str(rule.label) if rule is not None else _("Total")
             row[self.currency_index] = currency
             for position, index in enumerate(self.indexes):
                 row[index] = by_currency[currency][position]
@@ -89,17 +105,19 @@ def _counted(rows: Iterable[tuple], totals: Totals, on_progress: ProgressCallbac
     by_currency, report, currency_index = totals.by_currency, totals.report, totals.currency_index
     pairs = list(enumerate(totals.indexes))
     count = totals.rows
+    ruled = totals.rule_index is not None
     for row in rows:
         count += 1
-        sums = by_currency.get(row[currency_index])
-        if sums is None:
-            sums = by_currency[row[currency_index]] = [
-                Decimal("0.00") if report.columns[i].type == CellType.MONEY else 0 for i in totals.indexes
-            ]
-        for position, index in pairs:
-            value = row[index]
-            if value is not None:
-                sums[position] += value
+        if not ruled or totals.counts(row):
+            sums = by_currency.get(row[currency_index])
+            if sums is None:
+                sums = by_currency[row[currency_index]] = [
+                    Decimal("0.00") if report.columns[i].type == CellType.MONEY else 0 for i in totals.indexes
+                ]
+            for position, index in pairs:
+                value = row[index]
+                if value is not None:
+                    sums[position] += value
         if on_progress is not None and count % every == 0:
             totals.rows = count
             on_progress(count)

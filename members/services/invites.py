@@ -1,5 +1,6 @@
 """Invite codes of invite-only communities: created and changed by owners, used up by joining."""
 
+import secrets
 from datetime import datetime
 
 from django.db import transaction
@@ -10,6 +11,17 @@ from members.models import Community, InviteCode
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
 
 INVITE_FIELDS = ("code", "max_uses", "expires_at", "is_active")
+# No 0/O, 1/I/L: a code is read aloud and typed from a poster.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+
+
+def invite_code_suggest() -> str:
+    """A fresh, unused code to offer the owner (they may still type their own)."""
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if not InviteCode.objects.filter(code=code).exists():
+            return code
 
 
 def invite_code_check(*, values: dict, invite: InviteCode | None = None) -> None:

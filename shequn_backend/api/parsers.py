@@ -5,6 +5,8 @@ never applies to API bodies; and a 2 KB ``[[[[...]]]]`` makes the standard
 library's decoder raise ``RecursionError``, which DRF does not catch.
 """
 
+from json import JSONDecodeError
+
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, parsers, status
@@ -60,10 +62,20 @@ class JSONParser(parsers.JSONParser):
         except RecursionError:
             raise TooDeeplyNested() from None
         except ValueError as exc:  # UnicodeDecodeError included
-            raise exceptions.ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from None
+            raise exceptions.ParseError(json_error_message(exc)) from None
         if json_depth_exceeds(data, MAX_JSON_DEPTH):
             raise TooDeeplyNested()
         return data
+
+
+def json_error_message(exc: ValueError) -> str:
+    """Where the body stops being JSON, in the reader's language (Python's own text is English)."""
+    if isinstance(exc, JSONDecodeError):
+        return _(
+            "The request body is not valid JSON (line %(line)d, column %(column)d). "
+            "Send a JSON object with double-quoted names."
+        ) % {"line": exc.lineno, "column": exc.colno}
+    return _("The request body is not UTF-8 encoded JSON. Send it as UTF-8.")
 
 
 def _declared_length(request) -> int:

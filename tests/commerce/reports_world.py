@@ -81,7 +81,7 @@ def read_csv(data: bytes) -> tuple[list[str], list[list[str]], list[list[str]]]:
     assert data.startswith(b"\xef\xbb\xbf")
     lines = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     header, body_rows = lines[0], lines[1:]
-    split = next(i for i, row in enumerate(body_rows) if row[0] in ("Total", "合计"))
+    split = next(i for i, row in enumerate(body_rows) if row[0].startswith(("Total", "合计")))
     return header, body_rows[:split], body_rows[split:]
 
 

@@ -1,6 +1,7 @@
 """The commerce admin: owners see and act on their own communities' rows only; money is read-only."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -35,7 +36,7 @@ def owner_a(client, world):
     return client
 
 
-@pytest.mark.parametrize("model", ["product", "order", "payment", "refund", "webhookevent"])
+@pytest.mark.parametrize("model", ["product", "order", "payment", "refund"])
 def test_owners_list_only_their_own_communities_rows(owner_a, world, stripe, model):
     from commerce.services.refunds import refund_request
     from shequn_backend.audit import SYSTEM
@@ -67,21 +68,123 @@ def test_crafted_ids_of_another_owner_are_not_found(owner_a, world, model):
     assert response.status_code in (302, 404)
 
 
-def test_the_refund_action_refunds_own_orders_and_cannot_reach_others(owner_a, world, stripe):
-    url = reverse("admin:commerce_order_changelist")
+def _refund_post(client, order_ids, **fields):
+    data = {"action": "refund", "_selected_action": order_ids, "key": "page-1", **fields}
+    return client.post(reverse("admin:commerce_order_changelist"), data, follow=True)
 
-    response = owner_a.post(
-        url,
-        {"action": "refund_in_full", "_selected_action": [world["a_order"].pk, world["b_order"].pk]},
-        follow=True,
-    )
+
+def test_the_refund_action_asks_first_and_states_what_money_will_move(owner_a, world, stripe):
+    response = _refund_post(owner_a, [world["a_order"].pk, world["b_order"].pk])
 
     assert response.status_code == 200
-    assert Order.objects.get(pk=world["a_order"].pk).status == Order.Status.REFUNDED
+    assert response.templates[0].name == "admin/commerce/order/refund_confirmation.html"
+    content = response.content.decode()
+    buyer = world["a_order"].buyer
+    assert "¥50.00" in content and (buyer.nickname or buyer.username) in content and "Stripe" in content
+    assert f'id="refund-{world["b_order"].pk}"' not in content  # another owner's order is not offered
+    assert f'name="amount_{world["a_order"].pk}" value="50.00"' in content
+    assert 'type="hidden" name="key"' in content
+    assert not Refund.objects.exists()
+
+
+def test_a_confirmed_refund_moves_the_amount_asked_with_the_reason_and_the_owner_as_actor(
+    owner_a, world, stripe
+):
+    order = world["a_order"]
+
+    response = _refund_post(
+        owner_a,
+        [order.pk, world["b_order"].pk],
+        confirm="yes",
+        reason="缺货",
+        **{f"amount_{order.pk}": "20.00", f"amount_{world['b_order'].pk}": "50.00"},
+    )
+
+    refund = Refund.objects.get()
+    assert (refund.order_id, refund.amount, refund.reason) == (order.pk, Decimal("20.00"), "缺货")
+    assert refund.source == Refund.Source.ADMIN and refund.requested_by == world["a"].owner
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PARTIALLY_REFUNDED
     assert Order.objects.get(pk=world["b_order"].pk).status == Order.Status.PAID
-    assert Refund.objects.get().source == Refund.Source.ADMIN
+    messages_shown = [str(m) for m in response.context["messages"]]
+    assert any("¥20.00" in text and f"#{order.pk}" in text for text in messages_shown), messages_shown
     requested = AuditEntry.objects.get(action="order.refund_requested")
-    assert requested.actor_id == world["a"].owner_id and requested.target_id == str(world["a_order"].pk)
+    assert requested.actor_id == world["a"].owner_id and requested.target_id == str(order.pk)
+
+
+@pytest.mark.parametrize(("amount", "reason"), [("50.01", "太多"), ("0", "零"), ("20.00", "")])
+def test_a_refund_beyond_the_remainder_or_without_a_reason_is_refused_on_the_page(
+    owner_a, world, stripe, amount, reason
+):
+    order = world["a_order"]
+
+    response = _refund_post(
+        owner_a, [order.pk], confirm="yes", reason=reason, **{f"amount_{order.pk}": amount}
+    )
+
+    assert response.templates[0].name == "admin/commerce/order/refund_confirmation.html"
+    assert response.context["form"].errors
+    assert not Refund.objects.exists()
+
+
+def test_submitting_the_confirmation_page_twice_refunds_once(owner_a, world, stripe):
+    order = world["a_order"]
+    fields = {"confirm": "yes", "reason": "缺货", f"amount_{order.pk}": "20.00"}
+
+    _refund_post(owner_a, [order.pk], **fields)
+    _refund_post(owner_a, [order.pk], **fields)  # back and submit again: the same page key
+
+    assert Refund.objects.count() == 1 and len(stripe.refunds) == 1
+    assert Order.objects.get(pk=order.pk).amount_refunded == Decimal("20.00")
+    _refund_post(owner_a, [order.pk], **{**fields, "key": "page-2"})  # a new page: a new refund
+    assert Refund.objects.count() == 2
+
+
+def test_when_the_provider_does_not_answer_the_owner_is_told_what_to_do(owner_a, world, stripe):
+    order = world["a_order"]
+    stripe.fail_next(503, 503, 503)
+
+    response = _refund_post(
+        owner_a, [order.pk], confirm="yes", reason="缺货", **{f"amount_{order.pk}": "20.00"}
+    )
+
+    [message] = [m for m in response.context["messages"] if m.level_tag == "error"]
+    assert "¥20.00" in str(message) and "Stripe" in str(message) and "不要" in str(message)
+    assert Refund.objects.get().status == Refund.Status.PENDING
+
+
+def test_unpaid_orders_are_not_offered_for_refund(owner_a, world, stripe):
+    sku = world["a_product"].skus.get()
+    buyer = MembershipFactory(community=world["a"]).user
+    unpaid = body(place_order(buyer, world["a"], [(sku, 1)]))["id"]
+
+    response = _refund_post(owner_a, [unpaid])
+
+    assert response.templates[0].name != "admin/commerce/order/refund_confirmation.html"
+    shown = list(response.context["messages"])
+    assert [m.level_tag for m in shown] == ["warning"] and "退款" in str(shown[0])
+    assert not Refund.objects.exists()
+
+
+@pytest.mark.parametrize("who", ["owner", "superuser"])
+def test_the_order_page_shows_lines_payments_refunds_and_history(client, world, stripe, who):
+    from commerce.services.refunds import refund_request
+
+    order = world["a_order"]
+    refund_request(actor=world["a"].owner, order_id=order.pk, amount=Decimal("5.00"), reason="破损补偿")
+    user = world["a"].owner if who == "owner" else UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(user)
+
+    response = client.get(reverse("admin:commerce_order_change", args=[order.pk]))
+
+    rows = {
+        type(inline.opts).__name__: len(list(inline)) for inline in response.context["inline_admin_formsets"]
+    }
+    assert rows == {"OrderLineInline": 1, "PaymentInline": 1, "RefundInline": 1}
+    content = response.content.decode()
+    assert order.payments.get().provider_ref in content and "破损补偿" in content
+    assert "发起退款" in content and "order.refund_requested" not in content  # the history, in words
+    assert 'name="lines-0-quantity"' not in content  # read-only rows, no inputs
+    assert "add-row" not in content
 
 
 def test_marking_orders_fulfilled_in_the_admin_is_recorded_with_the_owner(owner_a, world):
@@ -345,3 +448,101 @@ def test_superusers_edit_categories_through_the_audited_services(client, world):
     )
     assert response.status_code == 200 and "parent" in response.context["adminform"].form.errors
     assert Category.objects.get(pk=fruit.pk).parent_id != added.pk
+
+
+def test_the_product_list_shows_yuan_and_the_category_filter_as_one_drop_down(owner_a, world):
+    SkuFactory(product=world["a_product"], price=Decimal("1234.00"))
+
+    response = owner_a.get(reverse("admin:commerce_product_changelist"))
+
+    content = response.content.decode()
+    assert "¥50.00" in content and "¥1,234.00" not in content  # the lowest price, with the sign
+    assert content.count('class="dropdown-filter"') == 1
+    select = content[content.index('class="dropdown-filter"') :]
+    select = select[: select.index("</select>")]
+    assert select.count("<option") == 3  # all, the one parent category in use, top level: not 118 links
+    assert "顶级" in select
+    assert "commerce/admin.css" in content
+
+
+def test_the_admin_stylesheet_gives_titles_room(client):
+    from django.contrib.staticfiles import finders
+
+    css = Path(finders.find("commerce/admin.css")).read_text(encoding="utf-8")
+    assert "td.field-title" in css and "min-width" in css
+
+
+def test_webhook_deliveries_are_for_superusers_and_finance_not_owners(owner_a, client, world):
+    from commerce.reports.roles import finance_user_grant
+
+    url = reverse("admin:commerce_webhookevent_changelist")
+    assert owner_a.get(url).status_code == 403
+    assert "webhookevent" not in owner_a.get(reverse("admin:index")).content.decode()
+    finance = UserFactory()
+    finance_user_grant(user=finance)
+    for user in (finance, UserFactory(is_staff=True, is_superuser=True)):
+        client.force_login(user)
+        response = client.get(url)
+        assert response.status_code == 200 and len(response.context["cl"].queryset) == 2
+
+
+def test_the_minimum_tier_is_chosen_from_the_communitys_tiers(owner_a, world):
+    from tests.members.factories import TierFactory
+
+    gold = TierFactory(community=world["a"], level=2, name="金卡")
+    TierFactory(community=world["b"], level=3, name="别家钻石")
+    url = reverse("admin:commerce_product_change", args=[world["a_product"].pk])
+
+    field = owner_a.get(url).context["adminform"].form.fields["min_tier"]
+
+    labels = dict(field.choices)
+    assert labels[""] and "金卡" in str(labels[2]) and 3 not in labels
+    sku = world["a_product"].skus.get()
+    owner_a.post(url, _change_values(world["a_product"], sku, min_tier="2"))
+    assert Product.objects.get(pk=world["a_product"].pk).min_tier == gold.level
+    listing = owner_a.get(reverse("admin:commerce_product_changelist")).content.decode()
+    assert '<td class="field-min_tier_name">金卡</td>' in listing
+
+
+def test_payments_show_provider_names_and_keep_the_raw_provider_data_from_owners(owner_a, client, world):
+    from commerce.reports.roles import finance_user_grant
+    from commerce.services.payments import payment_record_offline
+
+    sku = world["a_product"].skus.get()
+    buyer = MembershipFactory(community=world["a"]).user
+    order_id = body(place_order(buyer, world["a"], [(sku, 1)]))["id"]
+    payment_record_offline(actor=world["a"].owner, order_id=order_id, reference="现金")
+    stripe_payment = world["a_order"].payments.get()
+
+    listing = owner_a.get(reverse("admin:commerce_payment_changelist")).content.decode()
+    page = owner_a.get(reverse("admin:commerce_payment_change", args=[stripe_payment.pk]))
+
+    assert "线下收款" in listing and ">offline<" not in listing and "¥50.00" in listing
+    assert "raw" not in page.context["adminform"].form.fields and "livemode" not in page.content.decode()
+    finance = UserFactory()
+    finance_user_grant(user=finance)
+    client.force_login(finance)
+    page = client.get(reverse("admin:commerce_payment_change", args=[stripe_payment.pk]))
+    assert "livemode" in page.content.decode()
+
+
+def test_the_history_link_opens_the_orders_audit_trail(owner_a, world):
+    order = world["a_order"]
+
+    response = owner_a.get(reverse("admin:commerce_order_history", args=[order.pk]), follow=True)
+
+    shown = list(response.context["cl"].queryset)
+    assert shown and {(entry.target_type, entry.target_id) for entry in shown} == {
+        ("commerce.order", str(order.pk))
+    }
+    other = owner_a.get(reverse("admin:commerce_order_history", args=[world["b_order"].pk]))
+    assert other.status_code == 404
+
+
+def test_the_community_column_shows_only_for_those_running_several(owner_a, world):
+    url = reverse("admin:commerce_order_changelist")
+    assert "community" not in owner_a.get(url).context["cl"].list_display
+
+    CommunityFactory(owner=world["a"].owner)
+
+    assert "community" in owner_a.get(url).context["cl"].list_display

@@ -84,7 +84,13 @@ def test_finance_cannot_refund_or_change_orders_through_actions(finance, ledger)
 
     response = finance.post(
         reverse("admin:commerce_order_changelist"),
-        {"action": "refund_in_full", "_selected_action": [order.pk]},
+        {
+            "action": "refund",
+            "_selected_action": [order.pk],
+            "confirm": "yes",
+            "reason": "x",
+            f"amount_{order.pk}": "1.00",
+        },
         follow=True,
     )
 

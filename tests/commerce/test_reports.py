@@ -148,7 +148,7 @@ def test_xlsx_cells_are_typed_numbers_and_shanghai_datetimes_with_a_frozen_heade
     paid_at = row[header.index("Paid at")]
     assert isinstance(paid_at, datetime) and paid_at.tzinfo is None
     assert paid_at == timezone.localtime(order.paid_at, SHANGHAI).replace(tzinfo=None, microsecond=0)
-    totals = rows["Total"]
+    totals = rows["Total (paid orders only)"]
     assert D(str(totals[header.index("Net")])) == result.totals["CNY"]["net"]
     assert sheet.cell(row=2, column=header.index("Order total") + 1).number_format == "#,##0.00"
 
@@ -184,7 +184,7 @@ def test_xlsx_past_the_row_limit_continues_on_another_sheet_with_the_header():
     data = [row for sheet in sheets[:-1] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert len(sheets) == 3 and result.rows == 5  # two data sheets (header repeated), then "About"
     assert [c.value for c in sheets[1][1]] == [c.value for c in sheets[0][1]]
-    assert [row[0] for row in data] == [0, 1, 2, 3, 4, "Total"]
+    assert [row[0] for row in data] == [0, 1, 2, 3, 4, "Total (paid orders only)"]
 
 
 def test_csv_starts_with_a_bom_and_every_header_has_a_chinese_translation(ledger):
@@ -266,7 +266,9 @@ def test_the_command_writes_the_report_for_one_community(ledger, tmp_path):
 
     sheet = openpyxl.load_workbook(output).worksheets[0]
     values = list(sheet.iter_rows(min_row=2, values_only=True))
-    assert [row[1] for row in values[:-1]] == [ledger["b_order"].pk] and values[-1][0] == "Total"
+    assert [row[1] for row in values[:-1]] == [ledger["b_order"].pk] and values[-1][
+        0
+    ] == "Total (paid orders only)"
 
 
 def test_the_command_respects_an_owners_scope_with_as_user(ledger, tmp_path):
@@ -330,3 +332,49 @@ def test_report_filters_refuse_extreme_days_and_keep_the_first_and_last_reportab
         datetime(1999, 12, 31, 16, 0, tzinfo=ZoneInfo("UTC")),
         datetime(2099, 12, 31, 16, 0, tzinfo=ZoneInfo("UTC")),
     )
+
+
+def test_order_totals_add_paid_orders_only_and_say_so(ledger):
+    cancelled = Order.objects.get(pk=ledger["unpaid"].pk)
+    paid_total = Order.objects.filter(paid_at__isnull=False).aggregate(s=Sum("total"))["s"]
+
+    header, rows, [totals] = read_csv(export("orders", language="zh-hans")[0])
+    line_header, lines, [line_totals] = read_csv(export("order_lines", language="zh-hans")[0])
+
+    assert any(row[0] == str(cancelled.pk) for row in rows)  # listed ...
+    assert D(totals[header.index("订单金额")]) == paid_total  # ... but not summed
+    assert D(line_totals[line_header.index("小计")]) == paid_total
+    paid_units = sum(int(r[line_header.index("数量")]) for r in lines if r[line_header.index("付款时间")])
+    assert int(line_totals[line_header.index("数量")]) == paid_units
+    assert totals[0] == line_totals[0] == "合计（仅已付款订单）"
+
+
+def test_booleans_are_yes_or_no_never_blank(ledger):
+    header, rows, _totals = read_csv(export("orders", language="zh-hans")[0])
+
+    assert {row[header.index("需复核")] for row in rows} <= {"是", "否"}
+    assert "否" in {row[header.index("需复核")] for row in rows}
+
+
+def test_payment_and_refund_totals_add_succeeded_ones_only(ledger):
+    header, rows, [totals] = read_csv(export("payments")[0])
+    r_header, _refunds, [r_totals] = read_csv(export("refunds")[0])
+
+    assert D(totals[header.index("Amount received")]) == succeeded_payments()
+    assert D(totals[header.index("Amount asked")]) == money(
+        row[header.index("Amount asked")] for row in rows if row[header.index("Status")] == "Succeeded"
+    )
+    assert D(r_totals[r_header.index("Amount")]) == succeeded_refunds()
+    assert totals[0] == "Total (succeeded payments only)" and r_totals[0] == "Total (succeeded refunds only)"
+
+
+def test_the_export_screen_starts_with_dates_a_date_input_accepts(client):
+    finance = UserFactory()
+    finance_user_grant(user=finance)
+    client.force_login(finance)
+
+    content = client.get(
+        reverse("admin:commerce_exportjob_add"), HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+
+    assert f'type="date" name="date_to" value="{today().isoformat()}"' in content

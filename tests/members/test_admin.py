@@ -133,3 +133,20 @@ def test_membership_list_has_filters_and_search(owner_a, world):
     page = owner_a.get(url, {"q": world["a_member"].user.nickname}).content.decode()
     assert world["a_member"].user.nickname in page
     assert owner_a.get(url, {"status__exact": "pending_approval"}).status_code == 200
+
+
+def test_a_new_invite_code_comes_generated_and_saves_as_offered(owner_a, world):
+    from members.models import InviteCode
+
+    page = owner_a.get(reverse("admin:members_invitecode_add"))
+
+    code = page.context["adminform"].form.fields["code"].initial
+    assert len(code) == 8 and code.isalnum() and not set(code) & set("01OIL")
+    assert f'value="{code}"' in page.content.decode()
+    owner_a.post(
+        reverse("admin:members_invitecode_add"),
+        {"community": world["a"].pk, "code": code, "max_uses": 5, "is_active": "on"},
+    )
+    assert InviteCode.objects.get(code=code).community == world["a"]
+    second = owner_a.get(reverse("admin:members_invitecode_add")).context["adminform"].form
+    assert second.fields["code"].initial != code

@@ -131,3 +131,31 @@ def test_money_is_shown_in_yuan(value, text):
     from trust.templatetags.trust_dashboard import yuan
 
     assert yuan(value) == text
+
+
+def test_count_charts_ask_for_whole_ticks_and_money_charts_do_not(client, grown):
+    client.force_login(grown.owner)
+
+    charts = {c["id"]: c for c in client.get(dashboard_url(grown)).context["chart_data"]["charts"]}
+
+    assert charts["chart-orders"]["integer"] and charts["chart-members"]["integer"]
+    assert not charts["chart-revenue"]["integer"] and not charts["chart-repurchase"]["integer"]
+
+
+def test_the_owners_home_opens_with_their_communities_dashboards(client, grown):
+    other = CommunityFactory(name="别人的社群")
+    client.force_login(grown.owner)
+
+    content = client.get(reverse("admin:index")).content.decode()
+
+    assert f'data-community="{grown.slug}"' in content and "¥1,920.00" in content
+    assert dashboard_url(grown) in content and other.name not in content
+    assert "app-commerce" in content  # the app list is still below the dashboards
+
+
+def test_view_site_leads_to_a_page_that_exists(client, grown):
+    client.force_login(grown.owner)
+
+    site_url = client.get(reverse("admin:index")).context["site_url"]
+
+    assert site_url and client.get(site_url).status_code == 200

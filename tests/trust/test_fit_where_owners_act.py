@@ -111,3 +111,44 @@ def test_admin_warns_on_save_and_lists_the_level_with_a_filter(client, finance_c
     assert "法国波尔多红酒" not in filtered
     flagged = client.get(changelist, {"fit__level__exact": product.fit.level}).content.decode()
     assert "法国波尔多红酒" in flagged
+
+
+def _add_wine(client, community):
+    return client.post(
+        reverse("admin:commerce_product_add"),
+        {
+            "community": community.pk,
+            "title": "法国波尔多红酒 750ml",
+            "category": Category.objects.get(path="酒水/葡萄酒").pk,
+            "tags_text": "红酒",
+            "kind": "goods",
+            "is_active": "on",
+            "description": "",
+            "skus-TOTAL_FORMS": "1",
+            "skus-INITIAL_FORMS": "0",
+            "skus-0-name": "单瓶",
+            "skus-0-price": "199.00",
+            "skus-0-initial_stock": "10",
+            "skus-0-is_active": "on",
+            "_continue": "1",
+        },
+        follow=True,
+    )
+
+
+def test_after_saving_the_product_page_states_the_verdict_and_lists_the_reasons(client, finance_club):
+    client.force_login(finance_club.owner)
+
+    response = _add_wine(client, finance_club)
+
+    product = Product.objects.get(title="法国波尔多红酒 750ml")
+    warning = next(str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "warning")
+    assert "财经" in warning and "匹配度 0" not in warning and f"{product.fit.score:.2f}" not in warning
+    content = response.content.decode()  # "save and continue": the product's own page
+    verdict = content[content.index('class="fit-verdict"') :]
+    verdict = verdict[: verdict.index("</div>")]
+    items = verdict.split("<li>")[1:]
+    assert len(items) == len(product.fit.reasons_zh) and "财经" in items[0]
+    assert not any("匹配度 0" in item for item in items)  # the reasons in words ...
+    assert f"{product.fit.score:.2f}" in verdict  # ... the scores apart
+    assert "不适合" in verdict or "谨慎" in verdict

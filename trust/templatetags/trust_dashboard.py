@@ -27,3 +27,13 @@ def percent(value) -> str:
         return ""
     text = f"{share:.1f}".removesuffix(".0")
     return f"{text}%"
+
+
+@register.inclusion_tag("admin/trust/owner_dashboards.html", takes_context=True)
+def owner_dashboards(context) -> dict:
+    """The owner's home: a summary of each community they run, linking to its full dashboard."""
+    from trust.admin_dashboard import owner_home_cards
+
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    return {"cards": owner_home_cards(user=user) if user is not None else []}

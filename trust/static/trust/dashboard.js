@@ -28,7 +28,7 @@
           responsive: true,
           maintainAspectRatio: false,
           plugins: { legend: { display: false } },
-          scales: { y: { beginAtZero: true } }
+          scales: { y: { beginAtZero: true, ticks: spec.integer ? { precision: 0, stepSize: 1 } : {} } }
         }
       });
     });
