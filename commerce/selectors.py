@@ -125,12 +125,14 @@ def commission_totals_by_membership(*, membership_ids: list[int]) -> dict[int, d
     """Pending, settled and reversed commission totals per beneficiary membership, as money strings.
 
     ``pending`` and ``settled`` are what is still kept (amount less reversals);
-    ``reversed`` is what refunds took back, whatever the status. One query.
+    ``reversed`` is what refunds took back, whatever the status; ``currency`` is the commissions'
+    (CNY when there are none). One query.
     """
-    from django.db.models import DecimalField, F, Sum, Value
+    from django.db.models import DecimalField, F, Max, Sum, Value
     from django.db.models.functions import Coalesce
 
     from commerce.models import Commission
+    from commerce.models.catalog import CURRENCY_CNY
     from commerce.pricing import money
 
     zero = Value(0, output_field=DecimalField(max_digits=12, decimal_places=2))
@@ -139,15 +141,20 @@ def commission_totals_by_membership(*, membership_ids: list[int]) -> dict[int, d
         Commission.objects.filter(beneficiary_id__in=membership_ids)
         .values("beneficiary_id")
         .annotate(
+            currency=Max("currency"),
             pending=Coalesce(Sum(kept, filter=Q(status=Commission.Status.PENDING)), zero),
             settled=Coalesce(Sum(kept, filter=Q(status=Commission.Status.SETTLED)), zero),
             reversed=Coalesce(Sum("amount_reversed"), zero),
         )
         .order_by()
     )
-    totals = {pk: {"pending": "0.00", "settled": "0.00", "reversed": "0.00"} for pk in membership_ids}
+    zeros = {"pending": "0.00", "settled": "0.00", "reversed": "0.00", "currency": CURRENCY_CNY}
+    totals = {pk: dict(zeros) for pk in membership_ids}
     for row in rows:
-        totals[row["beneficiary_id"]] = {key: money(row[key]) for key in ("pending", "settled", "reversed")}
+        totals[row["beneficiary_id"]] = {
+            **{key: money(row[key]) for key in ("pending", "settled", "reversed")},
+            "currency": row["currency"],
+        }
     return totals
 
 

@@ -10,7 +10,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commerce.api.serializers import OrderPaymentOutput
+from commerce.api.serializers import MoneyField, OrderPaymentOutput
+from commerce.api.views import idempotency_key
 from commerce.payments.base import ONLINE_PROVIDERS
 from commerce.selectors import commission_totals_by_membership
 from commerce.services.entry import entry_checkout
@@ -19,7 +20,7 @@ from members import selectors
 from members.api.serializers import MembershipOutput
 from members.models import Community, EntryPlan
 from members.services.memberships import membership_join
-from shequn_backend.api.schema import error_responses
+from shequn_backend.api.schema import IDEMPOTENCY_HEADER, error_responses
 from shequn_backend.errors import NotFound
 
 
@@ -36,9 +37,10 @@ class JoinOutput(serializers.Serializer):
 
 
 class CommissionTotals(serializers.Serializer):
-    pending = serializers.CharField()
-    settled = serializers.CharField()
-    reversed = serializers.CharField()
+    pending = MoneyField()
+    settled = MoneyField()
+    reversed = MoneyField()
+    currency = serializers.CharField()
 
 
 class ReferralMembershipOutput(serializers.Serializer):
@@ -60,8 +62,13 @@ def _public_community(slug: str) -> Community:
 
 
 class JoinApi(APIView):
-    @extend_schema(request=JoinInput, responses={201: JoinOutput, **error_responses(400, 401, 403, 404, 409)})
+    @extend_schema(
+        request=JoinInput,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: JoinOutput, **error_responses(400, 401, 403, 404, 409, 502, 503)},
+    )
     def post(self, request, slug):
+        key = idempotency_key(request)
         community = _public_community(slug)
         data = JoinInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -83,7 +90,7 @@ class JoinApi(APIView):
             payment = entry_checkout(
                 membership_id=result.membership.pk,
                 plan_id=plan.pk,
-                idempotency_key=request.headers.get("Idempotency-Key"),
+                idempotency_key=key,
                 provider_name=provider,
             )
         membership = selectors.membership_list_for_user(user=request.user).get(pk=result.membership.pk)

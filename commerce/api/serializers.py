@@ -2,21 +2,23 @@
 
 from decimal import Decimal
 
-from drf_spectacular.types import OpenApiTypes
+from django.db import DatabaseError
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from commerce.models import Order, Payment, Product
+from commerce.models import Category, Order, Payment, Product
 from commerce.payments.base import ONLINE_PROVIDERS, SHOWN_PROVIDERS
 from commerce.pricing import money, tier_price
 from commerce.selectors import order_payment
 from commerce.services.orders import MAX_LINES, MAX_QUANTITY
 from commerce.services.payments import payment_summary
+from shequn_backend.api.fields import MONEY_OUTPUT_PATTERN, DateTimeField, MoneyInput
 
 MAX_ID = 2**63 - 1
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "pattern": MONEY_OUTPUT_PATTERN, "example": "99.00"})
 class MoneyField(serializers.Field):
     """A money string with two decimals, e.g. ``"99.00"``."""
 
@@ -80,7 +82,7 @@ class ProductOutput(serializers.Serializer):
 class ProductDetailOutput(ProductOutput):
     description = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField())
-    starts_at = serializers.DateTimeField(allow_null=True)
+    starts_at = DateTimeField(allow_null=True)
     location = serializers.CharField()
     capacity = serializers.IntegerField(allow_null=True)
 
@@ -89,9 +91,7 @@ class ProductDetailOutput(ProductOutput):
         body.update(
             description=product.description,
             tags=list(product.tags),
-            starts_at=serializers.DateTimeField().to_representation(product.starts_at)
-            if product.starts_at
-            else None,
+            starts_at=DateTimeField().to_representation(product.starts_at) if product.starts_at else None,
             location=product.location,
             capacity=product.capacity,
         )
@@ -140,7 +140,7 @@ class OwnerProductOutput(serializers.Serializer):
     min_tier = serializers.IntegerField(allow_null=True)
     repurchase_cycle_days = serializers.IntegerField(allow_null=True)
     return_window_days = serializers.IntegerField(allow_null=True)
-    starts_at = serializers.DateTimeField(allow_null=True)
+    starts_at = DateTimeField(allow_null=True)
     location = serializers.CharField()
     capacity = serializers.IntegerField(allow_null=True)
     is_active = serializers.BooleanField()
@@ -157,16 +157,31 @@ class OwnerProductOutput(serializers.Serializer):
 
 class SkuInput(serializers.Serializer):
     name = serializers.CharField(max_length=64)
-    price = serializers.DecimalField(
-        max_digits=10, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("9999999.99")
-    )
+    price = MoneyInput(max_value=Decimal("9999999.99"))
     stock = serializers.IntegerField(min_value=0, max_value=1_000_000)
+
+
+class CategoryPathField(serializers.CharField):
+    """The path of an active category; the schema lists the paths there are when it is generated."""
+
+
+class CategoryPathFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = CategoryPathField
+
+    def map_serializer_field(self, auto_schema, direction):
+        try:  # the deploy checks generate the schema too, possibly without a database
+            paths = list(
+                Category.objects.filter(is_active=True).values_list("path", flat=True).order_by("path")
+            )
+        except DatabaseError:
+            paths = []
+        return {"type": "string", "enum": paths} if paths else {"type": "string", "maxLength": 200}
 
 
 class ProductInput(serializers.Serializer):
     title = serializers.CharField(max_length=120)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    category = serializers.CharField(max_length=200, help_text="A category path, e.g. 生鲜/水果.")
+    category = CategoryPathField(max_length=200, help_text="A category path, e.g. 生鲜/水果.")
     tags = serializers.ListField(
         child=serializers.CharField(max_length=32), max_length=20, required=False, default=list
     )
@@ -177,7 +192,7 @@ class ProductInput(serializers.Serializer):
         min_value=1, max_value=3650, required=False, allow_null=True
     )
     return_window_days = serializers.IntegerField(min_value=0, max_value=365, required=False, allow_null=True)
-    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    starts_at = DateTimeField(required=False, allow_null=True)
     location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
@@ -245,8 +260,8 @@ class OrderOutput(serializers.Serializer):
 
 
 class RefundInput(serializers.Serializer):
-    amount = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), required=False, allow_null=True
+    amount = MoneyInput(
+        max_value=Decimal("9999999999.99"), min_value=Decimal("0.01"), required=False, allow_null=True
     )
     reason = serializers.CharField(max_length=500)
 

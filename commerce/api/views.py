@@ -24,20 +24,12 @@ from members.models import Community
 from members.selectors import community_get_for_manager, membership_get_active
 from shequn_backend.api.exceptions import error_body
 from shequn_backend.api.lists import SelectorListApi
-from shequn_backend.api.schema import error_responses
+from shequn_backend.api.schema import IDEMPOTENCY_HEADER, error_responses
 
 logger = logging.getLogger(__name__)
 
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="The same key from the same user returns the first result and creates nothing new.",
-)
 
-
-def _idempotency_key(request) -> str | None:
+def idempotency_key(request) -> str | None:
     key = (request.headers.get("Idempotency-Key") or "").strip()
     if len(key) > 100:
         raise errors.ApplicationError(
@@ -157,14 +149,10 @@ class OrderListCreateApi(SelectorListApi):
     @extend_schema(
         request=s.OrderInput,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={
-            201: s.OrderOutput,
-            200: s.OrderOutput,
-            **error_responses(400, 401, 403, 404, 409, 502, 503),
-        },
+        responses={201: s.OrderOutput, **error_responses(400, 401, 403, 404, 409, 502, 503)},
     )
     def post(self, request):
-        key = _idempotency_key(request)
+        key = idempotency_key(request)
         data = s.OrderInput(data=request.data)
         data.is_valid(raise_exception=True)
         result = order_checkout(
@@ -182,7 +170,8 @@ class OrderListCreateApi(SelectorListApi):
         order = selectors.order_get_for_buyer(buyer=request.user, order_id=result.order.pk)
         body = _order_body(order)
         body["payment"] = payment_summary(result.payment)
-        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+        # A replay (the same Idempotency-Key) answers as the first answer did: 201, the same order.
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 def _own_order(request, order_id: int) -> Order:
@@ -227,7 +216,7 @@ class OrderEntryRefundApi(APIView):
         responses={201: s.RefundOutput, **error_responses(400, 401, 404, 409, 502, 503)},
     )
     def post(self, request, order_id):
-        _idempotency_key(request)  # validated; an entry fee is refunded once, so any retry is a replay
+        idempotency_key(request)  # validated; an entry fee is refunded once, so any retry is a replay
         refund = entry_refund_request(actor=request.user, order=_own_order(request, order_id))
         return Response(_refund_body(refund), status=status.HTTP_201_CREATED)
 
@@ -241,7 +230,7 @@ class OwnerOrderRefundApi(APIView):
     def post(self, request, order_id):
         if not selectors.order_list_for_manager(user=request.user).filter(pk=order_id).exists():
             raise errors.NotFound()
-        key = _idempotency_key(request)
+        key = idempotency_key(request)
         data = s.RefundInput(data=request.data)
         data.is_valid(raise_exception=True)
         refund = refund_request(
@@ -267,6 +256,15 @@ class StripeWebhookApi(APIView):
 
     @extend_schema(
         request={"application/json": dict},
+        parameters=[
+            OpenApiParameter(
+                "Stripe-Signature",
+                str,
+                location=OpenApiParameter.HEADER,
+                required=True,
+                description="Stripe's signature of the raw body (400 when it does not verify).",
+            )
+        ],
         responses={200: s.WebhookOutput, **error_responses(400, 409)},
     )
     def post(self, request):

@@ -95,7 +95,7 @@ def _raise_if(fields: dict[str, list[str]]) -> None:
 def _skus_insert(*, product: Product, skus: list[SkuInput], actor: Actor) -> list[Sku]:
     for index, sku in enumerate(skus):
         problems = sku_field_errors(name=sku.name, price=sku.price, stock=sku.stock)
-        _raise_if({f"skus.{index}.{name}": messages for name, messages in problems.items()})
+        _raise_if({f"skus[{index}].{name}": messages for name, messages in problems.items()})
     created = Sku.objects.bulk_create(
         [
             Sku(

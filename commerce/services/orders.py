@@ -83,12 +83,12 @@ def merge_lines(lines: list[LineInput]) -> tuple[dict[int, int], dict[int, int]]
         positions.setdefault(line.sku_id, index)
         if not 1 <= line.quantity <= MAX_QUANTITY:
             message = _("Quantity must be between 1 and %(n)d.") % {"n": MAX_QUANTITY}
-            raise errors.InvalidOrderLines({f"lines.{index}.quantity": [message]})
+            raise errors.InvalidOrderLines({f"lines[{index}].quantity": [message]})
         quantities[line.sku_id] = quantities.get(line.sku_id, 0) + line.quantity
     for sku_id, quantity in quantities.items():
         if quantity > MAX_QUANTITY:
             message = _("Quantity must be between 1 and %(n)d.") % {"n": MAX_QUANTITY}
-            raise errors.InvalidOrderLines({f"lines.{positions[sku_id]}.quantity": [message]})
+            raise errors.InvalidOrderLines({f"lines[{positions[sku_id]}].quantity": [message]})
     return quantities, positions
 
 
@@ -150,7 +150,7 @@ def order_reserve_and_write(
             or not product.is_active
             or (product.min_tier is not None and product.min_tier > _tier_level(membership))
         ):
-            invalid[f"lines.{positions[sku_id]}.sku"] = [_("No such item on sale in this community.")]
+            invalid[f"lines[{positions[sku_id]}].sku"] = [_("No such item on sale in this community.")]
     if invalid:
         raise errors.InvalidOrderLines(invalid)
     kinds = {skus[sku_id].product.kind for sku_id in quantities}

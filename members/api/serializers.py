@@ -5,10 +5,11 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from members.models import User
+from shequn_backend.api.fields import MoneyInput, RefusedField, StrictBooleanField, StrictCharField
 
 
 def tag_field() -> serializers.CharField:
-    return serializers.CharField(max_length=32, allow_blank=False)
+    return StrictCharField(max_length=32, allow_blank=False)
 
 
 class UserOutput(serializers.Serializer):
@@ -125,11 +126,18 @@ class OwnerCommunityOutput(CommunityDetailOutput):
 
 class PlanInput(serializers.Serializer):
     name = serializers.CharField(max_length=64)
-    price = Money(min_value=0, max_value=1_000_000)
+    price = MoneyInput(max_value=1_000_000)
     currency = serializers.CharField(max_length=3, required=False, default="CNY")
     period_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
     trial_days = serializers.IntegerField(min_value=0, max_value=90, required=False, default=0)
     refund_window_days = serializers.IntegerField(min_value=0, max_value=30, required=False, default=3)
+
+    def validate(self, attrs):
+        # Inside a partial update (PATCH) DRF makes nested fields optional too: a plan still needs these.
+        missing = [name for name in ("name", "price") if name not in attrs]
+        if missing:
+            raise serializers.ValidationError({name: [_("This field is required.")] for name in missing})
+        return attrs
 
 
 class CommunityInput(serializers.Serializer):
@@ -152,16 +160,17 @@ class CommunityInput(serializers.Serializer):
 
 
 class ReferralInput(serializers.Serializer):
-    level1_percent = Money(max_digits=5, min_value=0, max_value=50, required=False)
-    level2_percent = Money(max_digits=5, min_value=0, max_value=50, required=False)
+    level1_percent = MoneyInput(max_value=50, required=False)
+    level2_percent = MoneyInput(max_value=50, required=False)
     return_window_days = serializers.IntegerField(min_value=0, max_value=365, required=False)
-    on_entry_orders = serializers.BooleanField(required=False)
+    on_entry_orders = StrictBooleanField(required=False)
 
 
 class CommunityUpdateInput(CommunityInput):
-    slug = None  # the address never changes: links and QR codes point at it
+    # The address never changes (links and QR codes point at it): a slug sent is refused, not ignored.
+    slug = RefusedField(required=False)
     referral = ReferralInput(required=False)
-    points_per_yuan = Money(max_digits=6, min_value=0, max_value=1000, required=False)
+    points_per_yuan = MoneyInput(max_value=1000, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, partial=True, **kwargs)

@@ -1,5 +1,7 @@
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -245,9 +247,10 @@ class OwnerMemberListApi(SelectorListApi):
 
     def select(self):
         community = managed_community(self.request, self.kwargs["slug"])
-        return selectors.membership_list_for_community(
-            community=community, status=self.request.query_params.get("status")
-        )
+        status_ = self.request.query_params.get("status")
+        if status_ is not None and status_ not in Membership.Status.values:
+            raise ValidationError({"status": [_("Use one of: %s.") % ", ".join(Membership.Status.values)]})
+        return selectors.membership_list_for_community(community=community, status=status_)
 
 
 class OwnerApproveApi(APIView):

@@ -5,6 +5,8 @@
 ``fields`` appears only for validation errors.
 """
 
+import re
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
@@ -22,29 +24,53 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": error}
 
 
+# "lines.0.sku" (a list index written as a dotted part) is written "lines[0].sku" in answers.
+_DOTTED_INDEX = re.compile(r"\.(\d+)(?=\.|\[|$)")
+
+
+def field_key(key) -> str:
+    """One form for every ``fields`` key: nested objects dotted, list items indexed, ``lines[0].sku``."""
+    return _DOTTED_INDEX.sub(r"[\1]", str(key))
+
+
+def _join(parent, child: str) -> str:
+    if isinstance(parent, int) or str(parent).isdigit():
+        return f"[{parent}]" + ("" if child.startswith("[") else ".") + child
+    return f"{parent}" + ("" if child.startswith("[") else ".") + child
+
+
 def _flatten(detail) -> dict:
-    """Turn DRF's nested ``ValidationError.detail`` into ``{field: [messages]}``."""
+    """Turn DRF's nested ``ValidationError.detail`` into ``{field: [messages]}``.
+
+    Objects nest with dots and list items (a ``many=True`` serializer's list, or a ``ListField``'s
+    ``{index: errors}``) with brackets: ``{"lines[0].sku": [...], "plans[1].price": [...]}``.
+    """
     if isinstance(detail, dict):
         flat = {}
         for key, value in detail.items():
             if isinstance(value, dict):
                 for sub_key, messages in _flatten(value).items():
-                    flat[f"{key}.{sub_key}"] = messages
+                    flat[field_key(_join(key, sub_key))] = messages
             elif isinstance(value, list) and value and isinstance(value[0], dict):
                 for index, item in enumerate(value):
                     for sub_key, messages in _flatten(item).items():
-                        flat[f"{key}[{index}].{sub_key}"] = messages
+                        flat[field_key(f"{key}[{index}].{sub_key}")] = messages
             else:
-                flat[key] = [str(m) for m in (value if isinstance(value, list) else [value])]
+                name = f"[{key}]" if isinstance(key, int) else field_key(key)
+                flat[name] = [str(m) for m in (value if isinstance(value, list) else [value])]
         return flat
     messages = detail if isinstance(detail, list) else [detail]
     return {"non_field_errors": [str(m) for m in messages]}
 
 
+def _fields(fields: dict | None) -> dict | None:
+    return {field_key(key): messages for key, messages in fields.items()} if fields else fields
+
+
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.http_status)
+        return Response(error_body(exc.code, exc.message, _fields(exc.fields)), status=exc.http_status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -1,6 +1,8 @@
 """Serializer fields shared by every app's API."""
 
 import datetime
+import re
+from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -39,3 +41,93 @@ class DateTimeField(serializers.DateTimeField):
         if offset is not None and offset.total_seconds() % 60:
             return value.astimezone(datetime.UTC)
         return value
+
+
+# Money as the API renders it: digits, a point and two decimals ("99.00").
+MONEY_OUTPUT_PATTERN = r"^-?\d+\.\d{2}$"
+
+
+def money_pattern(max_value: Decimal, decimal_places: int = 2) -> str:
+    """A regular expression for the money strings from 0 to ``max_value``: ``"12"``, ``"12.3"``, ``"12.30"``.
+
+    ``max_value`` is either all nines with cents (``9999999.99``) or one digit followed by zeros
+    (``50``, ``1000000``), so that the pattern says exactly what the field accepts.
+    """
+    cents = rf"(?:\.\d{{1,{decimal_places}}})?"
+    whole = int(max_value)
+    if max_value != whole or set(str(whole)) == {"9"}:
+        return rf"^\d{{1,{len(str(whole))}}}{cents}$"
+    text = str(whole)
+    lead, zeros = int(text[0]), len(text) - 1
+    if whole <= 0 or set(text[1:]) - {"0"}:
+        raise ValueError(f"unsupported money maximum {max_value}")
+    below = [rf"\d{{1,{zeros}}}"] if zeros else []
+    if lead > 1:
+        below.append(rf"[1-{lead - 1}]\d{{{zeros}}}" if zeros else rf"[0-{lead - 1}]")
+    return rf"^(?:(?:{'|'.join(below)}){cents}|{text}(?:\.0{{1,{decimal_places}}})?)$"
+
+
+class MoneyInput(serializers.DecimalField):
+    """Money as the contract writes it: a string of digits with up to two decimals, from 0 to a maximum.
+
+    Refuses JSON numbers (floats lose cents) and anything the schema's ``pattern`` refuses, so that
+    the OpenAPI document and validation agree; renders ``"12.30"``.
+    """
+
+    default_error_messages = {
+        "money_format": _('Enter an amount as a string such as "12.30", with at most two decimals.'),
+    }
+
+    def __init__(self, *, max_value=Decimal("9999999.99"), min_value=Decimal("0"), **kwargs):
+        max_value = Decimal(str(max_value))
+        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("max_digits", len(str(int(max_value))) + kwargs["decimal_places"])
+        super().__init__(max_value=max_value, min_value=Decimal(str(min_value)), **kwargs)
+        self.pattern = money_pattern(max_value, self.decimal_places)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(self.pattern, data):
+            self.fail("money_format")
+        return super().to_internal_value(data)
+
+
+class RefusedField(serializers.Field):
+    """A read-only field of the resource that a write may not carry: sent at all, it is a 400.
+
+    The schema documents it as a property no value satisfies (``not: {}``).
+    """
+
+    default_error_messages = {"read_only": _("This field is read-only and cannot be changed.")}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def validate_empty_values(self, data):
+        if data is serializers.empty:
+            return super().validate_empty_values(data)  # absent: skipped
+        self.fail("read_only")
+
+    def to_internal_value(self, data):
+        self.fail("read_only")
+
+    def to_representation(self, value):
+        return value
+
+
+class StrictCharField(serializers.CharField):
+    """A string that must arrive as a JSON string: numbers and booleans are refused, not converted."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only: ``"yes"``, ``1`` and ``"true"`` are refused, not converted."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data

@@ -266,10 +266,12 @@ def test_an_event_lists_its_seats_as_capacity(club):
         ({"kind": "event"}, "starts_at"),
         ({"min_tier": 9}, "min_tier"),
         ({"skus": []}, "skus"),
-        ({"skus": [{"name": "x", "price": "-1.00", "stock": 1}]}, "skus.0.price"),
-        ({"skus": [{"name": "x", "price": "1.00", "stock": -1}]}, "skus.0.stock"),
+        ({"skus": [{"name": "x", "price": "-1.00", "stock": 1}]}, "skus[0].price"),
+        ({"skus": [{"name": "x", "price": "1.00", "stock": -1}]}, "skus[0].stock"),
         ({"title": ""}, "title"),
         ({"tags": "not-a-list"}, "tags"),
+        ({"skus": [{"name": "x", "price": 12.3, "stock": 1}]}, "skus[0].price"),  # money is a string
+        ({"kind": "event", "starts_at": "0885-02-06T19:52:45+08:05:43"}, "starts_at"),  # the fuzzer's
     ],
 )
 def test_invalid_products_are_refused_with_the_field_named(club, change, field):

@@ -369,5 +369,10 @@ def test_given_my_commissions_when_i_read_my_referrals_then_i_see_pending_settle
 
     assert response.status_code == 200
     [row] = [m for m in body(response)["memberships"] if m["community"] == world["community"].slug]
-    assert row["commissions"] == {"pending": "20.00", "settled": "7.00", "reversed": "3.00"}
+    assert row["commissions"] == {
+        "pending": "20.00",
+        "settled": "7.00",
+        "reversed": "3.00",
+        "currency": "CNY",
+    }
     assert row["invited_count"] == 1

@@ -68,6 +68,17 @@ def test_pressing_join_twice_reuses_the_unpaid_entry_order(paid_club, stripe):
     assert first["payment"] == second["payment"] and Order.objects.count() == 1
 
 
+def test_the_same_idempotency_key_answers_the_first_joins_status_and_payment(paid_club, stripe):
+    user = UserFactory()
+
+    first = join(user, paid_club, key="join-1")
+    again = join(user, paid_club, key="join-1")
+
+    assert first.status_code == again.status_code == 201
+    assert body(first)["payment"] == body(again)["payment"] and Order.objects.count() == 1
+    assert len(stripe.calls("POST", "/v1/payment_intents")) == 1
+
+
 def test_paying_activates_the_membership_for_the_plan_period(paid_club, stripe):
     user = UserFactory()
     join(user, paid_club)

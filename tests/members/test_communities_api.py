@@ -104,7 +104,8 @@ class TestMyMemberships:
                 "commissions": body["memberships"][0]["commissions"],
             }
         ]
-        assert set(body["memberships"][0]["commissions"]) == {"pending", "settled", "reversed"}
+        commissions = body["memberships"][0]["commissions"]
+        assert commissions == {"pending": "0.00", "settled": "0.00", "reversed": "0.00", "currency": "CNY"}
 
 
 class TestOwnerConsole:
@@ -176,7 +177,6 @@ class TestOwnerConsole:
                 "points_per_yuan": "2.00",
                 "referral": {"level1_percent": "10", "level2_percent": "3", "on_entry_orders": True},
                 "owner": intruder.pk,
-                "slug": "stolen",
             },
             format="json",
         )
@@ -187,6 +187,58 @@ class TestOwnerConsole:
         assert body["points_per_yuan"] == "2.00"
         community.refresh_from_db()
         assert community.owner != intruder and community.slug != "stolen"
+
+    @pytest.mark.parametrize(
+        ("plan", "missing"),
+        [({"name": "年卡", "period_days": 365}, ["plans[0].price"]), ({"price": "9.90"}, ["plans[0].name"])],
+    )
+    def test_a_plan_added_in_patch_still_needs_its_name_and_price(self, plan, missing):
+        community = CommunityFactory()
+        response = client_for(community.owner).patch(
+            f"/api/v1/owner/communities/{community.slug}/", {"plans": [plan]}, format="json"
+        )
+        assert list(assert_error(response, 400, "validation_error")["fields"]) == missing
+        assert not community.plans.exists()
+
+    @pytest.mark.parametrize("slug", ["stolen", None, ""])
+    def test_a_slug_in_patch_is_refused_as_read_only_and_nothing_changes(self, slug):
+        community = CommunityFactory(mission="旧使命")
+        response = client_for(community.owner).patch(
+            f"/api/v1/owner/communities/{community.slug}/",
+            {"mission": "新使命", "slug": slug},
+            format="json",
+        )
+        error = assert_error(response, 400, "validation_error")
+        assert list(error["fields"]) == ["slug"]
+        community.refresh_from_db()
+        assert community.mission == "旧使命" and community.slug != "stolen"
+
+    @pytest.mark.parametrize(
+        ("value", "accepted"),
+        [
+            *[("2", True), ("2.5", True), ("1000", True), ("1000.00", True), ("0", True)],
+            *[("1000.01", False), ("-1", False), ("1e2", False), ("", False), (" 2", False), (2, False)],
+        ],
+    )
+    def test_points_per_yuan_accepts_exactly_the_schemas_money_pattern(self, value, accepted):
+        community = CommunityFactory()
+        response = client_for(community.owner).patch(
+            f"/api/v1/owner/communities/{community.slug}/", {"points_per_yuan": value}, format="json"
+        )
+        if accepted:
+            assert response.status_code == 200, response.content
+        else:
+            assert list(assert_error(response, 400, "validation_error")["fields"]) == ["points_per_yuan"]
+
+    @pytest.mark.parametrize("value", ["true", 1, "yes", None])
+    def test_a_flag_must_be_a_json_boolean(self, value):
+        community = CommunityFactory()
+        response = client_for(community.owner).patch(
+            f"/api/v1/owner/communities/{community.slug}/",
+            {"referral": {"on_entry_orders": value}},
+            format="json",
+        )
+        assert list(assert_error(response, 400, "validation_error")["fields"]) == ["referral.on_entry_orders"]
 
     def test_commission_above_fifty_percent_is_refused(self):
         community = CommunityFactory()

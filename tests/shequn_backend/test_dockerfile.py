@@ -112,3 +112,18 @@ def test_after_the_dockerfile_steps_the_vendored_chart_library_is_served(product
     chart = get(f"{production_server}/static/{hashed}")
 
     assert chart.status_code == 200 and b"Chart.js v4" in chart.content[:200]
+
+
+def test_after_the_dockerfile_steps_the_api_docs_page_loads_only_its_own_hashed_static_files(
+    production_server,
+):
+    page = get(f"{production_server}/api/v1/docs/")
+
+    assert page.status_code == 200, page.text[:500]
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert not [url for url in assets if not url.startswith("/static/")], "no CDN: the page must work offline"
+    scripts = [url for url in assets if "swagger-ui-bundle." in url]
+    assert len(scripts) == 1 and re.search(r"\.[0-9a-f]{12}\.js$", scripts[0]), scripts
+    for url in assets:
+        asset = get(production_server + url)
+        assert asset.status_code == 200 and len(asset.content) > 100, url

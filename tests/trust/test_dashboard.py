@@ -39,6 +39,7 @@ def test_owner_gets_the_contracts_dashboard_with_money_as_strings(grown):
     assert 0 < body["conversion_rate"] < 1 and 0 < body["repurchase_rate"] < 1
     assert body["churn_alarm"]["alarm"] is False and body["activity"]["mau"] > 0
     assert re.fullmatch(r"\d+\.\d{2}", body["top_kols"][0]["sales_brought"])
+    assert {kol["currency"] for kol in body["top_kols"]} == {"CNY"}
 
 
 def test_operators_see_the_dashboard_too(grown):

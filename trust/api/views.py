@@ -4,7 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from members.api.views import managed_community
-from shequn_backend.api.fields import DateTimeField
+from shequn_backend.api.fields import DateTimeField, StrictCharField
 from shequn_backend.api.lists import SelectorListApi
 from shequn_backend.api.schema import error_responses
 from trust.health import LifecycleStage, community_health
@@ -15,7 +15,7 @@ from trust.services import content_post_create
 class PostInput(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=32), max_length=20, required=False, default=list
+        child=StrictCharField(max_length=32), max_length=20, required=False, default=list
     )
     published_at = DateTimeField(required=False, allow_null=True, default=None)
 
@@ -70,6 +70,7 @@ class DashboardKolOutput(serializers.Serializer):
     role = serializers.CharField()
     members_brought = serializers.IntegerField()
     sales_brought = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField(default="CNY", help_text="The currency of sales_brought.")
 
 
 class DashboardOutput(serializers.Serializer):
@@ -91,6 +92,12 @@ class DashboardOutput(serializers.Serializer):
     top_referrer_share = serializers.FloatField()
     top_kols = DashboardKolOutput(many=True)
     as_of = serializers.DateTimeField()
+
+    def to_representation(self, health):
+        data = super().to_representation(health)
+        for kol in data["top_kols"]:
+            kol["currency"] = data["currency"]  # every amount carries its currency
+        return data
 
     def get_lifecycle_stage_label(self, health) -> str:
         return str(health.lifecycle_stage.label)
