@@ -27,7 +27,8 @@ ALLOWED_WORDS = {
     "api", "csv", "xlsx", "excel", "pdf", "sku", "id", "url", "https", "http", "json", "email",
     "openid", "unionid", "wechat", "wechatpay", "stripe", "alipay", "cny", "usd", "utc",
     "ip", "webhook", "token", "bearer", "sha", "hmac", "iso", "png", "jpg", "jpeg", "gif",
-    "celery", "django", "swagger", "redoc", "openapi", "rest", "app",
+    "celery", "django", "swagger", "redoc", "openapi", "rest", "app", "ldap",
+    "control", "command", "mac",  # keys, in Django's "按住 Control 键或 Mac 上的 Command 键"
 }  # fmt: skip
 
 # Text nodes worth reading: visible ones, plus what a user reads without it being a text node
