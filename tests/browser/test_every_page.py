@@ -5,7 +5,8 @@ follows every menu entry (the home's links and the side menu), and from each lis
 page, its first object, that object's other pages (history, dashboard, delete confirmation ...).
 Every page must answer 200, show no Django error, and contain no English word that is not data:
 words that occur in the database's own text (names, usernames, payloads) and a short list of
-brand and technical names are allowed. Screenshots go to test-artifacts/browser/pages/<login>/.
+brand and technical names are allowed. Screenshots (JPEG, full page) go to
+test-artifacts/browser/pages/<login>/, the problems found to test-artifacts/browser/pages/problems.txt.
 """
 
 import json
@@ -94,16 +95,17 @@ class Walk:
             return False
         self.seen.add(path)
         yield path
-        shot = ARTIFACTS / "pages" / self.role / f"{len(self.seen):03d}{slug(path)}.png"
+        shot = ARTIFACTS / "pages" / self.role / f"{len(self.seen):03d}{slug(path)}.jpg"
         shot.parent.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(shot), full_page=True)
+        self.page.screenshot(path=str(shot), full_page=True, type="jpeg", quality=70)
         if self.response is None or self.response.status != 200:
             self.problems.append(f"{path}: HTTP {self.response.status if self.response else '-'} ({shot})")
             return False
-        if "Traceback" in self.page.inner_text("body") or self.page.query_selector("#traceback"):
+        texts = self.page.evaluate(VISIBLE_TEXT_JS, DATA_SELECTOR)
+        if any("Traceback" in text for text in texts):
             self.problems.append(f"{path}: an error page ({shot})")
             return False
-        english = english_words(self.page.evaluate(VISIBLE_TEXT_JS, DATA_SELECTOR), self.data_words)
+        english = english_words(texts, self.data_words)
         if english:
             self.problems.append(f"{path}: English {sorted(english)} ({shot})")
         return True
@@ -127,7 +129,7 @@ def walk_all(walks: list[Walk]) -> None:
             except StopIteration:
                 del running[walk]
                 continue
-            navigation = walk.page.expect_navigation(wait_until="load").__enter__()
+            navigation = walk.page.expect_navigation(wait_until="load", timeout=30_000).__enter__()
             walk.page.evaluate("url => setTimeout(() => location.assign(url))", path)
             running[walk][1] = navigation
 
@@ -223,3 +225,16 @@ def test_every_page_a_staff_login_reaches_opens_without_error_or_english(walks, 
     walk = walks[role]
     assert len(walk.seen) >= 5  # the home, its menu, lists, objects
     assert not walk.problems, "\n".join(walk.problems)
+
+
+def test_the_english_check_flags_ui_words_and_spares_data_and_names():
+    texts = [
+        "选择 社群 来修改",
+        "Select community to change",
+        "保存并继续编辑",
+        "Save and continue editing",
+        "千岛湖杨梅 5斤装: mismatch",
+        "li_xiaoyu · caijing-shuyou · prepay_id=sandbox_3f2a · SKU · CSV · 吴老师 wu",
+    ]
+    found = english_words(texts, data_words={"wu"})
+    assert found == {"Select", "community", "to", "change", "Save", "and", "continue", "editing", "mismatch"}
