@@ -14,6 +14,7 @@ from django.utils import timezone
 from commerce.models import Order, Refund
 from members.demo import DEMO_PASSWORD
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_every_page import DATA_SELECTOR, VISIBLE_TEXT_JS, database_words, english_words
 
 pytestmark = pytest.mark.django_db  # reads only: the demo is seeded and served once (conftest)
 
@@ -89,6 +90,7 @@ def test_a_member_buys_and_pays_in_the_browser_the_owner_refunds_and_finance_exp
     assert owner.inner_text(f"#refund-{order['id']} .refund-amount") == "¥20.00"  # what will move
     owner.fill("#id_reason", "书角压坏，补偿")
     shoot(owner, "2-owner-refund-confirmation")
+    assert not english_words(owner.evaluate(VISIBLE_TEXT_JS, DATA_SELECTOR), database_words())
     owner.click(".submit-row input[type=submit]")
     message = owner.wait_for_selector(".messagelist .success").inner_text()
     assert f"#{order['id']}" in message and "¥20.00" in message

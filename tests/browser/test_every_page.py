@@ -65,8 +65,35 @@ DATA_SELECTOR = ".field-password bdi"
 LINKS_JS = """(selector) => Array.from(document.querySelectorAll(selector))
     .map(a => a.getAttribute("href")).filter(href => href && href.startsWith("/admin/"))"""
 
-# An identifier-like token (usernames, slugs, codes, file names, addresses): data, not words.
-IDENTIFIER = re.compile(r"[A-Za-z0-9]*[_\-.@/:=#%+][\w\-.@/:=#%+]*|\w*\d\w*")
+# Starts opening a page (a GET, or a POST of ``fields`` with the page's CSRF token), then returns.
+NAVIGATE_JS = """([url, fields]) => setTimeout(() => {
+    if (!fields) { location.assign(url); return; }
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = url;
+    const token = document.querySelector("input[name=csrfmiddlewaretoken]");
+    fields = {...fields, csrfmiddlewaretoken: token ? token.value : ""};
+    for (const [name, value] of Object.entries(fields)) {
+        const input = document.createElement("input");
+        input.type = "hidden"; input.name = name; input.value = value;
+        form.appendChild(input);
+    }
+    document.body.appendChild(form);
+    form.submit();
+})"""
+
+# Actions that answer with a confirmation page before doing anything (safe to open).
+CONFIRMING_ACTIONS = {"delete_selected", "refund"}
+ACTIONS_JS = """() => {
+    const first = document.querySelector("#result_list tbody tr:first-child input[name=_selected_action]");
+    const select = document.querySelector("#changelist-form select[name=action]");
+    if (!first || !select) return [null, []];
+    return [first.value, Array.from(select.options).map(option => option.value)];
+}"""
+
+# An identifier-like token (usernames, slugs, codes, file names, addresses): data, not words; and
+# the rows of a many-to-many table, named by Django itself ("Group_permissions object (7)").
+IDENTIFIER = re.compile(r"[A-Za-z]+_\w+ object \(\d+\)|[A-Za-z0-9]*[_\-.@/:=#%+][\w\-.@/:=#%+]*|\w*\d\w*")
 WORD = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -82,19 +109,22 @@ class Walk:
     problems: list[str] = field(default_factory=list)
     response: object = None  # the last page's response, set by walk_all
 
-    def visit(self, url: str, *, always: bool = False):
+    def visit(self, url: str, *, always: bool = False, post: dict | None = None):
         """Open ``url`` once (``yield`` hands it to walk_all); record what is wrong with it.
 
+        With ``post``, the page is what posting those fields answers (an action's confirmation).
         Returns True when it opened cleanly (use with ``yield from``).
         """
         path = urlsplit(url).path + (f"?{urlsplit(url).query}" if urlsplit(url).query else "")
+        if post:
+            path, url = f"{path}#{post['action']}", path
         if path in self.seen or (pattern(path) in self.covered and not always):
             return False
         generic = re.search(r"/(history|delete)/$", path)  # Django's own pages: one of each is enough
         if generic and any(seen.endswith(generic.group()) for seen in self.seen):
             return False
         self.seen.add(path)
-        yield path
+        yield path.split("#")[0], post
         shot = ARTIFACTS / "pages" / self.role / f"{len(self.seen):03d}{slug(path)}.jpg"
         shot.parent.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(shot), full_page=True, type="jpeg", quality=70)
@@ -125,12 +155,12 @@ def walk_all(walks: list[Walk]) -> None:
             if navigation is not None:
                 walk.response = navigation.value  # waits for this page only
             try:
-                path = steps.send(None)
+                path, post = steps.send(None)
             except StopIteration:
                 del running[walk]
                 continue
             navigation = walk.page.expect_navigation(wait_until="load", timeout=30_000).__enter__()
-            walk.page.evaluate("url => setTimeout(() => location.assign(url))", path)
+            walk.page.evaluate(NAVIGATE_JS, [path, post])
             running[walk][1] = navigation
 
 
@@ -184,10 +214,13 @@ def walk_admin(walk: Walk):
     for href in lists:
         if not (yield from walk.visit(href)):
             continue
+        selected, actions = walk.page.evaluate(ACTIONS_JS)
         add = walk.page.evaluate(LINKS_JS, ".object-tools a.addlink")
         first = walk.page.evaluate(LINKS_JS, "#result_list tbody tr:first-child a")
-        for href in add + first[:1]:
-            if (yield from walk.visit(href)):
+        for action in sorted(CONFIRMING_ACTIONS.intersection(actions)):  # the first row's confirmation
+            yield from walk.visit(href, post={"action": action, "_selected_action": selected, "index": "0"})
+        for link in add + first[:1]:
+            if (yield from walk.visit(link)):
                 for tool in walk.page.evaluate(LINKS_JS, ".object-tools a, .submit-row a.deletelink"):
                     yield from walk.visit(tool)
 
@@ -235,6 +268,9 @@ def test_the_english_check_flags_ui_words_and_spares_data_and_names():
         "Save and continue editing",
         "千岛湖杨梅 5斤装: mismatch",
         "li_xiaoyu · caijing-shuyou · prepay_id=sandbox_3f2a · SKU · CSV · 吴老师 wu",
+        "组-权限关系: Group_permissions object (7)",
+        "商品: Product object (7)",
     ]
     found = english_words(texts, data_words={"wu"})
-    assert found == {"Select", "community", "to", "change", "Save", "and", "continue", "editing", "mismatch"}
+    ui = {"Select", "community", "to", "change", "Save", "and", "continue", "editing", "mismatch"}
+    assert found == {*ui, "Product", "object"}  # a model of ours without a name of its own
