@@ -61,9 +61,11 @@ VISIBLE_TEXT_JS = """(data) => {
 # Data shown as it is stored, not words: the password hash's summary.
 DATA_SELECTOR = ".field-password bdi"
 
-# Links worth following from a page: the side menu and the main content, inside the admin.
+# Links worth following from a page, inside the admin (files to download are not pages).
 LINKS_JS = """(selector) => Array.from(document.querySelectorAll(selector))
-    .map(a => a.getAttribute("href")).filter(href => href && href.startsWith("/admin/"))"""
+    .filter(a => !a.hasAttribute("download"))
+    .map(a => a.getAttribute("href"))
+    .filter(href => href && href.startsWith("/admin/") && !href.includes("/download"))"""
 
 # Starts opening a page (a GET, or a POST of ``fields`` with the page's CSRF token), then returns.
 NAVIGATE_JS = """([url, fields]) => setTimeout(() => {
