@@ -32,9 +32,10 @@ ALLOWED_WORDS = {
     "control", "command", "mac",  # keys, in Django's "按住 Control 键或 Mac 上的 Command 键"
 }  # fmt: skip
 
-# Text nodes worth reading: visible ones, plus what a user reads without it being a text node
-# (button labels, placeholders, the options of a select, the title).
+# Text nodes worth reading: visible ones (collapsed sections opened first), plus what a user reads
+# without it being a text node (button labels, placeholders, the options of a select, the title).
 VISIBLE_TEXT_JS = """(data) => {
+    for (const details of document.querySelectorAll("details")) details.open = true;  // collapsed sections
     const texts = [document.title];
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     while (walker.nextNode()) {
