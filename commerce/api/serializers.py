@@ -13,7 +13,7 @@ from commerce.pricing import money, tier_price
 from commerce.selectors import order_payment
 from commerce.services.orders import MAX_LINES, MAX_QUANTITY
 from commerce.services.payments import payment_summary
-from shequn_backend.api.fields import MONEY_OUTPUT_PATTERN, DateTimeField, MoneyInput
+from shequn_backend.api.fields import MONEY_OUTPUT_PATTERN, DateTimeField, MoneyInput, StrictCharField
 
 MAX_ID = 2**63 - 1
 
@@ -156,12 +156,12 @@ class OwnerProductOutput(serializers.Serializer):
 
 
 class SkuInput(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
+    name = StrictCharField(max_length=64)
     price = MoneyInput(max_value=Decimal("9999999.99"))
     stock = serializers.IntegerField(min_value=0, max_value=1_000_000)
 
 
-class CategoryPathField(serializers.CharField):
+class CategoryPathField(StrictCharField):
     """The path of an active category; the schema lists the paths there are when it is generated."""
 
 
@@ -179,11 +179,11 @@ class CategoryPathFieldExtension(OpenApiSerializerFieldExtension):
 
 
 class ProductInput(serializers.Serializer):
-    title = serializers.CharField(max_length=120)
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    title = StrictCharField(max_length=120)
+    description = StrictCharField(max_length=5000, required=False, allow_blank=True, default="")
     category = CategoryPathField(max_length=200, help_text="A category path, e.g. 生鲜/水果.")
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=32), max_length=20, required=False, default=list
+        child=StrictCharField(max_length=32), max_length=20, required=False, default=list
     )
     kind = serializers.ChoiceField(choices=Product.Kind.choices, default=Product.Kind.GOODS)
     skus = serializers.ListField(child=SkuInput(), min_length=1, max_length=20)
@@ -193,7 +193,7 @@ class ProductInput(serializers.Serializer):
     )
     return_window_days = serializers.IntegerField(min_value=0, max_value=365, required=False, allow_null=True)
     starts_at = DateTimeField(required=False, allow_null=True)
-    location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    location = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 # --- Orders -----------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ class RefundInput(serializers.Serializer):
     amount = MoneyInput(
         max_value=Decimal("9999999999.99"), min_value=Decimal("0.01"), required=False, allow_null=True
     )
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
 
 
 class RefundOutput(serializers.Serializer):

@@ -28,9 +28,9 @@ class TokenOutput(serializers.Serializer):
 
 
 class RegisterInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
-    nickname = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    username = StrictCharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    password = StrictCharField(max_length=128, write_only=True, trim_whitespace=False)
+    nickname = StrictCharField(max_length=64, required=False, allow_blank=True, default="")
 
     def validate(self, attrs):
         candidate = User(username=attrs["username"], nickname=attrs.get("nickname", ""))
@@ -42,13 +42,13 @@ class RegisterInput(serializers.Serializer):
 
 
 class LoginInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=128, trim_whitespace=False)
 
 
 class PasswordChangeInput(serializers.Serializer):
-    old_password = serializers.CharField(max_length=128, trim_whitespace=False)
-    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    old_password = StrictCharField(max_length=128, trim_whitespace=False)
+    new_password = StrictCharField(max_length=128, trim_whitespace=False)
 
     def validate_new_password(self, value):
         try:
@@ -59,7 +59,7 @@ class PasswordChangeInput(serializers.Serializer):
 
 
 class WechatLoginInput(serializers.Serializer):
-    code = serializers.CharField(max_length=128)
+    code = StrictCharField(max_length=128)
 
 
 class UserWrapOutput(serializers.Serializer):
@@ -67,7 +67,7 @@ class UserWrapOutput(serializers.Serializer):
 
 
 class ProfileUpdateInput(serializers.Serializer):
-    nickname = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    nickname = StrictCharField(max_length=64, required=False, allow_blank=True)
     interests = serializers.ListField(child=tag_field(), required=False, max_length=30)
 
 
@@ -125,9 +125,9 @@ class OwnerCommunityOutput(CommunityDetailOutput):
 
 
 class PlanInput(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
+    name = StrictCharField(max_length=64)
     price = MoneyInput(max_value=1_000_000)
-    currency = serializers.CharField(max_length=3, required=False, default="CNY")
+    currency = StrictCharField(max_length=3, required=False, default="CNY")
     period_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
     trial_days = serializers.IntegerField(min_value=0, max_value=90, required=False, default=0)
     refund_window_days = serializers.IntegerField(min_value=0, max_value=30, required=False, default=3)
@@ -142,10 +142,10 @@ class PlanInput(serializers.Serializer):
 
 class CommunityInput(serializers.Serializer):
     slug = serializers.SlugField(max_length=50)
-    name = serializers.CharField(max_length=100)
-    mission = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    rules = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=100)
+    mission = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+    description = StrictCharField(max_length=5000, required=False, allow_blank=True, default="")
+    rules = StrictCharField(max_length=5000, required=False, allow_blank=True, default="")
     attributes = serializers.ListField(child=tag_field(), max_length=20, required=False, default=list)
     entry_type = serializers.ChoiceField(choices=["free", "paid", "approval", "invite"], default="free")
     plans = PlanInput(many=True, required=False, default=list, max_length=10)

@@ -310,3 +310,11 @@ class TestOwnerIsolation:
         pending_b.refresh_from_db()
         b.refresh_from_db()
         assert pending_b.status == "pending_approval" and b.name != "hijacked"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [{"nickname": 0}, {"nickname": True}, {"interests": [1]}])
+def test_text_fields_take_json_strings_only(user, body):
+    response = client_for(user).patch("/api/v1/me/", body, format="json")
+    [key] = assert_error(response, 400, "validation_error")["fields"]
+    assert key.startswith(next(iter(body)))

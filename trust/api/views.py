@@ -13,7 +13,7 @@ from trust.services import content_post_create
 
 
 class PostInput(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
+    title = StrictCharField(max_length=200)
     tags = serializers.ListField(
         child=StrictCharField(max_length=32), max_length=20, required=False, default=list
     )
