@@ -191,7 +191,7 @@ class FitAssessment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.product}: {self.level}"
+        return f"{self.product}: {self.get_level_display()}"
 
     @property
     def reasons(self) -> list[str]:

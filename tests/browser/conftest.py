@@ -83,3 +83,84 @@ def login(page, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("input[type=submit]")
     page.wait_for_selector("#user-tools")
+
+
+# --- The seeded demo, served once per session -------------------------------------------------
+#
+# Seeding the demo takes seconds, so the tests that walk it share one copy: a session fixture
+# seeds it, serves it on its own live server and flushes it at the end. Those tests do not use
+# ``live_server`` or ``transaction=True`` (each would flush the demo after every test): they are
+# marked ``django_db`` (their own reads roll back) and run last in the session, after every other
+# database test (see pytest_collection_modifyitems), which therefore never sees the demo.
+
+DEMO_SETTINGS = {
+    "PAYMENT_SANDBOX_ENABLED": True,  # the embedded default: payments through the sandbox
+    "STRIPE_SECRET_KEY": "",
+    "CELERY_TASK_ALWAYS_EAGER": True,
+    "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
+    "SESSION_COOKIE_SECURE": False,
+    "CSRF_COOKIE_SECURE": False,
+    "SECURE_SSL_REDIRECT": False,
+}
+
+
+def _flush_demo() -> None:
+    from django.core.management import call_command
+
+    from tests.shipped_data import load_shipped_data
+
+    call_command("flush", interactive=False, verbosity=0)  # post_migrate puts permissions back
+    load_shipped_data()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """The tests on the shared demo run last (after pytest-django's own ordering)."""
+    items.sort(key=lambda item: "demo_site" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session")
+def demo_site(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The URL of a live server over the seeded demo (``seed_demo``), shared by the session."""
+    from django.core.management import call_command
+    from django.test.utils import override_settings
+    from pytest_django.live_server_helper import LiveServer
+
+    media = tmp_path_factory.mktemp("demo-media")
+    with django_db_blocker.unblock(), override_settings(**DEMO_SETTINGS, MEDIA_ROOT=media):
+        _flush_demo()  # a reused database may keep an interrupted session's rows
+        call_command("seed_demo", stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))  # noqa: SIM115
+        server = LiveServer("localhost")
+        try:
+            yield server.url
+        finally:
+            server.stop()
+            _flush_demo()
+
+
+@pytest.fixture(scope="session")
+def staff_pages(browser, demo_site):
+    """One logged-in page per demo login, made on first use and kept for the session."""
+    from members.demo import DEMO_PASSWORD
+
+    contexts, pages = [], {}
+
+    def page_for(username: str):
+        if username not in pages:
+            context = browser.new_context(
+                base_url=demo_site,
+                locale="zh-CN",
+                timezone_id="Asia/Shanghai",
+                viewport={"width": 1280, "height": 900},
+                accept_downloads=True,
+            )
+            context.set_default_timeout(TIMEOUT_MS)
+            contexts.append(context)
+            pages[username] = context.new_page()
+            if username is not None:
+                login(pages[username], username, DEMO_PASSWORD)
+        return pages[username]
+
+    yield page_for
+    for context in contexts:
+        context.close()
