@@ -709,7 +709,6 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "placed_at",
     ]
     list_filter = [
-        "status",
         "payment_status",
         "fulfilment_status",
         "shipping_info_status",
@@ -756,7 +755,7 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
 
     @admin.display(description=_("created at"), ordering="created_at")
     def placed_at(self, order):
-        return formats.date_format(timezone.localtime(order.created_at), "SHORT_DATETIME_FORMAT")
+        return timezone.localtime(order.created_at).strftime("%Y-%m-%d %H:%M")  # compact: the list fits
 
     total_yuan = yuan_column("total", _("total"))
     paid_yuan = yuan_column("amount_paid", _("amount paid"))
@@ -1026,8 +1025,27 @@ class WebhookEventAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, PlatformOnlyMixin, 
 # --- Shipments and WeChat shipping information ---------------------------------------------------
 
 
+# The express companies owners ship with most, by WeChat's delivery id (the API takes any id).
+COMMON_CARRIERS = [
+    ("SF", "顺丰速运"),
+    ("ZTO", "中通快递"),
+    ("YTO", "圆通速递"),
+    ("STO", "申通快递"),
+    ("YD", "韵达速递"),
+    ("JTSD", "极兔速递"),
+    ("JD", "京东快递"),
+    ("EMS", "中国邮政速递"),
+]
+
+
 class ShipmentForm(forms.ModelForm):
     """Ships everything not yet shipped of the chosen order, through ``shipment_create``."""
+
+    carrier = forms.ChoiceField(
+        label=_("carrier"),
+        choices=COMMON_CARRIERS,
+        help_text=_("The express company: WeChat receives its delivery id with the tracking number."),
+    )
 
     class Meta:
         model = Shipment

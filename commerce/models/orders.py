@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from commerce.models.catalog import CURRENCY_CNY, Product, Sku
 from members.models import Community, EntryPlan, Membership
@@ -74,7 +75,7 @@ class Order(models.Model):
 
     class PaymentStatus(models.TextChoices):
         UNPAID = "unpaid", _("Unpaid")
-        PAID = "paid", _("Paid")
+        PAID = "paid", pgettext_lazy("payment status", "Paid")
         PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
         REFUNDED = "refunded", _("Refunded")
         CANCELLED = "cancelled", _("Cancelled")

@@ -332,7 +332,7 @@ def test_the_owner_ships_an_order_in_the_admin(shop, stripe, client):
     client.force_login(shop["owner"])
     url = reverse("admin:commerce_shipment_add")
 
-    response = client.post(url, {"order": paid.pk, "carrier": "sf", "tracking_no": "SF7777"})
+    response = client.post(url, {"order": paid.pk, "carrier": "SF", "tracking_no": "SF7777"})
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     shipment = Shipment.objects.get(order=paid)
