@@ -16,10 +16,10 @@ from rest_framework.views import APIView
 
 from commerce import errors
 from commerce.api.serializers import PROVIDER_CALLBACK_RESPONSES
-from commerce.models import Order, Payment
 from commerce.payments import sandbox
 from commerce.payments.base import InvalidWebhook
 from commerce.services.payments import webhook_receive
+from commerce.services.sandbox import sandbox_pay_order
 from shequn_backend.api.schema import error_responses
 
 
@@ -56,26 +56,7 @@ class SandboxPayApi(APIView):
         _sandbox_enabled()
         data = SandboxPayInput(data=request.data)
         data.is_valid(raise_exception=True)
-        order_id = data.validated_data["order_id"]
-        if not Order.objects.filter(pk=order_id, buyer=request.user).exists():
-            raise errors.NotFound()
-        payment = (
-            Payment.objects.filter(order_id=order_id, provider=sandbox.NAME)
-            .exclude(status__in=[Payment.Status.CREATING, Payment.Status.CANCELED])
-            .order_by("-pk")
-            .first()
-        )
-        if payment is None:
-            raise errors.SandboxNotPayable()
-        try:
-            trade = sandbox.sandbox_pay(reference=payment.reference, payer_id=request.user.pk)
-        except sandbox.SandboxRefused as exc:
-            raise errors.SandboxNotPayable() from exc
-        body = {
-            "order_id": order_id,
-            "trade_state": trade.state,
-            "order_status": Order.objects.values_list("status", flat=True).get(pk=order_id),
-        }
+        body = sandbox_pay_order(buyer=request.user, order_id=data.validated_data["order_id"])
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 

@@ -95,11 +95,11 @@ def payment_summary(payment: Payment | None) -> dict | None:
     }
 
 
-def _payer(*, order: Order, provider: base.PaymentProvider) -> base.Payer:
-    openid = order.buyer.wechat_openid
-    if provider.needs_wechat_identity and not openid:
+def _payer(*, buyer, provider: base.PaymentProvider) -> base.Payer:
+    """Who pays, as the provider needs it; ``WechatBindingRequired`` (409) when WeChat Pay lacks an openid."""
+    if provider.needs_wechat_identity and not buyer.wechat_openid:
         raise errors.WechatBindingRequired()
-    return base.Payer(user_id=order.buyer_id, wechat_openid=openid)
+    return base.Payer(user_id=buyer.pk, wechat_openid=buyer.wechat_openid)
 
 
 def _lacks_sub_merchant(*, community, provider_name: str) -> bool:
@@ -138,8 +138,7 @@ def payment_precheck(*, community, buyer, provider_name: str | None = None) -> s
     """Refuse, before anything is written, a payment that could not start: a provider not
     offered (400) or WeChat Pay for an account without WeChat (409). Returns the provider."""
     name = payment_provider_choose(community=community, requested=provider_name)
-    if base.get_provider(name).needs_wechat_identity and not buyer.wechat_openid:
-        raise errors.WechatBindingRequired()
+    _payer(buyer=buyer, provider=base.get_provider(name))
     return name
 
 
@@ -236,7 +235,7 @@ def payment_start(*, order_id: int, provider_name: str | None = None) -> Payment
         payment = live.order_by("-pk").first()
         if order.status != Order.Status.PENDING_PAYMENT:
             return payment or order.payments.order_by("-pk").first()
-        payer = _payer(order=order, provider=provider)
+        payer = _payer(buyer=order.buyer, provider=provider)
         if payment is None or payment.status == Payment.Status.CREATING:
             payment_amount_check(provider_name=name, amount=order.total, currency=order.currency)
         if payment is None:
