@@ -1,9 +1,13 @@
 """Evaluate the trust and audience-match scorer beside its peers, in one run.
 
-    python bench/scorer_eval.py [--cases PATH ...] [--repeat N]
+    python bench/scorer_eval.py [--cases PATH ...] [--repeat N] [--no-embeddings] [--errors]
 
-Each case file holds contract lines with ``expect_warning``. The positive class is
-"warning". Our scorer's ``score`` is a fit score (higher = better fit), so its ROC AUC
+Each case file holds contract lines with ``expect_warning``. Lines may also carry ``script``
+(traditional / simplified / english / mixed) and ``class`` tags (tests/trust/data/fit_unseen.jsonl
+does); then every scorer is also broken down per script and per class: ROC AUC, warning
+precision / recall and accuracy of each group, at the operating point chosen on the whole file.
+
+The positive class is "warning". Our scorer's ``score`` is a fit score (higher = better fit), so its ROC AUC
 is computed on ``1 - score``; the peers' similarities likewise on ``-similarity``.
 Our precision/recall use the engine's own levels (warning = level != "fit"); the
 peers have no threshold of their own, so each gets the threshold with the best F1
@@ -51,6 +55,39 @@ class Row:
     recall: float | None
     ms_per_pair: float | None
     note: str = ""
+    accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One scorer's output on one file: a warning score per case (higher = more of a warning)
+    and its verdict (warning or not) at the scorer's operating point."""
+
+    row: Row
+    warn_scores: list[float]
+    predicted: list[bool]
+    extra: list[str] | None = None  # per case, shown with --errors (our level and score)
+
+
+@dataclass(frozen=True)
+class Figures:
+    auc: float | None
+    precision: float | None
+    recall: float | None
+    accuracy: float
+
+
+def figures(labels: Sequence[bool], warn_scores: Sequence[float], predicted: Sequence[bool]) -> Figures:
+    """AUC needs both labels in the group; precision needs at least one predicted warning."""
+    both = any(labels) and not all(labels)
+    auc = roc_auc(labels, warn_scores) if both else None
+    precision, recall = precision_recall(labels, predicted)
+    if not any(predicted):
+        precision = None
+    if not any(labels):
+        recall = None
+    accuracy = sum(1 for y, p in zip(labels, predicted, strict=True) if y == p) / len(labels)
+    return Figures(auc, precision, recall, accuracy)
 
 
 def load_cases(path: Path) -> list[Case]:
@@ -74,7 +111,7 @@ def product_text(product: Case) -> str:
     return " ".join(p for p in parts if p)
 
 
-def run_ours(lexicon: Lexicon, cases: Sequence[Case], repeat: int) -> tuple[Row, float]:
+def run_ours(lexicon: Lexicon, cases: Sequence[Case], repeat: int) -> Scored:
     """Profiles are built once per community (as the admin and the batch job do); assess is timed alone."""
     profiles = {}
     start = time.perf_counter()
@@ -97,22 +134,44 @@ def run_ours(lexicon: Lexicon, cases: Sequence[Case], repeat: int) -> tuple[Row,
         results = [assess(lexicon, profile, product) for profile, product in pairs]
         timings.append((time.perf_counter() - start) * 1000 / len(pairs))
     labels = [bool(c["expect_warning"]) for c in cases]
-    auc = roc_auc(labels, [1.0 - r.score for r in results])
-    precision, recall = precision_recall(labels, [r.warning for r in results])
-    return Row("ours (lexicon + evidence)", auc, precision, recall, statistics.mean(timings)), profile_ms
+    warn_scores = [1.0 - r.score for r in results]
+    predicted = [r.warning for r in results]
+    total = figures(labels, warn_scores, predicted)
+    row = Row(
+        "ours (lexicon + evidence)",
+        total.auc,
+        total.precision,
+        total.recall,
+        statistics.mean(timings),
+        f"engine levels; profile build {profile_ms:.3f} ms per community",
+        total.accuracy,
+    )
+    extra = [f"{r.level} score {r.score:.3f}" for r in results]
+    return Scored(row, warn_scores, predicted, extra)
 
 
-def run_similarity_peer(name: str, cases: Sequence[Case], similarity: Callable[[str, str], float]) -> Row:
+def run_similarity_peer(
+    name: str, cases: Sequence[Case], similarity: Callable[[str, str], float], note: str
+) -> Scored:
+    """The peer's threshold is the best-F1 one on the whole file; groups are read at that same point."""
     labels = [bool(c["expect_warning"]) for c in cases]
     start = time.perf_counter()
     sims = [similarity(community_text(c["community"]), product_text(c["product"])) for c in cases]
     ms = (time.perf_counter() - start) * 1000 / len(cases)
     warn_scores = [-s for s in sims]
     threshold = best_f1_threshold(labels, warn_scores)
-    precision, recall = precision_recall(labels, [w >= threshold for w in warn_scores])
-    return Row(
-        name, roc_auc(labels, warn_scores), precision, recall, ms, f"oracle threshold sim <= {-threshold:.3f}"
+    predicted = [w >= threshold for w in warn_scores]
+    total = figures(labels, warn_scores, predicted)
+    row = Row(
+        name,
+        total.auc,
+        total.precision,
+        total.recall,
+        ms,
+        f"{note}; oracle threshold sim <= {-threshold:.3f}",
+        total.accuracy,
     )
+    return Scored(row, warn_scores, predicted, [f"sim {s:.3f}" for s in sims])
 
 
 def bigrams(text: str) -> set[str]:
@@ -177,11 +236,54 @@ def fmt(value: float | None, spec: str) -> str:
 
 def print_table(title: str, rows: Sequence[Row]) -> None:
     print(f"\n## {title}\n")
-    print("| scorer | ROC AUC (warning) | warning precision / recall | ms per assessment | note |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| scorer | ROC AUC (warning) | warning precision / recall | accuracy | ms per assessment | note |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
-        pr = "n/a" if row.precision is None else f"{row.precision:.3f} / {row.recall:.3f}"
-        print(f"| {row.scorer} | {fmt(row.auc, '.3f')} | {pr} | {fmt(row.ms_per_pair, '.3f')} | {row.note} |")
+        pr = (
+            "n/a"
+            if row.precision is None and row.recall is None
+            else f"{fmt(row.precision, '.3f')} / {fmt(row.recall, '.3f')}"
+        )
+        print(
+            f"| {row.scorer} | {fmt(row.auc, '.3f')} | {pr} | {fmt(row.accuracy, '.3f')} "
+            f"| {fmt(row.ms_per_pair, '.3f')} | {row.note} |"
+        )
+
+
+def print_breakdown(key: str, cases: Sequence[Case], scored: Sequence[Scored]) -> None:
+    """One row per value of ``key`` (script or class); one column per scorer that ran."""
+    groups = sorted({str(c[key]) for c in cases if key in c})
+    if not groups:
+        return
+    print(f"\n### per {key}: ROC AUC, warning precision / recall, accuracy\n")
+    print("| " + " | ".join([key, "cases (warnings)", *(s.row.scorer for s in scored)]) + " |")
+    print("| " + " | ".join(["---"] * (len(scored) + 2)) + " |")
+    for group in groups:
+        index = [i for i, c in enumerate(cases) if str(c.get(key)) == group]
+        labels = [bool(cases[i]["expect_warning"]) for i in index]
+        cells = []
+        for s in scored:
+            f = figures(labels, [s.warn_scores[i] for i in index], [s.predicted[i] for i in index])
+            cells.append(
+                f"{fmt(f.auc, '.3f')}, {fmt(f.precision, '.2f')} / {fmt(f.recall, '.2f')}, {f.accuracy:.3f}"
+            )
+        print(f"| {group} | {len(index)} ({sum(labels)}) | " + " | ".join(cells) + " |")
+
+
+def print_errors(cases: Sequence[Case], ours: Scored) -> None:
+    """The cases our scorer gets wrong, with their tags, to read by hand."""
+    wrong = [i for i, c in enumerate(cases) if bool(c["expect_warning"]) != ours.predicted[i]]
+    print(f"\n### our {len(wrong)} wrong verdicts\n")
+    for i in wrong:
+        case = cases[i]
+        expected = "warning" if case["expect_warning"] else "fit"
+        tags = "/".join(str(case[k]) for k in ("class", "script") if k in case)
+        extra = ours.extra[i] if ours.extra else ""
+        print(
+            f"- {case.get('id', i)} [{tags}] expected {expected}, got {extra}: "
+            f"{case['community'].get('name', '')} | {case['product'].get('title', '')} "
+            f"({case['product'].get('category', '')})"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cases", type=Path, action="append", help=f"JSONL cases (default {DEFAULT_CASES})")
     parser.add_argument("--repeat", type=int, default=20, help="timing repetitions for our scorer")
     parser.add_argument("--no-embeddings", action="store_true", help="skip the embedding peers")
+    parser.add_argument("--errors", action="store_true", help="list the cases our scorer gets wrong")
     args = parser.parse_args(argv)
     paths = args.cases or [DEFAULT_CASES]
 
@@ -215,27 +318,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in paths:
         cases = load_cases(path)
         warnings = sum(1 for c in cases if c["expect_warning"])
-        ours, profile_ms = run_ours(lexicon, cases, args.repeat)
-        ours = Row(
-            ours.scorer,
-            ours.auc,
-            ours.precision,
-            ours.recall,
-            ours.ms_per_pair,
-            f"engine levels; profile build {profile_ms:.3f} ms per community",
-        )
-        rows = [ours]
+        scored = [run_ours(lexicon, cases, args.repeat)]
+        rows = [scored[0].row]
         for label, function, note in peers:
             if function is None:
                 rows.append(Row(label, None, None, None, None, note))
             else:
-                row = run_similarity_peer(label, cases, function)
-                rows.append(
-                    Row(
-                        row.scorer, row.auc, row.precision, row.recall, row.ms_per_pair, f"{note}; {row.note}"
-                    )
-                )
+                scored.append(run_similarity_peer(label, cases, function, note))
+                rows.append(scored[-1].row)
         print_table(f"{path.name}: {len(cases)} cases, {warnings} expect a warning", rows)
+        for key in ("script", "class"):
+            print_breakdown(key, cases, scored)
+        if args.errors:
+            print_errors(cases, scored[0])
     return 0
 
 

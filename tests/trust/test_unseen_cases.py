@@ -7,8 +7,10 @@ measured by bench/scorer_eval.py and asserted elsewhere.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -186,3 +188,45 @@ def test_own_merchandise_fits_even_in_generic_categories(cases):
     own = [c for c in cases if c["class"] == "own_merch" and not c["expect_warning"]]
     generic = {"服饰鞋包", "文化艺术", "服务", "家居日用"}
     assert sum(1 for c in own if c["product"]["category"].split("/")[0] in generic) >= 15
+
+
+# ---------------------------------------------------------------- the bench's per-group figures
+
+
+def _scorer_eval():
+    spec = importlib.util.spec_from_file_location("scorer_eval", REPO_ROOT / "bench" / "scorer_eval.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_figures_leave_undefined_figures_out():
+    bench = _scorer_eval()
+    mixed = bench.figures([True, False, True, False], [0.9, 0.1, 0.4, 0.6], [True, False, False, True])
+    assert (mixed.auc, mixed.precision, mixed.recall, mixed.accuracy) == (0.75, 0.5, 0.5, 0.5)
+    only_fits = bench.figures([False, False], [0.2, 0.8], [False, True])
+    assert only_fits.auc is None and only_fits.recall is None
+    assert only_fits.precision == 0.0 and only_fits.accuracy == 0.5
+    no_warning_given = bench.figures([True, False], [0.2, 0.1], [False, False])
+    assert no_warning_given.precision is None and no_warning_given.recall == 0.0
+
+
+def test_bench_breaks_every_scorer_down_per_script_and_class(cases, capsys):
+    bench = _scorer_eval()
+    labels = [c["expect_warning"] for c in cases]
+    perfect = bench.Scored(bench.Row("perfect", None, None, None, None), [float(y) for y in labels], labels)
+    contrary = bench.Scored(
+        bench.Row("contrary", None, None, None, None), [float(not y) for y in labels], [not y for y in labels]
+    )
+    for key, groups in (("script", SCRIPTS), ("class", CLASSES)):
+        bench.print_breakdown(key, cases, [perfect, contrary])
+        lines = capsys.readouterr().out.splitlines()
+        rows = {line.split(" | ")[0].strip("| "): line for line in lines if line.startswith("| ")}
+        assert set(rows) == {key, "---"} | groups
+        for group in groups:
+            n = sum(1 for c in cases if c[key] == group)
+            assert f"| {group} | {n} (" in rows[group]
+            assert rows[group].endswith("| 1.000, 1.00 / 1.00, 1.000 | 0.000, 0.00 / 0.00, 0.000 |"), rows[
+                group
+            ]
