@@ -317,3 +317,28 @@ def test_the_withdrawals_report_lists_every_ledger_movement(kol, kol_client, fin
     text = output.read_bytes().decode("utf-8-sig")
     assert text.count(withdrawal.out_bill_no) == 2
     assert "-40.00" in text and "Payout returned" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_racing_withdrawals_of_the_whole_balance_leave_exactly_one(kol):
+    """Real threads and transactions: the user's row lock lets one request read the balance at a time."""
+    from tests.commerce.test_concurrency import run_together
+
+    clients = [client_for(kol.user) for _ in range(2)]
+    responses = run_together([lambda c=c: ask(c, "300.00") for c in clients], threads=2)
+
+    assert sorted(r.status_code for r in responses) == [201, 409]
+    assert [r.json()["error"]["code"] for r in responses if r.status_code == 409] == ["insufficient_balance"]
+    assert Withdrawal.objects.count() == 1 and balance(kol) == D("0.00")
+    assert CommissionEntry.objects.filter(kind=CommissionEntry.Kind.PAYOUT).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_racing_withdrawals_never_draw_more_than_the_balance(kol):
+    from tests.commerce.test_concurrency import run_together
+
+    clients = [client_for(kol.user) for _ in range(8)]
+    responses = run_together([lambda c=c: ask(c, "70.00") for c in clients], threads=8)
+
+    assert sorted(r.status_code for r in responses) == [201] * 4 + [409] * 4
+    assert balance(kol) == D("20.00")
