@@ -1146,4 +1146,5 @@ class ShippingUploadAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAd
     list_select_related = ["order", "shipment"]
 
 
-from commerce import admin_withdrawals  # noqa: E402, F401  (registers the withdrawal pages; imports this module)
+# Registers the withdrawal pages (that module imports this one, so it comes last).
+from commerce import admin_withdrawals  # noqa: E402, F401

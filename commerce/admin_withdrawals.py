@@ -114,7 +114,10 @@ class WithdrawalAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if not waiting:
             self.message_user(
                 request,
-                _("None of the selected withdrawals is waiting for review: only requested ones can be decided."),
+                _(
+                    "None of the selected withdrawals is waiting for review: "
+                    "only requested ones can be decided."
+                ),
                 messages.WARNING,
             )
             return None
@@ -132,7 +135,13 @@ class WithdrawalAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "approve": approve,
             "action": "approve_withdrawals" if approve else "reject_withdrawals",
             "rows": [
-                (w, yuan(w.amount), yuan(w.fee), yuan(w.transfer_amount), yuan(withdrawal_available(user_id=w.user_id)))
+                (
+                    w,
+                    yuan(w.amount),
+                    yuan(w.fee),
+                    yuan(w.transfer_amount),
+                    yuan(withdrawal_available(user_id=w.user_id)),
+                )
                 for w in waiting
             ],
             "skipped": [w for w in withdrawals if w.status != Withdrawal.Status.REQUESTED],
@@ -172,8 +181,8 @@ class WithdrawalAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 self.message_user(
                     request,
                     _(
-                        "Withdrawal %(no)s: WeChat Pay refused the transfer (%(reason)s); the money is back in "
-                        "the member's balance and they may request again."
+                        "Withdrawal %(no)s: WeChat Pay refused the transfer (%(reason)s); the money is "
+                        "back in the member's balance and they may request again."
                     )
                     % {"no": withdrawal.out_bill_no, "reason": withdrawal.fail_reason},
                     messages.ERROR,
@@ -196,7 +205,9 @@ class WithdrawalAdmin(ReadOnlyMixin, admin.ModelAdmin):
             )
             self.message_user(request, message % {"count": done}, messages.SUCCESS)
 
-    @admin.action(description=_("Approve the selected withdrawals and pay them by WeChat Pay"), permissions=["review"])
+    @admin.action(
+        description=_("Approve the selected withdrawals and pay them by WeChat Pay"), permissions=["review"]
+    )
     def approve_withdrawals(self, request, queryset):
         return self._review(request, queryset, approve=True)
 

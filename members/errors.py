@@ -170,6 +170,4 @@ class CommissionRateCeilingExceeded(ApplicationError):
             "Lower one of them."
         ) % {"ceiling": f"{ceiling.normalize():f}"}
         both = [str(message)]
-        super().__init__(
-            message, fields={"referral.level1_percent": both, "referral.level2_percent": both}
-        )
+        super().__init__(message, fields={"referral.level1_percent": both, "referral.level2_percent": both})

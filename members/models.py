@@ -4,7 +4,6 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-
 # No community pays more than this in commission, both levels together (percent of the order).
 COMMISSION_RATE_HARD_CEILING = Decimal("50")
 

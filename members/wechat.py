@@ -140,7 +140,9 @@ def phone_number(code: str) -> str:
 
     answer = post_json(PHONE_PATH, {"code": code}, params={"access_token": access_token()})
     if answer.get("errcode") in TOKEN_ERRCODES:
-        answer = post_json(PHONE_PATH, {"code": code}, params={"access_token": access_token(force_refresh=True)})
+        answer = post_json(
+            PHONE_PATH, {"code": code}, params={"access_token": access_token(force_refresh=True)}
+        )
     errcode = answer.get("errcode") or 0
     if errcode in RETRYABLE_ERRCODES:
         raise WechatBusy()

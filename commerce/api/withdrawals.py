@@ -20,7 +20,10 @@ from shequn_backend.api.schema import IDEMPOTENCY_HEADER, error_responses
 class WithdrawalInput(serializers.Serializer):
     amount = MoneyInput(max_value=Decimal("9999999.99"), min_value=Decimal("0.01"))
     real_name = StrictCharField(
-        max_length=64, required=False, allow_blank=True, default="",
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
         help_text="The payee's real name; WeChat Pay needs it from 2,000 yuan.",
     )
 
@@ -77,4 +80,6 @@ class MyWithdrawalsApi(SelectorListApi):
 class MyWithdrawalDetailApi(APIView):
     @extend_schema(responses={200: WithdrawalOutput, **error_responses(401, 404)})
     def get(self, request, withdrawal_id):
-        return Response(WithdrawalOutput(withdrawal_get_own(user=request.user, withdrawal_id=withdrawal_id)).data)
+        return Response(
+            WithdrawalOutput(withdrawal_get_own(user=request.user, withdrawal_id=withdrawal_id)).data
+        )

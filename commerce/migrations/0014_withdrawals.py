@@ -7,90 +7,214 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('commerce', '0013_refund_dispute_provider_key'),
-        ('members', '0007_phone_and_commission_ceiling'),
+        ("commerce", "0013_refund_dispute_provider_key"),
+        ("members", "0007_phone_and_commission_ceiling"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='commissionentry',
-            name='kind',
-            field=models.CharField(choices=[('settlement', 'Settlement'), ('adjustment', 'Refund adjustment'), ('payout', 'Payout'), ('returned', 'Payout returned')], max_length=12, verbose_name='kind'),
+            model_name="commissionentry",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("settlement", "Settlement"),
+                    ("adjustment", "Refund adjustment"),
+                    ("payout", "Payout"),
+                    ("returned", "Payout returned"),
+                ],
+                max_length=12,
+                verbose_name="kind",
+            ),
         ),
         migrations.CreateModel(
-            name='Withdrawal',
+            name="Withdrawal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='amount')),
-                ('fee', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=12, verbose_name='fee')),
-                ('currency', models.CharField(default='CNY', max_length=3, verbose_name='currency')),
-                ('status', models.CharField(choices=[('requested', 'Requested (awaiting finance review)'), ('approved', 'Approved (transfer to start)'), ('rejected', 'Rejected'), ('transferring', 'Transferring'), ('awaiting_confirmation', "Awaiting the member's confirmation"), ('paid', 'Paid'), ('failed', 'Transfer failed'), ('cancelled', 'Transfer cancelled')], db_index=True, default='requested', max_length=24, verbose_name='status')),
-                ('out_bill_no', models.CharField(max_length=32, unique=True, verbose_name='transfer bill no. (ours)')),
-                ('openid', models.CharField(max_length=64, verbose_name='payee openid')),
-                ('real_name', models.CharField(blank=True, max_length=64, verbose_name='payee real name')),
-                ('idempotency_key', models.CharField(blank=True, max_length=100, verbose_name='idempotency key')),
-                ('transfer_bill_no', models.CharField(blank=True, max_length=64, verbose_name='WeChat transfer bill no.')),
-                ('wechat_state', models.CharField(blank=True, max_length=32, verbose_name='WeChat state')),
-                ('package_info', models.TextField(blank=True, verbose_name='package info')),
-                ('fail_reason', models.CharField(blank=True, max_length=200, verbose_name='failure reason')),
-                ('reviewed_at', models.DateTimeField(blank=True, null=True, verbose_name='reviewed at')),
-                ('review_note', models.CharField(blank=True, max_length=200, verbose_name='review note')),
-                ('transfer_started_at', models.DateTimeField(blank=True, null=True, verbose_name='transfer started at')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='requested at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('reviewed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='reviewed by')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='withdrawals', to=settings.AUTH_USER_MODEL, verbose_name='member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12, verbose_name="amount")),
+                (
+                    "fee",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0.00"), max_digits=12, verbose_name="fee"
+                    ),
+                ),
+                ("currency", models.CharField(default="CNY", max_length=3, verbose_name="currency")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("requested", "Requested (awaiting finance review)"),
+                            ("approved", "Approved (transfer to start)"),
+                            ("rejected", "Rejected"),
+                            ("transferring", "Transferring"),
+                            ("awaiting_confirmation", "Awaiting the member's confirmation"),
+                            ("paid", "Paid"),
+                            ("failed", "Transfer failed"),
+                            ("cancelled", "Transfer cancelled"),
+                        ],
+                        db_index=True,
+                        default="requested",
+                        max_length=24,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "out_bill_no",
+                    models.CharField(max_length=32, unique=True, verbose_name="transfer bill no. (ours)"),
+                ),
+                ("openid", models.CharField(max_length=64, verbose_name="payee openid")),
+                ("real_name", models.CharField(blank=True, max_length=64, verbose_name="payee real name")),
+                (
+                    "idempotency_key",
+                    models.CharField(blank=True, max_length=100, verbose_name="idempotency key"),
+                ),
+                (
+                    "transfer_bill_no",
+                    models.CharField(blank=True, max_length=64, verbose_name="WeChat transfer bill no."),
+                ),
+                ("wechat_state", models.CharField(blank=True, max_length=32, verbose_name="WeChat state")),
+                ("package_info", models.TextField(blank=True, verbose_name="package info")),
+                ("fail_reason", models.CharField(blank=True, max_length=200, verbose_name="failure reason")),
+                ("reviewed_at", models.DateTimeField(blank=True, null=True, verbose_name="reviewed at")),
+                ("review_note", models.CharField(blank=True, max_length=200, verbose_name="review note")),
+                (
+                    "transfer_started_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="transfer started at"),
+                ),
+                ("finished_at", models.DateTimeField(blank=True, null=True, verbose_name="finished at")),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="requested at"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "reviewed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="reviewed by",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="withdrawals",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="member",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'withdrawal',
-                'verbose_name_plural': 'withdrawals',
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('review_withdrawal', 'Can approve or reject withdrawals')],
+                "verbose_name": "withdrawal",
+                "verbose_name_plural": "withdrawals",
+                "ordering": ["-created_at", "-id"],
+                "permissions": [("review_withdrawal", "Can approve or reject withdrawals")],
             },
         ),
         migrations.AddField(
-            model_name='commissionentry',
-            name='withdrawal',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='commerce.withdrawal', verbose_name='withdrawal'),
+            model_name="commissionentry",
+            name="withdrawal",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="entries",
+                to="commerce.withdrawal",
+                verbose_name="withdrawal",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='commissionentry',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'payout'), _negated=True), ('amount__lt', 0), _connector='OR'), name='commission_entry_payout_negative'),
+            model_name="commissionentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "payout"), _negated=True), ("amount__lt", 0), _connector="OR"
+                ),
+                name="commission_entry_payout_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='commissionentry',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'returned'), _negated=True), models.Q(('amount__gt', 0), ('withdrawal__isnull', False)), _connector='OR'), name='commission_entry_return_positive'),
+            model_name="commissionentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "returned"), _negated=True),
+                    models.Q(("amount__gt", 0), ("withdrawal__isnull", False)),
+                    _connector="OR",
+                ),
+                name="commission_entry_return_positive",
+            ),
         ),
         migrations.AddIndex(
-            model_name='withdrawal',
-            index=models.Index(fields=['status', 'updated_at'], name='commerce_wi_status_4b6e98_idx'),
+            model_name="withdrawal",
+            index=models.Index(fields=["status", "updated_at"], name="commerce_wi_status_4b6e98_idx"),
         ),
         migrations.AddConstraint(
-            model_name='withdrawal',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='withdrawal_amount_gt_0'),
+            model_name="withdrawal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="withdrawal_amount_gt_0"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='withdrawal',
-            constraint=models.CheckConstraint(condition=models.Q(('fee__gte', 0), ('fee__lt', models.F('amount'))), name='withdrawal_fee_below_amount'),
+            model_name="withdrawal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("fee__gte", 0), ("fee__lt", models.F("amount"))),
+                name="withdrawal_fee_below_amount",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='withdrawal',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['requested', 'approved', 'rejected', 'transferring', 'awaiting_confirmation', 'paid', 'failed', 'cancelled'])), name='withdrawal_status_known'),
+            model_name="withdrawal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "requested",
+                            "approved",
+                            "rejected",
+                            "transferring",
+                            "awaiting_confirmation",
+                            "paid",
+                            "failed",
+                            "cancelled",
+                        ],
+                    )
+                ),
+                name="withdrawal_status_known",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='withdrawal',
-            constraint=models.CheckConstraint(condition=models.Q(('out_bill_no__regex', '^[A-Za-z0-9]{5,32}$')), name='withdrawal_out_bill_no_format'),
+            model_name="withdrawal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("out_bill_no__regex", "^[A-Za-z0-9]{5,32}$")),
+                name="withdrawal_out_bill_no_format",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='withdrawal',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status__in', ['rejected', 'paid', 'failed', 'cancelled']), _negated=True), ('finished_at__isnull', False), _connector='OR'), name='withdrawal_final_has_finished_at'),
+            model_name="withdrawal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status__in", ["rejected", "paid", "failed", "cancelled"]), _negated=True),
+                    ("finished_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="withdrawal_final_has_finished_at",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='withdrawal',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key', ''), _negated=True), fields=('user', 'idempotency_key'), name='uniq_withdrawal_idempotency_key'),
+            model_name="withdrawal",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key", ""), _negated=True),
+                fields=("user", "idempotency_key"),
+                name="uniq_withdrawal_idempotency_key",
+            ),
         ),
     ]

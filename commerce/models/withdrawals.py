@@ -101,7 +101,8 @@ class Withdrawal(models.Model):
                 condition=Q(out_bill_no__regex=OUT_BILL_NO_PATTERN), name="withdrawal_out_bill_no_format"
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=["rejected", "paid", "failed", "cancelled"]) | Q(finished_at__isnull=False),
+                condition=~Q(status__in=["rejected", "paid", "failed", "cancelled"])
+                | Q(finished_at__isnull=False),
                 name="withdrawal_final_has_finished_at",
             ),
             models.UniqueConstraint(

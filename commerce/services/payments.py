@@ -685,14 +685,18 @@ def webhook_receive(*, provider_name: str, payload: bytes, headers) -> WebhookEv
     return event
 
 
-def _transfer_event_apply(*, event: WebhookEvent, provider_name: str, fact: base.TransferFinished) -> WebhookEvent:
+def _transfer_event_apply(
+    *, event: WebhookEvent, provider_name: str, fact: base.TransferFinished
+) -> WebhookEvent:
     """A merchant transfer's final state (a withdrawal's payout), applied with the event, once."""
     with transaction.atomic(durable=True):
         event = WebhookEvent.objects.select_for_update().get(pk=event.pk)
         if event.processed_at is not None:
             return event
         withdrawal = withdrawal_apply_transfer(actor=base.provider_actor(provider_name), state=fact.transfer)
-        event.outcome = WebhookEvent.Outcome.APPLIED if withdrawal is not None else WebhookEvent.Outcome.IGNORED
+        event.outcome = (
+            WebhookEvent.Outcome.APPLIED if withdrawal is not None else WebhookEvent.Outcome.IGNORED
+        )
         event.processed_at = timezone.now()
         event.save(update_fields=["outcome", "processed_at"])
     return event

@@ -305,7 +305,9 @@ def withdrawal_transfer(*, withdrawal_id: int, actor: Actor) -> Withdrawal:
         if withdrawal.status == S.APPROVED:
             withdrawal.status, withdrawal.transfer_started_at = S.TRANSFERRING, timezone.now()
             withdrawal.save(update_fields=["status", "transfer_started_at", "updated_at"])
-            _audit(actor=actor, withdrawal=withdrawal, action="withdrawal.transfer_started", before=S.APPROVED)
+            _audit(
+                actor=actor, withdrawal=withdrawal, action="withdrawal.transfer_started", before=S.APPROVED
+            )
     try:
         with base.provider_deadline():
             state = transfers.transfer_create(
@@ -336,7 +338,9 @@ def _state_after_refusal(*, withdrawal: Withdrawal, exc: base.ProviderRefused) -
         if query_exc.code != "NOT_FOUND":
             return None
     logger.warning("Withdrawal %s: WeChat Pay refused the transfer: %s", withdrawal.pk, exc)
-    return base.TransferState(reference=withdrawal.out_bill_no, state="FAIL", fail_reason=f"{exc.code}: {exc}")
+    return base.TransferState(
+        reference=withdrawal.out_bill_no, state="FAIL", fail_reason=f"{exc.code}: {exc}"
+    )
 
 
 def withdrawal_apply_transfer(*, actor: Actor, state: base.TransferState) -> Withdrawal | None:

@@ -98,7 +98,9 @@ class MyPhoneApi(APIView):
     def post(self, request):
         data = s.WechatLoginInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = user_set_phone_from_wechat(user=request.user, code=data.validated_data["code"], actor=request.user)
+        user = user_set_phone_from_wechat(
+            user=request.user, code=data.validated_data["code"], actor=request.user
+        )
         return Response({"phone": user.phone})
 
 

@@ -21,25 +21,37 @@ def lower_rates_above_the_ceiling(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0006_addresses'),
+        ("members", "0006_addresses"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='phone',
-            field=models.CharField(blank=True, db_default='', default='', max_length=20, verbose_name='phone'),
+            model_name="user",
+            name="phone",
+            field=models.CharField(
+                blank=True, db_default="", default="", max_length=20, verbose_name="phone"
+            ),
         ),
         migrations.AddField(
-            model_name='user',
-            name='phone_verified_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='phone verified at'),
+            model_name="user",
+            name="phone_verified_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="phone verified at"),
         ),
         migrations.RunPython(lower_rates_above_the_ceiling, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='community',
-            constraint=models.CheckConstraint(condition=models.Q(('referral_level1_percent__lte', django.db.models.expressions.CombinedExpression(models.Value(Decimal('50')), '-', models.F('referral_level2_percent')))), name='community_commission_total_ceiling', violation_error_message='Both commission levels together may be at most 50 percent.'),
+            model_name="community",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "referral_level1_percent__lte",
+                        django.db.models.expressions.CombinedExpression(
+                            models.Value(Decimal("50")), "-", models.F("referral_level2_percent")
+                        ),
+                    )
+                ),
+                name="community_commission_total_ceiling",
+                violation_error_message="Both commission levels together may be at most 50 percent.",
+            ),
         ),
     ]

@@ -7,8 +7,8 @@ from django.contrib.auth.models import Permission
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from members.models import Community
 from members.errors import CommissionRateCeilingExceeded
+from members.models import Community
 from members.services.communities import community_create, community_update
 from shequn_backend.models import AuditEntry
 from tests.conftest import client_for
@@ -145,7 +145,9 @@ def test_the_admin_shows_the_ceiling_next_to_both_rates_in_chinese(client):
     client.force_login(founder)
     url = reverse("admin:members_community_change", args=[community.pk])
 
-    refused = client.post(url, admin_form(community, referral_level1_percent="25", referral_level2_percent="8"))
+    refused = client.post(
+        url, admin_form(community, referral_level1_percent="25", referral_level2_percent="8")
+    )
     taken = client.post(url, admin_form(community, referral_level1_percent="22", referral_level2_percent="8"))
 
     page = refused.content.decode()

@@ -66,7 +66,9 @@ def balance(membership) -> D:
     return withdrawal_available(user_id=membership.user_id)
 
 
-def test_a_withdrawal_goes_from_request_to_paid_through_wechat_pay(kol, kol_client, finance, wechatpay_server):
+def test_a_withdrawal_goes_from_request_to_paid_through_wechat_pay(
+    kol, kol_client, finance, wechatpay_server
+):
     response = ask(kol_client, "120.50")
 
     assert response.status_code == 201, response.json()
@@ -140,7 +142,9 @@ def test_a_late_or_repeated_state_never_undoes_a_final_one(kol, kol_client, fina
     # The job finds the final state first (the notification is late), then it arrives.
     call_command("run_jobs", "sync_withdrawals", "--now", (timezone.now() + timedelta(hours=1)).isoformat())
     wechatpay_server.deliver(failed)
-    stale = base.TransferState(reference=withdrawal.out_bill_no, state="WAIT_USER_CONFIRM", amount=D("100.00"))
+    stale = base.TransferState(
+        reference=withdrawal.out_bill_no, state="WAIT_USER_CONFIRM", amount=D("100.00")
+    )
     withdrawal_apply_transfer(actor="test", state=stale)  # e.g. a slow create answer
 
     withdrawal.refresh_from_db()
@@ -219,7 +223,9 @@ def test_no_withdrawal_while_a_communitys_balance_is_negative(kol, kol_client):
     assert not Withdrawal.objects.exists()
 
 
-def test_the_fee_is_recorded_and_the_transfer_is_the_rest(kol, kol_client, finance, settings, wechatpay_server):
+def test_the_fee_is_recorded_and_the_transfer_is_the_rest(
+    kol, kol_client, finance, settings, wechatpay_server
+):
     settings.WITHDRAWAL_FEE_RATE = D("0.006")
     answer = ask(kol_client, "100.00").json()
     withdrawal = Withdrawal.objects.get(pk=answer["id"])
@@ -230,7 +236,9 @@ def test_the_fee_is_recorded_and_the_transfer_is_the_rest(kol, kol_client, finan
     assert wechatpay_server.transfers[withdrawal.out_bill_no].request["transfer_amount"] == 9940
 
 
-def test_a_withdrawal_draws_from_several_communities_and_a_rejection_returns_each_part(kol, kol_client, finance):
+def test_a_withdrawal_draws_from_several_communities_and_a_rejection_returns_each_part(
+    kol, kol_client, finance
+):
     second = MembershipFactory(user=kol.user)
     settle(second, "50.00", key="s2")
 
@@ -289,7 +297,12 @@ def test_only_finance_staff_see_and_review_withdrawals(kol, kol_client, client):
     url = reverse("admin:commerce_withdrawal_changelist")
 
     assert client.get(url).status_code == 403
-    data = {"action": "approve_withdrawals", "_selected_action": [withdrawal.pk], "confirm": "yes", "key": "k"}
+    data = {
+        "action": "approve_withdrawals",
+        "_selected_action": [withdrawal.pk],
+        "confirm": "yes",
+        "key": "k",
+    }
     assert client.post(url, data).status_code == 403
     withdrawal.refresh_from_db()
     assert withdrawal.status == Withdrawal.Status.REQUESTED

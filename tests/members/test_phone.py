@@ -60,7 +60,9 @@ def test_a_busy_wechat_is_a_503_and_an_expired_token_is_renewed(user, user_clien
 
     user_client.post(URL, {"code": miniprogram_server.issue_phone_code("13700000000")}, format="json")
     miniprogram_server.expire_token()  # our cached token stops working: renewed once, then it works
-    renewed = user_client.post(URL, {"code": miniprogram_server.issue_phone_code("13700000001")}, format="json")
+    renewed = user_client.post(
+        URL, {"code": miniprogram_server.issue_phone_code("13700000001")}, format="json"
+    )
 
     assert renewed.status_code == 200 and renewed.json() == {"phone": "13700000001"}
 

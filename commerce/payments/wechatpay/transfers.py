@@ -49,7 +49,9 @@ def transfer_create(
 ) -> base.TransferState:
     """Start the transfer ``reference`` (our out_bill_no); the same request again answers the same bill."""
     if real_name_required(amount) and not real_name:
-        raise base.ProviderRefused("WeChat Pay needs the payee's real name from 2,000 yuan.", code="USER_NAME")
+        raise base.ProviderRefused(
+            "WeChat Pay needs the payee's real name from 2,000 yuan.", code="USER_NAME"
+        )
     kwargs = {
         "out_bill_no": reference,
         "transfer_scene_id": settings.WECHATPAY_TRANSFER_SCENE_ID,
@@ -58,7 +60,10 @@ def transfer_create(
         "transfer_remark": remark[:REMARK_CHARS],
         "transfer_scene_report_infos": [
             {"info_type": "岗位类型", "info_content": settings.WITHDRAWAL_JOB_TYPE[:REPORT_INFO_CHARS]},
-            {"info_type": "报酬说明", "info_content": settings.WITHDRAWAL_PAY_DESCRIPTION[:REPORT_INFO_CHARS]},
+            {
+                "info_type": "报酬说明",
+                "info_content": settings.WITHDRAWAL_PAY_DESCRIPTION[:REPORT_INFO_CHARS],
+            },
         ],
         "appid": settings.WECHAT_APP_ID,
         "notify_url": settings.WECHATPAY_NOTIFY_URL or None,
