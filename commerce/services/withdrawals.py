@@ -279,8 +279,17 @@ def withdrawal_reject(*, actor: Actor, withdrawal_id: int, note: str) -> Withdra
         before, now = withdrawal.status, timezone.now()
         withdrawal.status, withdrawal.reviewed_at, withdrawal.finished_at = S.REJECTED, now, now
         withdrawal.reviewed_by, withdrawal.review_note = _reviewer(actor), note[:200]
+        withdrawal.real_name = ""
         withdrawal.save(
-            update_fields=["status", "reviewed_at", "finished_at", "reviewed_by", "review_note", "updated_at"]
+            update_fields=[
+                "status",
+                "reviewed_at",
+                "finished_at",
+                "reviewed_by",
+                "review_note",
+                "real_name",
+                "updated_at",
+            ]
         )
         _credit_back(withdrawal=withdrawal)
         _audit(actor=actor, withdrawal=withdrawal, action="withdrawal.rejected", before=before, note=note)
@@ -382,7 +391,8 @@ def withdrawal_apply_transfer(*, actor: Actor, state: base.TransferState) -> Wit
             if target in Withdrawal.FINAL:
                 withdrawal.finished_at = timezone.now()
                 withdrawal.fail_reason = state.fail_reason[:200]
-                fields += ["finished_at", "fail_reason"]
+                withdrawal.real_name = ""  # needed for the transfer only: not kept past it
+                fields += ["finished_at", "fail_reason", "real_name"]
         withdrawal.save(update_fields=fields)
         if withdrawal.status != before:
             if withdrawal.status in Withdrawal.RETURNED:

@@ -194,7 +194,12 @@ def test_from_2000_yuan_the_real_name_is_required_and_sent_encrypted(finance, we
     assert transfer.request["user_name"] != "张三"  # ciphertext: only WeChat Pay's private key opens it
     assert transfer.user_name == "张三"
     withdrawal.refresh_from_db()
-    assert withdrawal.status == Withdrawal.Status.AWAITING_CONFIRMATION
+    assert withdrawal.status == Withdrawal.Status.AWAITING_CONFIRMATION and withdrawal.real_name == "张三"
+    wechatpay_server.settle_transfer(withdrawal.out_bill_no, "SUCCESS")
+    withdrawal.refresh_from_db()
+    assert (
+        withdrawal.status == Withdrawal.Status.PAID and withdrawal.real_name == ""
+    )  # not kept past the transfer
 
 
 def test_below_the_minimum_above_the_balance_or_without_wechat_nothing_is_written(kol, kol_client, settings):
@@ -355,3 +360,32 @@ def test_many_racing_withdrawals_never_draw_more_than_the_balance(kol):
 
     assert sorted(r.status_code for r in responses) == [201] * 4 + [409] * 4
     assert balance(kol) == D("20.00")
+
+
+def test_a_transfer_wechat_refuses_fails_and_returns_the_money(kol, kol_client, finance, wechatpay_server):
+    withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "60.00").json()["id"])
+    wechatpay_server.fail_next(403, "NOT_ENOUGH", "商户运营账户资金不足")
+
+    response = review(finance, withdrawal, "approve_withdrawals")
+
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.FAILED and "NOT_ENOUGH" in withdrawal.fail_reason
+    assert balance(kol) == D("300.00") and withdrawal.out_bill_no not in wechatpay_server.transfers
+    assert "NOT_ENOUGH" in response.wsgi_request._messages._queued_messages[0].message
+
+
+def test_a_transfer_notification_that_is_not_ours_is_ignored(kol, kol_client, finance, wechatpay_server):
+    withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "60.00").json()["id"])
+    review(finance, withdrawal, "approve_withdrawals")
+    wechatpay_server.notify_mode = "hold"
+    wechatpay_server.settle_transfer(withdrawal.out_bill_no, "SUCCESS")
+    ours = wechatpay_server.held[-1]
+    Withdrawal.objects.filter(pk=withdrawal.pk).update(
+        out_bill_no="WDOTHER0001"
+    )  # WeChat names a bill we lack
+
+    delivery = wechatpay_server.deliver(ours)
+
+    assert delivery.status == 204  # taken (WeChat stops retrying) but nothing changes
+    assert WebhookEvent.objects.get(type="MCHTRANSFER.BILL.FINISHED").outcome == WebhookEvent.Outcome.IGNORED
+    assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.AWAITING_CONFIRMATION
