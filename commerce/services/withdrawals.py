@@ -404,7 +404,6 @@ def withdrawal_apply_transfer(*, actor: Actor, state: base.TransferState) -> Wit
                 before=before,
                 note=state.fail_reason,
             )
-        # TODO(payout result message): queue the member's "payout result" subscription message here.
     return withdrawal
 
 
