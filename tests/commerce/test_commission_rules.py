@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from commerce.payments.checks import withdrawal_settings_in_range
 from members.errors import CommissionRateCeilingExceeded
 from members.models import Community
 from members.services.communities import community_create, community_update
@@ -156,3 +157,19 @@ def test_the_admin_shows_the_ceiling_next_to_both_rates_in_chinese(client):
     assert taken.status_code == 302, taken.content.decode()[:1500]
     assert rates(community) == (D("22"), D("8"))
     assert AuditEntry.objects.filter(action=RATES, actor=founder).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("WITHDRAWAL_FEE_RATE", D("1"), "commerce.E003"),
+        ("WITHDRAWAL_FEE_RATE", D("-0.01"), "commerce.E003"),
+        ("WITHDRAWAL_MINIMUM", D("0.05"), "commerce.E004"),
+        ("COMMISSION_RATE_CEILING", D("60"), "commerce.E005"),
+    ],
+)
+def test_settings_no_payout_or_rule_can_work_with_fail_the_checks(settings, name, value, check_id):
+    assert withdrawal_settings_in_range() == []
+    setattr(settings, name, value)
+
+    assert [error.id for error in withdrawal_settings_in_range()] == [check_id]
