@@ -730,6 +730,7 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "fulfilment_status",
         "delivery",
         "address",
+        "buyer_phone",
         "shipping_info_status",
         "shipments_shown",
         "currency",
@@ -797,6 +798,13 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
             raise Http404
         url = reverse("admin:shequn_backend_auditentry_changelist")
         return HttpResponseRedirect(f"{url}?target_type=commerce.order&target_id={order.pk}")
+
+    @admin.display(description=_("buyer's phone"))
+    def buyer_phone(self, order):
+        """The phone the buyer shared in the mini-program: only on orders that are delivered to them."""
+        if order.delivery == Order.Delivery.NONE:
+            return "-"
+        return order.buyer.phone or "-"
 
     @admin.display(description=_("shipments"))
     def shipments_shown(self, order):
@@ -1136,3 +1144,7 @@ class ShippingUploadAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAd
     list_filter = ["status", "logistics_type", OrderCommunityFilter]
     search_fields = ["=order__id"]
     list_select_related = ["order", "shipment"]
+
+
+# Registers the withdrawal pages (that module imports this one, so it comes last).
+from commerce import admin_withdrawals  # noqa: E402, F401

@@ -157,3 +157,41 @@ class AmountBelowMinimum(ApplicationError):
     code = "amount_below_minimum"
     message = _("This amount is below the smallest payment this payment method accepts.")
     http_status = 400
+
+
+class WithdrawalBelowMinimum(ApplicationError):
+    code = "amount_below_minimum"
+    message = _("This amount is below the smallest withdrawal.")
+    http_status = 400
+
+
+class RealNameRequired(ApplicationError):
+    """WeChat Pay needs the payee's real name for transfers from 2,000 yuan."""
+
+    code = "validation_error"
+    message = _("From 2,000 yuan WeChat Pay needs your real name: send it as real_name.")
+    http_status = 400
+
+    def __init__(self):
+        super().__init__(fields={"real_name": [str(self.message)]})
+
+
+class InsufficientBalance(ApplicationError):
+    code = "insufficient_balance"
+    message = _("Your available commission is less than this amount.")
+    http_status = 409
+
+
+class NegativeBalance(ApplicationError):
+    code = "negative_balance"
+    message = _(
+        "A refund took back commission you were already paid, so withdrawals wait until new "
+        "settled commission covers it."
+    )
+    http_status = 409
+
+
+class WithdrawalNotReviewable(ApplicationError):
+    code = "withdrawal_not_reviewable"
+    message = _("This withdrawal was already decided or sent to WeChat Pay. Reload the list.")
+    http_status = 409

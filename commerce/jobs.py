@@ -11,6 +11,7 @@ from commerce.services.repurchase import repurchase_rates_refresh, repurchase_re
 from commerce.services.shipments import shipments_auto_confirm
 from commerce.services.shipping_info import shipping_info_upload_pending
 from commerce.services.sync import payments_sync
+from commerce.services.withdrawals import withdrawal_sync_due
 from shequn_backend.scheduling import Job
 
 RELEASE_STOCK_HOLDS = Job(
@@ -94,12 +95,22 @@ SEND_NOTIFICATIONS = Job(
     order=90,  # last: sends the reminders created before it
 )
 
+SYNC_WITHDRAWALS = Job(
+    name="sync_withdrawals",
+    service=withdrawal_sync_due,
+    task="commerce.withdrawals_sync",
+    schedule=600.0,
+    did="withdrawal transfers checked at WeChat Pay",
+    order=25,  # after settlement: nothing depends on it
+)
+
 JOBS = [
     RELEASE_STOCK_HOLDS,
     CONFIRM_RECEIPTS,
     UPLOAD_SHIPPING_INFO,
     SYNC_PAYMENTS,
     SETTLE_COMMISSIONS,
+    SYNC_WITHDRAWALS,
     RENEWAL_REMINDERS,
     REPURCHASE_REMINDERS,
     REPURCHASE_RATES,

@@ -206,3 +206,10 @@ def ticket_list_for_manager(*, user: User) -> QuerySet:
     if not user.is_superuser:
         queryset = queryset.filter(community_id__in=community_ids_managed_by(user=user))
     return queryset
+
+
+def withdrawal_list_for_user(*, user: User) -> QuerySet:
+    """The caller's own withdrawals, newest first."""
+    from commerce.models import Withdrawal
+
+    return Withdrawal.objects.filter(user=user).order_by("-created_at", "-pk")

@@ -21,6 +21,7 @@ from commerce.jobs import (
     SEND_NOTIFICATIONS,
     SETTLE_COMMISSIONS,
     SYNC_PAYMENTS,
+    SYNC_WITHDRAWALS,
     UPLOAD_SHIPPING_INFO,
 )
 from commerce.payments import sandbox
@@ -38,6 +39,7 @@ from commerce.services.shipping_info import (
     shipping_info_upload_pending,
 )
 from commerce.services.sync import payments_sync
+from commerce.services.withdrawals import withdrawal_sync_due
 
 RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": True, "retry_backoff_max": 300, "max_retries": 5}
 
@@ -142,3 +144,9 @@ def shipping_info_upload_task(upload_id: int) -> str:
 def shipping_info_upload_pending_task(now: str | None = None) -> int:
     """Try again the shipping information uploads still pending."""
     return shipping_info_upload_pending(now=_clock(now))
+
+
+@shared_task(name=SYNC_WITHDRAWALS.task, acks_late=True, **RETRY)
+def withdrawals_sync_task(now: str | None = None) -> int:
+    """Query withdrawal transfers in flight at WeChat Pay; cancel those unconfirmed too long."""
+    return withdrawal_sync_due(now=_clock(now))

@@ -18,7 +18,7 @@ from members.admin_scoping import (
     ScopedInline,
     managed_community_ids,
 )
-from members.errors import NotPendingApproval
+from members.errors import CommissionRateCeilingExceeded, NotPendingApproval
 from members.models import (
     Community,
     EntryPlan,
@@ -30,7 +30,12 @@ from members.models import (
     UserInterest,
 )
 from members.services import memberships as membership_services
-from members.services.communities import SETTINGS_FIELDS, community_create, community_update
+from members.services.communities import (
+    SETTINGS_FIELDS,
+    commission_rates_check,
+    community_create,
+    community_update,
+)
 from members.services.invites import (
     invite_code_check,
     invite_code_create,
@@ -191,6 +196,18 @@ class CommunityForm(forms.ModelForm):
         if value and not re.fullmatch(r"\d{8,32}", value):
             raise forms.ValidationError(_("Enter the sub-merchant number WeChat Pay gave you: digits only."))
         return value
+
+    def clean(self):
+        """Both commission levels together within ``COMMISSION_RATE_CEILING``, next to both fields."""
+        cleaned = super().clean()
+        level1, level2 = cleaned.get("referral_level1_percent"), cleaned.get("referral_level2_percent")
+        if level1 is not None and level2 is not None:
+            try:
+                commission_rates_check(level1=level1, level2=level2)
+            except CommissionRateCeilingExceeded as error:
+                self.add_error("referral_level1_percent", str(error.message))
+                self.add_error("referral_level2_percent", str(error.message))
+        return cleaned
 
     def attribute_list(self) -> list[str]:
         text = self.cleaned_data.get("attributes_text", "")

@@ -150,3 +150,24 @@ class InvalidTier(ApplicationError):
     code = "validation_error"
     message = _("Choose a tier of this membership's community.")
     http_status = 400
+
+
+class WechatPhoneCodeInvalid(ApplicationError):
+    code = "wechat_phone_code_invalid"
+    message = _("WeChat did not accept this phone code (it is used once and lives 5 minutes). Ask again.")
+    http_status = 400
+
+
+class CommissionRateCeilingExceeded(ApplicationError):
+    """Both commission levels together above ``COMMISSION_RATE_CEILING``."""
+
+    code = "commission_rate_ceiling"
+    http_status = 400
+
+    def __init__(self, *, ceiling):
+        message = _(
+            "Level 1 and level 2 commission together may be at most %(ceiling)s percent of an order. "
+            "Lower one of them."
+        ) % {"ceiling": f"{ceiling.normalize():f}"}
+        both = [str(message)]
+        super().__init__(message, fields={"referral.level1_percent": both, "referral.level2_percent": both})

@@ -1,6 +1,11 @@
+from decimal import Decimal
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+# No community pays more than this in commission, both levels together (percent of the order).
+COMMISSION_RATE_HARD_CEILING = Decimal("50")
 
 
 class User(AbstractUser):
@@ -14,6 +19,10 @@ class User(AbstractUser):
     wechat_unionid = models.CharField(
         _("WeChat unionid"), max_length=64, unique=True, null=True, blank=True, editable=False
     )
+
+    # From WeChat's getPhoneNumber (the member agreed); shown to owners only on their delivery orders.
+    phone = models.CharField(_("phone"), max_length=20, blank=True, default="", db_default="")
+    phone_verified_at = models.DateTimeField(_("phone verified at"), null=True, blank=True)
 
     class Meta(AbstractUser.Meta):
         verbose_name = _("user")
@@ -108,6 +117,16 @@ class Community(models.Model):
                 condition=models.Q(referral_level1_percent__gte=0, referral_level1_percent__lte=50)
                 & models.Q(referral_level2_percent__gte=0, referral_level2_percent__lte=50),
                 name="community_commission_percent_range",
+            ),
+            # The hard cap of both levels together; COMMISSION_RATE_CEILING (at most this) is the
+            # deployment's own, lower ceiling, enforced by community_settings_check.
+            models.CheckConstraint(
+                condition=models.Q(
+                    referral_level1_percent__lte=models.Value(COMMISSION_RATE_HARD_CEILING)
+                    - models.F("referral_level2_percent")
+                ),
+                name="community_commission_total_ceiling",
+                violation_error_message=_("Both commission levels together may be at most 50 percent."),
             ),
             models.CheckConstraint(
                 condition=models.Q(points_per_yuan__gte=0), name="community_points_rate_gte_0"

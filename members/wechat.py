@@ -123,3 +123,33 @@ def post_json(path: str, body: dict, *, params: dict | None = None) -> dict:
     if response.status_code >= 500:
         raise WechatUnavailable()
     return _json_object(response)
+
+
+PHONE_PATH = "/wxa/business/getuserphonenumber"
+TOKEN_ERRCODES = {40001, 42001}
+PHONE_PATTERN = re.compile(r"\+?[0-9]{5,20}")
+
+
+def phone_number(code: str) -> str:
+    """The phone number the member shared through ``getPhoneNumber`` (``code`` lives 5 minutes, once).
+
+    Raises ``WechatPhoneCodeInvalid`` (400) for a refused code, ``WechatBusy`` (503),
+    ``WechatUnavailable`` (503) or ``WechatBadAnswer`` (502) otherwise.
+    """
+    from members.errors import WechatPhoneCodeInvalid
+
+    answer = post_json(PHONE_PATH, {"code": code}, params={"access_token": access_token()})
+    if answer.get("errcode") in TOKEN_ERRCODES:
+        answer = post_json(
+            PHONE_PATH, {"code": code}, params={"access_token": access_token(force_refresh=True)}
+        )
+    errcode = answer.get("errcode") or 0
+    if errcode in RETRYABLE_ERRCODES:
+        raise WechatBusy()
+    if errcode:
+        raise WechatPhoneCodeInvalid()
+    info = answer.get("phone_info")
+    phone = info.get("phoneNumber") if isinstance(info, dict) else None
+    if not isinstance(phone, str) or not PHONE_PATTERN.fullmatch(phone):
+        raise WechatBadAnswer()
+    return phone

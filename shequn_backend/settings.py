@@ -6,6 +6,7 @@ production (DEBUG off) it refuses to start without a real SECRET_KEY.
 """
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -220,6 +221,21 @@ WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="")
 WECHATPAY_TIMEOUT_SECONDS = env.float("WECHATPAY_TIMEOUT_SECONDS", default=8.0)
 # A notification whose timestamp is further off than this is refused (replays).
 WECHATPAY_NOTIFY_TOLERANCE_SECONDS = env.int("WECHATPAY_NOTIFY_TOLERANCE_SECONDS", default=300)
+
+# --- Commission withdrawals (提现) and rules ----------------------------------------
+# The smallest withdrawal (yuan), the platform's fee as a fraction of it, and the WeChat Pay
+# merchant-transfer scene (1005 佣金报酬: its report infos 岗位类型 and 报酬说明 are sent).
+WITHDRAWAL_MINIMUM = Decimal(env.str("WITHDRAWAL_MINIMUM", default="10.00"))
+WITHDRAWAL_FEE_RATE = Decimal(env.str("WITHDRAWAL_FEE_RATE", default="0"))
+WECHATPAY_TRANSFER_SCENE_ID = env.str("WECHATPAY_TRANSFER_SCENE_ID", default="1005")
+# What the transfer's report infos say (岗位类型, 报酬说明) and the remark the member sees (<= 32).
+WITHDRAWAL_JOB_TYPE = env.str("WITHDRAWAL_JOB_TYPE", default="社群推广员")
+WITHDRAWAL_PAY_DESCRIPTION = env.str("WITHDRAWAL_PAY_DESCRIPTION", default="社群推广佣金")
+WITHDRAWAL_TRANSFER_REMARK = env.str("WITHDRAWAL_TRANSFER_REMARK", default="佣金提现")
+# sync_withdrawals cancels a transfer the member has not confirmed for this many hours.
+WITHDRAWAL_CONFIRM_HOURS = env.int("WITHDRAWAL_CONFIRM_HOURS", default=24)
+# Both commission levels together may not exceed this percent of an order (at most 50).
+COMMISSION_RATE_CEILING = Decimal(env.str("COMMISSION_RATE_CEILING", default="30"))
 
 # --- Payment providers ----------------------------------------------------------
 # The provider when neither the member nor the community names one ("" = the first configured

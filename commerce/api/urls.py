@@ -1,6 +1,6 @@
 from django.urls import path
 
-from commerce.api import membership, reminders, sandbox, tickets, views
+from commerce.api import membership, reminders, sandbox, tickets, views, withdrawals
 
 urlpatterns = [
     path("communities/<slug:slug>/products/", views.ProductListApi.as_view(), name="product-list"),
@@ -40,6 +40,12 @@ urlpatterns = [
     path("communities/<slug:slug>/join/", membership.JoinApi.as_view(), name="community-join"),
     path("me/referrals/", membership.MyReferralsApi.as_view(), name="my-referrals"),
     path("me/tickets/", tickets.MyTicketsApi.as_view(), name="my-tickets"),
+    path("me/withdrawals/", withdrawals.MyWithdrawalsApi.as_view(), name="my-withdrawals"),
+    path(
+        "me/withdrawals/<int:withdrawal_id>/",
+        withdrawals.MyWithdrawalDetailApi.as_view(),
+        name="my-withdrawal-detail",
+    ),
     path(
         "owner/communities/<slug:slug>/check-ins/",
         tickets.OwnerCheckInApi.as_view(),

@@ -8,6 +8,7 @@ from commerce.models.reminders import Notification, Reminder, RepurchaseRate
 from commerce.models.reports import ExportJob
 from commerce.models.sandbox import SandboxRefund, SandboxTrade
 from commerce.models.tickets import Ticket
+from commerce.models.withdrawals import Withdrawal
 
 __all__ = [
     "CURRENCY_CNY",
@@ -33,4 +34,5 @@ __all__ = [
     "Sku",
     "Ticket",
     "WebhookEvent",
+    "Withdrawal",
 ]

@@ -92,6 +92,7 @@ class CommissionEntry(models.Model):
         SETTLEMENT = "settlement", _("Settlement")
         ADJUSTMENT = "adjustment", _("Refund adjustment")
         PAYOUT = "payout", _("Payout")
+        RETURNED = "returned", _("Payout returned")
 
     beneficiary = models.ForeignKey(
         Membership, on_delete=models.PROTECT, related_name="commission_entries", verbose_name=_("beneficiary")
@@ -105,6 +106,15 @@ class CommissionEntry(models.Model):
         verbose_name=_("commission"),
     )
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    # The withdrawal a payout or its return belongs to (null: settlements, adjustments, manual payouts).
+    withdrawal = models.ForeignKey(
+        "commerce.Withdrawal",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries",
+        verbose_name=_("withdrawal"),
+    )
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, default=CURRENCY_CNY)
     idempotency_key = models.CharField(_("idempotency key"), max_length=100)
@@ -120,6 +130,14 @@ class CommissionEntry(models.Model):
                 fields=["beneficiary", "idempotency_key"], name="uniq_commission_entry_idempotency_key"
             ),
             models.CheckConstraint(condition=~Q(amount=0), name="commission_entry_amount_nonzero"),
+            # A payout takes money out of the balance, its return puts it back.
+            models.CheckConstraint(
+                condition=~Q(kind="payout") | Q(amount__lt=0), name="commission_entry_payout_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="returned") | (Q(amount__gt=0) & Q(withdrawal__isnull=False)),
+                name="commission_entry_return_positive",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -264,7 +264,37 @@ class ProviderDispute:
     raw: dict = field(default_factory=dict, repr=False)
 
 
-Fact = PaymentSucceeded | PaymentFailed | PaymentCanceled | RefundsChanged | RefundSettled | DisputeChanged
+@dataclass(frozen=True)
+class TransferState:
+    """A merchant transfer (WeChat Pay 商家转账) as the provider holds it: an answer, a query or a
+    notification. ``state`` is WeChat's (``WAIT_USER_CONFIRM``, ``SUCCESS``, ``FAIL``, ``CANCELLED`` ...)."""
+
+    reference: str  # our out_bill_no
+    state: str
+    ref: str = ""  # WeChat's transfer_bill_no
+    amount: Decimal | None = None
+    openid: str = ""
+    package_info: str = ""
+    fail_reason: str = ""
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class TransferFinished:
+    """A signed notification that a merchant transfer reached its final state (MCHTRANSFER.BILL.FINISHED)."""
+
+    transfer: TransferState
+
+
+Fact = (
+    PaymentSucceeded
+    | PaymentFailed
+    | PaymentCanceled
+    | RefundsChanged
+    | RefundSettled
+    | DisputeChanged
+    | TransferFinished
+)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,13 @@
 """System checks of the payment settings (``manage.py check``; the sandbox one with ``--deploy``)."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.checks import Error, Tags, register
+
+from members.models import COMMISSION_RATE_HARD_CEILING
+
+SMALLEST_TRANSFER = Decimal("0.10")  # WeChat Pay's merchant transfers start at 10 fen
 
 
 @register(Tags.security, deploy=True)
@@ -33,3 +39,34 @@ def provider_time_fits_the_worker(app_configs=None, **kwargs) -> list[Error]:
             id="commerce.E001",
         )
     ]
+
+
+@register()
+def withdrawal_settings_in_range(app_configs=None, **kwargs) -> list[Error]:
+    """Withdrawal and commission settings a payout can work with."""
+    errors = []
+    if not 0 <= settings.WITHDRAWAL_FEE_RATE < 1:
+        errors.append(
+            Error(
+                f"WITHDRAWAL_FEE_RATE ({settings.WITHDRAWAL_FEE_RATE}) must be a fraction from 0 to below 1.",
+                hint="e.g. 0.006 for 0.6%; 0 for no fee.",
+                id="commerce.E003",
+            )
+        )
+    if settings.WITHDRAWAL_MINIMUM < SMALLEST_TRANSFER:
+        errors.append(
+            Error(
+                f"WITHDRAWAL_MINIMUM ({settings.WITHDRAWAL_MINIMUM}) is below 0.10 yuan, "
+                "the smallest WeChat Pay merchant transfer.",
+                id="commerce.E004",
+            )
+        )
+    if not 0 <= settings.COMMISSION_RATE_CEILING <= COMMISSION_RATE_HARD_CEILING:
+        errors.append(
+            Error(
+                f"COMMISSION_RATE_CEILING ({settings.COMMISSION_RATE_CEILING}) must be from 0 to "
+                f"{COMMISSION_RATE_HARD_CEILING} percent (the database's cap).",
+                id="commerce.E005",
+            )
+        )
+    return errors

@@ -7,6 +7,7 @@ Which time puts a row into a date range (Asia/Shanghai calendar days):
 * refunds: when the provider confirmed it, else when it was requested;
 * entry fees: when the entry order was paid (paid entry orders only);
 * commissions: when the commission was created (the order's payment);
+* withdrawals: each ledger movement by when it was written (the request's debit, a return);
 * settlement: each figure by when its money moved (see ``settlement.py``).
 """
 
@@ -21,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from commerce.models import Commission, Order, OrderLine, Payment, Refund
+from commerce.models import Commission, CommissionEntry, Order, OrderLine, Payment, Refund, Withdrawal
 from commerce.payments.labels import provider_label
 from commerce.reports.columns import CellType, Column, Report, TotalRule
 from commerce.reports.filters import ReportFilters
@@ -533,6 +534,63 @@ def commissions_count(filters: ReportFilters) -> int:
     return commissions_queryset(filters=filters).count()
 
 
+# --- withdrawals ------------------------------------------------------------------------------------
+
+
+def withdrawals_queryset(*, filters: ReportFilters) -> QuerySet[CommissionEntry]:
+    queryset = CommissionEntry.objects.filter(withdrawal__isnull=False)
+    queryset = _in_range(queryset, field="created_at", filters=filters)
+    queryset = _in_communities(queryset, lookup="beneficiary__community_id", filters=filters)
+    if filters.status:
+        queryset = queryset.filter(withdrawal__status=filters.status)
+    return queryset
+
+
+WITHDRAWAL_COLUMNS = (
+    Column("entry_id", gettext_lazy("Ledger entry no."), CellType.INTEGER, 10),
+    Column("withdrawal_id", gettext_lazy("Withdrawal no."), CellType.INTEGER, 10),
+    Column("out_bill_no", gettext_lazy("Transfer bill no."), width=28),
+    Column("community", gettext_lazy("Community"), width=18),
+    Column("member", gettext_lazy("Member"), width=16),
+    Column("movement", gettext_lazy("Movement"), width=12),
+    Column("currency", gettext_lazy("Currency"), width=8),
+    money("amount", gettext_lazy("Ledger amount")),
+    Column("status", gettext_lazy("Withdrawal status"), width=14),
+    money("withdrawal_amount", gettext_lazy("Withdrawal amount"), total=False),
+    money("fee", gettext_lazy("Fee"), total=False),
+    Column("transfer_bill_no", gettext_lazy("WeChat transfer bill no."), width=28),
+    when("created_at", gettext_lazy("Written at")),
+    when("finished_at", gettext_lazy("Finished at")),
+)
+
+
+def withdrawals_rows(filters: ReportFilters) -> Iterator[tuple]:
+    kinds, statuses = labels(CommissionEntry.Kind.choices), labels(Withdrawal.Status.choices)
+    queryset = withdrawals_queryset(filters=filters).values_list(
+        "id",
+        "withdrawal_id",
+        "withdrawal__out_bill_no",
+        "beneficiary__community__name",
+        "beneficiary__user__username",
+        "kind",
+        "currency",
+        "amount",
+        "withdrawal__status",
+        "withdrawal__amount",
+        "withdrawal__fee",
+        "withdrawal__transfer_bill_no",
+        LocalDateTime("created_at"),
+        LocalDateTime("withdrawal__finished_at"),
+    )
+    for row in _stream(queryset):
+        pk, withdrawal, bill, name, who, kind, currency, amount, status, *rest = row
+        yield (pk, withdrawal, bill, name, who, kinds[kind], currency, amount, statuses[status], *rest)
+
+
+def withdrawals_count(filters: ReportFilters) -> int:
+    return withdrawals_queryset(filters=filters).count()
+
+
 PAID_ORDERS_ONLY = TotalRule("paid_at", gettext_lazy("Total (paid orders only)"))
 
 
@@ -618,5 +676,19 @@ REPORT_DEFINITIONS = {
         commissions_count,
         statuses=tuple(Commission.Status.choices),
         kinds=tuple(Order.Kind.choices),
+    ),
+    "withdrawals": Report(
+        "withdrawals",
+        gettext_lazy("Withdrawals"),
+        WITHDRAWAL_COLUMNS,
+        withdrawals_rows,
+        withdrawals_count,
+        statuses=tuple(Withdrawal.Status.choices),
+        notes=(
+            gettext_lazy(
+                "One row per commission ledger movement of a withdrawal: the request takes the amount "
+                "out of the balance (negative), a rejected, failed or cancelled transfer puts it back."
+            ),
+        ),
     ),
 }

@@ -23,6 +23,8 @@ FINANCE_CODENAMES = (
     "view_webhookevent",
     "view_commission",
     "view_commissionentry",
+    "view_withdrawal",
+    "review_withdrawal",  # approve or reject withdrawals (提现审核)
 )
 
 

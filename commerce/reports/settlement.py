@@ -5,7 +5,7 @@ Each figure is booked by when its money moved, in the report's date range:
 * gross sales: succeeded payments (all kinds, entry fees included) by ``succeeded_at``;
 * refunds: succeeded refunds by ``confirmed_at``; net = gross - refunds;
 * commissions payable: the commission ledger's settlements and refund
-  adjustments (payouts excluded) by when they were written;
+  adjustments (payouts and returned withdrawals excluded) by when they were written;
 * entry fees: net of refunds, entry orders paid in the range, split by
   whether their plan's refund window is still open *now* (the owner may
   draw only those past it);
@@ -87,7 +87,7 @@ def settlement_figures(*, filters: ReportFilters, now: datetime | None = None) -
     )
     ledger = _scoped(
         CommissionEntry.objects.filter(created_at__gte=start, created_at__lt=end).exclude(
-            kind=CommissionEntry.Kind.PAYOUT
+            kind__in=[CommissionEntry.Kind.PAYOUT, CommissionEntry.Kind.RETURNED]
         ),
         lookup="beneficiary__community_id",
         filters=filters,

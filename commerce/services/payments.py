@@ -56,6 +56,7 @@ from commerce.services.refunds import order_refunds_settle, refund_apply_state
 from commerce.services.shipping_info import shipping_info_after_payment
 from commerce.services.stock import stock_take_back
 from commerce.services.tickets import ticket_issue_for_order
+from commerce.services.withdrawals import withdrawal_apply_transfer
 from members.models import Membership
 from members.services.memberships import membership_activate_paid
 from members.services.points import points_award
@@ -658,6 +659,8 @@ def webhook_receive(*, provider_name: str, payload: bytes, headers) -> WebhookEv
     if event.processed_at is not None:
         return event
     fact = delivery.fact
+    if isinstance(fact, base.TransferFinished):
+        return _transfer_event_apply(event=event, provider_name=provider.name, fact=fact)
     payment = _payment_for_fact(provider=provider.name, fact=fact) if fact is not None else None
     snapshot = None
     if payment is not None and isinstance(fact, base.RefundsChanged | base.DisputeChanged):
@@ -679,6 +682,23 @@ def webhook_receive(*, provider_name: str, payload: bytes, headers) -> WebhookEv
         event.outcome = WebhookEvent.Outcome.APPLIED if order is not None else WebhookEvent.Outcome.IGNORED
         event.processed_at = now
         event.save(update_fields=["order", "outcome", "processed_at"])
+    return event
+
+
+def _transfer_event_apply(
+    *, event: WebhookEvent, provider_name: str, fact: base.TransferFinished
+) -> WebhookEvent:
+    """A merchant transfer's final state (a withdrawal's payout), applied with the event, once."""
+    with transaction.atomic(durable=True):
+        event = WebhookEvent.objects.select_for_update().get(pk=event.pk)
+        if event.processed_at is not None:
+            return event
+        withdrawal = withdrawal_apply_transfer(actor=base.provider_actor(provider_name), state=fact.transfer)
+        event.outcome = (
+            WebhookEvent.Outcome.APPLIED if withdrawal is not None else WebhookEvent.Outcome.IGNORED
+        )
+        event.processed_at = timezone.now()
+        event.save(update_fields=["outcome", "processed_at"])
     return event
 
 

@@ -63,6 +63,10 @@ class WechatLoginInput(serializers.Serializer):
     code = StrictCharField(max_length=128)
 
 
+class PhoneOutput(serializers.Serializer):
+    phone = serializers.CharField()
+
+
 class UserWrapOutput(serializers.Serializer):
     user = UserOutput()
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("auth/logout-all/", views.LogoutAllApi.as_view(), name="auth-logout-all"),
     path("auth/password/", views.PasswordChangeApi.as_view(), name="auth-password"),
     path("me/", views.MeApi.as_view(), name="me"),
+    path("me/phone/", views.MyPhoneApi.as_view(), name="my-phone"),
     path("me/memberships/", views.MyMembershipsApi.as_view(), name="my-memberships"),
     path("me/points/", views.MyPointsApi.as_view(), name="my-points"),
     path("me/addresses/", views.MyAddressListCreateApi.as_view(), name="my-addresses"),

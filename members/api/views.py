@@ -19,6 +19,7 @@ from members.services.users import (
     user_login_wechat,
     user_password_change,
     user_register,
+    user_set_phone_from_wechat,
     user_token,
     user_token_revoke,
     user_tokens_revoke_all,
@@ -83,6 +84,24 @@ class WechatBindApi(APIView):
         data.is_valid(raise_exception=True)
         user = user_bind_wechat(user=request.user, code=data.validated_data["code"], actor=request.user)
         return Response({"user": s.UserOutput(user).data})
+
+
+class MyPhoneApi(APIView):
+    """The phone number the member shares with ``getPhoneNumber``: kept for delivery."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        request=s.WechatLoginInput, responses={200: s.PhoneOutput, **error_responses(400, 401, 429, 502, 503)}
+    )
+    def post(self, request):
+        data = s.WechatLoginInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_set_phone_from_wechat(
+            user=request.user, code=data.validated_data["code"], actor=request.user
+        )
+        return Response({"phone": user.phone})
 
 
 class LogoutApi(APIView):

@@ -6,13 +6,14 @@ Entry plans and tiers have their own modules (``plans.py``, ``tiers.py``).
 import re
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.errors import InvalidSettings, SlugTaken
+from members.errors import CommissionRateCeilingExceeded, InvalidSettings, SlugTaken
 from members.events import community_changed
-from members.models import Community, CommunityAttribute, Membership, User
+from members.models import COMMISSION_RATE_HARD_CEILING, Community, CommunityAttribute, Membership, User
 from members.services.memberships import new_referral_code
 from members.services.plans import community_set_plans
 from members.services.users import normalise_tags
@@ -45,8 +46,24 @@ REFERRAL_FIELDS = {
 MAX_COMMISSION_PERCENT = Decimal("50")
 
 
-def community_settings_check(*, values: dict) -> None:
-    """Refuse out-of-range settings (the database enforces the same ranges)."""
+def commission_ceiling() -> Decimal:
+    """``COMMISSION_RATE_CEILING``, never above the database's hard cap."""
+    return min(Decimal(settings.COMMISSION_RATE_CEILING), COMMISSION_RATE_HARD_CEILING)
+
+
+def commission_rates_check(*, level1: Decimal, level2: Decimal) -> None:
+    """Refuse (400 ``commission_rate_ceiling``) rates whose sum exceeds the configured ceiling."""
+    ceiling = commission_ceiling()
+    if Decimal(level1) + Decimal(level2) > ceiling:
+        raise CommissionRateCeilingExceeded(ceiling=ceiling)
+
+
+def community_settings_check(*, values: dict, current: Community | None = None) -> None:
+    """Refuse out-of-range settings (the database enforces the same ranges).
+
+    The two commission levels together may not exceed ``COMMISSION_RATE_CEILING``:
+    a level not in ``values`` counts with its ``current`` value.
+    """
     fields = {}
     for name in ("referral_level1_percent", "referral_level2_percent"):
         if name in values and not (0 <= Decimal(values[name]) <= MAX_COMMISSION_PERCENT):
@@ -63,6 +80,27 @@ def community_settings_check(*, values: dict) -> None:
         fields["wechatpay_sub_mchid"] = [_("Enter the sub-merchant number WeChat Pay gave you: digits only.")]
     if fields:
         raise InvalidSettings(fields=fields)
+    rates = ("referral_level1_percent", "referral_level2_percent")
+    if any(name in values for name in rates):
+        level1, level2 = (
+            Decimal(values[name]) if values.get(name) is not None else getattr(current, name, Decimal(0))
+            for name in rates
+        )
+        commission_rates_check(level1=level1, level2=level2)
+
+
+def _audit_rates(*, actor: Actor, community: Community, before: dict) -> None:
+    """A change of commission rates gets its own audit row, before and after (both levels)."""
+    after = audit_snapshot(community, ["referral_level1_percent", "referral_level2_percent"])
+    if audit_diff(before, after):
+        audit_record(
+            actor=actor,
+            action="community.commission_rates_changed",
+            target=community,
+            community_id=community.pk,
+            changes={name: [before.get(name), after[name]] for name in after},
+            note=f"ceiling {commission_ceiling()}%",
+        )
 
 
 def community_set_attributes(
@@ -183,12 +221,14 @@ def community_update(
 ) -> Community:
     """Change settings by model field name (``referral`` takes the API's names for the referral ones)."""
     values = _settings_from(referral=referral, fields=fields)
-    community_settings_check(values=values)
     community = Community.objects.select_for_update().get(pk=community.pk)
+    community_settings_check(values=values, current=community)
+    rates_before = audit_snapshot(community, ["referral_level1_percent", "referral_level2_percent"])
     changes = audit_update(
         actor=actor, instance=community, values=values, action="community.updated", community_id=community.pk
     )
     if changes:
+        _audit_rates(actor=actor, community=community, before=rates_before)
         send_on_commit(community_changed, sender=Community, community_id=community.pk)
     if attributes is not None:
         community_set_attributes(community=community, attributes=attributes, actor=actor)

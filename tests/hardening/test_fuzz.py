@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from commerce.models import Category, Product, Sku
+from commerce.models import Category, CommissionEntry, Product, Sku, Withdrawal
 from members.models import Membership
 from members.services.users import user_token
 from tests.commerce.conftest import stripe  # noqa: F401 - the fake Stripe server the world's order uses
@@ -78,6 +78,16 @@ def world(db, stripe, fake_wechat):  # noqa: F811
     assert order.status_code == 201, order.content
     pay(stripe, order.json()["id"])
     open_club = CommunityFactory(slug="fuzz-open")
+    # KOLs with settled commission: withdrawals can be asked for (WeChat comes from the bind
+    # operation, fuzzed before them) and read.
+    owner_membership = Membership.objects.get(community=community, user=community.owner)
+    for kol in (member, owner_membership):
+        CommissionEntry.objects.create(
+            beneficiary=kol, kind=CommissionEntry.Kind.SETTLEMENT, amount="500.00", idempotency_key="fuzz"
+        )
+    withdrawal = Withdrawal.objects.create(
+        user=member.user, amount="10.00", out_bill_no="WDFUZZ0001", openid="openid-kol"
+    )
     event = {"id": "evt_fuzz", "object": "event", "type": "customer.created", "data": {"object": {}}}
     return {
         "callers": {"anonymous": None, "owner": community.owner, "member": member.user},
@@ -86,6 +96,7 @@ def world(db, stripe, fake_wechat):  # noqa: F811
             "product_id": product.pk,
             "order_id": order.json()["id"],
             "membership_id": pending.pk,
+            "withdrawal_id": withdrawal.pk,
         },
         # Data no generator can guess (passwords, real names, signatures): sent to the real resources.
         "requests": {
@@ -110,6 +121,8 @@ def world(db, stripe, fake_wechat):  # noqa: F811
                 }
             },
             "POST /api/v1/owner/orders/{order_id}/refund/": {"body": {"amount": "1.00", "reason": "破损"}},
+            "POST /api/v1/me/withdrawals/": {"body": {"amount": "10.00"}},
+            "POST /api/v1/me/phone/": {"body": {"code": "good-phone"}},
             "POST /api/v1/payments/stripe/webhook/": {
                 "body": event,
                 "headers": {

@@ -233,6 +233,25 @@ class _FakeWechat(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def do_POST(self):
+        """``/cgi-bin/stable_token`` and ``/wxa/business/getuserphonenumber`` (codes ``good-...``)."""
+        path = urlparse(self.path).path
+        length = int(self.headers.get("Content-Length") or 0)
+        data = json.loads(self.rfile.read(length) or b"{}")
+        if path == "/cgi-bin/stable_token":
+            answer = {"access_token": "fake-token", "expires_in": 7200}
+        elif path == "/wxa/business/getuserphonenumber" and str(data.get("code", "")).startswith("good-"):
+            phone = {"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86"}
+            answer = {"errcode": 0, "errmsg": "ok", "phone_info": phone}
+        else:
+            answer = {"errcode": 40029, "errmsg": "invalid code"}
+        payload = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
     def log_message(self, *args):
         pass
 

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from commerce.payments import base
 from commerce.payments.wechatpay import client as wx
+from commerce.payments.wechatpay import transfers
 from commerce.pricing import from_minor_units, to_minor_units
 
 CHINA = timezone(timedelta(hours=8))
@@ -119,6 +120,8 @@ def _ours(resource: Mapping) -> bool:
 
 def fact_of(event_type: str, resource: Mapping) -> base.Fact | None:
     """The fact a decrypted notification states, or None (not ours, or not about payments)."""
+    if event_type.startswith("MCHTRANSFER."):
+        return transfers.transfer_fact(event_type, resource)
     if not _ours(resource):
         return None
     if event_type == "TRANSACTION.SUCCESS" and resource.get("trade_state") == "SUCCESS":
