@@ -258,15 +258,15 @@ Hits = tuple[tuple[str, float], ...]
 
 def _context(lexicon: Lexicon, base: Mapping[str, float], hit_lists: Iterable[tuple[Hits, float]]) -> dict:
     """What the surroundings say: ``base`` (a category's audiences, a community's attributes) and
-    every word with a single topical sense, spread along relations (a phone category supports
-    photography)."""
+    every word with a single topical sense. Not spread along relations: a sense is a group of
+    near domains already (``Lexicon.sense_groups``)."""
     context = dict(_topical(lexicon, base))
     for hits, factor in hit_lists:
         for term, hit_factor in hits:
             senses = _topical(lexicon, lexicon.terms[term])
             if len(senses) == 1:
                 _accumulate(context, {k: v * hit_factor * factor for k, v in senses.items()})
-    return _spread(lexicon, context)
+    return context
 
 
 def _senses(
@@ -754,14 +754,16 @@ def _reasons(
                 f"无法识别本社群的属性 (名称、简介、属性 {attrs} 中没有已知领域的词), 无从判断商品是否相符; "
                 "请补充社群属性或人工确认",
                 f"We could not read this community's attributes (no known domain in its name, description "
-                f"or attributes: {attrs}), so we cannot tell whether the goods fit; add attributes or check by hand",
+                f"or attributes: {attrs}), so we cannot tell whether the goods fit; "
+                "add attributes or check by hand",
             )
         ]
     elif not domains:
         reasons = [
             Reason(
                 FOR_WARNING,
-                f"无法从商品类目与文字 ({category or '-'}) 识别所属领域, 请人工确认是否符合社群属性 ({attrs})",
+                f"无法从商品类目与文字 ({category or '-'}) 识别所属领域, "
+                f"请人工确认是否符合社群属性 ({attrs})",
                 f"Neither the category nor the text ({category or '-'}) names a known domain; "
                 f"check it against the community's attributes ({attrs})",
             )
@@ -856,7 +858,8 @@ def _evidence_reasons(
                 Reason(
                     FOR_FIT,
                     f"商品类目 {category} ({zh_dom}) 与社群属性 ({attrs}) 相关{through_zh}",
-                    f"Category {category} ({en_dom}) is related to the community's attributes ({attrs}){through_en}",
+                    f"Category {category} ({en_dom}) is related to the community's attributes "
+                    f"({attrs}){through_en}",
                 )
             )
         else:
@@ -864,7 +867,8 @@ def _evidence_reasons(
                 Reason(
                     FOR_WARNING,
                     f"商品类目 {category} ({zh_dom}) 与社群属性 ({attrs}) 仅部分相关{through_zh}",
-                    f"Category {category} ({en_dom}) only partly fits the community's attributes ({attrs}){through_en}",
+                    f"Category {category} ({en_dom}) only partly fits the community's attributes "
+                    f"({attrs}){through_en}",
                 )
             )
     else:
@@ -910,7 +914,10 @@ def _trust_reasons(
         share = max(profile.interest_shares.get(k, 0.0) for k in broad)
         zh_names, en_names = _names(lexicon, broad, "zh"), _names(lexicon, broad, "en")
         zh = f"成员兴趣中 {zh_names} 占 {share:.0%}, 众多成员关注, 足以代表社群"
-        en = f"{share:.0%} of members' interests are in {en_names}: a broad interest that speaks for the community"
+        en = (
+            f"{share:.0%} of members' interests are in {en_names}: "
+            "a broad interest that speaks for the community"
+        )
         reasons.append(Reason(FOR_FIT, zh, en, f"尽管{zh}", f"Despite {en[0].lower()}{en[1:]}"))
     if content >= 0.5:
         n = round(content)
@@ -927,7 +934,8 @@ def _trust_reasons(
                     "this is the community's declared field: trust rests on its attributes, "
                     "with no content or repurchase history yet",
                     "尽管该领域是社群的主业 (尚无内容与复购记录佐证)",
-                    "Despite this being the community's declared field (no content or repurchase history yet)",
+                    "Despite this being the community's declared field "
+                    "(no content or repurchase history yet)",
                 )
             )
         else:
