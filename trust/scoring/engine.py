@@ -19,6 +19,8 @@ alone sells a little, so low trust cuts the score but never to zero.
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,8 +48,8 @@ MIX_SALES = 1.5
 INTEREST_FULL_COUNT = 200
 INTEREST_SHARE_GAIN = 2.0
 # Interests raise the audience match; they stand for the community (a trust prior like a declared
-# attribute) only when broad: many members (confidence above) and a large share of all interests.
-INTEREST_BROAD_FROM = 0.20  # share below which an interest says nothing about the community's standing
+# attribute) only when broad: many members (confidence above) and a large share of the membership.
+INTEREST_BROAD_FROM = 0.20  # membership share below which an interest says nothing about standing
 INTEREST_BROAD_FULL = 0.50  # share from which it stands like a declared attribute
 # Content: items in a domain (an item split over domains counts fractionally).
 CONTENT_ITEMS_SCALE = 2.5
@@ -72,9 +74,9 @@ TRUST_FLOOR = 0.20
 # Product: a domain named by the words counts at most TEXT_WEIGHT of one named by the category.
 TEXT_WEIGHT = 0.9
 DESCRIPTION_TEXT_FACTOR = 0.5
-# A word the context cannot place (several senses, none supported; a brand of another trade than
-# the category's) counts this much: it cannot outvote the category. A word of one sense refines the
-# audience ("跑步" T-shirt, "婴儿" shampoo) at full weight.
+# A word the context cannot place (several senses, none supported by the category or the other
+# words) counts this much: it cannot outvote the category. A word of one sense refines the audience
+# ("跑步" T-shirt, "婴儿" shampoo) at full weight.
 OFF_CATEGORY_FACTOR = 0.5
 # Match = BEST_SHARE * best single domain + (1 - BEST_SHARE) * weighted average over the product's domains.
 BEST_SHARE = 0.6
@@ -121,6 +123,17 @@ NAME_SUFFIXES = (
     " fans",
 )
 MIN_NAME_CORE = 2  # characters of a Chinese core name (English: twice as many)
+_ACRONYM = re.compile(r"(?<![A-Za-z])[A-Z][A-Z0-9]{2,7}(?![A-Za-z])")  # AFOL, NYRR: a name's own letters
+_LATIN_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _searchable(name: str) -> bool:
+    """A name long or Chinese enough to be searched inside running text; a short Latin one (an
+    acronym) must stand as a word of its own ("afol", not the 'afol' inside another word)."""
+    return not name.isascii() or len(name) > 8
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
 
 Weights = Mapping[str, float]
 
@@ -269,37 +282,31 @@ def _context(lexicon: Lexicon, base: Mapping[str, float], hit_lists: Iterable[tu
     return context
 
 
-def _senses(
-    lexicon: Lexicon, term: str, context: Mapping[str, float], reach: Mapping[str, float]
-) -> tuple[Mapping[str, float], float]:
+def _senses(lexicon: Lexicon, term: str, context: Mapping[str, float]) -> tuple[Mapping[str, float], float]:
     """The senses of ``term`` its context supports, and how much the word counts.
 
     苹果 among phones is the brand, among fruit the fruit: a word whose domains fall into unrelated
-    senses keeps those its context (category, the other words) supports. A word with several
-    senses none of which the context supports, or a brand of a trade the category (``reach``) does
-    not reach, is probably meant another way (a python-skin bag, a name shared by two trades): it
-    counts ``OFF_CATEGORY_FACTOR`` less, so it cannot outvote the category. Universal senses stay.
+    senses (``Lexicon.sense_groups``) keeps those its context (the category, the words of one
+    sense around it) supports. A word with several senses none of which the context supports is
+    probably meant another way (a python-skin bag): it counts ``OFF_CATEGORY_FACTOR``, so it cannot
+    outvote the category. Universal senses (an event) always stay.
     """
     senses = lexicon.terms[term]
     groups = lexicon.sense_groups(term)
-    if len(groups) >= 2 and context:
-        supported = [g for g in groups if any(context.get(k, 0.0) > 0 for k in g)]
-        if supported:
-            keep = frozenset().union(*supported)
-            return {k: v for k, v in senses.items() if k in keep or lexicon.is_universal(k)}, 1.0
+    if len(groups) < 2 or not context:
+        return senses, 1.0
+    supported = [g for g in groups if any(context.get(k, 0.0) > 0 for k in g)]
+    if not supported:
         return senses, OFF_CATEGORY_FACTOR
-    if reach and term in lexicon.brands and not any(reach.get(k, 0.0) > 0 for g in groups for k in g):
-        return senses, OFF_CATEGORY_FACTOR
-    return senses, 1.0
+    keep = frozenset().union(*supported)
+    return {k: v for k, v in senses.items() if k in keep or lexicon.is_universal(k)}, 1.0
 
 
-def _read(
-    lexicon: Lexicon, hits: Hits, context: Mapping[str, float], reach: Mapping[str, float] | None = None
-) -> dict[str, float]:
+def _read(lexicon: Lexicon, hits: Hits, context: Mapping[str, float]) -> dict[str, float]:
     """Domain weights of one text, each word in the sense its context gives it."""
     found: dict[str, float] = {}
     for term, factor in hits:
-        senses, weight_factor = _senses(lexicon, term, context, reach or {})
+        senses, weight_factor = _senses(lexicon, term, context)
         for key, weight in senses.items():
             found[key] = found.get(key, 0.0) + weight * factor * weight_factor
     return found
@@ -421,7 +428,10 @@ def _interests(
     """Affinity (a domain many members name is bought by the audience), shares, and standing.
 
     Standing is the part of interests that speaks for the community like an attribute: only a
-    broad signal (many members, a large share of all interests) has any.
+    broad signal has any: many members (``INTEREST_FULL_COUNT``) and a large share of the
+    membership. Members name several interests each, so the membership is estimated by the
+    most-named interest (at least that many members): an interest held by half as many members
+    as the main one is broad.
     """
     total = sum(max(int(c), 0) for c in interests.values())
     if total <= 0:
@@ -430,18 +440,23 @@ def _interests(
         lexicon, {}, [(lexicon.hits(tag), 1.0) for tag in interests]
     )  # tags explain each other
     counts: dict[str, float] = {}
+    members: dict[str, float] = {}
     for tag, count in interests.items():
         found = _topical(lexicon, _read(lexicon, lexicon.hits(tag), context))
         _accumulate(counts, _scaled(found, max(int(count), 0)))
+        _accumulate(members, {k: v * max(int(count), 0) for k, v in _by_max(found).items()})
     shares = {k: v / total for k, v in counts.items()}
     confidence = _clamp(math.log1p(total) / math.log1p(INTEREST_FULL_COUNT))
-    affinity = {k: confidence * _clamp(INTEREST_SHARE_GAIN * s) for k, s in shares.items()}
-    standing = {}
-    for key, share in shares.items():
-        members = _clamp(math.log1p(counts[key]) / math.log1p(INTEREST_FULL_COUNT))
-        breadth = _clamp((share - INTEREST_BROAD_FROM) / (INTEREST_BROAD_FULL - INTEREST_BROAD_FROM))
-        if members * breadth > 0:
-            standing[key] = members * breadth
+    membership = max(max(int(c), 0) for c in interests.values())
+    affinity: dict[str, float] = {}
+    standing: dict[str, float] = {}
+    for key, count in members.items():
+        share = _clamp(count / membership)
+        affinity[key] = confidence * _clamp(INTEREST_SHARE_GAIN * share)
+        many = _clamp(math.log1p(count) / math.log1p(INTEREST_FULL_COUNT))
+        broad = _clamp((share - INTEREST_BROAD_FROM) / (INTEREST_BROAD_FULL - INTEREST_BROAD_FROM))
+        if many * broad > 0:
+            standing[key] = many * broad
     return affinity, shares, standing
 
 
@@ -459,9 +474,10 @@ def _content_counts(
 
 
 def _own_names(lexicon: Lexicon, name: str) -> tuple[str, ...]:
-    """The community's name and its distinctive part (一壶茶社 -> 一壶茶), as they appear in text.
+    """The community's name, its distinctive part (一壶茶社 -> 一壶茶) and its acronyms (AFOL), as
+    they appear in product text.
 
-    A part that is only a domain word (跑步 of 跑步俱乐部) names a field, not this community.
+    A part that is only a domain word (跑步 of 跑步俱乐部, UX) names a field, not this community.
     """
     full = _compact(name)
     if not full:
@@ -473,9 +489,12 @@ def _own_names(lexicon: Lexicon, name: str) -> tuple[str, ...]:
         if core.endswith(suffix) and len(core) > len(suffix):
             core = core[: -len(suffix)]
             break
-    minimum = MIN_NAME_CORE if any("\u3400" <= ch <= "\u9fff" for ch in core) else 2 * MIN_NAME_CORE
+    minimum = MIN_NAME_CORE if _CJK.search(core) else 2 * MIN_NAME_CORE
     if core != full and len(core) >= minimum and core not in lexicon.terms:
         names.append(core)
+    for acronym in _ACRONYM.findall(unicodedata.normalize("NFKC", name)):
+        if acronym.lower() not in lexicon.terms and acronym.lower() != full:
+            names.append(acronym.lower())
     return tuple(names)
 
 
@@ -526,23 +545,21 @@ def product_domains(lexicon: Lexicon, product: ProductInput) -> dict[str, float]
     The category says which audiences buy it; title, tags and description add the audiences
     they name ("婴儿" shampoo, "跑步" T-shirt). Each source is evidence on its own, so a domain
     takes the larger of the two. A word is read in the sense its category and the rest of the
-    text support (小米 among phones is the brand, among grains the millet); a word whose domain a
-    mapped category does not reach counts less, so it refines the audience but cannot outvote the
-    category. Words that only say "event" or "membership" do not outweigh words that say what the
-    event is about.
+    text support (小米 among phones is the brand, among grains the millet); a word of several
+    senses none of which fits counts less, so it cannot outvote the category. Words that only say
+    "event" or "membership" do not outweigh words that say what the event is about.
     """
     category = _by_max(lexicon.category_domains(product.category)) if product.category else {}
-    reach = _spread(lexicon, _topical(lexicon, category))
     main = [lexicon.hits(text) for text in (product.title, *product.tags) if text]
     description = lexicon.hits(product.description) if product.description else ()
     context = _context(lexicon, category, [*((h, 1.0) for h in main), (description, DESCRIPTION_TEXT_FACTOR)])
     words: dict[str, float] = {}
     for hits in main:
-        _accumulate(words, _read(lexicon, hits, context, reach))
+        _accumulate(words, _read(lexicon, hits, context))
     if description:
         _accumulate(
             words,
-            {k: DESCRIPTION_TEXT_FACTOR * v for k, v in _read(lexicon, description, context, reach).items()},
+            {k: DESCRIPTION_TEXT_FACTOR * v for k, v in _read(lexicon, description, context).items()},
         )
     topical_words = _topical(lexicon, words)
     if topical_words:
@@ -565,7 +582,8 @@ def own_goods(lexicon: Lexicon, profile: AudienceProfile, product: ProductInput,
         return ""
     text = " ".join((product.title, *product.tags, product.description))
     compact = _compact(text)
-    name = next((n for n in profile.own_names if n in compact), "")
+    words = set(_LATIN_WORD.findall(normalise(text)))
+    name = next((n for n in profile.own_names if n in words or (_searchable(n) and n in compact)), "")
     if not name:
         return ""
     service = any(lexicon.is_universal(k) for k in domains) or any(

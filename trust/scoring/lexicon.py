@@ -25,6 +25,8 @@ DEFAULT_LEXICON_PATH = Path(__file__).resolve().parents[1] / "data" / "lexicon.j
 
 # A term found inside a longer token (not as the token itself) counts a little less.
 INNER_MATCH_FACTOR = 0.8
+# A one-character term jieba split off a longer run of characters (猫 of 猫山王) counts half.
+GLUED_CHARACTER_FACTOR = 0.5
 # English n-grams looked up as terms ("value investing", "trail running shoes").
 MAX_ENGLISH_NGRAM = 3
 # Per-lexicon cache of matched texts; bounded so a long-running process stays small.
@@ -333,14 +335,23 @@ class Lexicon:
         return None
 
     def _chinese_hits(self, clean: str) -> list[tuple[str, float]]:
-        """Whole jieba tokens first; inside longer unknown tokens, longest terms left to right."""
+        """Whole jieba tokens first; inside longer unknown tokens, longest terms left to right.
+
+        A one-character term glued to other characters (猫 of 猫山王榴莲 or 天猫精灵, split off an
+        unknown name) is more likely part of a name than the word itself: it counts
+        ``GLUED_CHARACTER_FACTOR``; standing alone (猫 粮, "猫") it counts fully.
+        """
         tokenizer = _shared_tokenizer()
+        tokens = list(tokenizer.cut(clean, HMM=False))
         hits: list[tuple[str, float]] = []
-        for token in tokenizer.cut(clean, HMM=False):
+        for index, token in enumerate(tokens):
             if not _CJK.search(token):
                 continue
             if token in self.terms:
-                hits.append((token, 1.0))
+                glued = len(token) == 1 and any(
+                    0 <= j < len(tokens) and _CJK.search(tokens[j]) for j in (index - 1, index + 1)
+                )
+                hits.append((token, GLUED_CHARACTER_FACTOR if glued else 1.0))
             elif len(token) >= 3:
                 hits.extend((term, INNER_MATCH_FACTOR) for term in self._inner_terms(token))
         return hits
