@@ -769,10 +769,10 @@ def _reasons(
         reasons = [
             Reason(
                 FOR_WARNING,
-                f"无法识别本社群的属性 (名称、简介、属性 {attrs} 中没有已知领域的词), 无从判断商品是否相符; "
-                "请补充社群属性或人工确认",
+                f"无法识别本社群的属性: 名称、简介与属性 ({attrs}) 中没有已知领域的词, "
+                "无从判断这件商品与社群的关系; 请补充社群属性或人工确认",
                 f"We could not read this community's attributes (no known domain in its name, description "
-                f"or attributes: {attrs}), so we cannot tell whether the goods fit; "
+                f"or attributes: {attrs}), so we cannot judge these goods against it; "
                 "add attributes or check by hand",
             )
         ]
@@ -809,9 +809,10 @@ def _ordered(reasons: list[Reason], verdict: Verdict) -> tuple[tuple[str, ...], 
 
 
 def _own_goods_reason(profile: AudienceProfile, verdict: Verdict) -> Reason:
-    zh = f"商品名称带有本社群的名字 ({verdict.own_name}), 是社群自己的周边或活动, 成员为社群本身而买"
+    name = profile.name or verdict.own_name
+    zh = f"商品名称带有本社群的名字 ({name}), 是社群自己的周边或活动, 成员为社群本身而买"
     en = (
-        f"The goods carry the community's own name ({verdict.own_name}): its own merchandise or event, "
+        f"The goods carry the community's own name ({name}): its own merchandise or event, "
         "bought for the community itself"
     )
     if verdict.level == "fit":
@@ -885,7 +886,7 @@ def _evidence_reasons(
                 Reason(
                     FOR_WARNING,
                     f"商品类目 {category} ({zh_dom}) 与社群属性 ({attrs}) 仅部分相关{through_zh}",
-                    f"Category {category} ({en_dom}) only partly fits the community's attributes "
+                    f"Category {category} ({en_dom}) is only loosely related to the community's attributes "
                     f"({attrs}){through_en}",
                 )
             )
@@ -948,12 +949,11 @@ def _trust_reasons(
             reasons.append(
                 Reason(
                     FOR_FIT,
-                    "该领域是社群的主业, 信任来自社群属性, 尚无内容与复购记录佐证",
-                    "this is the community's declared field: trust rests on its attributes, "
-                    "with no content or repurchase history yet",
-                    "尽管该领域是社群的主业 (尚无内容与复购记录佐证)",
-                    "Despite this being the community's declared field "
-                    "(no content or repurchase history yet)",
+                    "该领域是社群的主业, 信任来自社群属性 (专业内容与复购记录尚待积累)",
+                    "this is the community's declared field: trust rests on its attributes "
+                    "(content and repurchase history still to build)",
+                    "尽管该领域是社群的主业",
+                    "Despite this being the community's declared field",
                 )
             )
         else:
