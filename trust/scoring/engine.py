@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,7 @@ UNKNOWN_PRODUCT_MATCH = 0.3  # nothing in the lexicon recognises the product: sa
 # The community's own goods (its name on merchandise, a ticket to its own event): its audience buys
 # them, on the community's standing in its own field.
 OWN_GOODS_MATCH = 0.9
+PRODUCT_CACHE_SIZE = 50_000  # products whose domains are kept per lexicon (a re-score reads each again)
 # Bumped when the profile's meaning changes: stored profiles of another version are rebuilt.
 ENGINE_VERSION = 2
 # Generic words at the end of a community's name; what is left is its distinctive part.
@@ -125,6 +127,7 @@ NAME_SUFFIXES = (
 MIN_NAME_CORE = 2  # characters of a Chinese core name (English: twice as many)
 _ACRONYM = re.compile(r"(?<![A-Za-z])[A-Z][A-Z0-9]{2,7}(?![A-Za-z])")  # AFOL, NYRR: a name's own letters
 _LATIN_WORD = re.compile(r"[a-z0-9]+")
+_NOT_A_LETTER = re.compile(r"[\W_]+")
 
 
 def _searchable(name: str) -> bool:
@@ -500,7 +503,7 @@ def _own_names(lexicon: Lexicon, name: str) -> tuple[str, ...]:
 
 def _compact(text: str) -> str:
     """Normalised, without spaces and punctuation: how a name is compared with product text."""
-    return "".join(ch for ch in normalise(text) if ch.isalnum())
+    return _NOT_A_LETTER.sub("", normalise(text))
 
 
 def _domain_trust(
@@ -539,8 +542,13 @@ def _domain_trust(
 # ---------------------------------------------------------------- assessment
 
 
+_product_cache: weakref.WeakKeyDictionary[Lexicon, dict[ProductInput, dict[str, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def product_domains(lexicon: Lexicon, product: ProductInput) -> dict[str, float]:
-    """Which audiences buy the product, each in [0, 1].
+    """Which audiences buy the product, each in [0, 1] (cached per lexicon and product; do not mutate).
 
     The category says which audiences buy it; title, tags and description add the audiences
     they name ("婴儿" shampoo, "跑步" T-shirt). Each source is evidence on its own, so a domain
@@ -549,6 +557,16 @@ def product_domains(lexicon: Lexicon, product: ProductInput) -> dict[str, float]
     senses none of which fits counts less, so it cannot outvote the category. Words that only say
     "event" or "membership" do not outweigh words that say what the event is about.
     """
+    cache = _product_cache.setdefault(lexicon, {})
+    cached = cache.get(product)
+    if cached is None:
+        if len(cache) >= PRODUCT_CACHE_SIZE:
+            cache.clear()
+        cached = cache[product] = _product_domains(lexicon, product)
+    return cached
+
+
+def _product_domains(lexicon: Lexicon, product: ProductInput) -> dict[str, float]:
     category = _by_max(lexicon.category_domains(product.category)) if product.category else {}
     main = [lexicon.hits(text) for text in (product.title, *product.tags) if text]
     description = lexicon.hits(product.description) if product.description else ()
@@ -580,16 +598,16 @@ def own_goods(lexicon: Lexicon, profile: AudienceProfile, product: ProductInput,
     """
     if not profile.own_names:
         return ""
-    text = " ".join((product.title, *product.tags, product.description))
-    compact = _compact(text)
-    words = set(_LATIN_WORD.findall(normalise(text)))
+    fields = [text for text in (product.title, *product.tags, product.description) if text]
+    compact = "".join(_compact(text) for text in fields)  # each field's normal form is cached
+    words = {word for text in fields for word in _LATIN_WORD.findall(normalise(text))}
     name = next((n for n in profile.own_names if n in words or (_searchable(n) and n in compact)), "")
     if not name:
         return ""
     service = any(lexicon.is_universal(k) for k in domains) or any(
         lexicon.is_universal(k) for k in lexicon.category_domains(product.category)
     )
-    return name if service or lexicon.merch_words(text) else ""
+    return name if service or lexicon.merch_words(" ".join(fields)) else ""
 
 
 @dataclass(frozen=True)

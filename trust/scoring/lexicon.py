@@ -91,9 +91,21 @@ def simplified(text: str) -> str:
     return converted
 
 
+_normal_cache: dict[str, str] = {}
+
+
 def normalise(text: str) -> str:
-    """Full-width to half-width, Simplified script and lower case: 'ＧＰＳ' meets 'gps', 單車 meets 单车."""
-    return simplified(unicodedata.normalize("NFKC", text)).lower().strip()
+    """Full-width to half-width, Simplified script and lower case: 'ＧＰＳ' meets 'gps', 單車 meets 单车.
+
+    Cached per text, like ``simplified``.
+    """
+    cached = _normal_cache.get(text)
+    if cached is None:
+        cached = simplified(unicodedata.normalize("NFKC", text)).lower().strip()
+        if len(_normal_cache) >= SCRIPT_CACHE_SIZE:
+            _normal_cache.clear()
+        _normal_cache[text] = cached
+    return cached
 
 
 def _shared_tokenizer() -> jieba.Tokenizer:
