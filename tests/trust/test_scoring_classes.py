@@ -473,3 +473,31 @@ def test_an_operators_new_brand_is_read_by_the_next_assessment():
     lexicon = current_lexicon()
     assert "茶研社精选" in lexicon.brands
     assert lexicon.match_text("茶研社精选") == {"tea": 1.0}
+
+
+@pytest.mark.django_db
+def test_operators_list_brands_and_add_one_in_the_admin(client):
+    from django.urls import reverse
+
+    from shequn_backend.models import AuditEntry
+    from tests.members.factories import UserFactory
+
+    operator = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    listed = client.get(reverse("admin:trust_domainterm_changelist"), {"kind__exact": "brand", "q": "兰蔻"})
+    assert listed.status_code == 200 and "兰蔻" in listed.content.decode()
+
+    added = client.post(
+        reverse("admin:trust_domainterm_add"),
+        {
+            "domain": Domain.objects.get(key="coffee").pk,
+            "term": "挪瓦咖啡",
+            "lang": "zh",
+            "kind": "brand",
+            "weight": "1.0",
+        },
+    )
+    assert added.status_code == 302
+    term = DomainTerm.objects.get(term="挪瓦咖啡", kind="brand")
+    assert AuditEntry.objects.filter(target_id=str(term.pk), actor=operator).exists()
+    assert current_lexicon().match_text("挪瓦咖啡 生椰拿铁").get("coffee", 0) >= 1.0
