@@ -224,8 +224,8 @@ def test_a_one_character_word_glued_into_a_name_counts_half(lexicon):
             True,
         ),
         (
-            C("Weekend Bass Players", attributes=("bass guitar", "jazz")),
-            P("Bass fishing rod, 7 ft", category="运动户外/钓具"),
+            C("Orchard Fruit Club", attributes=("fruit", "orchard")),
+            P("Apple Watch Series 10 sport band", category="数码/智能手表"),
             True,
         ),
         (C("猫奴俱乐部", attributes=("养猫", "猫咪")), P("猫山王榴莲 400g", category="生鲜/水果"), True),
