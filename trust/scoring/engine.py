@@ -208,7 +208,8 @@ class AudienceProfile:
     attributes: tuple[str, ...] = ()
     name: str = ""
     standing: Weights = field(default_factory=dict)
-    interest_shares: Weights = field(default_factory=dict)
+    interest_shares: Weights = field(default_factory=dict)  # of the membership (estimated)
+    interest_members: Weights = field(default_factory=dict)
     own_names: tuple[str, ...] = ()
     readable: bool = True
 
@@ -378,7 +379,9 @@ def build_profile(lexicon: Lexicon, evidence: CommunityEvidence) -> AudienceProf
         _accumulate(declared_raw, _scaled(_topical(lexicon, _read(lexicon, text_hits, context)), weight))
     declared = _spread(lexicon, {k: v**AFFINITY_EXPONENT for k, v in _by_max(declared_raw).items()})
 
-    interest_affinity, interest_shares, interest_standing = _interests(lexicon, evidence.member_interests)
+    interest_affinity, interest_shares, interest_standing, member_shares, members = _interests(
+        lexicon, evidence.member_interests
+    )
     content_counts = _content_counts(lexicon, evidence.content, context)
     content_affinity = {
         k: CONTENT_AFFINITY * (1.0 - math.exp(-n / CONTENT_ITEMS_SCALE)) for k, n in content_counts.items()
@@ -419,16 +422,16 @@ def build_profile(lexicon: Lexicon, evidence: CommunityEvidence) -> AudienceProf
         attributes=tuple(evidence.attributes),
         name=evidence.name,
         standing=_frozen(standing),
-        interest_shares=_frozen(interest_shares),
+        interest_shares=_frozen(member_shares),
+        interest_members=_frozen(members),
         own_names=_own_names(lexicon, evidence.name),
         readable=any(v > 0 for v in affinity.values()),
     )
 
 
-def _interests(
-    lexicon: Lexicon, interests: Mapping[str, int]
-) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
-    """Affinity (a domain many members name is bought by the audience), shares, and standing.
+def _interests(lexicon: Lexicon, interests: Mapping[str, int]) -> tuple[dict[str, float], ...]:
+    """Affinity (a domain many members name is bought by the audience), shares of all interests,
+    standing, and each domain's members (with their share of the estimated membership).
 
     Standing is the part of interests that speaks for the community like an attribute: only a
     broad signal has any: many members (``INTEREST_FULL_COUNT``) and a large share of the
@@ -438,7 +441,7 @@ def _interests(
     """
     total = sum(max(int(c), 0) for c in interests.values())
     if total <= 0:
-        return {}, {}, {}
+        return {}, {}, {}, {}, {}
     context = _context(
         lexicon, {}, [(lexicon.hits(tag), 1.0) for tag in interests]
     )  # tags explain each other
@@ -460,7 +463,8 @@ def _interests(
         broad = _clamp((share - INTEREST_BROAD_FROM) / (INTEREST_BROAD_FULL - INTEREST_BROAD_FROM))
         if many * broad > 0:
             standing[key] = many * broad
-    return affinity, shares, standing
+    member_shares = {k: _clamp(v / membership) for k, v in members.items()}
+    return affinity, shares, standing, member_shares, members
 
 
 def _content_counts(
@@ -948,11 +952,12 @@ def _trust_reasons(
     content = sum(profile.content_counts.get(k, 0.0) for k in keys)
     broad = [k for k in keys if profile.standing.get(k, 0.0) >= DECLARED_LEVEL and not declared_field]
     if broad:
+        members = round(max(profile.interest_members.get(k, 0.0) for k in broad))
         share = max(profile.interest_shares.get(k, 0.0) for k in broad)
         zh_names, en_names = _names(lexicon, broad, "zh"), _names(lexicon, broad, "en")
-        zh = f"成员兴趣中 {zh_names} 占 {share:.0%}, 众多成员关注, 足以代表社群"
+        zh = f"{members} 位成员关注 {zh_names}, 约为社群成员的 {share:.0%}: 兴趣广泛, 足以代表社群"
         en = (
-            f"{share:.0%} of members' interests are in {en_names}: "
+            f"{members} members are interested in {en_names}, about {share:.0%} of the membership: "
             "a broad interest that speaks for the community"
         )
         reasons.append(Reason(FOR_FIT, zh, en, f"尽管{zh}", f"Despite {en[0].lower()}{en[1:]}"))
