@@ -9,11 +9,16 @@ Pure Python on plain data classes, so the admin, the API, the batch job and the
   attributes, name, mission, description, members' interests, what members buy
   and re-buy, and the community's content.
 * ``trust``: trust earned in those domains. A prior (moderately high in the
-  declared domains, low elsewhere) moved up by professional content and
-  repurchase, down by refunds and one-off buying.
+  declared domains and those a broad share of members care about, low elsewhere)
+  moved up by professional content and repurchase, down by refunds and one-off buying.
 
 ``score = audience_match * (TRUST_FLOOR + (1 - TRUST_FLOOR) * trust)``: fame
 alone sells a little, so low trust cuts the score but never to zero.
+
+Text is read as Simplified Chinese whatever its script, and each word in the sense
+its context (the category, the other words) gives it. Goods that carry the
+community's own name are its own; a community nothing can be read from gets an
+honest caution; reasons never argue against their verdict. See docs/scorer.md.
 """
 
 from __future__ import annotations
@@ -257,14 +262,6 @@ def _accumulate(into: dict[str, float], weights: Mapping[str, float]) -> None:
 def _topical(lexicon: Lexicon, weights: Mapping[str, float]) -> dict[str, float]:
     """Drop universal domains: every community runs events; that says nothing about its audience."""
     return {k: v for k, v in weights.items() if not lexicon.is_universal(k)}
-
-
-def _text_domains(lexicon: Lexicon, texts: Iterable[str]) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for text in texts:
-        if text:
-            _accumulate(found, lexicon.match_text(text))
-    return found
 
 
 # ---------------------------------------------------------------- words in context
