@@ -181,6 +181,17 @@ class DomainAdmin(LexiconAdminMixin, admin.ModelAdmin):
         return obj.term_count
 
 
+@admin.register(DomainTerm)
+class DomainTermAdmin(LexiconAdminMixin, admin.ModelAdmin):
+    """All terms in one list: brands and merchandise words (kind) are found and edited here."""
+
+    list_display = ["term", "domain", "kind", "lang", "weight"]
+    list_filter = ["kind", "lang", "domain"]
+    search_fields = ["term", "domain__key", "domain__name_zh"]
+    list_select_related = ["domain"]
+    fields = ["domain", "term", "lang", "kind", "weight"]
+
+
 @admin.register(CategoryAudience)
 class CategoryAudienceAdmin(LexiconAdminMixin, admin.ModelAdmin):
     list_display = ["category", "domain", "weight"]

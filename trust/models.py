@@ -36,11 +36,18 @@ class Domain(models.Model):
 
 
 class DomainTerm(models.Model):
-    """A word or phrase (Chinese or English) that signals a domain."""
+    """A word or phrase (Chinese or English) that signals a domain.
+
+    A brand is a term of the domains of its goods (a brand shared by two trades is a term of
+    both); a merchandise word (T恤, tote) belongs to the universal domain and marks goods that
+    carry the community's own name as its own merchandise.
+    """
 
     class Kind(models.TextChoices):
         SYNONYM = "synonym", _("Synonym")
         RELATED = "related", _("Related word")
+        BRAND = "brand", _("Brand")  # belongs to the domains of its goods
+        MERCH = "merch", _("Merchandise word")  # with the community's name: its own goods
 
     domain = models.ForeignKey(
         Domain, on_delete=models.CASCADE, related_name="terms", verbose_name=_("domain")

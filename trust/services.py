@@ -26,6 +26,7 @@ from trust.models import (
     FitAssessment,
 )
 from trust.scoring.engine import (
+    ENGINE_VERSION,
     AudienceProfile,
     CommunityEvidence,
     FitResult,
@@ -101,7 +102,7 @@ def product_assess(*, product_id: int) -> FitAssessment:
 
 
 def _profile_as_json(profile: AudienceProfile, lexicon_version: str) -> dict:
-    return {"lexicon": lexicon_version, **dataclasses.asdict(profile)}
+    return {"lexicon": lexicon_version, "engine": ENGINE_VERSION, **dataclasses.asdict(profile)}
 
 
 def _stored_profile(*, community: Community, lexicon_version: str) -> AudienceProfile | None:
@@ -110,15 +111,16 @@ def _stored_profile(*, community: Community, lexicon_version: str) -> AudiencePr
         stored = community.audience.profile
     except CommunityAudience.DoesNotExist:
         return None
-    if not stored or stored.get("lexicon") != lexicon_version:
-        return None
-    fields = {key: value for key, value in stored.items() if key != "lexicon"}
+    if not stored or stored.get("lexicon") != lexicon_version or stored.get("engine") != ENGINE_VERSION:
+        return None  # built with another lexicon, or by an engine whose profile meant something else
+    fields = {key: value for key, value in stored.items() if key not in ("lexicon", "engine")}
     try:
         return AudienceProfile(
             **{
                 **fields,
                 "sales": tuple(SalesSignal(**signal) for signal in fields.get("sales", ())),
                 "attributes": tuple(fields.get("attributes", ())),
+                "own_names": tuple(fields.get("own_names", ())),
             }
         )
     except TypeError:  # stored by an older engine whose profile had other fields

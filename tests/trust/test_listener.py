@@ -23,6 +23,7 @@ from tests.trust.builders import committed, list_product
 from trust import services
 from trust.lexicon_store import current_lexicon_versioned
 from trust.models import ActivityDay, CommunityAudience, FitAssessment
+from trust.scoring.engine import ENGINE_VERSION
 
 pytestmark = pytest.mark.django_db
 
@@ -158,7 +159,7 @@ def corrupt_stored_profile(community) -> None:
         community=community,
         defaults={
             "scored_at": timezone.now(),
-            "profile": {"lexicon": version, "domains": {}, "affinity": "x"},
+            "profile": {"lexicon": version, "engine": ENGINE_VERSION, "domains": {}, "affinity": "x"},
         },
     )
 

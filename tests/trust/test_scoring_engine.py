@@ -80,7 +80,7 @@ def test_domains_carry_many_chinese_and_english_terms():
         langs = [t["lang"] for t in domain["terms"]]
         assert langs.count("zh") >= 20, domain["key"]
         assert langs.count("en") >= 5, domain["key"]
-        assert {t["kind"] for t in domain["terms"]} <= {"synonym", "related"}
+        assert {t["kind"] for t in domain["terms"]} <= {"synonym", "related", "brand", "merch"}
 
 
 def test_generic_categories_are_not_in_the_finance_or_reading_audience(lexicon):

@@ -9,21 +9,29 @@ Pure Python on plain data classes, so the admin, the API, the batch job and the
   attributes, name, mission, description, members' interests, what members buy
   and re-buy, and the community's content.
 * ``trust``: trust earned in those domains. A prior (moderately high in the
-  declared domains, low elsewhere) moved up by professional content and
-  repurchase, down by refunds and one-off buying.
+  declared domains and those a broad share of members care about, low elsewhere)
+  moved up by professional content and repurchase, down by refunds and one-off buying.
 
 ``score = audience_match * (TRUST_FLOOR + (1 - TRUST_FLOOR) * trust)``: fame
 alone sells a little, so low trust cuts the score but never to zero.
+
+Text is read as Simplified Chinese whatever its script, and each word in the sense
+its context (the category, the other words) gives it. Goods that carry the
+community's own name are its own; a community nothing can be read from gets an
+honest caution; reasons never argue against their verdict. See docs/scorer.md.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trust.scoring.lexicon import Lexicon
+from trust.scoring.lexicon import Lexicon, normalise
 
 # Levels: score >= FIT_THRESHOLD is "fit"; below MISMATCH_THRESHOLD is "mismatch"; between is "caution".
 FIT_THRESHOLD = 0.30
@@ -45,6 +53,10 @@ MIX_SALES = 1.5
 # Members' interests: share of interest counts, confidence growing with log(count).
 INTEREST_FULL_COUNT = 200
 INTEREST_SHARE_GAIN = 2.0
+# Interests raise the audience match; they stand for the community (a trust prior like a declared
+# attribute) only when broad: many members (confidence above) and a large share of the membership.
+INTEREST_BROAD_FROM = 0.20  # membership share below which an interest says nothing about standing
+INTEREST_BROAD_FULL = 0.50  # share from which it stands like a declared attribute
 # Content: items in a domain (an item split over domains counts fractionally).
 CONTENT_ITEMS_SCALE = 2.5
 CONTENT_AFFINITY = 0.7
@@ -68,10 +80,68 @@ TRUST_FLOOR = 0.20
 # Product: a domain named by the words counts at most TEXT_WEIGHT of one named by the category.
 TEXT_WEIGHT = 0.9
 DESCRIPTION_TEXT_FACTOR = 0.5
+# A word the context cannot place (several senses, none supported by the category or the other
+# words) counts this much: it cannot outvote the category. A word of one sense refines the audience
+# ("跑步" T-shirt, "婴儿" shampoo) at full weight.
+OFF_CATEGORY_FACTOR = 0.5
 # Match = BEST_SHARE * best single domain + (1 - BEST_SHARE) * weighted average over the product's domains.
 BEST_SHARE = 0.6
 UNIVERSAL_AFFINITY = 0.7  # a community's own events / memberships
 UNKNOWN_PRODUCT_MATCH = 0.3  # nothing in the lexicon recognises the product: say so, caution
+# The community's own goods (its name on merchandise, a ticket to its own event): its audience buys
+# them, on the community's standing in its own field.
+OWN_GOODS_MATCH = 0.9
+PRODUCT_CACHE_SIZE = 50_000  # products whose domains are kept per lexicon (a re-score reads each again)
+# Bumped when the profile's meaning changes: stored profiles of another version are rebuilt.
+ENGINE_VERSION = 2
+# Generic words at the end of a community's name; what is left is its distinctive part.
+NAME_SUFFIXES = (
+    "俱乐部",
+    "后援会",
+    "粉丝团",
+    "粉丝会",
+    "书友会",
+    "读书会",
+    "同好会",
+    "研习社",
+    "交流群",
+    "联盟",
+    "部落",
+    "小组",
+    "之家",
+    "社群",
+    "社区",
+    "圈子",
+    "协会",
+    "学院",
+    "社",
+    "会",
+    "群",
+    "营",
+    "圈",
+    "团",
+    " club",
+    " community",
+    " society",
+    " group",
+    " circle",
+    " collective",
+    " crew",
+    " fans",
+)
+MIN_NAME_CORE = 2  # characters of a Chinese core name (English: twice as many)
+_ACRONYM = re.compile(r"(?<![A-Za-z])[A-Z][A-Z0-9]{2,7}(?![A-Za-z])")  # AFOL, NYRR: a name's own letters
+_LATIN_WORD = re.compile(r"[a-z0-9]+")
+_NOT_A_LETTER = re.compile(r"[\W_]+")
+
+
+def _searchable(name: str) -> bool:
+    """A name long or Chinese enough to be searched inside running text; a short Latin one (an
+    acronym) must stand as a word of its own ("afol", not the 'afol' inside another word)."""
+    return not name.isascii() or len(name) > 8
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
 
 Weights = Mapping[str, float]
 
@@ -142,6 +212,11 @@ class AudienceProfile:
     sales: tuple[SalesSignal, ...] = ()
     attributes: tuple[str, ...] = ()
     name: str = ""
+    standing: Weights = field(default_factory=dict)
+    interest_shares: Weights = field(default_factory=dict)  # of the membership (estimated)
+    interest_members: Weights = field(default_factory=dict)
+    own_names: tuple[str, ...] = ()
+    readable: bool = True
 
 
 @dataclass(frozen=True)
@@ -189,11 +264,52 @@ def _topical(lexicon: Lexicon, weights: Mapping[str, float]) -> dict[str, float]
     return {k: v for k, v in weights.items() if not lexicon.is_universal(k)}
 
 
-def _text_domains(lexicon: Lexicon, texts: Iterable[str]) -> dict[str, float]:
+# ---------------------------------------------------------------- words in context
+
+
+Hits = tuple[tuple[str, float], ...]
+
+
+def _context(lexicon: Lexicon, base: Mapping[str, float], hit_lists: Iterable[tuple[Hits, float]]) -> dict:
+    """What the surroundings say: ``base`` (a category's audiences, a community's attributes) and
+    every word with a single topical sense. Not spread along relations: a sense is a group of
+    near domains already (``Lexicon.sense_groups``)."""
+    context = dict(_topical(lexicon, base))
+    for hits, factor in hit_lists:
+        for term, hit_factor in hits:
+            senses = _topical(lexicon, lexicon.terms[term])
+            if len(senses) == 1:
+                _accumulate(context, {k: v * hit_factor * factor for k, v in senses.items()})
+    return context
+
+
+def _senses(lexicon: Lexicon, term: str, context: Mapping[str, float]) -> tuple[Mapping[str, float], float]:
+    """The senses of ``term`` its context supports, and how much the word counts.
+
+    苹果 among phones is the brand, among fruit the fruit: a word whose domains fall into unrelated
+    senses (``Lexicon.sense_groups``) keeps those its context (the category, the words of one
+    sense around it) supports. A word with several senses none of which the context supports is
+    probably meant another way (a python-skin bag): it counts ``OFF_CATEGORY_FACTOR``, so it cannot
+    outvote the category. Universal senses (an event) always stay.
+    """
+    senses = lexicon.terms[term]
+    groups = lexicon.sense_groups(term)
+    if len(groups) < 2 or not context:
+        return senses, 1.0
+    supported = [g for g in groups if any(context.get(k, 0.0) > 0 for k in g)]
+    if not supported:
+        return senses, OFF_CATEGORY_FACTOR
+    keep = frozenset().union(*supported)
+    return {k: v for k, v in senses.items() if k in keep or lexicon.is_universal(k)}, 1.0
+
+
+def _read(lexicon: Lexicon, hits: Hits, context: Mapping[str, float]) -> dict[str, float]:
+    """Domain weights of one text, each word in the sense its context gives it."""
     found: dict[str, float] = {}
-    for text in texts:
-        if text:
-            _accumulate(found, lexicon.match_text(text))
+    for term, factor in hits:
+        senses, weight_factor = _senses(lexicon, term, context)
+        for key, weight in senses.items():
+            found[key] = found.get(key, 0.0) + weight * factor * weight_factor
     return found
 
 
@@ -238,21 +354,32 @@ def _buying_affinity(signal: SalesSignal) -> float:
 
 
 def build_profile(lexicon: Lexicon, evidence: CommunityEvidence) -> AudienceProfile:
-    """Weigh every signal about the community once, so each ``assess`` is a few dict lookups."""
+    """Weigh every signal about the community once, so each ``assess`` is a few dict lookups.
+
+    Every text is read in the context of all the others (a fan club called 米粉 whose attributes
+    say 小米 and 数码 is about phones, not rice noodles); Traditional Chinese is read as Simplified.
+    """
+    texts = [(attribute, ATTRIBUTE_WEIGHT) for attribute in evidence.attributes]
+    texts += [
+        (text, weight)
+        for text, weight in (
+            (evidence.name, NAME_WEIGHT),
+            (evidence.mission, MISSION_WEIGHT),
+            (evidence.description, DESCRIPTION_WEIGHT),
+        )
+        if text
+    ]
+    hits = [(lexicon.hits(text), weight) for text, weight in texts]
+    context = _context(lexicon, {}, hits)
     declared_raw: dict[str, float] = {}
-    for attribute in evidence.attributes:
-        _accumulate(declared_raw, _scaled(_topical(lexicon, lexicon.match_text(attribute)), ATTRIBUTE_WEIGHT))
-    for text, weight in (
-        (evidence.name, NAME_WEIGHT),
-        (evidence.mission, MISSION_WEIGHT),
-        (evidence.description, DESCRIPTION_WEIGHT),
-    ):
-        if text:
-            _accumulate(declared_raw, _scaled(_topical(lexicon, lexicon.match_text(text)), weight))
+    for text_hits, weight in hits:
+        _accumulate(declared_raw, _scaled(_topical(lexicon, _read(lexicon, text_hits, context)), weight))
     declared = _spread(lexicon, {k: v**AFFINITY_EXPONENT for k, v in _by_max(declared_raw).items()})
 
-    interest_affinity, interest_shares = _interest_affinity(lexicon, evidence.member_interests)
-    content_counts = _content_counts(lexicon, evidence.content)
+    interest_affinity, interest_shares, interest_standing, member_shares, members = _interests(
+        lexicon, evidence.member_interests
+    )
+    content_counts = _content_counts(lexicon, evidence.content, context)
     content_affinity = {
         k: CONTENT_AFFINITY * (1.0 - math.exp(-n / CONTENT_ITEMS_SCALE)) for k, n in content_counts.items()
     }
@@ -268,6 +395,9 @@ def build_profile(lexicon: Lexicon, evidence: CommunityEvidence) -> AudienceProf
         for key, value in channel.items():
             observed[key] = max(observed.get(key, 0.0), value)
     affinity = _spread(lexicon, observed)
+    standing = dict(declared)
+    for key, value in _spread(lexicon, interest_standing).items():
+        standing[key] = max(standing.get(key, 0.0), value)
 
     mixed: dict[str, float] = {}
     for part, weight in (
@@ -277,7 +407,7 @@ def build_profile(lexicon: Lexicon, evidence: CommunityEvidence) -> AudienceProf
         (sales_affinity, MIX_SALES),
     ):
         _accumulate(mixed, _scaled(part, weight))
-    trust = {key: _domain_trust(declared, content_counts, signals, key, category=None) for key in affinity}
+    trust = {key: _domain_trust(standing, content_counts, signals, key, category=None) for key in affinity}
     return AudienceProfile(
         domains=_frozen(_scaled(mixed, 1.0)),
         affinity=_frozen(affinity),
@@ -288,44 +418,108 @@ def build_profile(lexicon: Lexicon, evidence: CommunityEvidence) -> AudienceProf
         sales=signals,
         attributes=tuple(evidence.attributes),
         name=evidence.name,
+        standing=_frozen(standing),
+        interest_shares=_frozen(member_shares),
+        interest_members=_frozen(members),
+        own_names=_own_names(lexicon, evidence.name),
+        readable=any(v > 0 for v in affinity.values()),
     )
 
 
-def _interest_affinity(
-    lexicon: Lexicon, interests: Mapping[str, int]
-) -> tuple[dict[str, float], dict[str, float]]:
-    """A domain that many members name is bought by the audience; more members, more confidence."""
+def _interests(lexicon: Lexicon, interests: Mapping[str, int]) -> tuple[dict[str, float], ...]:
+    """Affinity (a domain many members name is bought by the audience), shares of all interests,
+    standing, and each domain's members (with their share of the estimated membership).
+
+    Standing is the part of interests that speaks for the community like an attribute: only a
+    broad signal has any: many members (``INTEREST_FULL_COUNT``) and a large share of the
+    membership. Members name several interests each, so the membership is estimated by the
+    most-named interest (at least that many members): an interest held by half as many members
+    as the main one is broad.
+    """
     total = sum(max(int(c), 0) for c in interests.values())
     if total <= 0:
-        return {}, {}
+        return {}, {}, {}, {}, {}
+    context = _context(
+        lexicon, {}, [(lexicon.hits(tag), 1.0) for tag in interests]
+    )  # tags explain each other
     counts: dict[str, float] = {}
+    members: dict[str, float] = {}
     for tag, count in interests.items():
-        _accumulate(counts, _scaled(_topical(lexicon, lexicon.match_text(tag)), max(int(count), 0)))
+        found = _topical(lexicon, _read(lexicon, lexicon.hits(tag), context))
+        _accumulate(counts, _scaled(found, max(int(count), 0)))
+        _accumulate(members, {k: v * max(int(count), 0) for k, v in _by_max(found).items()})
     shares = {k: v / total for k, v in counts.items()}
     confidence = _clamp(math.log1p(total) / math.log1p(INTEREST_FULL_COUNT))
-    return {k: confidence * _clamp(INTEREST_SHARE_GAIN * s) for k, s in shares.items()}, shares
+    membership = max(max(int(c), 0) for c in interests.values())
+    affinity: dict[str, float] = {}
+    standing: dict[str, float] = {}
+    for key, count in members.items():
+        share = _clamp(count / membership)
+        affinity[key] = confidence * _clamp(INTEREST_SHARE_GAIN * share)
+        many = _clamp(math.log1p(count) / math.log1p(INTEREST_FULL_COUNT))
+        broad = _clamp((share - INTEREST_BROAD_FROM) / (INTEREST_BROAD_FULL - INTEREST_BROAD_FROM))
+        if many * broad > 0:
+            standing[key] = many * broad
+    member_shares = {k: _clamp(v / membership) for k, v in members.items()}
+    return affinity, shares, standing, member_shares, members
 
 
-def _content_counts(lexicon: Lexicon, content: Iterable[ContentItem]) -> dict[str, float]:
+def _content_counts(
+    lexicon: Lexicon, content: Iterable[ContentItem], context: Mapping[str, float]
+) -> dict[str, float]:
     counts: dict[str, float] = {}
     for item in content:
-        found = _topical(lexicon, _text_domains(lexicon, (item.title, *item.tags)))
-        _accumulate(counts, _scaled(found, 1.0))
+        found: dict[str, float] = {}
+        for text in (item.title, *item.tags):
+            if text:
+                _accumulate(found, _read(lexicon, lexicon.hits(text), context))
+        _accumulate(counts, _scaled(_topical(lexicon, found), 1.0))
     return counts
 
 
+def _own_names(lexicon: Lexicon, name: str) -> tuple[str, ...]:
+    """The community's name, its distinctive part (一壶茶社 -> 一壶茶) and its acronyms (AFOL), as
+    they appear in product text.
+
+    A part that is only a domain word (跑步 of 跑步俱乐部, UX) names a field, not this community.
+    """
+    full = _compact(name)
+    if not full:
+        return ()
+    names = [full]
+    core = full
+    for suffix in NAME_SUFFIXES:
+        suffix = _compact(suffix)
+        if core.endswith(suffix) and len(core) > len(suffix):
+            core = core[: -len(suffix)]
+            break
+    minimum = MIN_NAME_CORE if _CJK.search(core) else 2 * MIN_NAME_CORE
+    if core != full and len(core) >= minimum and core not in lexicon.terms:
+        names.append(core)
+    for acronym in _ACRONYM.findall(unicodedata.normalize("NFKC", name)):
+        if acronym.lower() not in lexicon.terms and acronym.lower() != full:
+            names.append(acronym.lower())
+    return tuple(names)
+
+
+def _compact(text: str) -> str:
+    """Normalised, without spaces and punctuation: how a name is compared with product text."""
+    return _NOT_A_LETTER.sub("", normalise(text))
+
+
 def _domain_trust(
-    declared: Weights,
+    standing: Weights,
     content_counts: Weights,
     sales: Iterable[SalesSignal],
     domain: str,
     category: str | None,
 ) -> float:
-    """Prior from what the community declares, moved by content and by sales in the domain.
+    """Prior from what the community stands for (declared, or broad members' interests), moved by
+    content and by sales in the domain.
 
     Sales in the product's own category count fully, other categories of the same domain half.
     """
-    prior = TRUST_BASE + (TRUST_DECLARED - TRUST_BASE) * declared.get(domain, 0.0)
+    prior = TRUST_BASE + (TRUST_DECLARED - TRUST_BASE) * standing.get(domain, 0.0)
     content = 1.0 - math.exp(-content_counts.get(domain, 0.0) / CONTENT_ITEMS_SCALE)
     weighted_orders = 0.0
     weighted_quality = 0.0
@@ -349,20 +543,42 @@ def _domain_trust(
 # ---------------------------------------------------------------- assessment
 
 
+_product_cache: weakref.WeakKeyDictionary[Lexicon, dict[ProductInput, dict[str, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def product_domains(lexicon: Lexicon, product: ProductInput) -> dict[str, float]:
-    """Which audiences buy the product, each in [0, 1].
+    """Which audiences buy the product, each in [0, 1] (cached per lexicon and product; do not mutate).
 
     The category says which audiences buy it; title, tags and description add the audiences
     they name ("婴儿" shampoo, "跑步" T-shirt). Each source is evidence on its own, so a domain
-    takes the larger of the two. Words that only say "event" or "membership" do not outweigh
-    words that say what the event is about.
+    takes the larger of the two. A word is read in the sense its category and the rest of the
+    text support (小米 among phones is the brand, among grains the millet); a word of several
+    senses none of which fits counts less, so it cannot outvote the category. Words that only say
+    "event" or "membership" do not outweigh words that say what the event is about.
     """
+    cache = _product_cache.setdefault(lexicon, {})
+    cached = cache.get(product)
+    if cached is None:
+        if len(cache) >= PRODUCT_CACHE_SIZE:
+            cache.clear()
+        cached = cache[product] = _product_domains(lexicon, product)
+    return cached
+
+
+def _product_domains(lexicon: Lexicon, product: ProductInput) -> dict[str, float]:
     category = _by_max(lexicon.category_domains(product.category)) if product.category else {}
-    words = _text_domains(lexicon, (product.title, *product.tags))
-    if product.description:
+    main = [lexicon.hits(text) for text in (product.title, *product.tags) if text]
+    description = lexicon.hits(product.description) if product.description else ()
+    context = _context(lexicon, category, [*((h, 1.0) for h in main), (description, DESCRIPTION_TEXT_FACTOR)])
+    words: dict[str, float] = {}
+    for hits in main:
+        _accumulate(words, _read(lexicon, hits, context))
+    if description:
         _accumulate(
             words,
-            {k: DESCRIPTION_TEXT_FACTOR * v for k, v in lexicon.match_text(product.description).items()},
+            {k: DESCRIPTION_TEXT_FACTOR * v for k, v in _read(lexicon, description, context).items()},
         )
     topical_words = _topical(lexicon, words)
     if topical_words:
@@ -375,19 +591,57 @@ def product_domains(lexicon: Lexicon, product: ProductInput) -> dict[str, float]
     return _by_max(combined)
 
 
+def own_goods(lexicon: Lexicon, profile: AudienceProfile, product: ProductInput, domains: Weights) -> str:
+    """The community's name on its own goods: merchandise, or its own event or membership.
+
+    Returns the name found ("" if none): the product's text names the community, and it is
+    merchandise (a merchandise word) or the community's own service (an event, a membership).
+    """
+    if not profile.own_names:
+        return ""
+    fields = [text for text in (product.title, *product.tags, product.description) if text]
+    compact = "".join(_compact(text) for text in fields)  # each field's normal form is cached
+    words = {word for text in fields for word in _LATIN_WORD.findall(normalise(text))}
+    name = next((n for n in profile.own_names if n in words or (_searchable(n) and n in compact)), "")
+    if not name:
+        return ""
+    service = any(lexicon.is_universal(k) for k in domains) or any(
+        lexicon.is_universal(k) for k in lexicon.category_domains(product.category)
+    )
+    return name if service or lexicon.merch_words(" ".join(fields)) else ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    match: float
+    trust: float
+    level: str
+    own_name: str = ""
+
+
 def assess(lexicon: Lexicon, profile: AudienceProfile, product: ProductInput) -> FitResult:
     """Score one product for one community profile; explain the verdict in both languages."""
     domains = product_domains(lexicon, product)
-    match, contributions = _audience_match(lexicon, profile, domains)
-    trust = _product_trust(lexicon, profile, product.category, domains, contributions)
+    own = own_goods(lexicon, profile, product, domains)
+    if own:
+        match, contributions = OWN_GOODS_MATCH, {}
+        trust = _own_standing(lexicon, profile)
+    elif not profile.readable:
+        match, contributions, trust = 0.0, {}, TRUST_BASE
+    else:
+        match, contributions = _audience_match(lexicon, profile, domains)
+        trust = _product_trust(lexicon, profile, product.category, domains, contributions)
     score = _clamp(match * (TRUST_FLOOR + (1.0 - TRUST_FLOOR) * trust))
+    if not own and not profile.readable:  # nothing to judge by: honest uncertainty, not a verdict
+        score = (FIT_THRESHOLD + MISMATCH_THRESHOLD) / 2
     if score >= FIT_THRESHOLD:
         level = "fit"
     elif score >= MISMATCH_THRESHOLD:
         level = "caution"
     else:
         level = "mismatch"
-    reasons_zh, reasons_en = _reasons(lexicon, profile, product, domains, contributions, match, trust, level)
+    verdict = Verdict(match, trust, level, own)
+    reasons_zh, reasons_en = _reasons(lexicon, profile, product, domains, contributions, verdict)
     return FitResult(
         round(match, 4),
         round(trust, 4),
@@ -397,6 +651,23 @@ def assess(lexicon: Lexicon, profile: AudienceProfile, product: ProductInput) ->
         reasons_zh,
         reasons_en,
         _frozen(domains),
+    )
+
+
+def _own_standing(lexicon: Lexicon, profile: AudienceProfile) -> float:
+    """Trust in the community's own field: its standing domains, weighted by how much it stands for them."""
+    weights = {
+        k: v for k, v in profile.standing.items() if v >= DECLARED_LEVEL and not lexicon.is_universal(k)
+    }
+    if not weights:
+        return TRUST_DECLARED
+    total = sum(weights.values())
+    return (
+        sum(
+            w * _domain_trust(profile.standing, profile.content_counts, profile.sales, k, None)
+            for k, w in weights.items()
+        )
+        / total
     )
 
 
@@ -440,13 +711,13 @@ def _product_trust(
     if sum(weights.values()) < 0.05:
         weights = {k: v for k, v in domains.items() if not lexicon.is_universal(k)}
     if not weights:  # only universal domains (a membership, an event): the community's own standing
-        weights = dict(profile.declared)
+        weights = dict(profile.standing)
     total = sum(weights.values())
     if total <= 0:
         return TRUST_BASE
     return (
         sum(
-            w * _domain_trust(profile.declared, profile.content_counts, profile.sales, k, category or None)
+            w * _domain_trust(profile.standing, profile.content_counts, profile.sales, k, category or None)
             for k, w in weights.items()
         )
         / total
@@ -459,6 +730,19 @@ DECLARED_LEVEL = 0.5  # declared affinity from which a domain counts as the comm
 STRONG_MATCH = 0.45
 PARTIAL_MATCH = 0.2
 FEW_ORDERS_CONFIDENCE = 0.3  # below this sales confidence a record is reported as "few orders"
+
+FOR_FIT, NEUTRAL, FOR_WARNING = 1, 0, -1
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One sentence in both languages, the way it points, and its 'despite' form for the other verdict."""
+
+    direction: int
+    zh: str
+    en: str
+    zh_despite: str = ""
+    en_despite: str = ""
 
 
 def _names(lexicon: Lexicon, keys: Iterable[str], lang: str) -> str:
@@ -475,79 +759,166 @@ def _percent(rate: float) -> str:
     return f"{rate:.1%}"
 
 
+def _verdict_line(verdict: Verdict) -> tuple[str, str]:
+    figures_zh = f"匹配度 {verdict.match:.2f}, 信任度 {verdict.trust:.2f}"
+    figures_en = f"Audience match {verdict.match:.2f}, trust {verdict.trust:.2f}"
+    if verdict.level == "fit":
+        return f"{figures_zh}: 适合在本社群上架", f"{figures_en}: fits this community"
+    return (
+        f"{figures_zh}: 凭知名度或能少量售出, 但难以形成复购, 建议谨慎",
+        f"{figures_en}: fame may sell a little, but expect no repurchase; list with care",
+    )
+
+
 def _reasons(
     lexicon: Lexicon,
     profile: AudienceProfile,
     product: ProductInput,
     domains: Mapping[str, float],
     contributions: Mapping[str, float],
-    match: float,
-    trust: float,
-    level: str,
+    verdict: Verdict,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Headline (audience fit; the evidence behind trust), sales details, then the verdict with figures."""
+    """Sentences that agree with the verdict, deciding evidence first; evidence the other way only
+    as "despite ..." after them; the verdict with its figures last."""
+    attrs = ", ".join(profile.attributes[:4]) or profile.name or "-"
+    category = product.category or product.title
+    if verdict.own_name:
+        reasons = [_own_goods_reason(profile, verdict)]
+    elif not profile.readable:
+        reasons = [
+            Reason(
+                FOR_WARNING,
+                f"无法识别本社群的属性: 名称、简介与属性 ({attrs}) 中没有已知领域的词, "
+                "无从判断这件商品与社群的关系; 请补充社群属性或人工确认",
+                f"We could not read this community's attributes (no known domain in its name, description "
+                f"or attributes: {attrs}), so we cannot judge these goods against it; "
+                "add attributes or check by hand",
+            )
+        ]
+    elif not domains:
+        reasons = [
+            Reason(
+                FOR_WARNING,
+                f"无法从商品类目与文字 ({category or '-'}) 识别所属领域, "
+                f"请人工确认是否符合社群属性 ({attrs})",
+                f"Neither the category nor the text ({category or '-'}) names a known domain; "
+                f"check it against the community's attributes ({attrs})",
+            )
+        ]
+    else:
+        reasons = _evidence_reasons(
+            lexicon, profile, product, domains, contributions, verdict, attrs, category
+        )
+    return _ordered(reasons, verdict)
+
+
+def _ordered(reasons: list[Reason], verdict: Verdict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Agreeing reasons first (the first two joined as the headline), neutral ones, then 'despite' ones."""
+    agree = FOR_FIT if verdict.level == "fit" else FOR_WARNING
+    first = [r for r in reasons if r.direction == agree]
+    middle = [r for r in reasons if r.direction == NEUTRAL]
+    against = [r for r in reasons if r.direction not in (agree, NEUTRAL) and r.zh_despite]
+    zh = [r.zh for r in first] + [r.zh for r in middle] + [r.zh_despite for r in against]
+    en = [r.en for r in first] + [r.en for r in middle] + [r.en_despite for r in against]
+    if len(first) >= 2:
+        zh[:2] = [f"{zh[0]}; {zh[1]}"]
+        en[:2] = [f"{en[0]}; {en[1]}"]
+    line_zh, line_en = _verdict_line(verdict)
+    return (*zh, line_zh), (*en, line_en)
+
+
+def _own_goods_reason(profile: AudienceProfile, verdict: Verdict) -> Reason:
+    name = profile.name or verdict.own_name
+    zh = f"商品名称带有本社群的名字 ({name}), 是社群自己的周边或活动, 成员为社群本身而买"
+    en = (
+        f"The goods carry the community's own name ({name}): its own merchandise or event, "
+        "bought for the community itself"
+    )
+    if verdict.level == "fit":
+        return Reason(FOR_FIT, zh, en)
+    return Reason(
+        FOR_WARNING,
+        f"{zh}; 但社群在本领域的信任受损 (退款多、复购少)",
+        f"{en}; but the community's trust in its own field is damaged (refunds, little repurchase)",
+    )
+
+
+def _evidence_reasons(
+    lexicon: Lexicon,
+    profile: AudienceProfile,
+    product: ProductInput,
+    domains: Mapping[str, float],
+    contributions: Mapping[str, float],
+    verdict: Verdict,
+    attrs: str,
+    category: str,
+) -> list[Reason]:
+    """The audience fit, then the evidence behind the trust figure, each pointing one way."""
+    match = verdict.match
     topical = {k: v for k, v in domains.items() if not lexicon.is_universal(k)}
     product_keys = _top(topical or domains, 2, 0.2)
     via = _top(contributions, 2, 0.15)
     # A membership or an event with no topic of its own stands on the community's own field.
-    keys = via or (product_keys if topical else _top(profile.declared, 2, DECLARED_LEVEL))
+    keys = via or (product_keys if topical else _top(profile.standing, 2, DECLARED_LEVEL))
     declared_field = any(profile.declared.get(k, 0.0) >= DECLARED_LEVEL for k in keys)
-    attrs = ", ".join(profile.attributes[:4]) or profile.name or "-"
-    category = product.category or product.title
     zh_dom, en_dom = _names(lexicon, product_keys, "zh"), _names(lexicon, product_keys, "en")
     related = [s for s in profile.sales if s.orders > 0 and s.category == product.category] or [
         s
         for s in profile.sales
         if s.orders > 0 and any(s.domains.get(k, 0.0) >= DECLARED_LEVEL for k in keys)
     ]
-
-    if not domains:
-        zh = (
-            f"无法从商品类目与文字 ({category or '-'}) 识别所属领域, 请人工确认是否符合社群属性 ({attrs})",
-            f"匹配度 {match:.2f}, 信任度 {trust:.2f}: 建议人工确认",
-        )
-        en = (
-            f"Neither the category nor the text ({category or '-'}) names a known domain; "
-            f"check it against the community's attributes ({attrs})",
-            f"Audience match {match:.2f}, trust {trust:.2f}: check by hand",
-        )
-        return zh, en
+    reasons: list[Reason] = []
     if match >= STRONG_MATCH and (declared_field or not via):
-        zh_head = f"商品类目 {category} ({zh_dom}) 与社群属性 ({attrs}) 相符"
-        en_head = f"Category {category} ({en_dom}) fits the community's attributes ({attrs})"
+        zh = f"商品类目 {category} ({zh_dom}) 与社群属性 ({attrs}) 相符"
+        en = f"Category {category} ({en_dom}) fits the community's attributes ({attrs})"
+        reasons.append(Reason(FOR_FIT, zh, en, f"尽管{zh}", f"Despite: {en[0].lower()}{en[1:]}"))
     elif match >= STRONG_MATCH:
         zh_channels, en_channels = _channels(profile, keys, related)
-        zh_head = (
-            f"商品类目 {category} ({zh_dom}) 不在社群属性 ({attrs}) 之内, 但{zh_channels}显示成员买这类商品"
-        )
-        en_head = (
+        zh = f"商品类目 {category} ({zh_dom}) 不在社群属性 ({attrs}) 之内, 但{zh_channels}显示成员买这类商品"
+        en = (
             f"Category {category} ({en_dom}) is outside the community's attributes ({attrs}), "
             f"but {en_channels} show members buy it"
         )
+        reasons.append(
+            Reason(
+                FOR_FIT,
+                zh,
+                en,
+                f"尽管{zh_channels}显示成员也买 {category} ({zh_dom})",
+                f"Despite {en_channels} showing members also buy {category} ({en_dom})",
+            )
+        )
     elif match >= PARTIAL_MATCH:
-        zh_head = f"商品类目 {category} ({zh_dom}) 与社群属性 ({attrs}) 仅部分相关" + (
-            f", 经由 {_names(lexicon, via, 'zh')}" if via else ""
-        )
-        en_head = f"Category {category} ({en_dom}) only partly fits the community's attributes ({attrs})" + (
-            f", through {_names(lexicon, via, 'en')}" if via else ""
-        )
+        through_zh = f", 经由 {_names(lexicon, via, 'zh')}" if via else ""
+        through_en = f", through {_names(lexicon, via, 'en')}" if via else ""
+        if verdict.level == "fit":
+            reasons.append(
+                Reason(
+                    FOR_FIT,
+                    f"商品类目 {category} ({zh_dom}) 与社群属性 ({attrs}) 相关{through_zh}",
+                    f"Category {category} ({en_dom}) is related to the community's attributes "
+                    f"({attrs}){through_en}",
+                )
+            )
+        else:
+            reasons.append(
+                Reason(
+                    FOR_WARNING,
+                    f"商品类目 {category} ({zh_dom}) 与社群属性 ({attrs}) 仅部分相关{through_zh}",
+                    f"Category {category} ({en_dom}) is only loosely related to the community's attributes "
+                    f"({attrs}){through_en}",
+                )
+            )
     else:
-        zh_head = f"社群属性 ({attrs}) 与商品类目 {category} ({zh_dom}) 无关联"
-        en_head = f"The community's attributes ({attrs}) do not cover category {category} ({en_dom})"
-
-    zh_ev, en_ev = _evidence(lexicon, profile, keys, related, declared_field)
-    zh = [f"{zh_head}; {zh_ev[0]}", *zh_ev[1:]]
-    en = [f"{en_head}; {en_ev[0]}", *en_ev[1:]]
-    if level == "fit":
-        zh.append(f"匹配度 {match:.2f}, 信任度 {trust:.2f}: 适合在本社群上架")
-        en.append(f"Audience match {match:.2f}, trust {trust:.2f}: fits this community")
-    else:
-        zh.append(f"匹配度 {match:.2f}, 信任度 {trust:.2f}: 凭知名度或能少量售出, 但难以形成复购, 建议谨慎")
-        en.append(
-            f"Audience match {match:.2f}, trust {trust:.2f}: fame may sell a little, "
-            f"but expect no repurchase; list with care"
+        reasons.append(
+            Reason(
+                FOR_WARNING,
+                f"社群属性 ({attrs}) 与商品类目 {category} ({zh_dom}) 无关联",
+                f"The community's attributes ({attrs}) do not cover category {category} ({en_dom})",
+            )
         )
-    return tuple(zh), tuple(en)
+    reasons.extend(_trust_reasons(lexicon, profile, keys, related, declared_field))
+    return reasons
 
 
 def _channels(profile: AudienceProfile, keys: list[str], related: list[SalesSignal]) -> tuple[str, str]:
@@ -566,58 +937,86 @@ def _channels(profile: AudienceProfile, keys: list[str], related: list[SalesSign
     return ("、".join(zh) or "成员行为"), (" and ".join(en) or "members' behaviour")
 
 
-def _evidence(
+def _trust_reasons(
     lexicon: Lexicon,
     profile: AudienceProfile,
     keys: list[str],
     related: list[SalesSignal],
     declared_field: bool,
-) -> tuple[list[str], list[str]]:
-    """Name the content and the sales history behind the trust figure: first sentence, then details."""
+) -> list[Reason]:
+    """The content, broad interests and sales history behind the trust figure."""
+    reasons: list[Reason] = []
     content = sum(profile.content_counts.get(k, 0.0) for k in keys)
-    if content < 0.5 and not related:
-        if declared_field:
-            return (
-                ["该领域是社群的主业, 信任来自社群属性, 尚无内容与复购记录佐证"],
-                [
-                    "this is the community's declared field: trust rests on its attributes, "
-                    "with no content or repurchase history yet"
-                ],
-            )
-        return (
-            ["本社群在该领域无内容与复购记录"],
-            ["the community has no content and no repurchase history in this domain"],
+    broad = [k for k in keys if profile.standing.get(k, 0.0) >= DECLARED_LEVEL and not declared_field]
+    if broad:
+        members = round(max(profile.interest_members.get(k, 0.0) for k in broad))
+        share = max(profile.interest_shares.get(k, 0.0) for k in broad)
+        zh_names, en_names = _names(lexicon, broad, "zh"), _names(lexicon, broad, "en")
+        zh = f"{members} 位成员关注 {zh_names}, 约为社群成员的 {share:.0%}: 兴趣广泛, 足以代表社群"
+        en = (
+            f"{members} members are interested in {en_names}, about {share:.0%} of the membership: "
+            "a broad interest that speaks for the community"
         )
+        reasons.append(Reason(FOR_FIT, zh, en, f"尽管{zh}", f"Despite {en[0].lower()}{en[1:]}"))
     if content >= 0.5:
         n = round(content)
-        zh_first = f"本社群在 {_names(lexicon, keys, 'zh')} 领域有 {n} 篇专业内容"
         pieces = "piece" if n == 1 else "pieces"
-        en_first = f"the community has {n} {pieces} of content on {_names(lexicon, keys, 'en')}"
-    else:
-        zh_first = "本社群在该领域无专业内容"
-        en_first = "the community has no content in this domain"
-    zh_sales: list[str] = []
-    en_sales: list[str] = []
-    for signal in related[:3]:
-        if signal.confidence < FEW_ORDERS_CONFIDENCE:
-            verdict_zh, verdict_en = "样本较少", "few orders yet"
-        elif signal.quality > 0.3:
-            verdict_zh, verdict_en = "复购良好", "healthy repurchase"
-        elif signal.quality < -0.3:
-            verdict_zh, verdict_en = "信任受损", "trust damaged"
+        zh = f"本社群在 {_names(lexicon, keys, 'zh')} 领域有 {n} 篇专业内容"
+        en = f"the community has {n} {pieces} of content on {_names(lexicon, keys, 'en')}"
+        reasons.append(Reason(FOR_FIT, zh, en[0].upper() + en[1:], f"尽管{zh}", f"Despite: {en}"))
+    elif not related and not broad:
+        if declared_field:
+            reasons.append(
+                Reason(
+                    FOR_FIT,
+                    "该领域是社群的主业, 信任来自社群属性 (专业内容与复购记录尚待积累)",
+                    "this is the community's declared field: trust rests on its attributes "
+                    "(content and repurchase history still to build)",
+                    "尽管该领域是社群的主业",
+                    "Despite this being the community's declared field",
+                )
+            )
         else:
-            verdict_zh, verdict_en = "信号一般", "mixed signal"
-        zh_sales.append(
-            f"类目 {signal.category} 历史 {signal.orders} 单, 复购率 {_percent(signal.repurchase_rate)}, "
-            f"退款率 {_percent(signal.refund_rate)}: {verdict_zh}"
+            reasons.append(
+                Reason(
+                    FOR_WARNING,
+                    "本社群在该领域无内容与复购记录",
+                    "the community has no content and no repurchase history in this domain",
+                )
+            )
+    for signal in related[:3]:
+        reasons.append(_sales_reason(signal))
+    return reasons
+
+
+def _sales_reason(signal: SalesSignal) -> Reason:
+    facts_zh = (
+        f"类目 {signal.category} 历史 {signal.orders} 单, 复购率 {_percent(signal.repurchase_rate)}, "
+        f"退款率 {_percent(signal.refund_rate)}"
+    )
+    facts_en = (
+        f"category {signal.category}: {signal.orders} orders, repurchase rate "
+        f"{_percent(signal.repurchase_rate)}, refund rate {_percent(signal.refund_rate)}"
+    )
+    if signal.confidence < FEW_ORDERS_CONFIDENCE:
+        return Reason(NEUTRAL, f"{facts_zh}: 样本较少", f"{facts_en}: few orders yet")
+    if signal.quality > 0.3:
+        return Reason(
+            FOR_FIT,
+            f"{facts_zh}: 复购良好",
+            f"{facts_en}: healthy repurchase",
+            f"尽管{facts_zh}",
+            f"Despite {facts_en}",
         )
-        en_sales.append(
-            f"category {signal.category}: {signal.orders} orders, repurchase rate "
-            f"{_percent(signal.repurchase_rate)}, refund rate {_percent(signal.refund_rate)}: {verdict_en}"
+    if signal.quality < -0.3:
+        return Reason(
+            FOR_WARNING,
+            f"{facts_zh}: 信任受损",
+            f"{facts_en}: trust damaged",
+            f"尽管{facts_zh}",
+            f"Despite {facts_en}",
         )
-    if not zh_sales:
-        return [f"{zh_first}, 无该类目销售记录"], [f"{en_first}, no sales history in this category"]
-    return [f"{zh_first}; {zh_sales[0]}", *zh_sales[1:]], [f"{en_first}; {en_sales[0]}", *en_sales[1:]]
+    return Reason(NEUTRAL, f"{facts_zh}: 信号一般", f"{facts_en}: mixed signal")
 
 
 # ---------------------------------------------------------------- case adapters

@@ -19,15 +19,26 @@ from pathlib import Path
 from typing import Any
 
 import jieba
+import opencc
 
 DEFAULT_LEXICON_PATH = Path(__file__).resolve().parents[1] / "data" / "lexicon.json"
 
 # A term found inside a longer token (not as the token itself) counts a little less.
 INNER_MATCH_FACTOR = 0.8
+# A one-character term jieba split off a longer run of characters (猫 of 猫山王) counts half.
+GLUED_CHARACTER_FACTOR = 0.5
 # English n-grams looked up as terms ("value investing", "trail running shoes").
 MAX_ENGLISH_NGRAM = 3
 # Per-lexicon cache of matched texts; bounded so a long-running process stays small.
 MATCH_CACHE_SIZE = 50_000
+
+# Term kinds with a meaning of their own: a brand names the domains of its goods; a merchandise word
+# ("T恤", "tote") marks a community's own goods when the product also names the community.
+BRAND = "brand"
+MERCH = "merch"
+# Traditional Chinese (Taiwan phrases such as 軟體, 腳踏車 included), then Hong Kong variants, to Simplified.
+SCRIPT_CONFIGS = ("tw2sp", "hk2s")
+SCRIPT_CACHE_SIZE = 65_536
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _ENGLISH_WORD = re.compile(r"[a-z0-9][a-z0-9+#']*(?:-[a-z0-9+#']+)*")
@@ -53,9 +64,48 @@ class Domain:
     universal: bool = False
 
 
+_converters: tuple[opencc.OpenCC, ...] | None = None
+_script_cache: dict[str, str] = {}
+
+
+def simplified(text: str) -> str:
+    """Traditional Chinese (and Taiwan / Hong Kong wording) as Simplified: 軟體 -> 软件, 腳踏車 -> 自行车.
+
+    Text without Chinese is returned as it is; results are cached per text (a conversion costs
+    tens of microseconds, a cached one a dict lookup).
+    """
+    global _converters
+    if not _CJK.search(text):
+        return text
+    cached = _script_cache.get(text)
+    if cached is not None:
+        return cached
+    if _converters is None:
+        _converters = tuple(opencc.OpenCC(config) for config in SCRIPT_CONFIGS)
+    converted = text
+    for converter in _converters:
+        converted = converter.convert(converted)
+    if len(_script_cache) >= SCRIPT_CACHE_SIZE:
+        _script_cache.clear()
+    _script_cache[text] = converted
+    return converted
+
+
+_normal_cache: dict[str, str] = {}
+
+
 def normalise(text: str) -> str:
-    """Full-width to half-width and lower case, so 'ＧＰＳ' and 'gps' meet."""
-    return unicodedata.normalize("NFKC", text).lower().strip()
+    """Full-width to half-width, Simplified script and lower case: 'ＧＰＳ' meets 'gps', 單車 meets 单车.
+
+    Cached per text, like ``simplified``.
+    """
+    cached = _normal_cache.get(text)
+    if cached is None:
+        cached = simplified(unicodedata.normalize("NFKC", text)).lower().strip()
+        if len(_normal_cache) >= SCRIPT_CACHE_SIZE:
+            _normal_cache.clear()
+        _normal_cache[text] = cached
+    return cached
 
 
 def _shared_tokenizer() -> jieba.Tokenizer:
@@ -90,6 +140,8 @@ def _add(into: dict[str, float], domains: Mapping[str, float], factor: float) ->
 class Lexicon:
     """Domains, their terms, category-to-audience mapping and audience relations.
 
+    A term may carry several senses (domains): 苹果 the phone brand and the fruit, Python the
+    language and the snakeskin. ``terms`` keeps them all; the engine reads a word in its context.
     Compared and hashed by identity, so it can key per-lexicon caches.
     """
 
@@ -98,13 +150,23 @@ class Lexicon:
     categories: Mapping[str, Mapping[str, float]]  # category path -> {domain: weight}
     relations: Mapping[str, Mapping[str, float]]  # source domain -> {target domain: weight}
     max_term_length: int = 1
+    brands: frozenset[str] = frozenset()  # terms that name a brand (of the goods of their domains)
+    merch: frozenset[str] = frozenset()  # merchandise words: 文化衫, 帆布袋, sticker, ...
     _cache: dict[str, dict[str, float]] = field(default_factory=dict, compare=False, repr=False)
+    _hits_cache: dict[str, tuple[tuple[str, float], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _sense_cache: dict[str, tuple[frozenset[str], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Lexicon:
         """Build from the JSON shape of ``trust/data/lexicon.json`` (or the same rows from the DB)."""
         domains: dict[str, Domain] = {}
         terms: dict[str, dict[str, float]] = {}
+        brands: set[str] = set()
+        merch: set[str] = set()
         for row in data.get("domains", ()):
             key = row["key"]
             domains[key] = Domain(
@@ -114,6 +176,12 @@ class Lexicon:
                 term = normalise(term_row["term"])
                 if not term:
                     continue
+                kind = term_row.get("kind", "synonym")
+                if kind == MERCH:  # says "goods of a community", not which audience buys them
+                    merch.add(term)
+                    continue
+                if kind == BRAND:
+                    brands.add(term)
                 weight = float(term_row.get("weight", 1.0))
                 by_domain = terms.setdefault(term, {})
                 by_domain[key] = max(weight, by_domain.get(key, 0.0))
@@ -130,10 +198,10 @@ class Lexicon:
         for row in data.get("relations", ()):
             if row["source"] in domains and row["target"] in domains:
                 relations.setdefault(row["source"], {})[row["target"]] = float(row.get("weight", 0.5))
-        chinese = [t for t in terms if _CJK.search(t) and len(t) >= 2]
+        chinese = [t for t in (*terms, *merch) if _CJK.search(t) and len(t) >= 2]
         _teach_tokenizer(chinese)
-        longest = max((len(t) for t in chinese), default=1)
-        return cls(domains, terms, categories, relations, longest)
+        longest = max((len(t) for t in chinese if t in terms), default=1)
+        return cls(domains, terms, categories, relations, longest, frozenset(brands), frozenset(merch))
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_LEXICON_PATH) -> Lexicon:
@@ -166,17 +234,68 @@ class Lexicon:
             hits.extend(self._chinese_hits(clean))
         return hits
 
+    def hits(self, text: str) -> tuple[tuple[str, float], ...]:
+        """``term_hits`` cached per text: what the engine reads, sense by sense, in context."""
+        cached = self._hits_cache.get(text)
+        if cached is not None:
+            return cached
+        found = tuple(self.term_hits(text))
+        if len(self._hits_cache) >= MATCH_CACHE_SIZE:
+            self._hits_cache.clear()
+        self._hits_cache[text] = found
+        return found
+
     def match_text(self, text: str) -> dict[str, float]:
-        """Domain weights of a piece of text (title, tag, attribute, ...). Cached per text."""
+        """Domain weights of a piece of text, every sense of every word counted. Cached per text."""
         cached = self._cache.get(text)
         if cached is not None:
             return cached
         found: dict[str, float] = {}
-        for term, factor in self.term_hits(text):
+        for term, factor in self.hits(text):
             _add(found, self.terms[term], factor)
         if len(self._cache) >= MATCH_CACHE_SIZE:
             self._cache.clear()
         self._cache[text] = found
+        return found
+
+    def sense_groups(self, term: str) -> tuple[frozenset[str], ...]:
+        """The topical domains of ``term`` grouped into senses: domains near each other (a relation
+        or a shared neighbour) are one sense (自驾: cars and outdoor; 瑜伽: fitness and mind), the
+        others are different senses (苹果: phones, fruit)."""
+        cached = self._sense_cache.get(term)
+        if cached is not None:
+            return cached
+        remaining = {k for k in self.terms.get(term, {}) if not self.is_universal(k)}
+        groups: list[frozenset[str]] = []
+        while remaining:
+            group = {remaining.pop()}
+            grew = True
+            while grew:
+                linked = {k for k in remaining if any(self._near(k, g) for g in group)}
+                grew = bool(linked)
+                group |= linked
+                remaining -= linked
+            groups.append(frozenset(group))
+        self._sense_cache[term] = found = tuple(groups)
+        return found
+
+    def _near(self, a: str, b: str) -> bool:
+        """Related either way, or through a shared neighbour (yoga: fitness and mind, both near health)."""
+        near_a = {*self.relations.get(a, {}), *(s for s, t in self.relations.items() if a in t)}
+        near_b = {*self.relations.get(b, {}), *(s for s, t in self.relations.items() if b in t)}
+        return b in near_a or bool(near_a & near_b)
+
+    def merch_words(self, text: str) -> list[str]:
+        """Merchandise words in ``text`` (a Chinese one anywhere, an English one as a word)."""
+        clean = normalise(text)
+        words = set(_ENGLISH_WORD.findall(clean))
+        found = []
+        for word in self.merch:
+            if _CJK.search(word):
+                if word in clean:
+                    found.append(word)
+            elif word in words or (word + "s") in words or (" " in word and word in clean):
+                found.append(word)
         return found
 
     def category_domains(self, path: str) -> dict[str, float]:
@@ -228,14 +347,23 @@ class Lexicon:
         return None
 
     def _chinese_hits(self, clean: str) -> list[tuple[str, float]]:
-        """Whole jieba tokens first; inside longer unknown tokens, longest terms left to right."""
+        """Whole jieba tokens first; inside longer unknown tokens, longest terms left to right.
+
+        A one-character term glued to other characters (猫 of 猫山王榴莲 or 天猫精灵, split off an
+        unknown name) is more likely part of a name than the word itself: it counts
+        ``GLUED_CHARACTER_FACTOR``; standing alone (猫 粮, "猫") it counts fully.
+        """
         tokenizer = _shared_tokenizer()
+        tokens = list(tokenizer.cut(clean, HMM=False))
         hits: list[tuple[str, float]] = []
-        for token in tokenizer.cut(clean, HMM=False):
+        for index, token in enumerate(tokens):
             if not _CJK.search(token):
                 continue
             if token in self.terms:
-                hits.append((token, 1.0))
+                glued = len(token) == 1 and any(
+                    0 <= j < len(tokens) and _CJK.search(tokens[j]) for j in (index - 1, index + 1)
+                )
+                hits.append((token, GLUED_CHARACTER_FACTOR if glued else 1.0))
             elif len(token) >= 3:
                 hits.extend((term, INNER_MATCH_FACTOR) for term in self._inner_terms(token))
         return hits

@@ -1,0 +1,503 @@
+"""Issue 18: each class of misreading fixed at its cause (trust.scoring), in Traditional and
+Simplified Chinese, English and mixed text. Pure Python except the lexicon-table tests at the end."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from shequn_backend.audit import SYSTEM
+from trust import services
+from trust.lexicon_store import current_lexicon
+from trust.models import Domain, DomainTerm
+from trust.scoring import (
+    CommunityEvidence,
+    ContentItem,
+    Lexicon,
+    ProductInput,
+    SalesRecord,
+    assess,
+    build_profile,
+    evidence_from_case,
+    product_from_case,
+)
+from trust.scoring.engine import OFF_CATEGORY_FACTOR, product_domains
+from trust.scoring.lexicon import GLUED_CHARACTER_FACTOR, normalise, simplified
+
+DATA = Path(__file__).resolve().parent / "data"
+LEXICON_JSON = Path(__file__).resolve().parents[2] / "trust" / "data" / "lexicon.json"
+C = CommunityEvidence
+P = ProductInput
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    return Lexicon.load()
+
+
+def verdict(lexicon: Lexicon, community: CommunityEvidence, product: ProductInput):
+    return assess(lexicon, build_profile(lexicon, community), product)
+
+
+def tiny_lexicon(**extra_terms) -> Lexicon:
+    """Three domains; ``extra_terms`` maps a term to its {domain: weight} senses."""
+    terms = {
+        "tea": [("普洱", 1.0), ("茶", 1.0)],
+        "programming": [("编程", 1.0), ("python", 1.0)],
+        "fashion": [("手包", 1.0), ("皮具", 1.0)],
+    }
+    for term, senses in extra_terms.items():
+        for domain, weight in senses.items():
+            terms[domain].append((term, weight))
+    return Lexicon.from_dict(
+        {
+            "domains": [
+                {
+                    "key": key,
+                    "name_zh": key,
+                    "name_en": key,
+                    "terms": [{"term": t, "lang": "zh", "kind": "synonym", "weight": w} for t, w in rows],
+                }
+                for key, rows in terms.items()
+            ],
+            "categories": [
+                {"path": "服饰鞋包/箱包", "domains": [{"domain": "fashion", "weight": 1.0}]},
+                {"path": "茶叶/普洱", "domains": [{"domain": "tea", "weight": 1.0}]},
+            ],
+        }
+    )
+
+
+# ---------------------------------------------------------------- 1. Traditional Chinese
+
+
+def test_traditional_script_and_taiwan_phrases_read_as_simplified():
+    assert simplified("軟體工程師") == "软件工程师"  # Taiwan phrase, not just characters
+    assert simplified("腳踏車") == "自行车"
+    assert simplified("單車 頭髮 烏龍茶") == "单车 头发 乌龙茶"
+    assert simplified("Python 3.12") == "Python 3.12"  # no Chinese: untouched
+    assert normalise("ＧＰＳ 寶媽") == "gps 宝妈"
+
+
+def test_traditional_terms_entered_by_an_operator_match_simplified_text_and_back():
+    tiny = Lexicon.from_dict(
+        {
+            "domains": [
+                {
+                    "key": "tea",
+                    "name_zh": "茶",
+                    "name_en": "Tea",
+                    "terms": [{"term": "烏龍茶", "lang": "zh", "kind": "synonym", "weight": 1.0}],
+                }
+            ]
+        }
+    )
+    assert tiny.match_text("乌龙茶 礼盒") == tiny.match_text("烏龍茶 禮盒") == {"tea": 1.0}
+    assert "乌龙茶" in tiny.terms  # stored in one script
+
+
+@pytest.mark.parametrize(
+    ("community", "product", "warning"),
+    [
+        (
+            C("腳踏車同好會", attributes=("單車", "公路車")),
+            P("自行车骑行头盔", category="运动户外/骑行"),
+            False,
+        ),
+        (C("城西讀書會", attributes=("讀書", "文學")), P("腳踏車 安全帽", category="运动户外/骑行"), True),
+        (
+            C("軟體工程師社群", attributes=("軟體開發", "程式設計")),
+            P("《程式設計師修煉之道》", category="图书/科技编程"),
+            False,
+        ),
+        (
+            C("軟體工程師社群", attributes=("軟體開發", "程式設計")),
+            P("有機高山烏龍茶 150g", category="茶叶/乌龙茶"),
+            True,
+        ),
+        (
+            C("Hiking HK 行山隊", attributes=("行山", "戶外")),
+            P("Trekking poles 登山杖 一對", category="运动户外/户外装备"),
+            False,
+        ),
+    ],
+)
+def test_traditional_and_mixed_texts_get_the_verdict_of_their_meaning(lexicon, community, product, warning):
+    assert verdict(lexicon, community, product).warning is warning
+
+
+def test_a_traditional_pair_scores_like_its_simplified_twin(lexicon):
+    traditional = verdict(
+        lexicon, C("台北寶媽群", attributes=("育兒", "親子")), P("嬰兒紙尿褲", category="母婴/纸尿裤")
+    )
+    simplified_ = verdict(
+        lexicon, C("台北宝妈群", attributes=("育儿", "亲子")), P("婴儿纸尿裤", category="母婴/纸尿裤")
+    )
+    assert traditional.score == simplified_.score and traditional.level == "fit"
+
+
+def test_assess_stays_under_one_millisecond_with_converted_texts(lexicon):
+    cases = [json.loads(line) for line in (DATA / "fit_dev.jsonl").open(encoding="utf-8")]
+    traditional = [
+        (
+            C("台北咖啡烘焙同好會", attributes=("咖啡", "手沖")),
+            P("衣索比亞 耶加雪菲 淺焙咖啡豆", category="食品饮料/咖啡"),
+        ),
+        (C("軟體工程師社群", attributes=("軟體開發",)), P("機械鍵盤 茶軸", category="数码/电子配件")),
+    ]
+    pairs = [(build_profile(lexicon, c), p) for c, p in traditional] + [
+        (build_profile(lexicon, evidence_from_case(c["community"])), product_from_case(c["product"]))
+        for c in cases
+    ]
+    for profile, product in pairs:  # first sight converts and caches each text
+        assess(lexicon, profile, product)
+    runs = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for profile, product in pairs:
+            assess(lexicon, profile, product)
+        runs.append((time.perf_counter() - start) * 1000 / len(pairs))
+    assert statistics.median(runs) < 1.0
+
+
+# ---------------------------------------------------------------- 2. words read in context
+
+
+def test_a_word_of_unrelated_senses_has_several_sense_groups(lexicon):
+    assert len(lexicon.sense_groups("苹果")) == 2  # phones, fruit
+    assert len(lexicon.sense_groups("自驾")) == 1  # cars and outdoor: one sense
+    assert len(lexicon.sense_groups("瑜伽")) == 1  # fitness and mind share a neighbour (health)
+
+
+def test_the_category_decides_which_sense_a_word_carries():
+    tiny = tiny_lexicon(python={"fashion": 0.5})
+    bag = product_domains(tiny, P("Python 手包", category="服饰鞋包/箱包"))
+    assert "programming" not in bag and bag["fashion"] == 1.0
+    course = product_domains(tiny, P("Python 编程入门"))
+    assert "programming" in course and "fashion" not in course  # the rest of the text decides
+
+
+def test_a_word_whose_senses_all_contradict_the_category_cannot_outvote_it():
+    tiny = tiny_lexicon(python={"fashion": 0.5})  # two senses: the language, python-skin leather
+    cake = product_domains(tiny, P("Python 普洱茶饼", category="茶叶/普洱"))
+    assert cake["tea"] == 1.0
+    assert 0 < cake["programming"] == pytest.approx(0.9 * OFF_CATEGORY_FACTOR)  # counted, below the category
+
+
+def test_a_one_character_word_glued_into_a_name_counts_half(lexicon):
+    assert dict(lexicon.hits("猫小胖牌 辣条"))["猫"] == GLUED_CHARACTER_FACTOR
+    assert dict(lexicon.hits("猫 抓板"))["猫"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("community", "product", "warning"),
+    [
+        (
+            C("烟台果园直供群", attributes=("水果", "产地直发")),
+            P("苹果 iPhone 15 手机壳", category="数码/电子配件"),
+            True,
+        ),
+        (
+            C("烟台果园直供群", attributes=("水果", "产地直发")),
+            P("烟台红富士苹果 5斤", category="生鲜/水果"),
+            False,
+        ),
+        (C("果粉俱乐部", attributes=("iPhone", "数码")), P("烟台苹果 5斤装", category="生鲜/水果"), True),
+        (
+            C("果粉俱樂部", attributes=("iPhone", "數碼")),
+            P("蘋果 AirPods Pro 2", category="数码/耳机音响"),
+            False,
+        ),
+        (
+            C("五谷杂粮铺", attributes=("粗粮", "健康饮食")),
+            P("沁州黄小米 2.5kg", category="食品饮料/粮油调味"),
+            False,
+        ),
+        (C("五谷杂粮铺", attributes=("粗粮", "健康饮食")), P("小米 14 Pro 手机", category="数码/手机"), True),
+        (
+            C("Python Developers", attributes=("Python", "programming")),
+            P("Python 蟒纹真皮手包", category="服饰鞋包/箱包"),
+            True,
+        ),
+        (
+            C("Orchard Fruit Club", attributes=("fruit", "orchard")),
+            P("Apple Watch Series 10 sport band", category="数码/智能手表"),
+            True,
+        ),
+        (C("猫奴俱乐部", attributes=("养猫", "猫咪")), P("猫山王榴莲 400g", category="生鲜/水果"), True),
+        (C("猫奴俱乐部", attributes=("养猫", "猫咪")), P("冻干猫粮 1.5kg", category="宠物/猫粮"), False),
+    ],
+)
+def test_words_with_several_senses_follow_the_category(lexicon, community, product, warning):
+    assert verdict(lexicon, community, product).warning is warning
+
+
+def test_a_fan_clubs_nickname_is_read_in_the_sense_of_its_attributes(lexicon):
+    fans = C("米粉之家", attributes=("小米", "数码", "手机"))
+    profile = build_profile(lexicon, fans)
+    assert "food" not in profile.declared and profile.declared["digital"] == 1.0
+    assert verdict(lexicon, fans, P("桂林米粉 10袋装", category="食品饮料/休闲零食")).warning
+    assert not verdict(lexicon, fans, P("小米手环 9", category="数码/智能手表")).warning
+
+
+# ---------------------------------------------------------------- 3. brands as data
+
+
+def test_the_lexicon_ships_hundreds_of_brands_across_the_domains():
+    data = json.loads(LEXICON_JSON.read_text(encoding="utf-8"))
+    brands = [(d["key"], t["term"]) for d in data["domains"] for t in d["terms"] if t["kind"] == "brand"]
+    assert len({term.lower() for _, term in brands}) >= 300
+    assert len({key for key, _ in brands}) >= 38
+    merch = [t["term"] for d in data["domains"] for t in d["terms"] if t["kind"] == "merch"]
+    assert {"T恤", "帆布袋", "sticker", "ticket"} <= set(merch)
+
+
+def test_a_brand_names_the_domain_of_its_goods_even_without_a_category(lexicon):
+    assert lexicon.match_text("兰蔻小黑瓶") == {"beauty": 1.0}
+    assert "兰蔻" in lexicon.brands
+    serum = P("兰蔻小黑瓶精华 30ml")
+    assert not verdict(lexicon, C("护肤研究所", attributes=("护肤", "美妆")), serum).warning
+    assert verdict(lexicon, C("价值投资读书会", attributes=("财经", "投资理财")), serum).warning
+    assert verdict(
+        lexicon, C("一壺茶社", attributes=("茶文化", "普洱")), P("茅台 飛天 53度", category="酒水/白酒")
+    ).warning
+
+
+def test_a_sportswear_brand_keeps_its_sport_when_the_text_says_so(lexicon):
+    runners = C("滨江夜跑团", attributes=("跑步", "马拉松"))
+    assert not verdict(lexicon, runners, P("安踏 C202 竞速跑鞋", category="服饰鞋包/鞋靴")).warning
+
+
+def test_merchandise_words_are_not_audience_words(lexicon):
+    assert "帆布袋" in lexicon.merch and "帆布袋" not in lexicon.terms  # a tote says nothing of its buyers
+    assert set(lexicon.merch_words("Club tee and sticker pack")) == {"tee", "sticker"}
+
+
+# ---------------------------------------------------------------- 4. members' interests
+
+
+READING = ("读书", "文学")
+BEANS = P("云南小粒咖啡豆 500g", category="食品饮料/咖啡")
+
+
+def test_a_broad_interest_earns_a_fit_on_its_own(lexicon):
+    club = C("城西读书会", attributes=READING, member_interests={"读书": 420, "咖啡": 300})
+    result = verdict(lexicon, club, BEANS)
+    assert result.level == "fit"
+    assert build_profile(lexicon, club).standing["coffee"] >= 0.5
+    assert any("成员兴趣" in r for r in result.reasons_zh[:-1])
+    assert any("members' interests" in r for r in result.reasons_en[:-1])
+
+
+def test_a_narrow_interest_raises_the_match_but_not_trust(lexicon):
+    narrow = C("城西读书会", attributes=READING, member_interests={"读书": 2000, "咖啡": 300})
+    bare = C("城西读书会", attributes=READING)
+    with_interest, without = verdict(lexicon, narrow, BEANS), verdict(lexicon, bare, BEANS)
+    assert with_interest.warning and with_interest.audience_match > without.audience_match
+    assert "coffee" not in build_profile(lexicon, narrow).standing
+
+
+def test_a_large_share_of_few_members_is_not_broad(lexicon):
+    few = C("城西读书会", attributes=READING, member_interests={"读书": 10, "咖啡": 8})
+    assert verdict(lexicon, few, BEANS).warning
+
+
+def test_broad_interests_in_english_and_traditional(lexicon):
+    daypack = P("Lightweight hiking daypack, 22 L", category="运动户外/户外装备")
+    broad = C("Brooklyn Book Club", attributes=("books",), member_interests={"reading": 400, "hiking": 300})
+    narrow = C("Brooklyn Book Club", attributes=("books",), member_interests={"reading": 3000, "hiking": 300})
+    assert not verdict(lexicon, broad, daypack).warning
+    assert verdict(lexicon, narrow, daypack).warning
+    parents = C("台北新手爸媽群", attributes=("育兒",), member_interests={"育兒": 380, "露營": 300})
+    assert not verdict(lexicon, parents, P("四人家庭 露營帳篷", category="运动户外/露营")).warning
+
+
+# ---------------------------------------------------------------- 5. the community's own goods
+
+
+TEA_HOUSE = C("一壶茶社", attributes=("茶文化", "普洱"))
+
+
+@pytest.mark.parametrize(
+    ("community", "product"),
+    [
+        (TEA_HOUSE, P("一壶茶社 定制帆布袋", category="服饰鞋包/箱包")),
+        (TEA_HOUSE, P("一壺茶社 帆布袋", category="服饰鞋包/箱包")),  # Traditional
+        (C("城西读书会", attributes=READING), P("城西读书会 年度读书之夜 门票", category="服务/线下活动")),
+        (
+            C("Shanghai Trail Runners", attributes=("trail running",)),
+            P("Shanghai Trail Runners club tee", category="服饰鞋包/男装"),
+        ),
+        (
+            C("NYRR Running Club", attributes=("running",)),
+            P("NYRR finisher sticker pack", category="办公文具/文具"),
+        ),
+        (
+            C("阿强的朋友们"),
+            P("阿强的朋友们 纪念T恤", category="服饰鞋包/男装"),
+        ),  # even when nothing else is readable
+    ],
+)
+def test_goods_that_carry_the_communitys_name_are_its_own(lexicon, community, product):
+    result = verdict(lexicon, community, product)
+    assert result.level == "fit"
+    assert community.name in result.reasons_zh[0] and "own" in result.reasons_en[0]
+
+
+def test_the_name_alone_or_the_goods_alone_are_not_own_merchandise(lexicon):
+    assert verdict(lexicon, TEA_HOUSE, P("棉麻帆布袋", category="服饰鞋包/箱包")).warning
+    assert verdict(lexicon, TEA_HOUSE, P("一壶茶社 推荐 飞天茅台", category="酒水/白酒")).warning
+
+
+def test_a_domain_word_is_not_a_distinctive_name(lexicon):
+    runners = C("跑步俱乐部", attributes=("跑步",))
+    assert build_profile(lexicon, runners).own_names == ("跑步俱乐部",)
+    assert build_profile(lexicon, C("AFOL 乐高成人玩家")).own_names[-1] == "afol"
+
+
+def test_own_goods_rest_on_the_communitys_standing(lexicon):
+    burnt = C(
+        "一壶茶社",
+        attributes=("茶文化", "普洱"),
+        sales=(SalesRecord("茶叶/普洱", orders=600, buyers=580, repeat_buyers=3, refunds=200),),
+    )
+    result = verdict(lexicon, burnt, P("一壶茶社 定制帆布袋", category="服饰鞋包/箱包"))
+    assert result.warning and "信任受损" in result.reasons_zh[0]
+
+
+# ---------------------------------------------------------------- 6. honest uncertainty
+
+
+@pytest.mark.parametrize("name", ["阿强的朋友们", "The Crew", "好友團 2024", "Fam 一家人 🏠"])
+def test_a_community_we_cannot_read_gets_caution_not_a_confident_mismatch(lexicon, name):
+    community = C(name, attributes=("快乐", "分享"))
+    profile = build_profile(lexicon, community)
+    assert not profile.readable
+    for product in (
+        P("冻干猫粮 1.5kg", category="宠物/猫粮"),
+        P("Carbon plate racing shoes", category="运动户外/跑步装备"),
+    ):
+        result = assess(lexicon, profile, product)
+        assert result.level == "caution"
+        assert "无法识别本社群的属性" in result.reasons_zh[0]
+        assert "could not read this community's attributes" in result.reasons_en[0]
+
+
+def test_evidence_makes_a_community_readable(lexicon):
+    community = C("阿强的朋友们", content=(ContentItem("手冲咖啡入门", ("咖啡",)),))
+    assert build_profile(lexicon, community).readable
+
+
+# ---------------------------------------------------------------- 7. reasons agree with the verdict
+
+FIT_AGAINST_ZH = ("信任受损", "无关联", "仅部分相关", "无内容与复购记录", "建议谨慎", "无法识别")
+WARNING_AGAINST_ZH = ("相符", "适合在本社群上架", "复购良好", "主业", "显示成员买")
+FIT_AGAINST_EN = (
+    "trust damaged",
+    "do not cover",
+    "only loosely",
+    "no content and no repurchase",
+    "list with care",
+)
+WARNING_AGAINST_EN = ("fits", "healthy repurchase", "declared field", "show members buy")
+
+
+def contradictions(result) -> list[str]:
+    """Reasons that speak for the other verdict without saying 'despite'."""
+    found = []
+    for reasons, despite, against in (
+        (result.reasons_zh, "尽管", WARNING_AGAINST_ZH if result.warning else FIT_AGAINST_ZH),
+        (result.reasons_en, "Despite", WARNING_AGAINST_EN if result.warning else FIT_AGAINST_EN),
+    ):
+        found += [r for r in reasons if not r.startswith(despite) and any(a in r for a in against)]
+    return found
+
+
+def test_a_fit_despite_one_damaged_record_says_despite_after_the_deciding_evidence(lexicon):
+    runners = C(
+        "滨江夜跑团",
+        attributes=("跑步", "马拉松"),
+        content=tuple(ContentItem(f"马拉松训练第 {i} 课", ("跑步",)) for i in range(8)),
+        sales=(SalesRecord("运动户外/跑步装备", orders=70, buyers=70, repeat_buyers=2, refunds=25),),
+    )
+    result = verdict(lexicon, runners, P("碳板竞速跑鞋", category="运动户外/跑步装备"))
+    assert result.level == "fit"
+    assert contradictions(result) == []
+    assert result.reasons_zh[-1].endswith("适合在本社群上架")
+    despite = [r for r in result.reasons_zh if r.startswith("尽管")]
+    assert despite and "退款率 35.7%" in despite[0] and "信任受损" not in despite[0]
+    assert result.reasons_zh.index(despite[0]) > 0
+
+
+def test_a_caution_from_refunds_leads_with_the_refunds_not_the_matching_field(lexicon):
+    burnt = C(
+        "21天减脂营",
+        attributes=("健身", "减脂"),
+        sales=(SalesRecord("医药保健/代餐", orders=420, buyers=400, repeat_buyers=6, refunds=130),),
+    )
+    result = verdict(lexicon, burnt, P("减脂代餐奶昔", category="医药保健/代餐", tags=("代餐",)))
+    assert result.level == "caution"
+    assert "信任受损" in result.reasons_zh[0] and "trust damaged" in result.reasons_en[0]
+    assert contradictions(result) == []
+    assert any(r.startswith("尽管商品类目") and "相符" in r for r in result.reasons_zh)
+
+
+@pytest.mark.parametrize("cases", ["fit_dev.jsonl", "fit_extra.jsonl"])
+def test_no_reason_contradicts_its_verdict_on_the_labelled_sets(lexicon, cases):
+    for line in (DATA / cases).open(encoding="utf-8"):
+        case = json.loads(line)
+        result = verdict(lexicon, evidence_from_case(case["community"]), product_from_case(case["product"]))
+        assert contradictions(result) == [], case["id"]
+        assert len(result.reasons_zh) == len(result.reasons_en)
+
+
+# ---------------------------------------------------------------- the lexicon tables (admin-edited)
+
+
+@pytest.mark.django_db
+def test_brands_are_rows_of_the_admin_edited_lexicon():
+    assert DomainTerm.objects.filter(kind=DomainTerm.Kind.BRAND).count() >= 300
+    assert DomainTerm.objects.filter(kind=DomainTerm.Kind.MERCH, domain__universal=True).exists()
+
+
+@pytest.mark.django_db
+def test_an_operators_new_brand_is_read_by_the_next_assessment():
+    term = DomainTerm(
+        domain=Domain.objects.get(key="tea"), term="茶研社精选", lang="zh", kind="brand", weight=1.0
+    )
+    services.lexicon_entry_save(entry=term, actor=SYSTEM)
+    lexicon = current_lexicon()
+    assert "茶研社精选" in lexicon.brands
+    assert lexicon.match_text("茶研社精选") == {"tea": 1.0}
+
+
+@pytest.mark.django_db
+def test_operators_list_brands_and_add_one_in_the_admin(client):
+    from django.urls import reverse
+
+    from shequn_backend.models import AuditEntry
+    from tests.members.factories import UserFactory
+
+    operator = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    listed = client.get(reverse("admin:trust_domainterm_changelist"), {"kind__exact": "brand", "q": "兰蔻"})
+    assert listed.status_code == 200 and "兰蔻" in listed.content.decode()
+
+    added = client.post(
+        reverse("admin:trust_domainterm_add"),
+        {
+            "domain": Domain.objects.get(key="coffee").pk,
+            "term": "挪瓦咖啡",
+            "lang": "zh",
+            "kind": "brand",
+            "weight": "1.0",
+        },
+    )
+    assert added.status_code == 302
+    term = DomainTerm.objects.get(term="挪瓦咖啡", kind="brand")
+    assert AuditEntry.objects.filter(target_id=str(term.pk), actor=operator).exists()
+    assert current_lexicon().match_text("挪瓦咖啡 生椰拿铁").get("coffee", 0) >= 1.0
