@@ -242,7 +242,10 @@ def notification_delivery_report(*, community: Community, since) -> list[Deliver
         DeliveryRow(
             kind=kind,
             label=str(label),
-            **{name: counts.get(kind, {}).get(name, 0) for name in ("sent", "no_consent", "failed", "waiting")},
+            **{
+                name: counts.get(kind, {}).get(name, 0)
+                for name in ("sent", "no_consent", "failed", "waiting")
+            },
         )
         for kind, label in Notification.Kind.choices
     ]

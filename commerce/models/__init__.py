@@ -34,11 +34,11 @@ __all__ = [
     "RepurchaseRate",
     "SandboxRefund",
     "SandboxTrade",
-    "SubscriptionConsent",
     "Shipment",
     "ShipmentLine",
     "ShippingUpload",
     "Sku",
+    "SubscriptionConsent",
     "Ticket",
     "WebhookEvent",
 ]

@@ -113,7 +113,7 @@ class Notification(models.Model):
         verbose_name=_("reminder"),
     )
     # What the message is about, once: e.g. "shipment:12"; a second queue with the same key adds nothing.
-    key = models.CharField(_("key"), max_length=64, null=True, blank=True, editable=False)
+    key = models.CharField(_("key"), max_length=64, blank=True, default="", db_default="", editable=False)
     channel = models.CharField(_("channel"), max_length=20, default="wechat")
     title = models.CharField(_("title"), max_length=100)
     body = models.CharField(_("body"), max_length=500)
@@ -143,7 +143,7 @@ class Notification(models.Model):
             models.Index(fields=["user", "sent_at"], name="notification_user_sent_idx"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["key"], name="uniq_notification_key"),
+            models.UniqueConstraint(fields=["key"], condition=~Q(key=""), name="uniq_notification_key"),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "sent", "no_consent", "skipped", "failed"]),
                 name="notification_status_valid",
@@ -199,6 +199,9 @@ class NotificationQuota(models.Model):
             models.UniqueConstraint(fields=["user", "day"], name="uniq_notification_quota_day"),
             models.CheckConstraint(condition=Q(used__gte=0), name="notification_quota_not_negative"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.used}"
 
 
 class RepurchaseRate(models.Model):

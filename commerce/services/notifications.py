@@ -124,7 +124,7 @@ def notification_queue(
     }
     try:
         with transaction.atomic():
-            notification = Notification.objects.create(key=key, **fields)
+            notification = Notification.objects.create(key=key or "", **fields)
     except IntegrityError:
         if key and Notification.objects.filter(key=key).exists():
             return None

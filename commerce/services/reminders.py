@@ -52,13 +52,13 @@ def reminders_write(*, reminders: list[Reminder], now: datetime, actor: Actor) -
                     title=str(Reminder.Kind(kind).label),
                     body=message,
                     data={
-                        "community": community_name,
-                        "product": product_title or "",
+                        "community": name,
+                        "product": product or "",
                         "due_at": due_at.isoformat(),
                     },
                     available_at=now,
                 )
-                for pk, user_id, message, kind, community_id, _due_on, due_at, community_name, product_title in fresh
+                for pk, user_id, message, kind, community_id, _day, due_at, name, product in fresh
             ],
             ignore_conflicts=True,
             batch_size=1000,

@@ -20,8 +20,8 @@ from django.utils.translation import gettext as _
 from commerce import errors
 from commerce.models import Order, OrderLine, Product, Shipment, ShipmentLine
 from commerce.models.fulfilment import MAX_SHIPMENTS
-from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, InvalidTransition, set_fulfilment_status
 from commerce.services.notifications import notification_queue
+from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, InvalidTransition, set_fulfilment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from shequn_backend.audit import Actor, audit_record, audit_snapshot, job_actor
 

@@ -77,6 +77,8 @@ def consent_spend(*, notification: Notification, template_id: str) -> bool:
             user_id=notification.user_id, template_id=template_id, remaining__gt=0
         ).update(remaining=F("remaining") - 1)
         if spent:
-            Notification.objects.filter(pk=notification.pk).update(consent_spent=True, template_id=template_id)
+            Notification.objects.filter(pk=notification.pk).update(
+                consent_spent=True, template_id=template_id
+            )
     notification.consent_spent = bool(spent)
     return bool(spent)
