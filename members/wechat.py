@@ -10,6 +10,7 @@ phone numbers): one cached token, fetched by one caller at a time.
 
 import json
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -172,10 +173,20 @@ def call(path: str, body: dict) -> dict:
     return answer
 
 
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """One HTTP session per thread: parallel senders reuse their connections (no TLS handshake each)."""
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    return _local.session
+
+
 def post_json(path: str, body: dict, *, params: dict | None = None) -> dict:
     """POST ``body`` to a mini-program server API; WeChat's JSON answer (its errcode unread)."""
     try:
-        response = requests.post(
+        response = _session().post(
             api_url(path),
             params=params,
             data=json.dumps(body, ensure_ascii=False).encode(),

@@ -20,7 +20,6 @@ set, else the log.
 """
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -213,8 +212,9 @@ def _quota_day(now: datetime):
 def _admit(notifications: list[Notification], now: datetime) -> tuple[list[Notification], list[Notification]]:
     """Split ``notifications`` into those within their member's daily cap and those over it.
 
-    Each admitted message takes one of the day's slots by a conditional
-    UPDATE (exact under concurrent senders); a retry the same day keeps its slot.
+    Each admitted message takes one of the day's slots; the member's count row
+    is locked while it is read and raised (exact under concurrent senders). A
+    retry the same day keeps its slot.
     """
     cap = settings.NOTIFICATION_DAILY_CAP
     if cap <= 0:
@@ -226,18 +226,46 @@ def _admit(notifications: list[Notification], now: datetime) -> tuple[list[Notif
         ignore_conflicts=True,
     )
     admitted, held = [], []
-    for notification in notifications:
-        if notification.quota_day == day:
-            admitted.append(notification)
-            continue
-        with transaction.atomic():
-            took = NotificationQuota.objects.filter(
-                user_id=notification.user_id, day=day, used__lt=cap
-            ).update(used=F("used") + 1)
-            if took:
-                Notification.objects.filter(pk=notification.pk).update(quota_day=day)
-        (admitted if took else held).append(notification)
+    with transaction.atomic():
+        quotas = {
+            user_id: (pk, used)
+            for pk, user_id, used in NotificationQuota.objects.select_for_update()
+            .filter(user_id__in={n.user_id for n in needing}, day=day)
+            .order_by("pk")  # one order of rows for every sender: no deadlock
+            .values_list("pk", "user_id", "used")
+        }
+        taken: dict[int, int] = {}
+        for notification in notifications:
+            if notification.quota_day == day:
+                admitted.append(notification)
+                continue
+            pk, used = quotas[notification.user_id]
+            if used + taken.get(pk, 0) < cap:
+                taken[pk] = taken.get(pk, 0) + 1
+                admitted.append(notification)
+            else:
+                held.append(notification)
+        add_by_id(NotificationQuota, "used", taken)
+        counted = [n.pk for n in admitted if n.quota_day != day]
+        Notification.objects.filter(pk__in=counted).update(quota_day=day)
+    for notification in admitted:
+        notification.quota_day = day
     return admitted, held
+
+
+def add_by_id(model, field: str, deltas: dict[int, int]) -> None:
+    """``field += delta`` for each row id in one statement (PostgreSQL and SQLite alike); the caller
+    holds the rows' locks (``select_for_update``) and checked the result against its constraints."""
+    if not deltas:
+        return
+    table, column = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(field)
+    values = ", ".join(["(%s, %s)"] * len(deltas))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {column} = {table}.{column} + v.column2 "  # noqa: S608 - our names
+            f"FROM (VALUES {values}) AS v WHERE {table}.id = v.column1",
+            [item for pair in deltas.items() for item in pair],
+        )
 
 
 # --- Sending ------------------------------------------------------------------------------------
@@ -264,36 +292,63 @@ def _safe_send(transport, notification: Notification) -> Delivery:
         return transport.send(notification)
     except Exception as exc:  # noqa: BLE001 - a transport's failure is recorded, never fatal to the batch
         return Delivery("retry", f"{type(exc).__name__}: {exc}")
+
+
+def _pooled_send(transport, notification: Notification) -> Delivery:
+    try:
+        return _safe_send(transport, notification)
     finally:
-        if threading.current_thread() is not threading.main_thread():
-            connections.close_all()  # a transport that touched the database in a pool thread
+        connections.close_all()  # a transport that touched the database left a connection in this thread
 
 
 def _send_all(transport, notifications: list[Notification], pool) -> dict[int, Delivery]:
     if pool is None or len(notifications) < 2:
         return {n.pk: _safe_send(transport, n) for n in notifications}
-    results = pool.map(lambda n: _safe_send(transport, n), notifications)
+    results = pool.map(lambda n: _pooled_send(transport, n), notifications)
     return {n.pk: result for n, result in zip(notifications, results, strict=True)}
 
 
-def _record(outcomes: dict[int, Delivery], attempts: dict[int, int], now: datetime) -> int:
-    """Write each row's outcome; returns how many were sent. Only a row still pending changes."""
+def _record(outcomes: dict[int, Delivery], batch: list[Notification], now: datetime) -> int:
+    """Write each row's outcome, one UPDATE per distinct outcome; returns how many were sent.
+
+    Only a row still pending changes (staff may have acted meanwhile).
+    """
+    attempts = {notification.pk: notification.attempts for notification in batch}
+    groups: dict[tuple, list[int]] = {}
+    for pk, outcome in outcomes.items():
+        error = outcome.error[:500]
+        if outcome.status == "sent":
+            values = (S.SENT, "", now, now)
+        elif outcome.status == "retry" and attempts[pk] < settings.NOTIFICATION_MAX_ATTEMPTS:
+            values = (S.PENDING, error, now + min(timedelta(minutes=2 ** attempts[pk]), MAX_BACKOFF), None)
+        else:
+            status = {"no_consent": S.NO_CONSENT, "skipped": S.SKIPPED}.get(outcome.status, S.FAILED)
+            values = (status, error, now, None)
+            logger.warning("Notification %s %s: %s", pk, status, error)
+        groups.setdefault(values, []).append(pk)
     sent = 0
     with transaction.atomic():
-        for pk, outcome in outcomes.items():
-            pending = Notification.objects.filter(pk=pk, status=S.PENDING)
-            error = outcome.error[:500]
-            if outcome.status == "sent":
-                sent += pending.update(status=S.SENT, sent_at=now, msgid=outcome.msgid, last_error="")
-            elif outcome.status == "retry" and attempts[pk] < settings.NOTIFICATION_MAX_ATTEMPTS:
-                delay = min(timedelta(minutes=2 ** attempts[pk]), MAX_BACKOFF)
-                pending.update(last_error=error, available_at=now + delay)
-            else:
-                status = {"no_consent": S.NO_CONSENT, "skipped": S.SKIPPED}.get(outcome.status, S.FAILED)
-                pending.update(status=status, last_error=error)
-            if outcome.status not in ("sent", "retry"):
-                logger.warning("Notification %s %s: %s", pk, outcome.status, error)
+        for (status, error, available_at, sent_at), pks in groups.items():
+            changed = Notification.objects.filter(pk__in=pks, status=S.PENDING).update(
+                status=status, last_error=error, available_at=available_at, sent_at=sent_at
+            )
+            sent += changed if status == S.SENT else 0
+        _write_msgids([(pk, outcome.msgid) for pk, outcome in outcomes.items() if outcome.msgid])
     return sent
+
+
+def _write_msgids(pairs: list[tuple[int, str]]) -> None:
+    """WeChat's message id of each sent row, in one statement (PostgreSQL and SQLite alike)."""
+    if not pairs:
+        return
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    values = ", ".join(["(%s, %s)"] * len(pairs))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET msgid = v.column2 FROM (VALUES {values}) AS v "  # noqa: S608 - our table
+            f"WHERE {table}.id = v.column1",
+            [item for pair in pairs for item in pair],
+        )
 
 
 def notification_send_due(*, now: datetime, batch_size: int = 200) -> int:
@@ -320,7 +375,7 @@ def notification_send_due(*, now: datetime, batch_size: int = 200) -> int:
                     available_at=_next_morning(now), attempts=F("attempts") - 1
                 )
             outcomes |= _send_all(transport, admitted, pool)
-            sent += _record(outcomes, {n.pk: n.attempts for n in batch}, now)
+            sent += _record(outcomes, batch, now)
     finally:
         if pool is not None:
             pool.shutdown(wait=True)

@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from commerce.models import Notification
 from commerce.services.notifications import QUIET_ZONE, Delivery
-from commerce.services.subscriptions import consent_spend, subscription_templates
+from commerce.services.subscriptions import consents_spend, subscription_templates
 from members import wechat
 from members.errors import WechatBadAnswer, WechatBusy, WechatUnavailable
 
@@ -110,16 +110,20 @@ class SubscriptionMessageTransport:
     def prepare(self, notifications: list[Notification], now: datetime) -> dict[int, Delivery]:
         templates = subscription_templates()
         settled: dict[int, Delivery] = {}
+        wanted = []
         for notification in notifications:
             template = templates.get(notification.kind)
             if not template:
                 settled[notification.pk] = Delivery("skipped", f"no template for {notification.kind}")
             elif not notification.user.wechat_openid:
                 settled[notification.pk] = Delivery("skipped", "the member has no WeChat identity")
-            elif not consent_spend(notification=notification, template_id=template):
-                settled[notification.pk] = Delivery("no_consent", "no unused consent")
             else:
                 notification.template_id = template
+                wanted.append((notification, template))
+        granted = consents_spend(wanted=wanted)
+        for notification, _template in wanted:
+            if notification.pk not in granted:
+                settled[notification.pk] = Delivery("no_consent", "no unused consent")
         return settled
 
     def send(self, notification: Notification) -> Delivery:

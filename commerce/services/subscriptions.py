@@ -63,22 +63,48 @@ def subscription_results_record(*, actor: Actor, user: User, results: dict[str, 
     return subscription_consents_for_user(user=user)
 
 
-def consent_spend(*, notification: Notification, template_id: str) -> bool:
-    """Spend one of the member's consents on ``notification``; False when there is none.
+def consents_spend(*, wanted: list[tuple[Notification, str]]) -> set[int]:
+    """Spend one of the member's consents on each notification for its template id; returns the
+    ids of the notifications that hold one (spent now, or on an earlier try).
 
-    A conditional UPDATE (never below zero) and the notification's mark commit
-    together: each consent is spent once, whatever other senders do, and a
-    notification sent again (a retry, a lapsed lease) does not spend another.
+    The ledger rows are locked (in one order: no deadlock between senders)
+    while they are read and lowered, in the transaction that marks the
+    notifications: each consent is spent once, whatever other senders do, and
+    a notification sent again (a retry, a lapsed lease) does not spend another.
     """
-    if notification.consent_spent:
-        return True
+    from commerce.services.notifications import add_by_id  # it imports the models this module does
+
+    granted = {notification.pk for notification, _template in wanted if notification.consent_spent}
+    needing = [(n, template) for n, template in wanted if n.pk not in granted]
+    if not needing:
+        return granted
+    fresh: dict[str, list[Notification]] = {}
     with transaction.atomic():
-        spent = SubscriptionConsent.objects.filter(
-            user_id=notification.user_id, template_id=template_id, remaining__gt=0
-        ).update(remaining=F("remaining") - 1)
-        if spent:
-            Notification.objects.filter(pk=notification.pk).update(
-                consent_spent=True, template_id=template_id
+        ledger = {
+            (user_id, template): (pk, remaining)
+            for pk, user_id, template, remaining in SubscriptionConsent.objects.select_for_update()
+            .filter(
+                user_id__in={n.user_id for n, _t in needing},
+                template_id__in={template for _n, template in needing},
+                remaining__gt=0,
             )
-    notification.consent_spent = bool(spent)
-    return bool(spent)
+            .order_by("pk")
+            .values_list("pk", "user_id", "template_id", "remaining")
+        }
+        spent: dict[int, int] = {}
+        for notification, template in sorted(needing, key=lambda pair: pair[0].pk):
+            pk, remaining = ledger.get((notification.user_id, template), (None, 0))
+            if pk is None or spent.get(pk, 0) >= remaining:
+                continue
+            spent[pk] = spent.get(pk, 0) + 1
+            granted.add(notification.pk)
+            fresh.setdefault(template, []).append(notification)
+        add_by_id(SubscriptionConsent, "remaining", {pk: -count for pk, count in spent.items()})
+        for template, notifications in fresh.items():
+            Notification.objects.filter(pk__in=[n.pk for n in notifications]).update(
+                consent_spent=True, template_id=template
+            )
+    for notifications in fresh.values():
+        for notification in notifications:
+            notification.consent_spent = True
+    return granted

@@ -91,7 +91,7 @@ class MiniProgramServer:
     # -- lifecycle
 
     def start(self) -> MiniProgramServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _Server(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
         return self
@@ -330,8 +330,14 @@ class MiniProgramServer:
         }
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # bursts of parallel senders queue as at WeChat, not refused at 5
+
+
 def _handler_for(server: MiniProgramServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, like api.weixin.qq.com
+
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode("utf-8", errors="replace")
