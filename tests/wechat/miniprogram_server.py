@@ -8,8 +8,8 @@ WeChat sends it). Endpoints:
 * ``POST /cgi-bin/stable_token`` ``{grant_type, appid, secret, force_refresh}``: the same token until
   it expires (7200 s) or ``force_refresh`` replaces it (the old one stops working);
 * ``POST /cgi-bin/message/subscribe/send?access_token=``: needs a template (``add_template``) and a
-  member's unused consent (``subscribe``); 43101 without one; values cut to WeChat's limits per key
-  type or 47003;
+  member's unused consent (``subscribe``); 43101 without one; values within WeChat's limits per key
+  type (length, and what a phrase, number, amount ... may hold) or 47003;
 * ``POST /wxa/sec/order/upload_shipping_info?access_token=``: the payment must be known
   (``add_payment`` or a linked ``WechatPayServer``; 10060001 otherwise), one re-upload allowed;
 * ``POST /wxa/business/getuserphonenumber?access_token=`` ``{code}``: codes from ``issue_phone_code``.
@@ -47,6 +47,15 @@ KEY_LIMITS = {
     "name": 10,
     "phrase": 5,
 }
+# What each key type may hold beyond its length (WeChat's "参数值内容限制").
+KEY_PATTERNS = {
+    "number": re.compile(r"\d+(\.\d+)?"),
+    "letter": re.compile(r"[A-Za-z]+"),
+    "character_string": re.compile(r"[\x21-\x7e]+"),  # digits, letters or symbols, no Chinese
+    "phrase": re.compile(r"[\u4e00-\u9fff]+"),  # Chinese characters only
+    "amount": re.compile(r"[¥￥$€£]?\d{1,10}(\.\d{1,2})?元?"),  # one currency sign, at most 10 digits
+}
+CJK = re.compile(r"[\u4e00-\u9fff]")
 EXPRESS_COMPANIES = {"SF", "ZTO", "YTO", "JTSD", "YD", "STO", "EMS", "JD", "DBL"}
 
 
@@ -230,8 +239,17 @@ class MiniProgramServer:
             raise _Refusal(47003, "argument invalid! data.keys invalid")
         for key, item in values.items():
             value = item.get("value") if isinstance(item, dict) else None
-            limit = KEY_LIMITS.get(re.sub(r"\d+$", "", key), 20)
-            if not isinstance(value, str) or not value or len(value) > limit:
+            kind = re.sub(r"\d+$", "", key)
+            limit = KEY_LIMITS.get(kind, 20)
+            if kind == "name" and isinstance(value, str) and not CJK.search(value):
+                limit = 20  # 10 Chinese characters, or 20 letters
+            pattern = KEY_PATTERNS.get(kind)
+            if (
+                not isinstance(value, str)
+                or not value
+                or len(value) > limit
+                or (pattern is not None and not pattern.fullmatch(value))
+            ):
                 raise _Refusal(47003, f"argument invalid! data.{key}.value invalid")
         if self.consents[(touser, template_id)] <= 0:
             raise _Refusal(43101, "user refuse to accept the msg")
