@@ -26,6 +26,7 @@ from members.services.addresses import address_create
 from shequn_backend.audit import SYSTEM
 from tests.commerce.factories import ProductFactory, SkuFactory
 from tests.commerce.jobs_helpers import bought, day
+from tests.commerce.test_console_chinese import english_phrases
 from tests.commerce.test_shipments import ADDRESS
 from tests.conftest import client_for
 from tests.members.factories import CommunityFactory, MembershipFactory, UserFactory
@@ -501,3 +502,38 @@ def test_the_delivery_report_counts_per_kind_and_community_on_the_dashboard(shop
     html = page.content.decode()
     assert page.status_code == 200 and 'id="delivery-report"' in html
     assert page.context["delivery_report"][2].sent == 3  # shipped, on the community's own page
+
+
+def test_the_notification_pages_read_in_chinese(shop, client):
+    community = shop["community"]
+    user = shop["members"][0].user
+    for kind, status in (("shipped", "failed"), ("repurchase", "no_consent"), ("payout", "skipped")):
+        queue(user, kind=kind, community=community)
+        Notification.objects.filter(pk=Notification.objects.latest("pk").pk).update(
+            status=status, last_error="-1 system error"
+        )
+    client.force_login(community.owner)
+    changelist = reverse("admin:commerce_notification_changelist")
+    pages = {
+        "list": client.get(changelist),
+        "one": client.get(
+            reverse("admin:commerce_notification_change", args=[Notification.objects.first().pk])
+        ),
+        "dashboard": client.get(reverse("admin:members_community_dashboard", args=[community.pk])),
+        "resend": client.post(
+            changelist,
+            {
+                "action": "resend_selected",
+                "_selected_action": list(Notification.objects.values_list("pk", flat=True)),
+            },
+            follow=True,
+        ),
+    }
+
+    for name, page in pages.items():
+        assert page.status_code == 200, name
+        assert english_phrases(page.content.decode()) == [], name
+    assert (
+        "未获订阅" in pages["list"].content.decode()
+        and "只有发送失败的通知可以重新发送" in pages["resend"].content.decode()
+    )
