@@ -333,6 +333,20 @@ def test_a_busy_wechat_is_retried_with_backoff_then_the_message_goes(shop):
     assert ledger(user, "shipped") == 0 and len(shop["mp"].sent_messages) == 1  # one consent for both tries
 
 
+def test_a_gateway_error_is_retried(shop):
+    user = shop["members"][0].user
+    notification = queue(user)
+    consent(shop["mp"], user, "shipped")
+    warm(shop["mp"])
+    shop["mp"].fail_http_next(502)
+
+    assert notification_send_due(now=MORNING) == 0
+
+    notification.refresh_from_db()
+    assert notification.status == "pending" and "WechatUnavailable" in notification.last_error
+    assert notification_send_due(now=MORNING + timedelta(minutes=2)) == 1
+
+
 def test_a_timeout_is_retried(shop, settings):
     user = shop["members"][0].user
     notification = queue(user)

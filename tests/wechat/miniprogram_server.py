@@ -15,7 +15,8 @@ WeChat sends it). Endpoints:
 * ``POST /wxa/business/getuserphonenumber?access_token=`` ``{code}``: codes from ``issue_phone_code``.
 
 Token errors: 41001 missing, 40001 invalid, 42001 expired. ``fail_next(errcode, errmsg)`` makes the
-next call answer an error (e.g. -1 system busy, 45011 quota), ``hang`` delays answers.
+next call answer an error (e.g. -1 system busy, 45011 quota), ``fail_http_next(502)`` a gateway error,
+``hang`` delays answers.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class MiniProgramServer:
         self._phone_codes: dict[str, str] = {}
         self._token: tuple[str, float] | None = None
         self._faults: list[_Refusal] = []
+        self._http_faults: list[int] = []
         self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -150,6 +152,14 @@ class MiniProgramServer:
 
     def fail_next(self, errcode: int = -1, errmsg: str = "system error", count: int = 1) -> None:
         self._faults.extend([_Refusal(errcode, errmsg)] * count)
+
+    def fail_http_next(self, status: int = 502, count: int = 1) -> None:
+        """The next calls end at the gateway: HTTP ``status`` with an HTML page, nothing done."""
+        self._http_faults.extend([status] * count)
+
+    def http_fault(self) -> int | None:
+        with self._lock:
+            return self._http_faults.pop(0) if self._http_faults else None
 
     # -- HTTP entry point
 
@@ -359,9 +369,14 @@ def _handler_for(server: MiniProgramServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode("utf-8", errors="replace")
-            raw = json.dumps(server.handle(self.command, self.path, body), ensure_ascii=False).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            status, content_type = server.http_fault(), "text/html"
+            if status is not None:
+                raw = b"<html><body>502 Bad Gateway</body></html>"
+            else:
+                raw = json.dumps(server.handle(self.command, self.path, body), ensure_ascii=False).encode()
+                status, content_type = 200, "application/json; charset=UTF-8"
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)
