@@ -19,6 +19,7 @@ subscription messages when ``WECHAT_APP_ID`` and ``WECHAT_APP_SECRET`` are
 set, else the log.
 """
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -106,10 +108,11 @@ def notification_queue(
     """Queue one message to ``user`` of ``kind`` (a ``Notification.Kind``); sent by the outbox sender.
 
     ``data`` holds the values the kind's template fields are filled from
-    (``WECHAT_TEMPLATE_FIELDS``: strings; times as ISO 8601, amounts as
-    "12.50"). ``key`` names what the message is about (e.g. "withdrawal:7:paid"):
-    queueing the same key again adds nothing and returns None. Call it inside
-    the transaction that made the news, so both commit or neither.
+    (``WECHAT_TEMPLATE_FIELDS``): text, numbers, ``Decimal`` amounts and
+    ``datetime`` times (stored as "12.50" and ISO 8601). ``key`` names what the
+    message is about (e.g. "withdrawal:7:paid"): queueing the same key again
+    adds nothing and returns None. Call it inside the transaction that made
+    the news, so both commit or neither.
     """
     now = now or timezone.now()
     fields = {
@@ -118,7 +121,7 @@ def notification_queue(
         "community": community,
         "title": title[:100],
         "body": body[:500],
-        "data": data,
+        "data": json.loads(json.dumps(data, cls=DjangoJSONEncoder)),  # Decimal, datetime: as text
         "available_at": now,
     }
     try:

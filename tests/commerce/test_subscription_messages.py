@@ -229,7 +229,7 @@ def test_the_same_key_queues_one_notification(shop):
 
 def test_a_payout_message_shapes_amount_phrase_and_time(shop):
     user = shop["members"][0].user
-    queue(user, kind="payout", amount="1234.5", status="已到账 (paid)", time="2025-04-02T09:30:00+08:00")
+    queue(user, kind="payout", amount=Decimal("1234.5"), status="已到账 (paid)", time=at(9, 30))
     consent(shop["mp"], user, "payout")
 
     assert notification_send_due(now=MORNING) == 1
