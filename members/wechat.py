@@ -85,8 +85,9 @@ def _identity(value) -> bool:
 
 ACCESS_TOKEN_CACHE_KEY = "wechat:access_token"
 ACCESS_TOKEN_LOCK_KEY = "wechat:access_token:lock"
-# Refresh this long before the token expires: senders never hold a token about to lapse.
-REFRESH_MARGIN_SECONDS = 300
+# Refresh this long before the token expires: senders never hold a token about to lapse. WeChat
+# hands out a new stable token in its last 5 minutes (the old one still works until it expires).
+REFRESH_MARGIN_SECONDS = 240
 TOKEN_ERRCODES = {40001, 42001}  # invalid, expired: fetch a fresh token once and call again
 _LOCK_POLL_SECONDS = 0.05
 

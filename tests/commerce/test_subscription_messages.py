@@ -5,6 +5,7 @@ Consents (the ledger fed by /me/subscriptions/), the template fields cut to WeCh
 delivery report.
 """
 
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -461,12 +462,28 @@ def test_the_daily_cap_holds_the_rest_until_the_next_morning(shop, settings):
 # --- The access token -----------------------------------------------------------------------------
 
 
-def test_a_token_about_to_expire_is_refreshed_before_it_does(wx):
+def test_a_token_about_to_expire_is_refreshed_before_it_does(wx, monkeypatch):
     first = wechat.access_token()
-    cache.set(wechat.ACCESS_TOKEN_CACHE_KEY, {"token": first, "expires_at": 0}, 60)  # lapses in a minute
-    wechat.access_token()
+    assert wechat.access_token() == first and wx.calls[-1][0] == "/cgi-bin/stable_token"  # cached
+    later = time.time() + 7200 - 200  # the token's last minutes
+    monkeypatch.setattr(wechat.time, "time", lambda: later)
+    wx.clock = lambda: later
 
+    fresh = wechat.access_token()
+
+    assert fresh != first and [p for p, _q, _d in wx.calls].count("/cgi-bin/stable_token") == 2
+    assert wechat.access_token() == fresh  # cached again for its whole life
     assert [p for p, _q, _d in wx.calls].count("/cgi-bin/stable_token") == 2
+    user = UserFactory(wechat_openid="oLate0001")
+    wx.subscribe(user.wechat_openid, TEMPLATES["payout"][0], 2)
+    message = {
+        "touser": user.wechat_openid,
+        "template_id": TEMPLATES["payout"][0],
+        "data": {key: {"value": field_value(key, "1")} for key in TEMPLATES["payout"][1]},
+    }
+    for token in (first, fresh):  # the old token still works until it expires
+        answer = wechat.post_json("/cgi-bin/message/subscribe/send", message, params={"access_token": token})
+        assert answer["errcode"] == 0
 
 
 def test_a_rejected_token_is_refreshed_once_and_the_message_sent(shop):

@@ -6,7 +6,8 @@ WeChat sends it). Endpoints:
 * ``GET /sns/jscode2session?appid&secret&js_code&grant_type=authorization_code``: codes come from
   ``issue_code(openid, unionid=None)`` and work once (40029 invalid, 40163 already used);
 * ``POST /cgi-bin/stable_token`` ``{grant_type, appid, secret, force_refresh}``: the same token until
-  it expires (7200 s) or ``force_refresh`` replaces it (the old one stops working);
+  its last 5 minutes (7200 s), then a new one while the old one lives on until it expires;
+  ``force_refresh`` replaces it (the old one stops working);
 * ``POST /cgi-bin/message/subscribe/send?access_token=``: needs a template (``add_template``) and a
   member's unused consent (``subscribe``); 43101 without one; values within WeChat's limits per key
   type (length, and what a phrase, number, amount ... may hold) or 47003;
@@ -33,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 TOKEN_LIFETIME = 7200
+RENEW_BEFORE = 300  # normal mode hands out a new token in the last 5 minutes; the old one lives on
 # The longest value WeChat accepts per subscription-message key type (characters).
 KEY_LIMITS = {
     "thing": 20,
@@ -93,7 +95,8 @@ class MiniProgramServer:
         self.shipments: dict[str, Shipment] = {}
         self._codes: dict[str, dict] = {}
         self._phone_codes: dict[str, str] = {}
-        self._token: tuple[str, float] | None = None
+        self._token: tuple[str, float] | None = None  # the current token and its expiry
+        self._tokens: dict[str, float] = {}  # every token still accepted, with its expiry
         self._faults: list[_Refusal] = []
         self._http_faults: list[int] = []
         self._lock = threading.RLock()
@@ -149,6 +152,7 @@ class MiniProgramServer:
     def expire_token(self) -> None:
         if self._token is not None:
             self._token = (self._token[0], 0.0)
+            self._tokens[self._token[0]] = 0.0
 
     def fail_next(self, errcode: int = -1, errmsg: str = "system error", count: int = 1) -> None:
         self._faults.extend([_Refusal(errcode, errmsg)] * count)
@@ -205,9 +209,9 @@ class MiniProgramServer:
     def _check_token(self, token: str | None) -> None:
         if not token:
             raise _Refusal(41001, "access_token missing")
-        if self._token is None or token != self._token[0]:
+        if token not in self._tokens:
             raise _Refusal(40001, "invalid credential, access_token is invalid or not latest")
-        if self.clock() >= self._token[1]:
+        if self.clock() >= self._tokens[token]:
             raise _Refusal(42001, "access_token expired")
 
     # -- endpoints
@@ -233,8 +237,12 @@ class MiniProgramServer:
         self._check_credentials(data.get("appid"), data.get("secret"))
         if data.get("force_refresh") not in (None, True, False):
             raise _Refusal(47001, "data format error")
-        if self._token is None or data.get("force_refresh") or self.clock() >= self._token[1]:
-            self._token = (secrets.token_urlsafe(48), self.clock() + TOKEN_LIFETIME)
+        now = self.clock()
+        if data.get("force_refresh"):
+            self._tokens.clear()  # the last token stops working at once
+        if data.get("force_refresh") or self._token is None or self._token[1] - now <= RENEW_BEFORE:
+            self._token = (secrets.token_urlsafe(48), now + TOKEN_LIFETIME)
+            self._tokens[self._token[0]] = self._token[1]
         return {"access_token": self._token[0], "expires_in": round(self._token[1] - self.clock())}
 
     def _subscribe_send(self, _query: dict, data: dict) -> dict:
