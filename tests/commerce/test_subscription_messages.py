@@ -19,10 +19,12 @@ from commerce.selectors import notification_delivery_report
 from commerce.services.notifications import QUIET_ZONE, notification_queue, notification_send_due
 from commerce.services.orders import LineInput, order_create
 from commerce.services.payments import payment_record_offline
+from commerce.services.renewals import renewal_reminders_create
 from commerce.services.repurchase import repurchase_reminders_create
 from commerce.services.shipments import shipment_create
 from commerce.services.subscription_messages import field_value
 from members import wechat
+from members.models import Membership
 from members.services.addresses import address_create
 from shequn_backend.audit import SYSTEM
 from tests.commerce.factories import ProductFactory, SkuFactory
@@ -146,6 +148,21 @@ def test_due_reminders_reach_wechat_only_where_the_member_consented(shop):
     assert len(sends(shop["mp"])) == 1  # nothing was even tried without a consent
     reminders = client_for(silent).get("/api/v1/me/reminders/").json()
     assert [r["kind"] for r in reminders["results"]] == ["repurchase"]  # the reminder stays
+
+
+def test_a_renewal_reminder_names_the_community_and_the_expiry(shop):
+    membership = shop["members"][1]
+    Membership.objects.filter(pk=membership.pk).update(expires_at=at(20, days=3))
+    renewal_reminders_create(now=MORNING)
+    consent(shop["mp"], membership.user, "renewal")
+
+    assert notification_send_due(now=MORNING) == 1
+
+    [message] = shop["mp"].sent_messages
+    assert (message["touser"], message["template_id"]) == ("oMember0001", "tpl-renewal-0001")
+    assert message["data"]["thing1"] == {"value": "稻香社"}
+    assert message["data"]["date2"] == {"value": "2025年4月5日"}
+    assert Notification.objects.get().kind == "renewal"
 
 
 def test_a_notification_sent_again_does_not_spend_a_second_consent(shop):
