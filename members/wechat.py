@@ -131,7 +131,7 @@ def access_token(*, force_refresh: bool = False, rejected: str | None = None) ->
     (WeChat allows few forced refreshes a day, and each one voids the last).
     Raises ``WechatUnavailable``/``WechatBusy``/``WechatBadAnswer``.
     """
-    deadline = time.monotonic() + settings.WECHAT_TIMEOUT_SECONDS + 1
+    deadline, lockless = time.monotonic() + settings.WECHAT_TIMEOUT_SECONDS + 1, 0
 
     def usable(entry) -> bool:
         if entry is None:
@@ -156,8 +156,10 @@ def access_token(*, force_refresh: bool = False, rejected: str | None = None) ->
                     cache.delete(ACCESS_TOKEN_LOCK_KEY)
         if not force_refresh and entry is not None and entry[1] > time.time():
             return entry[0]  # still valid: the lock holder is refreshing it ahead of time
-        if time.monotonic() > deadline:
-            return _fetch_token(force_refresh=force_refresh)  # the lock holder died: do it ourselves
+        if cache.get(ACCESS_TOKEN_LOCK_KEY) is None:
+            lockless += 1  # released just now, or a cache that keeps nothing (Redis down)
+        if time.monotonic() > deadline or lockless >= 3:
+            return _fetch_token(force_refresh=force_refresh)  # no one else will: do it ourselves
         time.sleep(_LOCK_POLL_SECONDS)
 
 

@@ -90,6 +90,7 @@ def test_concurrent_senders_keep_to_the_daily_cap(wx, settings):
     assert Notification.objects.filter(status="pending").count() == 5
 
 
+@pytest.mark.django_db
 def test_many_callers_at_once_fetch_the_token_once(wx):
     wx.hang = 0.2  # a slow WeChat: every caller arrives while the first fetch is under way
     tokens, barrier = [], threading.Barrier(12)
@@ -202,3 +203,31 @@ def test_concurrency_is_bounded_by_the_setting(settings):
 
     assert SLOW.peak == 10 and SLOW.calls == 60
     assert time.monotonic() - started < 3  # 6 rounds of 0.1 s, not 60
+
+
+class BrokenCache:
+    """What django-redis answers with DJANGO_REDIS_IGNORE_EXCEPTIONS while Redis is down."""
+
+    def get(self, key, default=None):
+        return default
+
+    def add(self, *args, **kwargs):
+        return None
+
+    def set(self, *args, **kwargs):
+        return None
+
+    def delete(self, *args, **kwargs):
+        return None
+
+
+@pytest.mark.django_db
+def test_a_cache_that_keeps_nothing_does_not_stall_the_token(wx, monkeypatch):
+    """Redis down: no lock can be taken, so the caller fetches the token itself without waiting."""
+    monkeypatch.setattr(wechat, "cache", BrokenCache())
+    started = time.monotonic()
+
+    assert wechat.access_token() and wechat.access_token()
+
+    assert time.monotonic() - started < 1
+    assert [path for path, _q, _d in wx.calls].count(TOKEN) == 2
