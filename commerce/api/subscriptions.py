@@ -33,7 +33,7 @@ class SubscriptionResultsInput(serializers.Serializer):
 
 
 CONSENTS = OpenApiResponse(
-    response=serializers.DictField(child=serializers.IntegerField(min_value=0)),
+    response={"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
     description="Unused consents per template id (every configured template).",
 )
 
