@@ -20,7 +20,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from commerce import admin_tickets  # noqa: F401  (registers the ticket pages)
+from commerce import admin_notifications, admin_tickets  # noqa: F401  (registers their pages)
 from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.errors import PaymentProviderUnavailable
 from commerce.models import (
@@ -56,7 +56,7 @@ from commerce.services.catalog import (
 )
 from commerce.services.orders import order_advance
 from commerce.services.refunds import refund_request
-from commerce.services.shipments import shipment_create
+from commerce.services.shipments import COMMON_CARRIERS, shipment_create
 from commerce.services.stock import MAX_STOCK, sku_stock_adjust, sku_stock_count, sku_units_held
 from members.admin_scoping import (
     CommunityScopedAdminMixin,
@@ -1031,19 +1031,6 @@ class WebhookEventAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, PlatformOnlyMixin, 
 
 
 # --- Shipments and WeChat shipping information ---------------------------------------------------
-
-
-# The express companies owners ship with most, by WeChat's delivery id (the API takes any id).
-COMMON_CARRIERS = [
-    ("SF", "顺丰速运"),
-    ("ZTO", "中通快递"),
-    ("YTO", "圆通速递"),
-    ("STO", "申通快递"),
-    ("YD", "韵达速递"),
-    ("JTSD", "极兔速递"),
-    ("JD", "京东快递"),
-    ("EMS", "中国邮政速递"),
-]
 
 
 class ShipmentForm(forms.ModelForm):

@@ -213,3 +213,44 @@ def withdrawal_list_for_user(*, user: User) -> QuerySet:
     from commerce.models import Withdrawal
 
     return Withdrawal.objects.filter(user=user).order_by("-created_at", "-pk")
+@dataclass(frozen=True)
+class DeliveryRow:
+    kind: str
+    label: str
+    sent: int
+    no_consent: int
+    failed: int
+    waiting: int
+
+
+def notification_delivery_report(*, community: Community, since) -> list[DeliveryRow]:
+    """Per kind, how the community's notifications queued since ``since`` fared: sent, no consent
+    (none left, or the member refused), failed (dead letters and kinds that cannot be sent), waiting."""
+    from django.db.models import Count
+
+    from commerce.models import Notification
+
+    S = Notification.Status
+    counts = {
+        row["kind"]: row
+        for row in Notification.objects.filter(community=community, created_at__gte=since)
+        .values("kind")
+        .annotate(
+            sent=Count("pk", filter=Q(status=S.SENT)),
+            no_consent=Count("pk", filter=Q(status=S.NO_CONSENT)),
+            failed=Count("pk", filter=Q(status__in=[S.FAILED, S.SKIPPED])),
+            waiting=Count("pk", filter=Q(status=S.PENDING)),
+        )
+        .order_by()
+    }
+    return [
+        DeliveryRow(
+            kind=kind,
+            label=str(label),
+            **{
+                name: counts.get(kind, {}).get(name, 0)
+                for name in ("sent", "no_consent", "failed", "waiting")
+            },
+        )
+        for kind, label in Notification.Kind.choices
+    ]

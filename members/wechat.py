@@ -1,13 +1,18 @@
-"""The WeChat mini-program code-to-session call (``jscode2session``).
+"""The WeChat mini-program server API client: code-to-session, the access token, token-taking calls.
 
-It is called under ``WECHAT_API_BASE`` (default ``https://api.weixin.qq.com``) so
+Every API is called under ``WECHAT_API_BASE`` (default ``https://api.weixin.qq.com``) so
 that tests and local runs point it at a local HTTP server. WeChat's answer is checked before
 it reaches the database: an odd one is WeChat's fault (502), a busy WeChat is
-worth retrying (503), a refused code is the client's (400).
+worth retrying (503), a refused code is the client's (400). ``access_token`` and ``call`` are
+shared by every server API that takes the token (shipping information, subscription messages,
+phone numbers): one cached token, fetched by one caller at a time.
 """
 
 import json
 import re
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 
 import requests
@@ -79,19 +84,22 @@ def _identity(value) -> bool:
 
 
 ACCESS_TOKEN_CACHE_KEY = "wechat:access_token"
+ACCESS_TOKEN_LOCK_KEY = "wechat:access_token:lock"
+# Refresh this long before the token expires: senders never hold a token about to lapse. WeChat
+# hands out a new stable token in its last 5 minutes (the old one still works until it expires).
+REFRESH_MARGIN_SECONDS = 240
+TOKEN_ERRCODES = {40001, 42001}  # invalid, expired: fetch a fresh token once and call again
+_LOCK_POLL_SECONDS = 0.05
 
 
-def access_token(*, force_refresh: bool = False) -> str:
-    """The mini-program's access token from ``/cgi-bin/stable_token``, kept in the shared cache.
+def _cached_token() -> tuple[str, float] | None:
+    entry = cache.get(ACCESS_TOKEN_CACHE_KEY)
+    if isinstance(entry, dict) and isinstance(entry.get("token"), str):
+        return entry["token"], float(entry.get("expires_at", 0))
+    return None
 
-    The stable token stays the same until it expires, so every worker may
-    fetch it; ``force_refresh`` replaces one WeChat refused (40001, 42001).
-    Raises ``WechatUnavailable``/``WechatBusy``/``WechatBadAnswer``.
-    """
-    if not force_refresh:
-        cached = cache.get(ACCESS_TOKEN_CACHE_KEY)
-        if cached:
-            return cached
+
+def _fetch_token(*, force_refresh: bool) -> str:
     body = {
         "grant_type": "client_credential",
         "appid": settings.WECHAT_APP_ID,
@@ -104,14 +112,84 @@ def access_token(*, force_refresh: bool = False) -> str:
         raise WechatBusy()
     if not isinstance(token, str) or not token or not isinstance(expires_in, int):
         raise WechatBadAnswer()
-    cache.set(ACCESS_TOKEN_CACHE_KEY, token, timeout=max(expires_in - 300, 60))
+    cache.set(
+        ACCESS_TOKEN_CACHE_KEY,
+        {"token": token, "expires_at": time.time() + expires_in},
+        timeout=max(expires_in, 60),
+    )
     return token
+
+
+def access_token(*, force_refresh: bool = False, rejected: str | None = None) -> str:
+    """The mini-program's access token from ``/cgi-bin/stable_token``, kept in the shared cache.
+
+    Single flight: one caller at a time (a cache lock) fetches it, the others
+    keep using the cached token while it is valid, or wait for the fetch.
+    A token is refreshed ``REFRESH_MARGIN_SECONDS`` before it expires.
+    ``force_refresh`` replaces a token WeChat refused (40001, 42001): pass it as
+    ``rejected`` and a token another caller fetched since is used instead
+    (WeChat allows few forced refreshes a day, and each one voids the last).
+    Raises ``WechatUnavailable``/``WechatBusy``/``WechatBadAnswer``.
+    """
+    deadline, lockless = time.monotonic() + settings.WECHAT_TIMEOUT_SECONDS + 1, 0
+
+    def usable(entry) -> bool:
+        if entry is None:
+            return False
+        if force_refresh:
+            return rejected is not None and entry[0] != rejected
+        return entry[1] - time.time() > REFRESH_MARGIN_SECONDS
+
+    while True:
+        entry = _cached_token()
+        if usable(entry):
+            return entry[0]
+        owner = uuid.uuid4().hex
+        if cache.add(ACCESS_TOKEN_LOCK_KEY, owner, timeout=settings.WECHAT_TIMEOUT_SECONDS + 1):
+            try:
+                entry = _cached_token()  # another caller may have fetched it just before
+                if usable(entry):
+                    return entry[0]
+                return _fetch_token(force_refresh=force_refresh)
+            finally:
+                if cache.get(ACCESS_TOKEN_LOCK_KEY) == owner:
+                    cache.delete(ACCESS_TOKEN_LOCK_KEY)
+        if not force_refresh and entry is not None and entry[1] > time.time():
+            return entry[0]  # still valid: the lock holder is refreshing it ahead of time
+        if cache.get(ACCESS_TOKEN_LOCK_KEY) is None:
+            lockless += 1  # released just now, or a cache that keeps nothing (Redis down)
+        if time.monotonic() > deadline or lockless >= 3:
+            return _fetch_token(force_refresh=force_refresh)  # no one else will: do it ourselves
+        time.sleep(_LOCK_POLL_SECONDS)
+
+
+def call(path: str, body: dict) -> dict:
+    """POST ``body`` to a server API that takes the access token; a refused token is replaced once.
+
+    Returns WeChat's JSON answer (its errcode unread); raises like ``post_json``.
+    """
+    token = access_token()
+    answer = post_json(path, body, params={"access_token": token})
+    if answer.get("errcode") in TOKEN_ERRCODES:
+        token = access_token(force_refresh=True, rejected=token)
+        answer = post_json(path, body, params={"access_token": token})
+    return answer
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """One HTTP session per thread: parallel senders reuse their connections (no TLS handshake each)."""
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    return _local.session
 
 
 def post_json(path: str, body: dict, *, params: dict | None = None) -> dict:
     """POST ``body`` to a mini-program server API; WeChat's JSON answer (its errcode unread)."""
     try:
-        response = requests.post(
+        response = _session().post(
             api_url(path),
             params=params,
             data=json.dumps(body, ensure_ascii=False).encode(),

@@ -341,10 +341,44 @@ REPURCHASE_STALE_DAYS = env.int("REPURCHASE_STALE_DAYS", default=14)
 REPURCHASE_LEAD_DAYS = env.int("REPURCHASE_LEAD_DAYS", default=1)
 # Renewal reminders go to memberships expiring within this many days.
 RENEWAL_REMIND_DAYS = env.int("RENEWAL_REMIND_DAYS", default=7)
-# Sends one outbox notification: f(*, notification) -> None, raising on failure. The default logs.
-NOTIFICATION_TRANSPORT = env.str(
-    "NOTIFICATION_TRANSPORT", default="commerce.services.notifications.log_transport"
+# Sends outbox notifications: f(*, notification) -> None raising on failure, or a transport object
+# (commerce.services.notifications). Empty: WeChat subscription messages when WECHAT_APP_ID and
+# WECHAT_APP_SECRET are set, else the log.
+NOTIFICATION_TRANSPORT = env.str("NOTIFICATION_TRANSPORT", default="")
+# Messages in flight at once (threads), attempts before a message is a dead letter, messages per
+# member and day (0: no cap; the rest wait for the next morning).
+NOTIFICATION_CONCURRENCY = env.int("NOTIFICATION_CONCURRENCY", default=32)
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+NOTIFICATION_DAILY_CAP = env.int("NOTIFICATION_DAILY_CAP", default=5)
+# No message goes out between these hours (Asia/Shanghai); they wait. Empty: no quiet hours.
+QUIET_HOURS = env.str("QUIET_HOURS", default="22-8")
+
+# --- WeChat subscription messages (订阅消息; docs/wechat.md) ---------------------------------
+# The template id of each kind of message (from the mini-program's 订阅消息 console); a kind
+# without one is not sent (the notification shows "not sendable").
+WECHAT_TEMPLATE_REPURCHASE = env.str("WECHAT_TEMPLATE_REPURCHASE", default="")
+WECHAT_TEMPLATE_RENEWAL = env.str("WECHAT_TEMPLATE_RENEWAL", default="")
+WECHAT_TEMPLATE_SHIPPED = env.str("WECHAT_TEMPLATE_SHIPPED", default="")
+WECHAT_TEMPLATE_PAYOUT = env.str("WECHAT_TEMPLATE_PAYOUT", default="")
+# Per kind, each template key and what fills it (a key of the notification's data, or title/body).
+# Values are cut to WeChat's limit for the key's type (thing 20 characters, phrase 5 ...).
+WECHAT_TEMPLATE_FIELDS = env.json(
+    "WECHAT_TEMPLATE_FIELDS",
+    default={
+        "repurchase": {"thing1": "product", "date2": "due_at", "thing3": "community", "thing4": "body"},
+        "renewal": {"thing1": "community", "date2": "due_at", "thing3": "body"},
+        "shipped": {
+            "character_string1": "order_no",
+            "thing2": "items",
+            "thing3": "carrier",
+            "character_string4": "tracking_no",
+            "time5": "shipped_at",
+        },
+        "payout": {"amount1": "amount", "phrase2": "status", "time3": "time", "thing4": "body"},
+    },
 )
+# Which version of the mini-program a message opens: formal, trial or developer.
+WECHAT_MINIPROGRAM_STATE = env.str("WECHAT_MINIPROGRAM_STATE", default="formal")
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ReminderKindEnum"] = "commerce.models.Reminder.Kind"
 
 # --- Finance reports (issue 8) -----------------------------------------------------------

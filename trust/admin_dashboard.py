@@ -6,6 +6,8 @@ and change pages and the dashboard view itself. The view is thin; the figures
 come from ``trust.health`` and the warnings from ``trust.selectors``.
 """
 
+from datetime import timedelta
+
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -17,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
+from commerce.selectors import notification_delivery_report
 from members.admin import CommunityAdmin
 from members.models import Community
 from members.selectors import community_list_for_manager
@@ -37,6 +40,7 @@ CHART_COLOURS = {
 }
 
 COUNT_CHARTS = {"members", "weekly_active", "orders"}
+DELIVERY_REPORT_DAYS = 30
 
 
 def chart_data(series) -> dict:
@@ -88,6 +92,7 @@ class CommunityDashboardAdmin(CommunityAdmin):
         if not self.has_view_permission(request, community):
             raise PermissionDenied
         health = community_health(community=community)
+        since = health.as_of - timedelta(days=DELIVERY_REPORT_DAYS)
         context = {
             **self.admin_site.each_context(request),
             "title": gettext("Dashboard: %(name)s") % {"name": community.name},
@@ -96,6 +101,9 @@ class CommunityDashboardAdmin(CommunityAdmin):
             "health": health,
             "chart_data": chart_data(community_health_series(community=community, now=health.as_of)),
             "fit_warnings": fit_warnings_for_community(community=community),
+            "delivery_report": notification_delivery_report(community=community, since=since),
+            "delivery_report_days": DELIVERY_REPORT_DAYS,
+            "notifications_url": reverse("admin:commerce_notification_changelist"),
         }
         return TemplateResponse(request, "admin/trust/community_dashboard.html", context)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from commerce.api import membership, reminders, sandbox, tickets, views, withdrawals
+from commerce.api import membership, reminders, sandbox, subscriptions, tickets, views, withdrawals
 
 urlpatterns = [
     path("communities/<slug:slug>/products/", views.ProductListApi.as_view(), name="product-list"),
@@ -37,6 +37,7 @@ urlpatterns = [
     path("payments/sandbox/pay/", sandbox.SandboxPayApi.as_view(), name="sandbox-pay"),
     path("payments/sandbox/notify/", sandbox.SandboxNotifyApi.as_view(), name="sandbox-notify"),
     path("me/reminders/", reminders.MyRemindersApi.as_view(), name="my-reminders"),
+    path("me/subscriptions/", subscriptions.MySubscriptionsApi.as_view(), name="my-subscriptions"),
     path("communities/<slug:slug>/join/", membership.JoinApi.as_view(), name="community-join"),
     path("me/referrals/", membership.MyReferralsApi.as_view(), name="my-referrals"),
     path("me/tickets/", tickets.MyTicketsApi.as_view(), name="my-tickets"),

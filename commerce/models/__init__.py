@@ -4,7 +4,13 @@ from commerce.models.fulfilment import Shipment, ShipmentLine, ShippingUpload
 from commerce.models.orders import Order, OrderLine
 from commerce.models.payments import Payment, Refund, WebhookEvent
 from commerce.models.reconciliation import BillDifference, BillReconciliation
-from commerce.models.reminders import Notification, Reminder, RepurchaseRate
+from commerce.models.reminders import (
+    Notification,
+    NotificationQuota,
+    Reminder,
+    RepurchaseRate,
+    SubscriptionConsent,
+)
 from commerce.models.reports import ExportJob
 from commerce.models.sandbox import SandboxRefund, SandboxTrade
 from commerce.models.tickets import Ticket
@@ -19,6 +25,7 @@ __all__ = [
     "CommissionEntry",
     "ExportJob",
     "Notification",
+    "NotificationQuota",
     "Order",
     "OrderLine",
     "Payment",
@@ -32,6 +39,7 @@ __all__ = [
     "ShipmentLine",
     "ShippingUpload",
     "Sku",
+    "SubscriptionConsent",
     "Ticket",
     "WebhookEvent",
     "Withdrawal",

@@ -31,19 +31,34 @@ def reminders_write(*, reminders: list[Reminder], now: datetime, actor: Actor) -
             )
         fresh = list(
             Reminder.objects.filter(keys, notification__isnull=True).values_list(
-                "pk", "membership__user_id", "message", "kind", "membership__community_id", "due_on"
+                "pk",
+                "membership__user_id",
+                "message",
+                "kind",
+                "membership__community_id",
+                "due_on",
+                "due_at",
+                "community__name",
+                "product__title",
             )
         )
         Notification.objects.bulk_create(
             [
                 Notification(
                     user_id=user_id,
+                    kind=kind,
+                    community_id=community_id,
                     reminder_id=pk,
                     title=str(Reminder.Kind(kind).label),
                     body=message,
+                    data={
+                        "community": name,
+                        "product": product or "",
+                        "due_at": due_at.isoformat(),
+                    },
                     available_at=now,
                 )
-                for pk, user_id, message, kind, _community_id, _due_on in fresh
+                for pk, user_id, message, kind, community_id, _day, due_at, name, product in fresh
             ],
             ignore_conflicts=True,
             batch_size=1000,
@@ -53,7 +68,7 @@ def reminders_write(*, reminders: list[Reminder], now: datetime, actor: Actor) -
             action="reminder.created",
             rows=(
                 (("commerce.reminder", pk), community_id, {"kind": kind, "due_on": due_on, "user": user_id})
-                for pk, user_id, _message, kind, community_id, due_on in fresh
+                for pk, user_id, _message, kind, community_id, due_on, *_names in fresh
             ),
         )
     return len(fresh)

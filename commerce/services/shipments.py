@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from commerce import errors
 from commerce.models import Order, OrderLine, Product, Shipment, ShipmentLine
 from commerce.models.fulfilment import MAX_SHIPMENTS
+from commerce.services.notifications import notification_queue
 from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, InvalidTransition, set_fulfilment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from shequn_backend.audit import Actor, audit_record, audit_snapshot, job_actor
@@ -27,6 +28,17 @@ from shequn_backend.audit import Actor, audit_record, audit_snapshot, job_actor
 CARRIER = re.compile(r"^[A-Z][A-Z0-9_]{1,19}$")
 TRACKING_NO = re.compile(r"^[A-Za-z0-9-]{4,40}$")
 AUTO_CONFIRM_ACTOR = job_actor("confirm_receipts")
+# The express companies owners ship with most, by WeChat's delivery id (the API takes any id).
+COMMON_CARRIERS = [
+    ("SF", "顺丰速运"),
+    ("ZTO", "中通快递"),
+    ("YTO", "圆通速递"),
+    ("STO", "申通快递"),
+    ("YD", "韵达速递"),
+    ("JTSD", "极兔速递"),
+    ("JD", "京东快递"),
+    ("EMS", "中国邮政速递"),
+]
 F_ = Order.FulfilmentStatus
 
 
@@ -167,7 +179,35 @@ def shipment_create(
         )
         order_audit(actor=actor, action="order.shipped", order=order, before=before)
         _queue_shipping_info(order=order, shipment=shipment)
+        _queue_shipped_message(actor=actor, order=order, shipment=shipment, quantities=quantities, now=now)
     return shipment
+
+
+def _queue_shipped_message(
+    *, actor: Actor, order: Order, shipment: Shipment, quantities: dict[int, int], now: datetime
+) -> None:
+    """Tell the buyer the package is on its way (a subscription message, once per shipment)."""
+    titles = dict(OrderLine.objects.filter(pk__in=quantities).values_list("pk", "title"))
+    items = "，".join(f"{titles[pk]}×{quantity}" for pk, quantity in quantities.items())
+    carrier = dict(COMMON_CARRIERS).get(shipment.carrier, shipment.carrier)
+    notification_queue(
+        actor=actor,
+        user=order.buyer,
+        kind="shipped",
+        community=order.community,
+        key=f"shipment:{shipment.pk}",
+        title=_("Your order has shipped"),
+        body=_("Order #%(id)s has shipped with %(carrier)s, tracking number %(tracking)s.")
+        % {"id": order.pk, "carrier": carrier, "tracking": shipment.tracking_no},
+        data={
+            "order_no": str(order.pk),
+            "items": items,
+            "carrier": carrier,
+            "tracking_no": shipment.tracking_no,
+            "shipped_at": shipment.shipped_at.isoformat(),
+        },
+        now=now,
+    )
 
 
 def _queue_shipping_info(*, order: Order, shipment: Shipment | None) -> None:

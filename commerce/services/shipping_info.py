@@ -25,7 +25,6 @@ from shequn_backend.events import enqueue_on_commit
 UPLOAD_PATH = "/wxa/sec/order/upload_shipping_info"
 # Worth another try later: busy, quota, the payment not yet known to the shipping service.
 RETRY_ERRCODES = {-1, 45011, 10060001}
-TOKEN_ERRCODES = {40001, 42001}
 ALREADY_TAKEN = 10060023  # the same information again: WeChat has it
 L = ShippingUpload.Logistics
 
@@ -128,10 +127,7 @@ def _earlier_waiting(upload: ShippingUpload) -> bool:
 
 def _send(body: dict) -> dict:
     try:
-        answer = wechat.post_json(UPLOAD_PATH, body, params={"access_token": wechat.access_token()})
-        if answer.get("errcode") in TOKEN_ERRCODES:
-            token = wechat.access_token(force_refresh=True)
-            answer = wechat.post_json(UPLOAD_PATH, body, params={"access_token": token})
+        answer = wechat.call(UPLOAD_PATH, body)
     except (WechatUnavailable, WechatBusy, WechatBadAnswer) as exc:
         return {"errcode": -1, "errmsg": str(exc)}
     return answer

@@ -35,6 +35,7 @@ from commerce import errors
 from commerce.models import CURRENCY_CNY, CommissionEntry, Withdrawal
 from commerce.payments import base
 from commerce.payments.wechatpay import transfers
+from commerce.services.notifications import notification_queue
 from members.models import User
 from shequn_backend.audit import Actor, audit_record, job_actor
 from shequn_backend.errors import NotFound
@@ -244,6 +245,30 @@ def withdrawal_get_own(*, user: User, withdrawal_id: int) -> Withdrawal:
 # --- finance review --------------------------------------------------------------------------------
 
 
+# The payout message's status is a ``phrase`` field: at most five characters.
+_RESULT_PHRASES = {S.PAID: "已到账", S.FAILED: "转账失败", S.CANCELLED: "已取消", S.REJECTED: "未通过"}
+
+
+def _tell_member(*, actor: Actor, withdrawal: Withdrawal) -> None:
+    """Queue the payout-result message for a withdrawal that just reached a final status."""
+    phrase = _RESULT_PHRASES.get(withdrawal.status)
+    if phrase is None:
+        return
+    if withdrawal.status == S.PAID:
+        body = _("Your withdrawal of ¥%(amount)s has reached your WeChat balance.")
+    else:
+        body = _("Your withdrawal of ¥%(amount)s was not paid; the money is back in your balance.")
+    notification_queue(
+        actor=actor,
+        user=withdrawal.user,
+        kind="payout",
+        key=f"withdrawal:{withdrawal.pk}:{withdrawal.status}",
+        title=_("Withdrawal result"),
+        body=body % {"amount": withdrawal.amount},
+        data={"amount": withdrawal.transfer_amount, "status": phrase, "time": withdrawal.finished_at},
+    )
+
+
 def _reviewer(actor: Actor):
     return actor if isinstance(actor, AbstractBaseUser) else None
 
@@ -293,6 +318,7 @@ def withdrawal_reject(*, actor: Actor, withdrawal_id: int, note: str) -> Withdra
         )
         _credit_back(withdrawal=withdrawal)
         _audit(actor=actor, withdrawal=withdrawal, action="withdrawal.rejected", before=before, note=note)
+        _tell_member(actor=actor, withdrawal=withdrawal)
     return withdrawal
 
 
@@ -404,6 +430,7 @@ def withdrawal_apply_transfer(*, actor: Actor, state: base.TransferState) -> Wit
                 before=before,
                 note=state.fail_reason,
             )
+            _tell_member(actor=actor, withdrawal=withdrawal)
     return withdrawal
 
 

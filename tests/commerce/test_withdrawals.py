@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from commerce.models import CommissionEntry, WebhookEvent, Withdrawal
+from commerce.models import CommissionEntry, Notification, WebhookEvent, Withdrawal
 from commerce.payments import base
 from commerce.reports.roles import finance_user_grant
 from commerce.services.withdrawals import withdrawal_apply_transfer, withdrawal_available
@@ -110,6 +110,9 @@ def test_a_withdrawal_goes_from_request_to_paid_through_wechat_pay(
         "withdrawal.awaiting_confirmation",
         "withdrawal.paid",
     ]
+    told = Notification.objects.get(user=kol.user, kind="payout")
+    assert told.key == f"withdrawal:{withdrawal.pk}:paid" and told.data["status"] == "已到账"
+    assert told.data["amount"] == "120.50" and "120.50" in told.body
 
 
 @pytest.mark.parametrize(("state", "status"), [("FAIL", "failed"), ("CANCELLED", "cancelled")])
@@ -130,6 +133,8 @@ def test_a_failed_or_cancelled_transfer_returns_the_money_once(
     assert WebhookEvent.objects.get(type="MCHTRANSFER.BILL.FINISHED").delivery_count == 3
     if state == "FAIL":
         assert withdrawal.fail_reason == "PAYEE_ACCOUNT_ABNORMAL"
+    told = Notification.objects.get(user=kol.user, kind="payout")  # once, though notified twice
+    assert told.data["status"] == {"FAIL": "转账失败", "CANCELLED": "已取消"}[state]
 
 
 def test_a_late_or_repeated_state_never_undoes_a_final_one(kol, kol_client, finance, wechatpay_server):

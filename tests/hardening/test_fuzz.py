@@ -67,7 +67,8 @@ def wsgi_app(db):
 
 
 @pytest.fixture
-def world(db, stripe, fake_wechat):  # noqa: F811
+def world(db, stripe, fake_wechat, settings):  # noqa: F811
+    settings.WECHAT_TEMPLATE_REPURCHASE = "tmpl-fuzz-repurchase"
     community = CommunityFactory(slug="fuzz", attributes=["跑步"])
     member = MembershipFactory(community=community, status=Membership.Status.ACTIVE)
     pending = MembershipFactory(community=community, status=Membership.Status.PENDING_APPROVAL)
@@ -123,6 +124,7 @@ def world(db, stripe, fake_wechat):  # noqa: F811
             "POST /api/v1/owner/orders/{order_id}/refund/": {"body": {"amount": "1.00", "reason": "破损"}},
             "POST /api/v1/me/withdrawals/": {"body": {"amount": "10.00"}},
             "POST /api/v1/me/phone/": {"body": {"code": "good-phone"}},
+            "POST /api/v1/me/subscriptions/": {"body": {"results": {"tmpl-fuzz-repurchase": "accept"}}},
             "POST /api/v1/payments/stripe/webhook/": {
                 "body": event,
                 "headers": {

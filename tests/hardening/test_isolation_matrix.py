@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from commerce.events import product_listed
-from commerce.models import Order, OrderLine, Product
+from commerce.models import Notification, Order, OrderLine, Product
 from members.models import Membership
 from shequn_backend.events import send_on_commit
 from tests.commerce.factories import ProductFactory, SkuFactory
@@ -46,6 +46,15 @@ def world():
         line_total=sku.price,
     )
     post = ContentPost.objects.create(community=a, title="甲社群内部文章", published_at=order.created_at)
+    notification = Notification.objects.create(
+        user=a_member.user,
+        community=a,
+        kind="shipped",
+        title=SECRET,
+        body=SECRET,
+        status="failed",
+        available_at=order.created_at,
+    )
     outsiders = {
         "member_of_b": MembershipFactory(community=b).user,
         "owner_of_b": b.owner,
@@ -62,6 +71,7 @@ def world():
         "product": product,
         "order": order,
         "post": post,
+        "notification": notification,
         "outsiders": outsiders,
     }
 
@@ -138,6 +148,7 @@ def test_outsiders_own_lists_contain_nothing_of_a(world, who, path):
 ADMIN_MODELS = [
     ("commerce", "product", "product"),
     ("commerce", "order", "order"),
+    ("commerce", "notification", "notification"),
     ("members", "membership", "a_member"),
     ("members", "community", "a"),
     ("trust", "contentpost", "post"),
@@ -191,6 +202,7 @@ def test_control_a_s_own_owner_does_see_the_rows_the_matrix_hides(
     }
     assert SECRET in pages["product"] and SECRET in pages["fitassessment"]
     assert MEMBER_NAME in pages["order"] and MEMBER_NAME in pages["membership"]
+    assert MEMBER_NAME in pages["notification"]
     assert "甲社群内部文章" in pages["contentpost"] and "甲社群" in pages["community"]
 
 
@@ -216,6 +228,7 @@ def test_finance_staff_get_no_api_access_to_a(world, finance, method, path, stat
         ("members", "membership", "a_member"),
         ("members", "community", "a"),
         ("commerce", "product", "product"),
+        ("commerce", "notification", "notification"),
         ("trust", "contentpost", "post"),
         ("trust", "fitassessment", "product"),
     ],

@@ -6,16 +6,18 @@ WeChat sends it). Endpoints:
 * ``GET /sns/jscode2session?appid&secret&js_code&grant_type=authorization_code``: codes come from
   ``issue_code(openid, unionid=None)`` and work once (40029 invalid, 40163 already used);
 * ``POST /cgi-bin/stable_token`` ``{grant_type, appid, secret, force_refresh}``: the same token until
-  it expires (7200 s) or ``force_refresh`` replaces it (the old one stops working);
+  its last 5 minutes (7200 s), then a new one while the old one lives on until it expires;
+  ``force_refresh`` replaces it (the old one stops working);
 * ``POST /cgi-bin/message/subscribe/send?access_token=``: needs a template (``add_template``) and a
-  member's unused consent (``subscribe``); 43101 without one; values cut to WeChat's limits per key
-  type or 47003;
+  member's unused consent (``subscribe``); 43101 without one; values within WeChat's limits per key
+  type (length, and what a phrase, number, amount ... may hold) or 47003;
 * ``POST /wxa/sec/order/upload_shipping_info?access_token=``: the payment must be known
   (``add_payment`` or a linked ``WechatPayServer``; 10060001 otherwise), one re-upload allowed;
 * ``POST /wxa/business/getuserphonenumber?access_token=`` ``{code}``: codes from ``issue_phone_code``.
 
 Token errors: 41001 missing, 40001 invalid, 42001 expired. ``fail_next(errcode, errmsg)`` makes the
-next call answer an error (e.g. -1 system busy, 45011 quota), ``hang`` delays answers.
+next call answer an error (e.g. -1 system busy, 45011 quota), ``fail_http_next(502)`` a gateway error,
+``hang`` delays answers.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 TOKEN_LIFETIME = 7200
+RENEW_BEFORE = 300  # normal mode hands out a new token in the last 5 minutes; the old one lives on
 # The longest value WeChat accepts per subscription-message key type (characters).
 KEY_LIMITS = {
     "thing": 20,
@@ -47,6 +50,15 @@ KEY_LIMITS = {
     "name": 10,
     "phrase": 5,
 }
+# What each key type may hold beyond its length (WeChat's "参数值内容限制").
+KEY_PATTERNS = {
+    "number": re.compile(r"\d+(\.\d+)?"),
+    "letter": re.compile(r"[A-Za-z]+"),
+    "character_string": re.compile(r"[\x21-\x7e]+"),  # digits, letters or symbols, no Chinese
+    "phrase": re.compile(r"[\u4e00-\u9fff]+"),  # Chinese characters only
+    "amount": re.compile(r"[¥￥$€£]?\d{1,10}(\.\d{1,2})?元?"),  # one currency sign, at most 10 digits
+}
+CJK = re.compile(r"[\u4e00-\u9fff]")
 EXPRESS_COMPANIES = {"SF", "ZTO", "YTO", "JTSD", "YD", "STO", "EMS", "JD", "DBL"}
 
 
@@ -83,15 +95,17 @@ class MiniProgramServer:
         self.shipments: dict[str, Shipment] = {}
         self._codes: dict[str, dict] = {}
         self._phone_codes: dict[str, str] = {}
-        self._token: tuple[str, float] | None = None
+        self._token: tuple[str, float] | None = None  # the current token and its expiry
+        self._tokens: dict[str, float] = {}  # every token still accepted, with its expiry
         self._faults: list[_Refusal] = []
+        self._http_faults: list[int] = []
         self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
 
     # -- lifecycle
 
     def start(self) -> MiniProgramServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _Server(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
         return self
@@ -138,9 +152,18 @@ class MiniProgramServer:
     def expire_token(self) -> None:
         if self._token is not None:
             self._token = (self._token[0], 0.0)
+            self._tokens[self._token[0]] = 0.0
 
     def fail_next(self, errcode: int = -1, errmsg: str = "system error", count: int = 1) -> None:
         self._faults.extend([_Refusal(errcode, errmsg)] * count)
+
+    def fail_http_next(self, status: int = 502, count: int = 1) -> None:
+        """The next calls end at the gateway: HTTP ``status`` with an HTML page, nothing done."""
+        self._http_faults.extend([status] * count)
+
+    def http_fault(self) -> int | None:
+        with self._lock:
+            return self._http_faults.pop(0) if self._http_faults else None
 
     # -- HTTP entry point
 
@@ -186,9 +209,9 @@ class MiniProgramServer:
     def _check_token(self, token: str | None) -> None:
         if not token:
             raise _Refusal(41001, "access_token missing")
-        if self._token is None or token != self._token[0]:
+        if token not in self._tokens:
             raise _Refusal(40001, "invalid credential, access_token is invalid or not latest")
-        if self.clock() >= self._token[1]:
+        if self.clock() >= self._tokens[token]:
             raise _Refusal(42001, "access_token expired")
 
     # -- endpoints
@@ -214,8 +237,12 @@ class MiniProgramServer:
         self._check_credentials(data.get("appid"), data.get("secret"))
         if data.get("force_refresh") not in (None, True, False):
             raise _Refusal(47001, "data format error")
-        if self._token is None or data.get("force_refresh") or self.clock() >= self._token[1]:
-            self._token = (secrets.token_urlsafe(48), self.clock() + TOKEN_LIFETIME)
+        now = self.clock()
+        if data.get("force_refresh"):
+            self._tokens.clear()  # the last token stops working at once
+        if data.get("force_refresh") or self._token is None or self._token[1] - now <= RENEW_BEFORE:
+            self._token = (secrets.token_urlsafe(48), now + TOKEN_LIFETIME)
+            self._tokens[self._token[0]] = self._token[1]
         return {"access_token": self._token[0], "expires_in": round(self._token[1] - self.clock())}
 
     def _subscribe_send(self, _query: dict, data: dict) -> dict:
@@ -230,8 +257,17 @@ class MiniProgramServer:
             raise _Refusal(47003, "argument invalid! data.keys invalid")
         for key, item in values.items():
             value = item.get("value") if isinstance(item, dict) else None
-            limit = KEY_LIMITS.get(re.sub(r"\d+$", "", key), 20)
-            if not isinstance(value, str) or not value or len(value) > limit:
+            kind = re.sub(r"\d+$", "", key)
+            limit = KEY_LIMITS.get(kind, 20)
+            if kind == "name" and isinstance(value, str) and not CJK.search(value):
+                limit = 20  # 10 Chinese characters, or 20 letters
+            pattern = KEY_PATTERNS.get(kind)
+            if (
+                not isinstance(value, str)
+                or not value
+                or len(value) > limit
+                or (pattern is not None and not pattern.fullmatch(value))
+            ):
                 raise _Refusal(47003, f"argument invalid! data.{key}.value invalid")
         if self.consents[(touser, template_id)] <= 0:
             raise _Refusal(43101, "user refuse to accept the msg")
@@ -330,14 +366,25 @@ class MiniProgramServer:
         }
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # bursts of parallel senders queue as at WeChat, not refused at 5
+
+
 def _handler_for(server: MiniProgramServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, like api.weixin.qq.com
+
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode("utf-8", errors="replace")
-            raw = json.dumps(server.handle(self.command, self.path, body), ensure_ascii=False).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            status, content_type = server.http_fault(), "text/html"
+            if status is not None:
+                raw = b"<html><body>502 Bad Gateway</body></html>"
+            else:
+                raw = json.dumps(server.handle(self.command, self.path, body), ensure_ascii=False).encode()
+                status, content_type = 200, "application/json; charset=UTF-8"
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)

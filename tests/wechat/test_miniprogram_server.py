@@ -86,6 +86,32 @@ def test_subscribe_send_spends_one_consent_per_message(miniprogram_server):
     assert len(miniprogram_server.sent_messages) == 1
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "errcode"),
+    [
+        ("phrase1", "已发货", 43101),
+        ("phrase1", "shipped", 47003),
+        ("phrase1", "已经发货了吗", 47003),
+        ("character_string1", "SF-123_4", 43101),
+        ("character_string1", "单号SF1", 47003),
+        ("amount1", "¥1234.50", 43101),
+        ("amount1", "12元", 43101),
+        ("amount1", "¥12345678901", 47003),
+        ("number1", "12.5", 43101),
+        ("number1", "12件", 47003),
+        ("name1", "Alexander Hamilton J", 43101),
+        ("name1", "欧阳娜娜娜娜娜娜娜娜娜", 47003),
+    ],
+)
+def test_subscribe_send_refuses_values_a_key_type_cannot_hold(miniprogram_server, key, value, errcode):
+    """Valid values reach the consent check (43101 here); invalid ones are refused first (47003)."""
+    token = token_of(miniprogram_server)["access_token"]
+    miniprogram_server.add_template("TPL", [key])
+    message = {"touser": "o-member-1", "template_id": "TPL", "data": {key: {"value": value}}}
+    answer = call(miniprogram_server, "/cgi-bin/message/subscribe/send", token=token, json=message)
+    assert answer["errcode"] == errcode
+
+
 def test_shipping_upload_needs_a_known_payment_and_allows_one_reupload(miniprogram_server):
     token = token_of(miniprogram_server)["access_token"]
     miniprogram_server.add_payment("o-member-1", transaction_id="4200000001")
