@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+SMALLEST_TRANSFER = Decimal("0.10")
 S = Withdrawal.Status
 # WeChat's transfer states and the status each gives (None: in flight, the status stays).
 TRANSFER_STATES = {
@@ -107,7 +108,7 @@ def _check_request(*, user: User, amount: Decimal, real_name: str) -> Decimal:
             fields={"amount": [_("Enter at least %(minimum)s yuan.") % {"minimum": minimum}]},
         )
     fee = withdrawal_fee(amount=amount)
-    if fee < 0 or fee >= amount:
+    if fee < 0 or amount - fee < SMALLEST_TRANSFER:  # WeChat Pay transfers start at 0.10 yuan
         raise errors.WithdrawalBelowMinimum(fields={"amount": [_("The fee would take the whole amount.")]})
     if not user.wechat_openid:
         raise errors.WechatBindingRequired(
@@ -330,10 +331,25 @@ def withdrawal_transfer(*, withdrawal_id: int, actor: Actor) -> Withdrawal:
         logger.warning("Withdrawal %s: WeChat Pay did not answer the transfer: %s", withdrawal.pk, exc)
         return withdrawal
     except base.ProviderRefused as exc:
+        if not transfers.refusal_is_final(exc.code):
+            return _note_retry(withdrawal=withdrawal, exc=exc)
         state = _state_after_refusal(withdrawal=withdrawal, exc=exc)
         if state is None:
             return withdrawal
     return withdrawal_apply_transfer(actor=actor, state=state) or withdrawal
+
+
+def _note_retry(*, withdrawal: Withdrawal, exc: base.ProviderRefused) -> Withdrawal:
+    """A refusal to retry with the same out_bill_no (e.g. ``NOT_ENOUGH``): kept in ``wechat_state``.
+
+    The withdrawal stays ``transferring``; ``sync_withdrawals`` sends it again.
+    """
+    logger.warning("Withdrawal %s: WeChat Pay refused the transfer for now: %s", withdrawal.pk, exc)
+    Withdrawal.objects.filter(pk=withdrawal.pk, status=S.TRANSFERRING).update(
+        wechat_state=exc.code[:32], updated_at=timezone.now()
+    )
+    withdrawal.refresh_from_db()
+    return withdrawal
 
 
 def _state_after_refusal(*, withdrawal: Withdrawal, exc: base.ProviderRefused) -> base.TransferState | None:

@@ -62,6 +62,10 @@ def review(client, withdrawal, action: str, note: str = ""):
     return client.post(url, {**data, "confirm": "yes", "note": note, "key": "k1"})
 
 
+def sync_at(moment) -> None:
+    call_command("run_jobs", "sync_withdrawals", "--now", moment.isoformat())
+
+
 def balance(membership) -> D:
     return withdrawal_available(user_id=membership.user_id)
 
@@ -364,14 +368,85 @@ def test_many_racing_withdrawals_never_draw_more_than_the_balance(kol):
 
 def test_a_transfer_wechat_refuses_fails_and_returns_the_money(kol, kol_client, finance, wechatpay_server):
     withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "60.00").json()["id"])
-    wechatpay_server.fail_next(403, "NOT_ENOUGH", "商户运营账户资金不足")
+    wechatpay_server.fail_next(400, "PARAM_ERROR", "输入源“/body/openid”映射到值字段“openid”格式不符")
 
     response = review(finance, withdrawal, "approve_withdrawals")
 
     withdrawal.refresh_from_db()
-    assert withdrawal.status == Withdrawal.Status.FAILED and "NOT_ENOUGH" in withdrawal.fail_reason
+    assert withdrawal.status == Withdrawal.Status.FAILED and "PARAM_ERROR" in withdrawal.fail_reason
     assert balance(kol) == D("300.00") and withdrawal.out_bill_no not in wechatpay_server.transfers
-    assert "NOT_ENOUGH" in response.wsgi_request._messages._queued_messages[0].message
+    assert "PARAM_ERROR" in response.wsgi_request._messages._queued_messages[0].message
+
+
+@pytest.mark.parametrize("code", ["NOT_ENOUGH", "SOMETHING_NEW"])
+def test_a_refusal_to_retry_keeps_the_bill_and_sends_the_same_one_again(
+    kol, kol_client, finance, wechatpay_server, code
+):
+    """NOT_ENOUGH: "top up, then retry with the same out_bill_no"; an unknown code: never a new bill."""
+    withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "60.00").json()["id"])
+    if code == "NOT_ENOUGH":
+        wechatpay_server.merchant_balance = 100  # fen: the operating account is nearly empty
+    else:
+        wechatpay_server.fail_next(403, code, "新的错误码")
+
+    response = review(finance, withdrawal, "approve_withdrawals")
+
+    withdrawal.refresh_from_db()
+    assert (withdrawal.status, withdrawal.wechat_state) == (Withdrawal.Status.TRANSFERRING, code)
+    assert balance(kol) == D("240.00") and not withdrawal.entries.filter(kind=CommissionEntry.Kind.RETURNED)
+    assert code in response.wsgi_request._messages._queued_messages[0].message
+    if code == "NOT_ENOUGH":  # still short at the next round: nothing changes, no new bill
+        sync_at(timezone.now() + timedelta(minutes=10))
+        assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.TRANSFERRING
+
+    wechatpay_server.merchant_balance = None  # topped up
+    sync_at(timezone.now() + timedelta(minutes=20))
+
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.AWAITING_CONFIRMATION and withdrawal.package_info
+    assert list(wechatpay_server.transfers) == [withdrawal.out_bill_no]
+    bills = {r.json["out_bill_no"] for r in wechatpay_server.requests if r.path.endswith("/transfer-bills")}
+    assert bills == {withdrawal.out_bill_no}
+
+
+def test_the_answer_carries_what_wx_request_merchant_transfer_needs(
+    kol, kol_client, finance, wechatpay_server, settings
+):
+    withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "60.00").json()["id"])
+    waiting = kol_client.get(f"{URL}{withdrawal.pk}/").json()
+    assert (waiting["package_info"], waiting["mch_id"], waiting["app_id"]) == (None, None, None)
+
+    review(finance, withdrawal, "approve_withdrawals")
+
+    shown = kol_client.get(f"{URL}{withdrawal.pk}/").json()
+    created = wechatpay_server.transfers[withdrawal.out_bill_no]
+    assert shown["mch_id"] == settings.WECHATPAY_MCHID == wechatpay_server.config.mchid
+    assert shown["app_id"] == created.request["appid"] == settings.WECHAT_APP_ID
+    assert shown["package_info"] and shown["status"] == "awaiting_confirmation"
+    wechatpay_server.settle_transfer(withdrawal.out_bill_no, "SUCCESS")
+    assert kol_client.get(f"{URL}{withdrawal.pk}/").json()["mch_id"] is None
+
+
+def test_what_we_send_is_exactly_the_documented_body(kol, kol_client, finance, wechatpay_server, settings):
+    withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "60.00").json()["id"])
+    review(finance, withdrawal, "approve_withdrawals")
+
+    sent = wechatpay_server.transfers[withdrawal.out_bill_no].request
+    assert sent == {
+        "appid": settings.WECHAT_APP_ID,
+        "out_bill_no": withdrawal.out_bill_no,
+        "transfer_scene_id": "1005",
+        "openid": kol.user.wechat_openid,
+        "transfer_amount": 6000,
+        "transfer_remark": settings.WITHDRAWAL_TRANSFER_REMARK,
+        "notify_url": settings.WECHATPAY_NOTIFY_URL,
+        "transfer_scene_report_infos": [
+            {"info_type": "岗位类型", "info_content": settings.WITHDRAWAL_JOB_TYPE},
+            {"info_type": "报酬说明", "info_content": settings.WITHDRAWAL_PAY_DESCRIPTION},
+        ],
+    }
+    request = next(r for r in wechatpay_server.requests if r.path.endswith("/transfer-bills"))
+    assert request.headers["wechatpay-serial"] == settings.WECHATPAY_PUBLIC_KEY_ID
 
 
 def test_a_transfer_notification_that_is_not_ours_is_ignored(kol, kol_client, finance, wechatpay_server):
