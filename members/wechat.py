@@ -85,13 +85,22 @@ def access_token(*, force_refresh: bool = False) -> str:
     """The mini-program's access token from ``/cgi-bin/stable_token``, kept in the shared cache.
 
     The stable token stays the same until it expires, so every worker may
-    fetch it; ``force_refresh`` replaces one WeChat refused (40001, 42001).
-    Raises ``WechatUnavailable``/``WechatBusy``/``WechatBadAnswer``.
+    fetch it. ``force_refresh=True`` replaces one WeChat refused (40001, 42001):
+    WeChat's normal mode first (it hands out a new token once the old one
+    expired, and the current one if another worker renewed it); its force mode
+    (at most 20 a day, it voids the current token) only when normal mode still
+    hands out the refused token. Raises ``WechatUnavailable``/``WechatBusy``/``WechatBadAnswer``.
     """
-    if not force_refresh:
-        cached = cache.get(ACCESS_TOKEN_CACHE_KEY)
-        if cached:
-            return cached
+    cached = cache.get(ACCESS_TOKEN_CACHE_KEY)
+    if cached and not force_refresh:
+        return cached
+    token = _stable_token(force_refresh=False)
+    if force_refresh and (not cached or token == cached):
+        token = _stable_token(force_refresh=True)
+    return token
+
+
+def _stable_token(*, force_refresh: bool) -> str:
     body = {
         "grant_type": "client_credential",
         "appid": settings.WECHAT_APP_ID,
@@ -126,6 +135,8 @@ def post_json(path: str, body: dict, *, params: dict | None = None) -> dict:
 
 
 PHONE_PATH = "/wxa/business/getuserphonenumber"
+# The answer: {errcode, errmsg, phone_info: {phoneNumber, purePhoneNumber, countryCode,
+# watermark: {timestamp, appid}}}; the watermark's appid must be ours.
 TOKEN_ERRCODES = {40001, 42001}
 PHONE_PATTERN = re.compile(r"\+?[0-9]{5,20}")
 
@@ -152,4 +163,7 @@ def phone_number(code: str) -> str:
     phone = info.get("phoneNumber") if isinstance(info, dict) else None
     if not isinstance(phone, str) or not PHONE_PATTERN.fullmatch(phone):
         raise WechatBadAnswer()
+    watermark = info.get("watermark")
+    if not isinstance(watermark, dict) or watermark.get("appid") != settings.WECHAT_APP_ID:
+        raise WechatBadAnswer()  # a number given to another app is not this member's to keep
     return phone
