@@ -464,3 +464,34 @@ def test_a_transfer_notification_that_is_not_ours_is_ignored(kol, kol_client, fi
     assert delivery.status == 204  # taken (WeChat stops retrying) but nothing changes
     assert WebhookEvent.objects.get(type="MCHTRANSFER.BILL.FINISHED").outcome == WebhookEvent.Outcome.IGNORED
     assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.AWAITING_CONFIRMATION
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("WECHATPAY_TRANSFER_SCENE_ID", "1000", "commerce.E006"),
+        ("WITHDRAWAL_TRANSFER_REMARK", "", "commerce.E007"),
+        ("WITHDRAWAL_TRANSFER_REMARK", "佣" * 33, "commerce.E007"),
+        ("WITHDRAWAL_JOB_TYPE", "  ", "commerce.E007"),
+        ("WITHDRAWAL_PAY_DESCRIPTION", "说" * 33, "commerce.E007"),
+        ("WITHDRAWAL_FEE_RATE", D("0.5"), "commerce.E008"),  # 10.00 less 5.00 is fine ...
+    ],
+)
+def test_transfer_settings_wechat_would_refuse_fail_the_checks(settings, name, value, check_id):
+    from commerce.payments.checks import transfer_settings_fit_wechat_pay
+
+    assert transfer_settings_fit_wechat_pay() == []
+    setattr(settings, name, value)
+    if check_id == "commerce.E008":
+        settings.WITHDRAWAL_MINIMUM = D("0.15")  # ... 0.15 less 0.08 is below WeChat's 0.10
+
+    assert [error.id for error in transfer_settings_fit_wechat_pay()] == [check_id]
+
+
+def test_a_withdrawal_whose_transfer_would_be_below_ten_fen_is_refused(kol, kol_client, settings):
+    settings.WITHDRAWAL_MINIMUM, settings.WITHDRAWAL_FEE_RATE = D("0.10"), D("0.5")
+
+    response = ask(kol_client, "0.15")
+
+    assert response.status_code == 400 and "amount" in response.json()["error"]["fields"]
+    assert not Withdrawal.objects.exists() and balance(kol) == D("300.00")
