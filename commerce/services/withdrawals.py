@@ -303,6 +303,9 @@ def withdrawal_reject(*, actor: Actor, withdrawal_id: int, note: str) -> Withdra
 def withdrawal_transfer(*, withdrawal_id: int, actor: Actor) -> Withdrawal:
     """Send an approved withdrawal to WeChat Pay (or send again one whose answer was lost).
 
+    Sent again, it is the same request with the same out_bill_no (WeChat answers the same bill,
+    with the ``package_info`` a query does not give).
+
     The status moves to ``transferring`` before the call, so a crash leaves it
     for ``sync_withdrawals`` to query. No lock is held during the call.
     Returns the withdrawal as it stands after WeChat's answer (``awaiting_confirmation``
@@ -310,7 +313,9 @@ def withdrawal_transfer(*, withdrawal_id: int, actor: Actor) -> Withdrawal:
     """
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
-        if withdrawal.status not in (S.APPROVED, S.TRANSFERRING):
+        # A bill found by query has no package_info: the same request again answers it.
+        unconfirmable = withdrawal.status == S.AWAITING_CONFIRMATION and not withdrawal.package_info
+        if withdrawal.status not in (S.APPROVED, S.TRANSFERRING) and not unconfirmable:
             return withdrawal
         if withdrawal.status == S.APPROVED:
             withdrawal.status, withdrawal.transfer_started_at = S.TRANSFERRING, timezone.now()
@@ -438,6 +443,9 @@ def _sync_one(*, withdrawal: Withdrawal, now: datetime, actor: Actor) -> None:
             withdrawal_transfer(withdrawal_id=withdrawal.pk, actor=actor)
         return
     withdrawal = withdrawal_apply_transfer(actor=actor, state=state) or withdrawal
+    if withdrawal.status == S.AWAITING_CONFIRMATION and not withdrawal.package_info:
+        # Queries carry no package_info (the create answer was lost): ask for the same bill again.
+        withdrawal = withdrawal_transfer(withdrawal_id=withdrawal.pk, actor=actor)
     started = withdrawal.transfer_started_at or withdrawal.created_at
     overdue = now - started >= timedelta(hours=settings.WITHDRAWAL_CONFIRM_HOURS)
     if withdrawal.status == S.AWAITING_CONFIRMATION and overdue and state.state == "WAIT_USER_CONFIRM":

@@ -1,5 +1,6 @@
 """Withdrawals (提现): request, finance review, WeChat Pay merchant transfer, notifications, the ledger."""
 
+import time
 from datetime import timedelta
 from decimal import Decimal as D
 
@@ -495,3 +496,30 @@ def test_a_withdrawal_whose_transfer_would_be_below_ten_fen_is_refused(kol, kol_
 
     assert response.status_code == 400 and "amount" in response.json()["error"]["fields"]
     assert not Withdrawal.objects.exists() and balance(kol) == D("300.00")
+
+
+def test_a_transfer_whose_answer_is_lost_is_found_by_its_out_bill_no_never_sent_anew(
+    kol, kol_client, finance, wechatpay_server, settings
+):
+    """WeChat made the bill but we timed out: the job finds it by the same out_bill_no."""
+    withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "50.00").json()["id"])
+    settings.WECHATPAY_TIMEOUT_SECONDS = 0.3
+    wechatpay_server.hang = 0.8
+
+    review(finance, withdrawal, "approve_withdrawals")
+
+    assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.TRANSFERRING
+    for _ in range(50):  # WeChat finishes the request we stopped waiting for
+        if withdrawal.out_bill_no in wechatpay_server.transfers:
+            break
+        time.sleep(0.1)
+    wechatpay_server.hang = 0
+    sync_at(timezone.now() + timedelta(minutes=10))
+
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.AWAITING_CONFIRMATION and withdrawal.package_info
+    # Found by query (which has no package_info), then asked again as the same bill for its package_info.
+    sent = [(r.method, r.path.rsplit("/", 1)[-1]) for r in wechatpay_server.requests]
+    assert sent == [("POST", "transfer-bills"), ("GET", withdrawal.out_bill_no), ("POST", "transfer-bills")]
+    posted = {r.json["out_bill_no"] for r in wechatpay_server.requests if r.method == "POST"}
+    assert posted == {withdrawal.out_bill_no} and list(wechatpay_server.transfers) == [withdrawal.out_bill_no]
