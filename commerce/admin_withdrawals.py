@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 from commerce.admin import ReadOnlyMixin, yuan, yuan_column
 from commerce.models import Withdrawal
 from commerce.services.withdrawals import (
+    TRANSFER_STATES,
     withdrawal_approve,
     withdrawal_available,
     withdrawal_reject,
@@ -167,7 +168,19 @@ class WithdrawalAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 )
                 continue
             done += 1
-            if approve and withdrawal.status == Withdrawal.Status.TRANSFERRING:
+            refused_for_now = withdrawal.wechat_state and withdrawal.wechat_state not in TRANSFER_STATES
+            if approve and withdrawal.status == Withdrawal.Status.TRANSFERRING and refused_for_now:
+                self.message_user(
+                    request,
+                    _(
+                        "Withdrawal %(no)s is approved, but WeChat Pay refused the transfer for now "
+                        "(%(code)s; NOT_ENOUGH means the WeChat Pay operating account must be topped up). "
+                        "Do not pay it another way: the sync_withdrawals job sends the same transfer again."
+                    )
+                    % {"no": withdrawal.out_bill_no, "code": withdrawal.wechat_state},
+                    messages.WARNING,
+                )
+            elif approve and withdrawal.status == Withdrawal.Status.TRANSFERRING:
                 self.message_user(
                     request,
                     _(

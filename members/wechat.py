@@ -99,7 +99,17 @@ def _cached_token() -> tuple[str, float] | None:
     return None
 
 
-def _fetch_token(*, force_refresh: bool) -> str:
+def _fetch_token(*, force_refresh: bool, rejected: str | None = None) -> str:
+    """WeChat's normal mode first (a new token once the old one is in its last minutes, or the one
+    another worker renewed); its force mode (at most 20 a day, it voids the current token) only
+    when normal mode hands out the refused token again."""
+    token = _stable_token(force_refresh=False)
+    if force_refresh and (rejected is None or token == rejected):
+        token = _stable_token(force_refresh=True)
+    return token
+
+
+def _stable_token(*, force_refresh: bool) -> str:
     body = {
         "grant_type": "client_credential",
         "appid": settings.WECHAT_APP_ID,
@@ -150,7 +160,7 @@ def access_token(*, force_refresh: bool = False, rejected: str | None = None) ->
                 entry = _cached_token()  # another caller may have fetched it just before
                 if usable(entry):
                     return entry[0]
-                return _fetch_token(force_refresh=force_refresh)
+                return _fetch_token(force_refresh=force_refresh, rejected=rejected)
             finally:
                 if cache.get(ACCESS_TOKEN_LOCK_KEY) == owner:
                     cache.delete(ACCESS_TOKEN_LOCK_KEY)
@@ -159,7 +169,8 @@ def access_token(*, force_refresh: bool = False, rejected: str | None = None) ->
         if cache.get(ACCESS_TOKEN_LOCK_KEY) is None:
             lockless += 1  # released just now, or a cache that keeps nothing (Redis down)
         if time.monotonic() > deadline or lockless >= 3:
-            return _fetch_token(force_refresh=force_refresh)  # no one else will: do it ourselves
+            # No one else will: do it ourselves.
+            return _fetch_token(force_refresh=force_refresh, rejected=rejected)
         time.sleep(_LOCK_POLL_SECONDS)
 
 
@@ -204,6 +215,8 @@ def post_json(path: str, body: dict, *, params: dict | None = None) -> dict:
 
 
 PHONE_PATH = "/wxa/business/getuserphonenumber"
+# The answer: {errcode, errmsg, phone_info: {phoneNumber, purePhoneNumber, countryCode,
+# watermark: {timestamp, appid}}}; the watermark's appid must be ours.
 TOKEN_ERRCODES = {40001, 42001}
 PHONE_PATTERN = re.compile(r"\+?[0-9]{5,20}")
 
@@ -216,11 +229,7 @@ def phone_number(code: str) -> str:
     """
     from members.errors import WechatPhoneCodeInvalid
 
-    answer = post_json(PHONE_PATH, {"code": code}, params={"access_token": access_token()})
-    if answer.get("errcode") in TOKEN_ERRCODES:
-        answer = post_json(
-            PHONE_PATH, {"code": code}, params={"access_token": access_token(force_refresh=True)}
-        )
+    answer = call(PHONE_PATH, {"code": code})
     errcode = answer.get("errcode") or 0
     if errcode in RETRYABLE_ERRCODES:
         raise WechatBusy()
@@ -230,4 +239,7 @@ def phone_number(code: str) -> str:
     phone = info.get("phoneNumber") if isinstance(info, dict) else None
     if not isinstance(phone, str) or not PHONE_PATTERN.fullmatch(phone):
         raise WechatBadAnswer()
+    watermark = info.get("watermark")
+    if not isinstance(watermark, dict) or watermark.get("appid") != settings.WECHAT_APP_ID:
+        raise WechatBadAnswer()  # a number given to another app is not this member's to keep
     return phone

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -35,15 +36,29 @@ class WithdrawalOutput(serializers.Serializer):
     currency = serializers.CharField()
     status = serializers.ChoiceField(choices=Withdrawal.Status.choices)
     package_info = serializers.SerializerMethodField(
-        help_text="For wx.requestMerchantTransfer while the status is awaiting_confirmation."
+        help_text="wx.requestMerchantTransfer's package while the status is awaiting_confirmation."
+    )
+    mch_id = serializers.SerializerMethodField(
+        help_text="wx.requestMerchantTransfer's mchId (the paying merchant) with package_info."
+    )
+    app_id = serializers.SerializerMethodField(
+        help_text="wx.requestMerchantTransfer's appId (the mini-program) with package_info."
     )
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
 
+    @staticmethod
+    def _confirmable(withdrawal: Withdrawal) -> bool:
+        return withdrawal.status == Withdrawal.Status.AWAITING_CONFIRMATION and bool(withdrawal.package_info)
+
     def get_package_info(self, withdrawal: Withdrawal) -> str | None:
-        if withdrawal.status != Withdrawal.Status.AWAITING_CONFIRMATION:
-            return None
-        return withdrawal.package_info or None
+        return withdrawal.package_info if self._confirmable(withdrawal) else None
+
+    def get_mch_id(self, withdrawal: Withdrawal) -> str | None:
+        return settings.WECHATPAY_MCHID if self._confirmable(withdrawal) else None
+
+    def get_app_id(self, withdrawal: Withdrawal) -> str | None:
+        return settings.WECHAT_APP_ID if self._confirmable(withdrawal) else None
 
 
 class MyWithdrawalsApi(SelectorListApi):

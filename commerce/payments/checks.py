@@ -70,3 +70,39 @@ def withdrawal_settings_in_range(app_configs=None, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+@register()
+def transfer_settings_fit_wechat_pay(app_configs=None, **kwargs) -> list[Error]:
+    """What a merchant transfer sends must pass WeChat Pay's checks (else every payout is refused)."""
+    from commerce.payments.wechatpay import transfers
+
+    errors = []
+    if str(settings.WECHATPAY_TRANSFER_SCENE_ID) != transfers.SCENE_COMMISSION:
+        errors.append(
+            Error(
+                f"WECHATPAY_TRANSFER_SCENE_ID ({settings.WECHATPAY_TRANSFER_SCENE_ID!r}) must be "
+                f"{transfers.SCENE_COMMISSION!r} (佣金报酬): "
+                "its report infos 岗位类型 and 报酬说明 are what we send.",
+                id="commerce.E006",
+            )
+        )
+    for name in ("WITHDRAWAL_TRANSFER_REMARK", "WITHDRAWAL_JOB_TYPE", "WITHDRAWAL_PAY_DESCRIPTION"):
+        value = str(getattr(settings, name) or "")
+        if not value.strip() or len(value) > transfers.REMARK_CHARS:
+            errors.append(
+                Error(
+                    f"{name} must be 1 to {transfers.REMARK_CHARS} characters (WeChat Pay refuses others).",
+                    id="commerce.E007",
+                )
+            )
+    fee = (settings.WITHDRAWAL_MINIMUM * Decimal(settings.WITHDRAWAL_FEE_RATE)).quantize(Decimal("0.01"))
+    if 0 <= settings.WITHDRAWAL_FEE_RATE < 1 and settings.WITHDRAWAL_MINIMUM - fee < SMALLEST_TRANSFER:
+        errors.append(
+            Error(
+                f"WITHDRAWAL_MINIMUM ({settings.WITHDRAWAL_MINIMUM}) less its fee is below 0.10 yuan, "
+                "the smallest WeChat Pay merchant transfer.",
+                id="commerce.E008",
+            )
+        )
+    return errors

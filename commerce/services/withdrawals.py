@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+SMALLEST_TRANSFER = Decimal("0.10")
 S = Withdrawal.Status
 # WeChat's transfer states and the status each gives (None: in flight, the status stays).
 TRANSFER_STATES = {
@@ -108,7 +109,7 @@ def _check_request(*, user: User, amount: Decimal, real_name: str) -> Decimal:
             fields={"amount": [_("Enter at least %(minimum)s yuan.") % {"minimum": minimum}]},
         )
     fee = withdrawal_fee(amount=amount)
-    if fee < 0 or fee >= amount:
+    if fee < 0 or amount - fee < SMALLEST_TRANSFER:  # WeChat Pay transfers start at 0.10 yuan
         raise errors.WithdrawalBelowMinimum(fields={"amount": [_("The fee would take the whole amount.")]})
     if not user.wechat_openid:
         raise errors.WechatBindingRequired(
@@ -328,6 +329,9 @@ def withdrawal_reject(*, actor: Actor, withdrawal_id: int, note: str) -> Withdra
 def withdrawal_transfer(*, withdrawal_id: int, actor: Actor) -> Withdrawal:
     """Send an approved withdrawal to WeChat Pay (or send again one whose answer was lost).
 
+    Sent again, it is the same request with the same out_bill_no (WeChat answers the same bill,
+    with the ``package_info`` a query does not give).
+
     The status moves to ``transferring`` before the call, so a crash leaves it
     for ``sync_withdrawals`` to query. No lock is held during the call.
     Returns the withdrawal as it stands after WeChat's answer (``awaiting_confirmation``
@@ -335,7 +339,9 @@ def withdrawal_transfer(*, withdrawal_id: int, actor: Actor) -> Withdrawal:
     """
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
-        if withdrawal.status not in (S.APPROVED, S.TRANSFERRING):
+        # A bill found by query has no package_info: the same request again answers it.
+        unconfirmable = withdrawal.status == S.AWAITING_CONFIRMATION and not withdrawal.package_info
+        if withdrawal.status not in (S.APPROVED, S.TRANSFERRING) and not unconfirmable:
             return withdrawal
         if withdrawal.status == S.APPROVED:
             withdrawal.status, withdrawal.transfer_started_at = S.TRANSFERRING, timezone.now()
@@ -356,10 +362,25 @@ def withdrawal_transfer(*, withdrawal_id: int, actor: Actor) -> Withdrawal:
         logger.warning("Withdrawal %s: WeChat Pay did not answer the transfer: %s", withdrawal.pk, exc)
         return withdrawal
     except base.ProviderRefused as exc:
+        if not transfers.refusal_is_final(exc.code):
+            return _note_retry(withdrawal=withdrawal, exc=exc)
         state = _state_after_refusal(withdrawal=withdrawal, exc=exc)
         if state is None:
             return withdrawal
     return withdrawal_apply_transfer(actor=actor, state=state) or withdrawal
+
+
+def _note_retry(*, withdrawal: Withdrawal, exc: base.ProviderRefused) -> Withdrawal:
+    """A refusal to retry with the same out_bill_no (e.g. ``NOT_ENOUGH``): kept in ``wechat_state``.
+
+    The withdrawal stays ``transferring``; ``sync_withdrawals`` sends it again.
+    """
+    logger.warning("Withdrawal %s: WeChat Pay refused the transfer for now: %s", withdrawal.pk, exc)
+    Withdrawal.objects.filter(pk=withdrawal.pk, status=S.TRANSFERRING).update(
+        wechat_state=exc.code[:32], updated_at=timezone.now()
+    )
+    withdrawal.refresh_from_db()
+    return withdrawal
 
 
 def _state_after_refusal(*, withdrawal: Withdrawal, exc: base.ProviderRefused) -> base.TransferState | None:
@@ -449,6 +470,9 @@ def _sync_one(*, withdrawal: Withdrawal, now: datetime, actor: Actor) -> None:
             withdrawal_transfer(withdrawal_id=withdrawal.pk, actor=actor)
         return
     withdrawal = withdrawal_apply_transfer(actor=actor, state=state) or withdrawal
+    if withdrawal.status == S.AWAITING_CONFIRMATION and not withdrawal.package_info:
+        # Queries carry no package_info (the create answer was lost): ask for the same bill again.
+        withdrawal = withdrawal_transfer(withdrawal_id=withdrawal.pk, actor=actor)
     started = withdrawal.transfer_started_at or withdrawal.created_at
     overdue = now - started >= timedelta(hours=settings.WITHDRAWAL_CONFIRM_HOURS)
     if withdrawal.status == S.AWAITING_CONFIRMATION and overdue and state.state == "WAIT_USER_CONFIRM":

@@ -1,5 +1,6 @@
 """Withdrawals (提现): request, finance review, WeChat Pay merchant transfer, notifications, the ledger."""
 
+import time
 from datetime import timedelta
 from decimal import Decimal as D
 
@@ -60,6 +61,10 @@ def review(client, withdrawal, action: str, note: str = ""):
     page = client.post(url, data)
     assert page.status_code == 200 and withdrawal.out_bill_no in page.content.decode()
     return client.post(url, {**data, "confirm": "yes", "note": note, "key": "k1"})
+
+
+def sync_at(moment) -> None:
+    call_command("run_jobs", "sync_withdrawals", "--now", moment.isoformat())
 
 
 def balance(membership) -> D:
@@ -369,14 +374,85 @@ def test_many_racing_withdrawals_never_draw_more_than_the_balance(kol):
 
 def test_a_transfer_wechat_refuses_fails_and_returns_the_money(kol, kol_client, finance, wechatpay_server):
     withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "60.00").json()["id"])
-    wechatpay_server.fail_next(403, "NOT_ENOUGH", "商户运营账户资金不足")
+    wechatpay_server.fail_next(400, "PARAM_ERROR", "输入源“/body/openid”映射到值字段“openid”格式不符")
 
     response = review(finance, withdrawal, "approve_withdrawals")
 
     withdrawal.refresh_from_db()
-    assert withdrawal.status == Withdrawal.Status.FAILED and "NOT_ENOUGH" in withdrawal.fail_reason
+    assert withdrawal.status == Withdrawal.Status.FAILED and "PARAM_ERROR" in withdrawal.fail_reason
     assert balance(kol) == D("300.00") and withdrawal.out_bill_no not in wechatpay_server.transfers
-    assert "NOT_ENOUGH" in response.wsgi_request._messages._queued_messages[0].message
+    assert "PARAM_ERROR" in response.wsgi_request._messages._queued_messages[0].message
+
+
+@pytest.mark.parametrize("code", ["NOT_ENOUGH", "SOMETHING_NEW"])
+def test_a_refusal_to_retry_keeps_the_bill_and_sends_the_same_one_again(
+    kol, kol_client, finance, wechatpay_server, code
+):
+    """NOT_ENOUGH: "top up, then retry with the same out_bill_no"; an unknown code: never a new bill."""
+    withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "60.00").json()["id"])
+    if code == "NOT_ENOUGH":
+        wechatpay_server.merchant_balance = 100  # fen: the operating account is nearly empty
+    else:
+        wechatpay_server.fail_next(403, code, "新的错误码")
+
+    response = review(finance, withdrawal, "approve_withdrawals")
+
+    withdrawal.refresh_from_db()
+    assert (withdrawal.status, withdrawal.wechat_state) == (Withdrawal.Status.TRANSFERRING, code)
+    assert balance(kol) == D("240.00") and not withdrawal.entries.filter(kind=CommissionEntry.Kind.RETURNED)
+    assert code in response.wsgi_request._messages._queued_messages[0].message
+    if code == "NOT_ENOUGH":  # still short at the next round: nothing changes, no new bill
+        sync_at(timezone.now() + timedelta(minutes=10))
+        assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.TRANSFERRING
+
+    wechatpay_server.merchant_balance = None  # topped up
+    sync_at(timezone.now() + timedelta(minutes=20))
+
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.AWAITING_CONFIRMATION and withdrawal.package_info
+    assert list(wechatpay_server.transfers) == [withdrawal.out_bill_no]
+    bills = {r.json["out_bill_no"] for r in wechatpay_server.requests if r.path.endswith("/transfer-bills")}
+    assert bills == {withdrawal.out_bill_no}
+
+
+def test_the_answer_carries_what_wx_request_merchant_transfer_needs(
+    kol, kol_client, finance, wechatpay_server, settings
+):
+    withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "60.00").json()["id"])
+    waiting = kol_client.get(f"{URL}{withdrawal.pk}/").json()
+    assert (waiting["package_info"], waiting["mch_id"], waiting["app_id"]) == (None, None, None)
+
+    review(finance, withdrawal, "approve_withdrawals")
+
+    shown = kol_client.get(f"{URL}{withdrawal.pk}/").json()
+    created = wechatpay_server.transfers[withdrawal.out_bill_no]
+    assert shown["mch_id"] == settings.WECHATPAY_MCHID == wechatpay_server.config.mchid
+    assert shown["app_id"] == created.request["appid"] == settings.WECHAT_APP_ID
+    assert shown["package_info"] and shown["status"] == "awaiting_confirmation"
+    wechatpay_server.settle_transfer(withdrawal.out_bill_no, "SUCCESS")
+    assert kol_client.get(f"{URL}{withdrawal.pk}/").json()["mch_id"] is None
+
+
+def test_what_we_send_is_exactly_the_documented_body(kol, kol_client, finance, wechatpay_server, settings):
+    withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "60.00").json()["id"])
+    review(finance, withdrawal, "approve_withdrawals")
+
+    sent = wechatpay_server.transfers[withdrawal.out_bill_no].request
+    assert sent == {
+        "appid": settings.WECHAT_APP_ID,
+        "out_bill_no": withdrawal.out_bill_no,
+        "transfer_scene_id": "1005",
+        "openid": kol.user.wechat_openid,
+        "transfer_amount": 6000,
+        "transfer_remark": settings.WITHDRAWAL_TRANSFER_REMARK,
+        "notify_url": settings.WECHATPAY_NOTIFY_URL,
+        "transfer_scene_report_infos": [
+            {"info_type": "岗位类型", "info_content": settings.WITHDRAWAL_JOB_TYPE},
+            {"info_type": "报酬说明", "info_content": settings.WITHDRAWAL_PAY_DESCRIPTION},
+        ],
+    }
+    request = next(r for r in wechatpay_server.requests if r.path.endswith("/transfer-bills"))
+    assert request.headers["wechatpay-serial"] == settings.WECHATPAY_PUBLIC_KEY_ID
 
 
 def test_a_transfer_notification_that_is_not_ours_is_ignored(kol, kol_client, finance, wechatpay_server):
@@ -394,3 +470,61 @@ def test_a_transfer_notification_that_is_not_ours_is_ignored(kol, kol_client, fi
     assert delivery.status == 204  # taken (WeChat stops retrying) but nothing changes
     assert WebhookEvent.objects.get(type="MCHTRANSFER.BILL.FINISHED").outcome == WebhookEvent.Outcome.IGNORED
     assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.AWAITING_CONFIRMATION
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("WECHATPAY_TRANSFER_SCENE_ID", "1000", "commerce.E006"),
+        ("WITHDRAWAL_TRANSFER_REMARK", "", "commerce.E007"),
+        ("WITHDRAWAL_TRANSFER_REMARK", "佣" * 33, "commerce.E007"),
+        ("WITHDRAWAL_JOB_TYPE", "  ", "commerce.E007"),
+        ("WITHDRAWAL_PAY_DESCRIPTION", "说" * 33, "commerce.E007"),
+        ("WITHDRAWAL_FEE_RATE", D("0.5"), "commerce.E008"),  # 10.00 less 5.00 is fine ...
+    ],
+)
+def test_transfer_settings_wechat_would_refuse_fail_the_checks(settings, name, value, check_id):
+    from commerce.payments.checks import transfer_settings_fit_wechat_pay
+
+    assert transfer_settings_fit_wechat_pay() == []
+    setattr(settings, name, value)
+    if check_id == "commerce.E008":
+        settings.WITHDRAWAL_MINIMUM = D("0.15")  # ... 0.15 less 0.08 is below WeChat's 0.10
+
+    assert [error.id for error in transfer_settings_fit_wechat_pay()] == [check_id]
+
+
+def test_a_withdrawal_whose_transfer_would_be_below_ten_fen_is_refused(kol, kol_client, settings):
+    settings.WITHDRAWAL_MINIMUM, settings.WITHDRAWAL_FEE_RATE = D("0.10"), D("0.5")
+
+    response = ask(kol_client, "0.15")
+
+    assert response.status_code == 400 and "amount" in response.json()["error"]["fields"]
+    assert not Withdrawal.objects.exists() and balance(kol) == D("300.00")
+
+
+def test_a_transfer_whose_answer_is_lost_is_found_by_its_out_bill_no_never_sent_anew(
+    kol, kol_client, finance, wechatpay_server, settings
+):
+    """WeChat made the bill but we timed out: the job finds it by the same out_bill_no."""
+    withdrawal = Withdrawal.objects.get(pk=ask(kol_client, "50.00").json()["id"])
+    settings.WECHATPAY_TIMEOUT_SECONDS = 0.3
+    wechatpay_server.hang = 0.8
+
+    review(finance, withdrawal, "approve_withdrawals")
+
+    assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.TRANSFERRING
+    for _ in range(50):  # WeChat finishes the request we stopped waiting for
+        if withdrawal.out_bill_no in wechatpay_server.transfers:
+            break
+        time.sleep(0.1)
+    wechatpay_server.hang = 0
+    sync_at(timezone.now() + timedelta(minutes=10))
+
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.AWAITING_CONFIRMATION and withdrawal.package_info
+    # Found by query (which has no package_info), then asked again as the same bill for its package_info.
+    sent = [(r.method, r.path.rsplit("/", 1)[-1]) for r in wechatpay_server.requests]
+    assert sent == [("POST", "transfer-bills"), ("GET", withdrawal.out_bill_no), ("POST", "transfer-bills")]
+    posted = {r.json["out_bill_no"] for r in wechatpay_server.requests if r.method == "POST"}
+    assert posted == {withdrawal.out_bill_no} and list(wechatpay_server.transfers) == [withdrawal.out_bill_no]

@@ -241,7 +241,8 @@ class _FakeWechat(BaseHTTPRequestHandler):
         if path == "/cgi-bin/stable_token":
             answer = {"access_token": "fake-token", "expires_in": 7200}
         elif path == "/wxa/business/getuserphonenumber" and str(data.get("code", "")).startswith("good-"):
-            phone = {"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86"}
+            phone = {"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86",
+                     "watermark": {"timestamp": 1764633600, "appid": "wx-test-app"}}  # fmt: skip
             answer = {"errcode": 0, "errmsg": "ok", "phone_info": phone}
         else:
             answer = {"errcode": 40029, "errmsg": "invalid code"}

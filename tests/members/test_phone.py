@@ -117,3 +117,38 @@ def test_owners_see_the_phone_on_delivery_orders_only_never_in_member_lists(clie
     assert "13955556666" not in virtual_page
     assert str(member.user) in members_page and "13955556666" not in members_page
     assert members_api.status_code == 200 and "13955556666" not in members_api.content.decode()
+
+
+def test_a_number_watermarked_for_another_app_is_not_kept(user, user_client, miniprogram_server):
+    code = miniprogram_server.issue_phone_code("13912345678", appid="wxOtherApp000000")
+
+    response = user_client.post(URL, {"code": code}, format="json")
+
+    assert response.status_code == 502 and response.json()["error"]["code"] == "wechat_bad_answer"
+    assert User.objects.get(pk=user.pk).phone == ""
+
+
+def test_a_refused_token_is_renewed_without_force_unless_wechat_hands_it_out_again(
+    user, user_client, miniprogram_server
+):
+    def forced():
+        return [data["force_refresh"] for path, _q, data in miniprogram_server.calls if "stable" in path]
+
+    user_client.post(URL, {"code": miniprogram_server.issue_phone_code("13700000000")}, format="json")
+    miniprogram_server.expire_token()  # expired: normal mode gives a new one
+    assert (
+        user_client.post(
+            URL, {"code": miniprogram_server.issue_phone_code("13700000001")}, format="json"
+        ).status_code
+        == 200
+    )
+    assert forced() == [False, False]
+
+    miniprogram_server.fail_next(40001, "invalid credential")  # the current token refused: force mode
+    assert (
+        user_client.post(
+            URL, {"code": miniprogram_server.issue_phone_code("13700000002")}, format="json"
+        ).status_code
+        == 200
+    )
+    assert forced() == [False, False, False, True] and miniprogram_server.forced_refreshes == 1

@@ -7,13 +7,15 @@ WeChat sends it). Endpoints:
   ``issue_code(openid, unionid=None)`` and work once (40029 invalid, 40163 already used);
 * ``POST /cgi-bin/stable_token`` ``{grant_type, appid, secret, force_refresh}``: the same token until
   its last 5 minutes (7200 s), then a new one while the old one lives on until it expires;
-  ``force_refresh`` replaces it (the old one stops working);
+  ``force_refresh`` replaces it (the old one stops working; 20 a day, then 45009); ``force_refresh``
+  must be a JSON boolean (47001);
 * ``POST /cgi-bin/message/subscribe/send?access_token=``: needs a template (``add_template``) and a
   member's unused consent (``subscribe``); 43101 without one; values within WeChat's limits per key
   type (length, and what a phrase, number, amount ... may hold) or 47003;
 * ``POST /wxa/sec/order/upload_shipping_info?access_token=``: the payment must be known
   (``add_payment`` or a linked ``WechatPayServer``; 10060001 otherwise), one re-upload allowed;
-* ``POST /wxa/business/getuserphonenumber?access_token=`` ``{code}``: codes from ``issue_phone_code``.
+* ``POST /wxa/business/getuserphonenumber?access_token=`` ``{code}`` (a string, else 47001): codes from
+  ``issue_phone_code``; the answer's ``phone_info.watermark.appid`` is the app the code was issued to.
 
 Token errors: 41001 missing, 40001 invalid, 42001 expired. ``fail_next(errcode, errmsg)`` makes the
 next call answer an error (e.g. -1 system busy, 45011 quota), ``fail_http_next(502)`` a gateway error,
@@ -35,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 TOKEN_LIFETIME = 7200
 RENEW_BEFORE = 300  # normal mode hands out a new token in the last 5 minutes; the old one lives on
+FORCE_REFRESH_DAILY = 20
 # The longest value WeChat accepts per subscription-message key type (characters).
 KEY_LIMITS = {
     "thing": 20,
@@ -97,6 +100,7 @@ class MiniProgramServer:
         self._phone_codes: dict[str, str] = {}
         self._token: tuple[str, float] | None = None  # the current token and its expiry
         self._tokens: dict[str, float] = {}  # every token still accepted, with its expiry
+        self.forced_refreshes = 0  # force_refresh calls today (WeChat allows 20)
         self._faults: list[_Refusal] = []
         self._http_faults: list[int] = []
         self._lock = threading.RLock()
@@ -129,9 +133,10 @@ class MiniProgramServer:
         self._codes[code] = {"openid": openid, "unionid": unionid, "used": False}
         return code
 
-    def issue_phone_code(self, phone: str, country_code: str = "86") -> str:
+    def issue_phone_code(self, phone: str, country_code: str = "86", *, appid: str | None = None) -> str:
+        """A ``getPhoneNumber`` code (valid once); ``appid`` puts another app in the watermark."""
         code = secrets.token_hex(16)
-        self._phone_codes[code] = f"{country_code}:{phone}"
+        self._phone_codes[code] = (country_code, phone, appid or self.appid)
         return code
 
     def add_template(self, template_id: str, keys: list[str]) -> None:
@@ -235,10 +240,13 @@ class MiniProgramServer:
         if data.get("grant_type") != "client_credential":
             raise _Refusal(40002, "invalid grant_type")
         self._check_credentials(data.get("appid"), data.get("secret"))
-        if data.get("force_refresh") not in (None, True, False):
+        if "force_refresh" in data and not isinstance(data["force_refresh"], bool):
             raise _Refusal(47001, "data format error")
         now = self.clock()
         if data.get("force_refresh"):
+            if self.forced_refreshes >= FORCE_REFRESH_DAILY:
+                raise _Refusal(45009, "reach max api daily quota limit")
+            self.forced_refreshes += 1
             self._tokens.clear()  # the last token stops working at once
         if data.get("force_refresh") or self._token is None or self._token[1] - now <= RENEW_BEFORE:
             self._token = (secrets.token_urlsafe(48), now + TOKEN_LIFETIME)
@@ -350,10 +358,13 @@ class MiniProgramServer:
                 raise _Refusal(10060014, "参数错误：顺丰快递须填写 contact（收件人或寄件人联系方式）")
 
     def _phone_number(self, _query: dict, data: dict) -> dict:
-        entry = self._phone_codes.pop(str(data.get("code", "")), None)
+        code = data.get("code")
+        if not isinstance(code, str) or not code:
+            raise _Refusal(47001, "data format error")
+        entry = self._phone_codes.pop(code, None)
         if entry is None:
             raise _Refusal(40029, "invalid code")
-        country, phone = entry.split(":", 1)
+        country, phone, appid = entry
         return {
             "errcode": 0,
             "errmsg": "ok",
@@ -361,7 +372,7 @@ class MiniProgramServer:
                 "phoneNumber": phone if country == "86" else f"+{country}{phone}",
                 "purePhoneNumber": phone,
                 "countryCode": country,
-                "watermark": {"timestamp": int(self.clock()), "appid": self.appid},
+                "watermark": {"timestamp": int(self.clock()), "appid": appid},
             },
         }
 

@@ -16,8 +16,20 @@ name the WeChat Pay public key id. Every JSON answer (errors included) and every
 signed with the platform key in public-key mode (``Wechatpay-Serial: PUB_KEY_ID_...``).
 Notifications carry their resource encrypted with AEAD_AES_256_GCM and the APIv3 key.
 
-Unknown body fields are ignored (as the v3 gateway does); known ones are checked strictly for type,
-length and format, including ``null`` values, which are refused.
+Unknown body fields are ignored (as the v3 gateway does), except by 发起转账, which refuses any field
+its page does not list (so tests prove we send only documented ones); known ones are checked
+strictly for type, length and format, including ``null`` values, which are refused.
+
+Merchant transfers (商家转账, https://pay.weixin.qq.com/doc/v3/merchant/4012716434): appid (the
+merchant's), out_bill_no ``[0-9A-Za-z]{5,32}``, transfer_scene_id (string, 1000 or 1005 here),
+openid, transfer_amount (integer fen, from 10 = 0.1 yuan), transfer_remark (<= 32 characters),
+notify_url, user_recv_perception (one of the scene's values), transfer_scene_report_infos (exactly
+the scene's info_types, each once: 1005 岗位类型 and 报酬说明; info_type <= 15 and info_content
+<= 32 characters) and user_name (RSA-OAEP ciphertext with the WeChat Pay public key, named by
+``Wechatpay-Serial``; refused below 0.3 yuan, required from 2,000 yuan). The same out_bill_no with
+the same parameters (user_name compared in clear) answers the same bill; otherwise ``400
+INVALID_REQUEST``. ``403 NOT_ENOUGH`` when ``merchant_balance`` is below the amount (retry with the
+same out_bill_no after a top-up).
 
 Choices where the documentation leaves the exact answer open (kept in one place here):
 
@@ -27,7 +39,7 @@ Choices where the documentation leaves the exact answer open (kept in one place 
   closing a closed order is a no-op 204; unknown order: ``404 ORDER_NOT_EXIST``;
 * a refund above what remains refundable: ``400 INVALID_REQUEST`` (business rule); ``403
   NOT_ENOUGH`` is the documented "merchant balance too low" and is produced when
-  ``server.merchant_balance`` (fen, ``None`` = unlimited) is smaller than the refund;
+  ``server.merchant_balance`` (fen, ``None`` = unlimited) is smaller than the refund or transfer;
 * refund of an unknown order: ``404 RESOURCE_NOT_EXISTS``; of an unpaid one: ``400 INVALID_REQUEST``;
 * ``notify_url`` must be http(s) without a query; ``require_https_notify=True`` demands https as
   WeChat does for public domains (tests use http://127.0.0.1 or http://testserver, so it is off);
@@ -50,6 +62,7 @@ Test controls:
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -94,6 +107,15 @@ BILL_SUMMARY_HEADER = (
 FEE_RATE = Decimal("0.006")
 # Report infos WeChat requires per transfer scene (商家转账 "转账场景报备信息").
 TRANSFER_SCENES = {"1000": ("活动名称", "奖励说明"), "1005": ("岗位类型", "报酬说明")}
+# What ``user_recv_perception`` may say per scene (absent: the scene's default is shown).
+TRANSFER_PERCEPTIONS = {"1000": ("活动奖励", "现金奖励"), "1005": ("劳务报酬", "报酬收入")}
+# The documented body of 发起转账; anything else is refused (see the module docstring).
+TRANSFER_FIELDS = {
+    "appid", "out_bill_no", "transfer_scene_id", "openid", "user_name", "transfer_amount",
+    "transfer_remark", "notify_url", "user_recv_perception", "transfer_scene_report_infos",
+}  # fmt: skip
+# user_name may be sent from 0.30 yuan and must be from 2,000 yuan (fen).
+USER_NAME_FROM, USER_NAME_REQUIRED_FROM = 30, 200000
 NOTIFY_MODES = {"deliver", "hold", "drop", "twice", "tamper", "stale"}
 
 
@@ -1147,6 +1169,9 @@ class WechatPayServer:
 
     def _create_transfer(self, *, data: Any, headers: dict[str, str], **_: Any) -> _Answer:
         body = Fields(data if data is not None else {})
+        unknown = sorted(set(body.data) - TRANSFER_FIELDS)
+        if unknown:
+            raise _param_error(f"输入源“/body/{unknown[0]}”不是发起转账接口的参数")
         if body.str("appid", max_bytes=32) != self.config.appid:
             raise WxError(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配，请检查后再试")
         out_bill_no = body.str("out_bill_no", pattern=OUT_BILL_NO)
@@ -1155,32 +1180,46 @@ class WechatPayServer:
         amount = body.int("transfer_amount", minimum=10)
         body.str("transfer_remark", max_chars=32)
         self._check_notify_url(body.str("notify_url", required=False, max_bytes=256))
-        body.str("user_recv_perception", required=False, max_bytes=128)
-        infos = body.list("transfer_scene_report_infos") or []
+        perception = body.str("user_recv_perception", required=False, max_chars=32)
+        infos = body.list("transfer_scene_report_infos", required=True)
+        types = []
         for index, item in enumerate(infos):
             info = Fields(item, f"/body/transfer_scene_report_infos/{index}")
-            info.str("info_type", max_bytes=15 * 3)
-            info.str("info_content", max_bytes=32 * 3)
+            if set(info.data) - {"info_type", "info_content"}:
+                raise _param_error("转账场景报备信息明细只含 info_type、info_content")
+            types.append(info.str("info_type", max_chars=15))
+            info.str("info_content", max_chars=32)
         if scene not in TRANSFER_SCENES:
             raise WxError(403, "NO_AUTH", "商户未开通该转账场景")
-        missing = set(TRANSFER_SCENES[scene]) - {item["info_type"] for item in infos}
-        if missing:
-            raise _param_error(f"转账场景报备信息缺少：{'、'.join(sorted(missing))}")
+        if sorted(types) != sorted(TRANSFER_SCENES[scene]):
+            raise _param_error("未传入完整且对应的转账场景报备信息，请根据接口文档检查")
+        if perception is not None and perception not in TRANSFER_PERCEPTIONS.get(scene, ()):
+            raise WxError(400, "INVALID_REQUEST", "暂不支持展示当前传入的用户收款感知")
         user_name = self._transfer_user_name(body.str("user_name", required=False), amount, headers)
         existing = self.transfers.get(out_bill_no)
         if existing is not None:
-            if existing.request != data:
+            # The same bill again answers the bill; user_name is compared in clear (OAEP differs each time).
+            same = {k: v for k, v in existing.request.items() if k != "user_name"} == {
+                k: v for k, v in data.items() if k != "user_name"
+            }
+            if not same or existing.user_name != user_name:
                 raise WxError(400, "INVALID_REQUEST", "商户单号重复，且请求参数与之前不一致")
             return _Answer(200, self._transfer_created(existing))
+        if self.merchant_balance is not None and amount > self.merchant_balance:
+            raise WxError(
+                403, "NOT_ENOUGH", "商户运营账户资金不足，充值后可以原单号发起重试，请勿更换商户单号"
+            )
         transfer = Transfer(out_bill_no, "1330" + _digits(36), data, user_name, self.now())
         self.transfers[out_bill_no] = transfer
         return _Answer(200, self._transfer_created(transfer))
 
     def _transfer_user_name(self, ciphertext: str | None, amount: int, headers: dict[str, str]) -> str | None:
         if ciphertext is None:
-            if amount >= 200000:
+            if amount >= USER_NAME_REQUIRED_FROM:
                 raise _param_error("转账金额 >= 2000元 时，收款用户姓名 user_name 必填")
             return None
+        if amount < USER_NAME_FROM:
+            raise _param_error("转账金额 < 0.3元 时，不允许填写收款用户姓名 user_name")
         if headers.get("wechatpay-serial") != self.config.public_key_id:
             raise _param_error("加密敏感字段时须在 Wechatpay-Serial 头中传入微信支付公钥ID")
         try:
@@ -1272,7 +1311,9 @@ def _handler_for(server: WechatPayServer) -> type[BaseHTTPRequestHandler]:
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
-            self.wfile.write(raw)
+            # A client that stopped waiting (a timeout test) gets nothing: WeChat's work is done anyway.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(raw)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

@@ -23,6 +23,17 @@ REMARK_CHARS = 32
 REPORT_INFO_CHARS = 32
 REAL_NAME_FROM = Decimal("2000.00")
 EVENT_FINISHED = "MCHTRANSFER.BILL.FINISHED"
+# The scene whose report infos we send (佣金报酬): 岗位类型 and 报酬说明, each once.
+SCENE_COMMISSION = "1005"
+# Refusals that mean the request itself is wrong: WeChat made no bill, the transfer has failed.
+# Any other refusal (NOT_ENOUGH "top up, then retry with the same out_bill_no", a code new to us)
+# leaves the transfer in flight: it is sent again with the same out_bill_no, never a new one.
+FINAL_REFUSALS = {"PARAM_ERROR", "INVALID_REQUEST", "NO_AUTH", "APPID_MCHID_NOT_MATCH", "USER_NAME"}
+
+
+def refusal_is_final(code: str) -> bool:
+    """Whether a refused transfer has failed (else: retry later with the same out_bill_no)."""
+    return code in FINAL_REFUSALS
 
 
 def real_name_required(amount: Decimal) -> bool:
