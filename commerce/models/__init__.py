@@ -1,3 +1,4 @@
+from commerce.models.after_sales import AfterSale, AfterSaleLine
 from commerce.models.catalog import CURRENCY_CNY, Category, Product, Sku
 from commerce.models.commissions import Commission, CommissionEntry
 from commerce.models.fulfilment import Shipment, ShipmentLine, ShippingUpload
@@ -11,6 +12,8 @@ from commerce.models.tickets import Ticket
 
 __all__ = [
     "CURRENCY_CNY",
+    "AfterSale",
+    "AfterSaleLine",
     "BillDifference",
     "BillReconciliation",
     "Category",
