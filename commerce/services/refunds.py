@@ -474,7 +474,8 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
             fully_refunded=order.payment_status == Order.PaymentStatus.REFUNDED,
         )
     commission_reverse_for_order(order=order, now=timezone.now(), actor=actor)
-    _after_sales_settle(actor=actor, order=order)
+    if refunded > previously_refunded:
+        _after_sales_settle(actor=actor, order=order)
     if refunded <= 0 and previously_refunded <= 0:
         return order
     # Lock order as in a payment: order, then SKUs, then memberships (points, an entry's end).
