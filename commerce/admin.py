@@ -1136,3 +1136,6 @@ class ShippingUploadAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAd
     list_filter = ["status", "logistics_type", OrderCommunityFilter]
     search_fields = ["=order__id"]
     list_select_related = ["order", "shipment"]
+
+
+from commerce import admin_after_sales  # noqa: E402, F401  (registers the after-sale pages)

@@ -527,3 +527,75 @@ def test_two_approvals_and_two_receipts_at_once_send_one_refund_each(stripe):
     assert set(AfterSale.objects.values_list("status", flat=True)) == {"refunded"}
     assert order_of(order.pk).amount_refunded == D("20.00")
     connection.close()
+
+
+# --- Admin -------------------------------------------------------------------------------------------------
+
+
+def admin_post(client, action, ids, **fields):
+    from django.urls import reverse
+
+    data = {"action": action, "_selected_action": ids, **fields}
+    return client.post(reverse("admin:commerce_aftersale_changelist"), data, follow=True)
+
+
+def test_owners_see_only_their_communities_requests_in_the_admin(shop, stripe, client):
+    from django.urls import reverse
+
+    order = delivered(shop, stripe)
+    mine = body(ask(shop["user"], order.pk, lines=[(lines_of(order)[0], 1)]))
+    other = make_shop()
+    other_order = delivered(other, stripe)
+    theirs = body(ask(other["user"], other_order.pk, lines=[(lines_of(other_order)[0], 1)]))
+    client.force_login(shop["owner"])
+
+    listed = client.get(reverse("admin:commerce_aftersale_changelist"))
+    foreign = client.get(reverse("admin:commerce_aftersale_change", args=[theirs["id"]]))
+    attempt = admin_post(client, "approve_after_sales", [theirs["id"]], confirm="yes")
+
+    assert listed.status_code == 200
+    assert [row.pk for row in listed.context["cl"].result_list] == [mine["id"]]
+    assert foreign.status_code == 302  # the admin says it does not exist and goes back
+    assert attempt.status_code == 200 and AfterSale.objects.get(pk=theirs["id"]).status == "requested"
+    assert not Refund.objects.exists()
+
+
+def test_the_admin_asks_before_approving_then_refunds_with_the_owner_as_actor(shop, stripe, client):
+    order = delivered(shop, stripe)
+    request = body(ask(shop["user"], order.pk, lines=[(lines_of(order)[0], 2)], reason="发霉"))
+    client.force_login(shop["owner"])
+
+    page = admin_post(client, "approve_after_sales", [request["id"]])
+
+    assert page.templates[0].name == "admin/commerce/aftersale/decision_confirmation.html"
+    content = page.content.decode()
+    assert "¥20.00" in content and "发霉" in content and not Refund.objects.exists()
+
+    done = admin_post(client, "approve_after_sales", [request["id"]], confirm="yes", reason="同意退款")
+
+    assert AfterSale.objects.get().status == "refunded" and Refund.objects.get().amount == D("20.00")
+    assert AuditEntry.objects.get(action="after_sale.approved").actor_id == shop["owner"].pk
+    assert any("1" in str(m) for m in done.context["messages"])
+
+
+def test_the_admin_rejects_only_with_a_reason_and_receives_returns_with_restock(shop, stripe, client):
+    order = delivered(shop, stripe)
+    berries, jam = lines_of(order)
+    refused = body(ask(shop["user"], order.pk, lines=[(berries, 1)]))
+    ret = body(ask(shop["user"], order.pk, type="return_refund", lines=[(jam, 2)]))
+    after_sale_approve(actor=shop["owner"], after_sale_id=ret["id"])
+    stock_before = Sku.objects.get(pk=shop["jam"].pk).stock
+    client.force_login(shop["owner"])
+
+    no_reason = admin_post(client, "reject_after_sales", [refused["id"]], confirm="yes", reason="")
+    not_sent = admin_post(client, "receive_after_sales", [ret["id"]])
+    send_back(shop["user"], order.pk, ret["id"], carrier="SF", tracking_no="SF24680")
+    admin_post(client, "reject_after_sales", [refused["id"]], confirm="yes", reason="已超出质保")
+    admin_post(client, "receive_after_sales", [ret["id"]], confirm="yes", restock="on")
+
+    assert no_reason.context["form"].errors and "reason" in no_reason.context["form"].errors
+    assert any("tracking" in str(m) or "运单" in str(m) for m in not_sent.context["messages"])
+    assert AfterSale.objects.get(pk=refused["id"]).decision_reason == "已超出质保"
+    assert AfterSale.objects.get(pk=ret["id"]).status == "refunded"
+    assert Sku.objects.get(pk=shop["jam"].pk).stock == stock_before + 2
+    assert Refund.objects.get().after_sale_id == ret["id"]
