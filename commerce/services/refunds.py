@@ -57,7 +57,7 @@ from commerce.services.commissions import commission_hold_sync, commission_rever
 from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, set_payment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.stock import skus_lock, stock_release, stock_take
-from commerce.services.tickets import ticket_refund_for_order
+from commerce.services.tickets import ticket_refund_for_order, ticket_restore_for_order
 from members.models import Membership, PointsEntry, User
 from members.services.memberships import membership_activate_paid, membership_end_paid
 from members.services.points import points_award
@@ -423,6 +423,7 @@ def _retake_seats(*, actor: Actor, order: Order, targets: dict[int, int]) -> Non
         return
     for line in lines:
         OrderLine.objects.filter(pk=line.pk).update(quantity_released=targets.get(line.pk, 0))
+    ticket_restore_for_order(actor=actor, order=order)
 
 
 def _restore_membership(*, actor: Actor, order: Order) -> None:
