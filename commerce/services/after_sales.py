@@ -35,7 +35,12 @@ from commerce.models import AfterSale, AfterSaleLine, Order, OrderLine, Refund
 from commerce.services.commissions import commission_hold_sync
 from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, InvalidTransition, set_fulfilment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
-from commerce.services.refunds import line_refundable_amount, order_refundable_amount, refund_request
+from commerce.services.refunds import (
+    line_refundable_amount,
+    order_refundable_amount,
+    order_refundable_unless_disputed,
+    refund_request,
+)
 from commerce.services.shipments import CARRIER, TRACKING_NO, next_fulfilment
 from commerce.services.stock import stock_put_back, stock_release
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
@@ -266,6 +271,15 @@ def _issue_refund(*, actor: Actor, after_sale: AfterSale) -> None:
     )
 
 
+def _check_refundable(*, order: Order, after_sale: AfterSale) -> None:
+    """Refuse before anything changes when the refund could not go out (the order refunded meanwhile,
+    or a dispute holds its money): the request stays as it was."""
+    if order.payment_status not in FULFILLABLE:
+        raise errors.OrderNotRefundable()
+    if after_sale.amount > order_refundable_unless_disputed(order=order):
+        raise errors.RefundExceedsPaid()
+
+
 def _needs_refund(after_sale: AfterSale) -> bool:
     refund = Refund.objects.filter(after_sale=after_sale).only("status").first()
     return refund is None or refund.status == Refund.Status.FAILED
@@ -291,6 +305,7 @@ def after_sale_approve(
                     raise errors.ReturnAddressMissing()
                 after_sale.status, after_sale.return_address = S.AWAITING_RETURN, address
             else:
+                _check_refundable(order=order, after_sale=after_sale)
                 after_sale.status = S.APPROVED
                 _count_refunded(actor=actor, order=order, after_sale=after_sale)
             after_sale.decision_reason = (reason or "").strip()[:500]
@@ -385,6 +400,7 @@ def after_sale_receive(
         if after_sale.status == S.AWAITING_RETURN and after_sale.received_at is None:
             if not after_sale.tracking_no:
                 raise errors.ReturnNotShipped()
+            _check_refundable(order=order, after_sale=after_sale)
             before = audit_snapshot(after_sale, AFTER_SALE_AUDIT_FIELDS)
             after_sale.received_at, after_sale.restocked = now or timezone.now(), restock
             if reason.strip():

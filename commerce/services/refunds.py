@@ -92,7 +92,7 @@ def line_refundable_amount(*, line: OrderLine, quantity: int) -> Decimal:
     return max(ZERO, min(line.unit_price * quantity, line.line_total - claimed))
 
 
-def _refundable_unless_disputed(*, order: Order) -> Decimal:
+def order_refundable_unless_disputed(*, order: Order) -> Decimal:
     """What may still be refunded (one query); refused while a dispute holds some of the money:
     Stripe refuses refunds of a charged-back payment (``charge_disputed``) until it is won."""
     totals = order.refunds.filter(status__in=Refund.OPEN_STATUSES).aggregate(
@@ -173,7 +173,7 @@ def refund_request(
         if payment is None or order.amount_paid <= 0 or order.payment_status not in FULFILLABLE:
             raise errors.OrderNotRefundable()
         if refund is None:
-            remaining = _refundable_unless_disputed(order=order)
+            remaining = order_refundable_unless_disputed(order=order)
             amount = remaining if amount is None else amount
             if amount <= 0 or amount > remaining:
                 raise errors.RefundExceedsPaid()

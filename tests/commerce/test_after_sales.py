@@ -599,3 +599,19 @@ def test_the_admin_rejects_only_with_a_reason_and_receives_returns_with_restock(
     assert AfterSale.objects.get(pk=ret["id"]).status == "refunded"
     assert Sku.objects.get(pk=shop["jam"].pk).stock == stock_before + 2
     assert Refund.objects.get().after_sale_id == ret["id"]
+
+
+def test_an_approval_the_order_can_no_longer_pay_changes_nothing(shop, stripe):
+    from tests.commerce.flows import refund_as_owner
+
+    order = delivered(shop, stripe)
+    berries, _jam = lines_of(order)
+    request = body(ask(shop["user"], order.pk, lines=[(berries, 1)]))
+    assert refund_as_owner(shop["owner"], order.pk, amount="35.00").status_code == 201  # 5.00 left
+
+    response = decide(shop["owner"], request["id"], "approve")
+
+    assert response.status_code == 400 and body(response)["error"]["code"] == "refund_exceeds_paid"
+    assert AfterSale.objects.get().status == "requested"
+    assert OrderLine.objects.get(pk=berries).quantity_refunded == 0
+    assert Refund.objects.filter(after_sale__isnull=False).count() == 0
