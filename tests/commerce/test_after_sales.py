@@ -615,3 +615,32 @@ def test_an_approval_the_order_can_no_longer_pay_changes_nothing(shop, stripe):
     assert AfterSale.objects.get().status == "requested"
     assert OrderLine.objects.get(pk=berries).quantity_refunded == 0
     assert Refund.objects.filter(after_sale__isnull=False).count() == 0
+
+
+def test_the_after_sale_pages_read_in_chinese(shop, stripe, client):
+    from django.urls import reverse
+
+    from tests.commerce.test_console_chinese import english_phrases
+
+    order = delivered(shop, stripe)
+    berries, jam = lines_of(order)
+    request = body(ask(shop["user"], order.pk, lines=[(berries, 1)], reason="坏了"))
+    ret = body(ask(shop["user"], order.pk, type="return_refund", lines=[(jam, 1)], reason="不要了"))
+    after_sale_approve(actor=shop["owner"], after_sale_id=ret["id"])
+    send_back(shop["user"], order.pk, ret["id"], carrier="SF", tracking_no="SF13579")
+    client.force_login(shop["owner"])
+    pages = {
+        "list": client.get(reverse("admin:commerce_aftersale_changelist")),
+        "request": client.get(reverse("admin:commerce_aftersale_change", args=[ret["id"]])),
+        "approve": admin_post(client, "approve_after_sales", [request["id"]]),
+        "reject": admin_post(client, "reject_after_sales", [request["id"]]),
+        "receive": admin_post(client, "receive_after_sales", [ret["id"]]),
+        "order": client.get(reverse("admin:commerce_order_change", args=[order.pk])),
+    }
+
+    found = {name: english_phrases(response.content.decode()) for name, response in pages.items()}
+
+    assert all(response.status_code == 200 for response in pages.values())
+    assert "售后申请" in pages["list"].content.decode() and "退货运单号" in pages["request"].content.decode()
+    assert "将按原支付方式退还" in pages["receive"].content.decode()
+    assert {name: phrases for name, phrases in found.items() if phrases} == {}
