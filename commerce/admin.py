@@ -24,6 +24,7 @@ from commerce import admin_tickets  # noqa: F401  (registers the ticket pages)
 from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.errors import PaymentProviderUnavailable
 from commerce.models import (
+    AfterSale,
     Category,
     Order,
     OrderLine,
@@ -656,6 +657,16 @@ class RefundInline(FinanceReadOnlyMixin, ReadOnlyMixin, ProviderLabelMixin, Pare
     readonly_fields = fields
 
 
+class AfterSaleInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
+    """The order's after-sale requests; each is decided on its own page (售后申请)."""
+
+    model = AfterSale
+    community_field = "order__community"
+    fields = ["type", "status", "amount", "reason", "decision_reason", "tracking_no", "created_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+
 class RefundForm(forms.Form):
     """The refund confirmation: an amount per order (at most its refundable remainder) and one reason."""
 
@@ -695,7 +706,7 @@ class RefundForm(forms.Form):
 
 @admin.register(Order)
 class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
-    inlines = [OrderLineInline, PaymentInline, RefundInline]
+    inlines = [OrderLineInline, PaymentInline, RefundInline, AfterSaleInline]
     list_display = [
         "id",
         "community",
