@@ -24,6 +24,7 @@ from commerce import admin_notifications, admin_tickets  # noqa: F401  (register
 from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.errors import PaymentProviderUnavailable
 from commerce.models import (
+    AfterSale,
     Category,
     Order,
     OrderLine,
@@ -656,6 +657,16 @@ class RefundInline(FinanceReadOnlyMixin, ReadOnlyMixin, ProviderLabelMixin, Pare
     readonly_fields = fields
 
 
+class AfterSaleInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
+    """The order's after-sale requests; each is decided on its own page (售后申请)."""
+
+    model = AfterSale
+    community_field = "order__community"
+    fields = ["type", "status", "amount", "reason", "decision_reason", "tracking_no", "created_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+
 class RefundForm(forms.Form):
     """The refund confirmation: an amount per order (at most its refundable remainder) and one reason."""
 
@@ -695,7 +706,7 @@ class RefundForm(forms.Form):
 
 @admin.register(Order)
 class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
-    inlines = [OrderLineInline, PaymentInline, RefundInline]
+    inlines = [OrderLineInline, PaymentInline, RefundInline, AfterSaleInline]
     list_display = [
         "id",
         "community",
@@ -742,6 +753,7 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "plan",
         "hold_expires_at",
         "paid_at",
+        "delivered_at",
         "cancelled_at",
         "cancel_reason",
         "needs_review",
@@ -1133,5 +1145,5 @@ class ShippingUploadAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAd
     list_select_related = ["order", "shipment"]
 
 
-# Registers the withdrawal pages (that module imports this one, so it comes last).
-from commerce import admin_withdrawals  # noqa: E402, F401
+# Registers the withdrawal and after-sale pages (those modules import this one, so they come last).
+from commerce import admin_after_sales, admin_withdrawals  # noqa: E402, F401

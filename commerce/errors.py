@@ -191,7 +191,42 @@ class NegativeBalance(ApplicationError):
     http_status = 409
 
 
+class AfterSaleWindowClosed(ApplicationError):
+    code = "after_sale_window_closed"
+    message = _(
+        "After-sale requests for this order closed %(days)d days after delivery. "
+        "Contact the community's owner."
+    )
+    http_status = 409
+
+    def __init__(self, *, days: int):
+        super().__init__(self.message % {"days": days})
+
+
+class AfterSaleNotAllowed(ApplicationError):
+    """Only paid goods orders take after-sale requests (tickets and entry fees have their own refunds)."""
+
+    code = "after_sale_not_allowed"
+    message = _("This order takes no after-sale requests: only paid goods orders do.")
+    http_status = 409
+
+
+class ReturnAddressMissing(ApplicationError):
+    code = "return_address_missing"
+    message = _(
+        "Set the community's return address first (community settings, Referral and points): "
+        "members need it to send goods back."
+    )
+    http_status = 409
+
+
 class WithdrawalNotReviewable(ApplicationError):
     code = "withdrawal_not_reviewable"
     message = _("This withdrawal was already decided or sent to WeChat Pay. Reload the list.")
+    http_status = 409
+
+
+class ReturnNotShipped(ApplicationError):
+    code = "return_not_shipped"
+    message = _("The member has not posted the return's tracking number yet: wait for the goods to be sent.")
     http_status = 409

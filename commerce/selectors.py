@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from commerce.models import Order, Payment, Product, Shipment, Sku
+from commerce.models import AfterSale, Order, Payment, Product, Shipment, Sku
 from members.models import Community, Membership, User
 from members.selectors import community_ids_managed_by
 
@@ -70,6 +70,7 @@ def _orders_prefetched(queryset: QuerySet[Order]) -> QuerySet[Order]:
         "lines",
         Prefetch("payments", queryset=Payment.objects.order_by("pk")),
         Prefetch("shipments", queryset=Shipment.objects.order_by("pk").prefetch_related("lines")),
+        Prefetch("after_sales", queryset=AfterSale.objects.order_by("pk").prefetch_related("lines")),
     )
 
 
@@ -94,6 +95,23 @@ def order_list_for_manager(*, user: User) -> QuerySet[Order]:
 def order_get_for_manager(*, user: User, order_id: int) -> Order:
     """``Order.DoesNotExist`` (a 404) unless ``user`` manages the order's community."""
     return order_list_for_manager(user=user).get(pk=order_id)
+
+
+def after_sale_list_for_buyer(*, buyer: User, order_id: int) -> QuerySet[AfterSale]:
+    """The after-sale requests of the caller's order ``order_id`` (none for another member's order)."""
+    return (
+        AfterSale.objects.filter(order_id=order_id, order__buyer=buyer)
+        .prefetch_related("lines")
+        .order_by("pk")
+    )
+
+
+def after_sale_list_for_manager(*, user: User) -> QuerySet[AfterSale]:
+    """After-sale requests of the communities ``user`` owns or operates; superusers see all."""
+    queryset = AfterSale.objects.select_related("order", "order__community", "requested_by")
+    if not user.is_superuser:
+        queryset = queryset.filter(order__community_id__in=community_ids_managed_by(user=user))
+    return queryset.prefetch_related("lines")
 
 
 def order_payment(order: Order) -> Payment | None:

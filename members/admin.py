@@ -235,6 +235,7 @@ class CommunityAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
                     "referral_level1_percent",
                     "referral_level2_percent",
                     "return_window_days",
+                    "return_address",
                     "commission_on_entry_orders",
                     "points_per_yuan",
                 ]

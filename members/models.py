@@ -80,6 +80,14 @@ class Community(models.Model):
         _("level 2 commission (%)"), max_digits=5, decimal_places=2, default=0
     )
     return_window_days = models.PositiveSmallIntegerField(_("return window (days)"), default=7)
+    return_address = models.TextField(
+        _("return address"),
+        max_length=1000,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("Where members send goods back (name, phone, address): shown on approved returns."),
+    )
     commission_on_entry_orders = models.BooleanField(
         _("commission on entry fees"),
         default=False,

@@ -281,6 +281,8 @@ STRIPE_MINIMUM_AMOUNTS = env.dict("STRIPE_MINIMUM_AMOUNTS", default={"CNY": "4.0
 ORDER_HOLD_MINUTES = env.int("ORDER_HOLD_MINUTES", default=30)
 # Shipments the buyer has not confirmed are confirmed (confirm_receipts) this many days after shipping.
 AUTO_CONFIRM_DAYS = env.int("AUTO_CONFIRM_DAYS", default=10)
+# After-sale requests (售后) are open until this many days after delivery; commissions wait for it too.
+AFTER_SALE_DAYS = env.int("AFTER_SALE_DAYS", default=7)
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
         "ProductKindEnum": "commerce.models.Product.Kind",

@@ -7,14 +7,20 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from commerce.models import Category, Order, Payment, Product
+from commerce.models import AfterSale, Category, Order, Payment, Product
 from commerce.payments.base import ONLINE_PROVIDERS, SHOWN_PROVIDERS
 from commerce.pricing import money, tier_price
 from commerce.selectors import order_payment
 from commerce.services.orders import MAX_LINES, MAX_QUANTITY
 from commerce.services.payments import payment_summary
 from commerce.services.shipments import TRACKING_NO
-from shequn_backend.api.fields import MONEY_OUTPUT_PATTERN, DateTimeField, MoneyInput, StrictCharField
+from shequn_backend.api.fields import (
+    MONEY_OUTPUT_PATTERN,
+    DateTimeField,
+    MoneyInput,
+    StrictBooleanField,
+    StrictCharField,
+)
 
 MAX_ID = 2**63 - 1
 
@@ -293,6 +299,68 @@ class ShipmentInput(serializers.Serializer):
     lines = ShipLineSerializer(many=True, required=False, help_text="Leave out to ship all unshipped lines.")
 
 
+class AfterSaleLineSerializer(serializers.Serializer):
+    line = serializers.IntegerField(min_value=1, max_value=MAX_ID, source="line_id")
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class AfterSaleInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=AfterSale.Type.choices)
+    lines = AfterSaleLineSerializer(many=True, min_length=1, max_length=MAX_LINES)
+    reason = StrictCharField(max_length=500)
+    amount = MoneyInput(
+        max_value=Decimal("9999999999.99"),
+        min_value=Decimal("0.01"),
+        required=False,
+        allow_null=True,
+        help_text="Defaults to what the units were paid; never more.",
+    )
+
+
+class AfterSaleOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    order_id = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=AfterSale.Type.choices)
+    status = serializers.ChoiceField(choices=AfterSale.Status.choices)
+    amount = MoneyField()
+    currency = serializers.CharField()
+    reason = serializers.CharField()
+    decision_reason = serializers.CharField(help_text="The owner's reason, if any.")
+    lines = AfterSaleLineSerializer(many=True)
+    return_address = serializers.CharField(allow_null=True, help_text="Where to send the goods back.")
+    carrier = serializers.CharField(allow_null=True)
+    tracking_no = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, after_sale):
+        body = super().to_representation(after_sale)
+        for name in ("return_address", "carrier", "tracking_no"):
+            body[name] = body[name] or None
+        return body
+
+
+class AfterSaleReturnInput(serializers.Serializer):
+    carrier = serializers.RegexField(
+        r"^[A-Za-z][A-Za-z0-9_]{1,19}$", max_length=20, help_text="WeChat's delivery id: SF, ZTO ..."
+    )
+    tracking_no = serializers.RegexField(TRACKING_NO.pattern, max_length=40)
+
+
+class AfterSaleDecisionInput(serializers.Serializer):
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class AfterSaleRejectInput(serializers.Serializer):
+    reason = StrictCharField(max_length=500, help_text="Told to the member.")
+
+
+class AfterSaleReceiveInput(AfterSaleDecisionInput):
+    restock = StrictBooleanField(
+        required=False, default=False, help_text="Put the returned goods back into stock."
+    )
+
+
 class OrderOutput(serializers.Serializer):
     id = serializers.IntegerField()
     community = serializers.SlugField(source="community.slug")
@@ -312,11 +380,7 @@ class OrderOutput(serializers.Serializer):
     delivery = serializers.ChoiceField(choices=Order.Delivery.choices)
     address = OrderAddressOutput(allow_null=True)
     shipments = ShipmentOutput(many=True)
-    after_sales = serializers.SerializerMethodField()
-
-    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
-    def get_after_sales(self, order):
-        return []  # after-sale requests come with the after-sale step of the fulfilment work
+    after_sales = AfterSaleOutput(many=True)
 
     @extend_schema_field(OrderPaymentOutput(allow_null=True))
     def get_payment(self, order):

@@ -1,6 +1,15 @@
 from django.urls import path
 
-from commerce.api import membership, reminders, sandbox, subscriptions, tickets, views, withdrawals
+from commerce.api import (
+    after_sales,
+    membership,
+    reminders,
+    sandbox,
+    subscriptions,
+    tickets,
+    views,
+    withdrawals,
+)
 
 urlpatterns = [
     path("communities/<slug:slug>/products/", views.ProductListApi.as_view(), name="product-list"),
@@ -18,6 +27,36 @@ urlpatterns = [
         "orders/<int:order_id>/confirm-receipt/",
         views.OrderConfirmReceiptApi.as_view(),
         name="order-confirm-receipt",
+    ),
+    path(
+        "orders/<int:order_id>/after-sales/",
+        after_sales.OrderAfterSalesApi.as_view(),
+        name="order-after-sales",
+    ),
+    path(
+        "orders/<int:order_id>/after-sales/<int:after_sale_id>/return/",
+        after_sales.OrderAfterSaleReturnApi.as_view(),
+        name="order-after-sale-return",
+    ),
+    path(
+        "orders/<int:order_id>/after-sales/<int:after_sale_id>/cancel/",
+        after_sales.OrderAfterSaleCancelApi.as_view(),
+        name="order-after-sale-cancel",
+    ),
+    path(
+        "owner/after-sales/<int:after_sale_id>/approve/",
+        after_sales.OwnerAfterSaleApproveApi.as_view(),
+        name="owner-after-sale-approve",
+    ),
+    path(
+        "owner/after-sales/<int:after_sale_id>/reject/",
+        after_sales.OwnerAfterSaleRejectApi.as_view(),
+        name="owner-after-sale-reject",
+    ),
+    path(
+        "owner/after-sales/<int:after_sale_id>/receive/",
+        after_sales.OwnerAfterSaleReceiveApi.as_view(),
+        name="owner-after-sale-receive",
     ),
     path(
         "owner/communities/<slug:slug>/products/",

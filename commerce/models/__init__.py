@@ -1,3 +1,4 @@
+from commerce.models.after_sales import AfterSale, AfterSaleLine
 from commerce.models.catalog import CURRENCY_CNY, Category, Product, Sku
 from commerce.models.commissions import Commission, CommissionEntry
 from commerce.models.fulfilment import Shipment, ShipmentLine, ShippingUpload
@@ -18,6 +19,8 @@ from commerce.models.withdrawals import Withdrawal
 
 __all__ = [
     "CURRENCY_CNY",
+    "AfterSale",
+    "AfterSaleLine",
     "BillDifference",
     "BillReconciliation",
     "Category",

@@ -45,6 +45,8 @@ class Commission(models.Model):
     )
     currency = models.CharField(_("currency"), max_length=3, default=CURRENCY_CNY)
     settle_after = models.DateTimeField(_("settles after"))
+    # Not due whatever ``settle_after`` says: goods not delivered yet, or an after-sale request open.
+    held = models.BooleanField(_("held"), default=False, db_default=False)
     settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
     reversed_at = models.DateTimeField(_("reversed at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -176,6 +176,8 @@ class Order(models.Model):
     request_fingerprint = models.CharField(_("request fingerprint"), max_length=64, blank=True)
     hold_expires_at = models.DateTimeField(_("hold expires at"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    # When the goods were all handed over (the fulfilment became delivered): after-sales run from it.
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     cancel_reason = models.CharField(_("cancel reason"), max_length=200, blank=True)
     needs_review = models.BooleanField(_("needs review"), default=False, db_index=True)
@@ -259,6 +261,8 @@ class OrderLine(models.Model):
     quantity_released = models.PositiveIntegerField(_("quantity released"), default=0)
     # Units in shipments: with the released ones never more than bought.
     quantity_shipped = models.PositiveIntegerField(_("quantity shipped"), default=0, db_default=0)
+    # Units refunded through after-sale requests (unshipped ones among them are also released).
+    quantity_refunded = models.PositiveIntegerField(_("quantity refunded"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("order line")
@@ -274,6 +278,9 @@ class OrderLine(models.Model):
             models.CheckConstraint(
                 condition=Q(quantity_shipped__lte=F("quantity") - F("quantity_released")),
                 name="order_line_shipped_lte_kept",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_refunded__lte=F("quantity")), name="order_line_refunded_lte_quantity"
             ),
         ]
 

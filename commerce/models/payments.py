@@ -109,6 +109,7 @@ class Refund(models.Model):
         BUYER = "buyer", _("Buyer (refund window)")
         PROVIDER = "provider", _("Made at the provider")
         DISPUTE = "dispute", _("Taken back by a dispute")
+        AFTER_SALE = "after_sale", _("After-sale request")
         DEMO = "demo", _("Demo data")
 
     OPEN_STATUSES = (Status.PENDING, Status.SUCCEEDED)
@@ -131,6 +132,15 @@ class Refund(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, default=CURRENCY_CNY)
     reason = models.CharField(_("reason"), max_length=500, blank=True)
+    # The after-sale request this refund pays out: one refund per request.
+    after_sale = models.OneToOneField(
+        "commerce.AfterSale",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refund",
+        verbose_name=_("after-sale request"),
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

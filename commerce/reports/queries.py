@@ -22,7 +22,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from commerce.models import Commission, CommissionEntry, Order, OrderLine, Payment, Refund, Withdrawal
+from commerce.models import (
+    Commission,
+    CommissionEntry,
+    Order,
+    OrderLine,
+    Payment,
+    Refund,
+    ShipmentLine,
+    ShippingUpload,
+    Withdrawal,
+)
 from commerce.payments.labels import provider_label
 from commerce.reports.columns import CellType, Column, Report, TotalRule
 from commerce.reports.filters import ReportFilters
@@ -331,6 +341,7 @@ REFUND_COLUMNS = (
     Column("currency", gettext_lazy("Currency"), width=8),
     money("amount", gettext_lazy("Amount")),
     Column("reason", gettext_lazy("Reason"), width=24),
+    Column("after_sale_id", gettext_lazy("After-sale no."), CellType.INTEGER, 10),
     when("created_at", gettext_lazy("Requested at")),
     when("confirmed_at", gettext_lazy("Confirmed at")),
 )
@@ -348,10 +359,11 @@ def refunds_rows(filters: ReportFilters) -> Iterator[tuple]:
         "currency",
         "amount",
         "reason",
+        "after_sale_id",
         LocalDateTime("created_at"),
         LocalDateTime("confirmed_at"),
     )
-    for pk, order, name, ref, status, source, currency, amount, reason, created, confirmed in _stream(
+    for pk, order, name, ref, status, source, currency, amount, reason, after_sale, *times in _stream(
         queryset
     ):
         yield (
@@ -364,13 +376,72 @@ def refunds_rows(filters: ReportFilters) -> Iterator[tuple]:
             currency,
             amount,
             reason,
-            created,
-            confirmed,
+            after_sale,
+            *times,
         )
 
 
 def refunds_count(filters: ReportFilters) -> int:
     return refunds_queryset(filters=filters).count()
+
+
+# --- shipments -------------------------------------------------------------------------------------
+
+
+def shipments_queryset(*, filters: ReportFilters) -> QuerySet[ShipmentLine]:
+    """What went out in packages, one row per order line in a package, dated by when it shipped."""
+    queryset = _in_range(ShipmentLine.objects.all(), field="shipment__shipped_at", filters=filters)
+    queryset = _in_communities(queryset, lookup="shipment__order__community_id", filters=filters)
+    if filters.status == "confirmed":
+        queryset = queryset.filter(shipment__confirmed_at__isnull=False)
+    elif filters.status == "unconfirmed":
+        queryset = queryset.filter(shipment__confirmed_at__isnull=True)
+    return queryset
+
+
+SHIPMENT_STATUSES = (
+    ("confirmed", gettext_lazy("Receipt confirmed")),
+    ("unconfirmed", gettext_lazy("Not confirmed yet")),
+)
+SHIPMENT_COLUMNS = (
+    Column("shipment_id", gettext_lazy("Shipment no."), CellType.INTEGER, 10),
+    Column("order_id", gettext_lazy("Order no."), CellType.INTEGER, 10),
+    Column("community", gettext_lazy("Community"), width=18),
+    Column("carrier", gettext_lazy("Carrier"), width=10),
+    Column("tracking_no", gettext_lazy("Tracking number"), width=22),
+    Column("title", gettext_lazy("Item"), width=24),
+    Column("quantity", gettext_lazy("Quantity"), CellType.INTEGER, 8, total=True),
+    Column("currency", gettext_lazy("Currency"), width=8),
+    money("value", gettext_lazy("Value shipped")),
+    when("shipped_at", gettext_lazy("Shipped at")),
+    when("confirmed_at", gettext_lazy("Receipt confirmed at")),
+    Column("wechat", gettext_lazy("WeChat shipping info"), width=14),
+)
+
+
+def shipments_rows(filters: ReportFilters) -> Iterator[tuple]:
+    uploads = labels(ShippingUpload.Status.choices)
+    queryset = shipments_queryset(filters=filters).values_list(
+        "shipment_id",
+        "shipment__order_id",
+        "shipment__order__community__name",
+        "shipment__carrier",
+        "shipment__tracking_no",
+        "line__title",
+        "quantity",
+        "shipment__order__currency",
+        "line__unit_price",
+        LocalDateTime("shipment__shipped_at"),
+        LocalDateTime("shipment__confirmed_at"),
+        "shipment__shipping_upload__status",
+    )
+    for *head, quantity, currency, price, shipped, confirmed, upload in _stream(queryset):
+        wechat = uploads[upload] if upload else ""
+        yield (*head, quantity, currency, price * quantity, shipped, confirmed, wechat)
+
+
+def shipments_count(filters: ReportFilters) -> int:
+    return shipments_queryset(filters=filters).count()
 
 
 # --- entry fees -------------------------------------------------------------------------------------
@@ -658,6 +729,20 @@ REPORT_DEFINITIONS = {
         notes=(gettext_lazy("The totals row adds succeeded refunds only."),),
         total_rule=TotalRule(
             "status", gettext_lazy("Total (succeeded refunds only)"), _succeeded(Refund.Status.choices)
+        ),
+    ),
+    "shipments": Report(
+        "shipments",
+        gettext_lazy("Shipments"),
+        SHIPMENT_COLUMNS,
+        shipments_rows,
+        shipments_count,
+        statuses=SHIPMENT_STATUSES,
+        notes=(
+            gettext_lazy(
+                "One row per order line in a package, dated by when it shipped; the value is the line's "
+                "unit price times the units in the package."
+            ),
         ),
     ),
     "entry_fees": Report(

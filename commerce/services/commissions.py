@@ -15,11 +15,12 @@ entry per idempotency key.
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q, Sum
 from django.utils.translation import gettext as _
 
-from commerce.models import Commission, CommissionEntry, Order
+from commerce.models import AfterSale, Commission, CommissionEntry, Order
 from members.models import Membership
 from shequn_backend.audit import (
     SYSTEM,
@@ -53,6 +54,35 @@ def order_return_window_days(*, order: Order) -> int:
         return community_days
     plain_lines = order.lines.filter(Q(product__isnull=True) | Q(product__return_window_days__isnull=True))
     return max(override, community_days) if plain_lines.exists() else override
+
+
+def _commission_held(*, order: Order) -> bool:
+    """Not due yet whatever the date: express goods not all delivered, or an after-sale request open."""
+    if order.delivery == Order.Delivery.EXPRESS and order.delivered_at is None:
+        return True
+    return AfterSale.objects.filter(order=order, status__in=AfterSale.OPEN_STATUSES).exists()
+
+
+def commission_due_after(*, order: Order) -> datetime:
+    """When the order's commissions may settle: its return window from payment and, once delivered,
+    ``AFTER_SALE_DAYS`` (or the longer return window) from delivery."""
+    window = order_return_window_days(order=order)
+    due = order.paid_at + timedelta(days=window)
+    if order.delivered_at is not None:
+        due = max(due, order.delivered_at + timedelta(days=max(window, settings.AFTER_SALE_DAYS)))
+    return due
+
+
+def commission_hold_sync(*, order: Order) -> int:
+    """Hold or free the order's pending commissions and move their due date (after delivery, after-sales).
+
+    The caller holds the order's row lock. Returns how many commissions changed.
+    """
+    pending = Commission.objects.filter(order=order, status=Commission.Status.PENDING)
+    if order.paid_at is None or not pending.exists():
+        return 0
+    held, due = _commission_held(order=order), commission_due_after(order=order)
+    return pending.exclude(held=held, settle_after=due).update(held=held, settle_after=due)
 
 
 def _beneficiaries(*, order: Order) -> list[Membership]:
@@ -90,7 +120,8 @@ def commission_create_for_order(*, order: Order, now: datetime, actor: Actor = S
     if order.kind == Order.Kind.ENTRY and not community.commission_on_entry_orders:
         return []
     rates = {1: community.referral_level1_percent, 2: community.referral_level2_percent}
-    settle_after = order.paid_at + timedelta(days=order_return_window_days(order=order))
+    settle_after = commission_due_after(order=order)
+    held = order.delivery == Order.Delivery.EXPRESS and order.delivered_at is None  # just paid: no after-sale
     created = []
     for level, beneficiary in enumerate(_beneficiaries(order=order), start=1):
         if beneficiary.status == Membership.Status.BANNED or not rates[level]:
@@ -109,6 +140,7 @@ def commission_create_for_order(*, order: Order, now: datetime, actor: Actor = S
                 "amount": amount,
                 "currency": order.currency,
                 "settle_after": settle_after,
+                "held": held,
             },
         )
         if was_created:
@@ -201,7 +233,7 @@ def _due_chunk(*, now: datetime, after: Cursor, batch_size: int) -> list[tuple]:
     member's row held elsewhere never hides their commission from the job.
     """
     due = Commission.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-        status=Commission.Status.PENDING, settle_after__lte=now
+        status=Commission.Status.PENDING, settle_after__lte=now, held=False
     )
     if after is not None:
         # (settle_after, id) > after, spelled with a lower bound the index scan starts at.

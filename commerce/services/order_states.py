@@ -8,6 +8,9 @@ and set the fields in memory; the caller saves ``STATE_FIELDS``. The database
 checks the values and that ``status`` summarises them.
 """
 
+from datetime import datetime
+
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commerce.errors import ApplicationError
@@ -15,7 +18,7 @@ from commerce.models import Order
 from commerce.models.orders import summary_status
 
 P, F = Order.PaymentStatus, Order.FulfilmentStatus
-STATE_FIELDS = ["payment_status", "fulfilment_status", "status"]
+STATE_FIELDS = ["payment_status", "fulfilment_status", "status", "delivered_at"]
 
 PAYMENT_MOVES = {
     P.UNPAID: {P.PAID, P.CANCELLED},
@@ -56,10 +59,11 @@ def set_payment_status(order: Order, status: str) -> bool:
     return True
 
 
-def set_fulfilment_status(order: Order, status: str) -> bool:
+def set_fulfilment_status(order: Order, status: str, *, now: datetime | None = None) -> bool:
     """Move ``order``'s fulfilment to ``status`` in memory; False when it is already there.
 
-    Only orders whose money is (at least partly) kept move on.
+    Only orders whose money is (at least partly) kept move on. The first move
+    to delivered (or straight to completed) sets ``delivered_at`` (``now``).
     """
     if order.fulfilment_status == status:
         return False
@@ -71,4 +75,6 @@ def set_fulfilment_status(order: Order, status: str) -> bool:
         )
     order.fulfilment_status = status
     order.status = summary_status(order.payment_status, order.fulfilment_status)
+    if status in (F.DELIVERED, F.COMPLETED) and order.delivered_at is None:
+        order.delivered_at = now or timezone.now()
     return True

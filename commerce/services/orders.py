@@ -22,6 +22,7 @@ from commerce import errors
 from commerce.events import order_paid_announce
 from commerce.models import Order, OrderLine, Payment, Product
 from commerce.pricing import tier_price
+from commerce.services.commissions import commission_hold_sync
 from commerce.services.order_states import STATE_FIELDS, set_fulfilment_status, set_payment_status
 from commerce.services.shipping_info import shipping_info_after_handover
 from commerce.services.stock import skus_lock, stock_release, stock_take
@@ -448,6 +449,7 @@ def order_advance(*, actor: Actor, order_id: int, status: str) -> Order:
             return order
         order.save(update_fields=[*STATE_FIELDS, "updated_at"])
         order_audit(actor=actor, action=f"order.{status}", order=order, before=before)
+        commission_hold_sync(order=order)
         if before["fulfilment_status"] == Order.FulfilmentStatus.UNFULFILLED:
             shipping_info_after_handover(order=order)
     return order

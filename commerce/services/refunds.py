@@ -42,7 +42,7 @@ from django.utils.translation import gettext as _
 
 from commerce import errors
 from commerce.events import order_refunded
-from commerce.models import Order, OrderLine, Payment, Refund
+from commerce.models import AfterSale, AfterSaleLine, Order, OrderLine, Payment, Refund
 from commerce.payments.base import (
     PaymentHandle,
     ProviderRefund,
@@ -53,11 +53,11 @@ from commerce.payments.base import (
     provider_deadline,
 )
 from commerce.pricing import proportional_share
-from commerce.services.commissions import commission_reverse_for_order
+from commerce.services.commissions import commission_hold_sync, commission_reverse_for_order
 from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, set_payment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.stock import skus_lock, stock_release, stock_take
-from commerce.services.tickets import ticket_refund_for_order
+from commerce.services.tickets import ticket_refund_for_order, ticket_restore_for_order
 from members.models import Membership, PointsEntry, User
 from members.services.memberships import membership_activate_paid, membership_end_paid
 from members.services.points import points_award
@@ -80,7 +80,19 @@ def order_refundable_amount(*, order: Order) -> Decimal:
     return order.amount_paid - _sum(order.refunds.filter(status__in=Refund.OPEN_STATUSES))
 
 
-def _refundable_unless_disputed(*, order: Order) -> Decimal:
+def line_refundable_amount(*, line: OrderLine, quantity: int) -> Decimal:
+    """What ``quantity`` units of ``line`` may still get back: their price, never more than the line
+    was paid less what after-sale requests (open or refunded) already claim of it."""
+    claimed = _sum(
+        AfterSaleLine.objects.filter(
+            line=line,
+            after_sale__status__in=(*AfterSale.OPEN_STATUSES, AfterSale.Status.REFUNDED),
+        )
+    )
+    return max(ZERO, min(line.unit_price * quantity, line.line_total - claimed))
+
+
+def order_refundable_unless_disputed(*, order: Order) -> Decimal:
     """What may still be refunded (one query); refused while a dispute holds some of the money:
     Stripe refuses refunds of a charged-back payment (``charge_disputed``) until it is won."""
     totals = order.refunds.filter(status__in=Refund.OPEN_STATUSES).aggregate(
@@ -130,8 +142,12 @@ def refund_request(
     source: str = Refund.Source.OWNER,
     amount: Decimal | None = None,
     idempotency_key: str | None = None,
+    after_sale_id: int | None = None,
 ) -> Refund:
     """Refund ``amount`` (default: all that is left) of a paid order through its provider.
+
+    ``after_sale_id``: the refund of that after-sale request, one per request
+    (a unique constraint), whoever asks: a repeat finds it and sends no second one.
 
     The caller has checked that ``actor`` may refund this order. Never
     refunds more than was paid, even under concurrent requests (row lock on
@@ -145,7 +161,11 @@ def refund_request(
     with transaction.atomic(durable=True):
         order = Order.objects.select_for_update().get(pk=order_id)
         refund = None
-        if idempotency_key:
+        if after_sale_id is not None:
+            refund = Refund.objects.filter(after_sale_id=after_sale_id).first()
+            if refund is not None and (refund.provider_ref or refund.status == Refund.Status.SUCCEEDED):
+                return refund
+        elif idempotency_key:
             refund = _replay(order=order, requester=requester, key=idempotency_key, amount=amount)
             if refund is not None and (refund.provider_ref or refund.status == Refund.Status.SUCCEEDED):
                 return refund  # a replay: the first answer, nothing sent again
@@ -153,7 +173,7 @@ def refund_request(
         if payment is None or order.amount_paid <= 0 or order.payment_status not in FULFILLABLE:
             raise errors.OrderNotRefundable()
         if refund is None:
-            remaining = _refundable_unless_disputed(order=order)
+            remaining = order_refundable_unless_disputed(order=order)
             amount = remaining if amount is None else amount
             if amount <= 0 or amount > remaining:
                 raise errors.RefundExceedsPaid()
@@ -168,6 +188,7 @@ def refund_request(
                 requested_by=requester,
                 source=source,
                 idempotency_key=idempotency_key or "",
+                after_sale_id=after_sale_id,
             )
             audit_record(
                 actor=actor,
@@ -402,6 +423,7 @@ def _retake_seats(*, actor: Actor, order: Order, targets: dict[int, int]) -> Non
         return
     for line in lines:
         OrderLine.objects.filter(pk=line.pk).update(quantity_released=targets.get(line.pk, 0))
+    ticket_restore_for_order(actor=actor, order=order)
 
 
 def _restore_membership(*, actor: Actor, order: Order) -> None:
@@ -453,6 +475,8 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
             fully_refunded=order.payment_status == Order.PaymentStatus.REFUNDED,
         )
     commission_reverse_for_order(order=order, now=timezone.now(), actor=actor)
+    if refunded > previously_refunded:
+        _after_sales_settle(actor=actor, order=order)
     if refunded <= 0 and previously_refunded <= 0:
         return order
     # Lock order as in a payment: order, then SKUs, then memberships (points, an entry's end).
@@ -473,6 +497,32 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
         elif refunded_before and not refunded_now:  # a dispute won: the entry is paid again
             _restore_membership(actor=actor, order=order)
     return order
+
+
+def _after_sales_settle(*, actor: Actor, order: Order) -> None:
+    """After-sale requests whose refund the provider confirmed are refunded; their commission hold ends."""
+    done = list(
+        AfterSale.objects.select_for_update()
+        .filter(
+            order=order,
+            status__in=(AfterSale.Status.APPROVED, AfterSale.Status.AWAITING_RETURN),
+            refund__status=Refund.Status.SUCCEEDED,
+        )
+        .order_by("pk")
+    )
+    for after_sale in done:
+        AfterSale.objects.filter(pk=after_sale.pk).update(
+            status=AfterSale.Status.REFUNDED, updated_at=timezone.now()
+        )
+        audit_record(
+            actor=actor,
+            action="after_sale.refunded",
+            target=after_sale,
+            community_id=order.community_id,
+            changes={"status": [after_sale.status, AfterSale.Status.REFUNDED]},
+        )
+    if done:
+        commission_hold_sync(order=order)
 
 
 def entry_refund_request(*, actor: Actor, order: Order, now: datetime | None = None) -> Refund:

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from commerce import errors
 from commerce.models import Order, OrderLine, Product, Shipment, ShipmentLine
 from commerce.models.fulfilment import MAX_SHIPMENTS
+from commerce.services.commissions import commission_hold_sync
 from commerce.services.notifications import notification_queue
 from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, InvalidTransition, set_fulfilment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
@@ -118,6 +119,11 @@ def _next_fulfilment(order: Order, lines: list[OrderLine]) -> str:
     return F_.SHIPPED
 
 
+def next_fulfilment(order: Order) -> str:
+    """Where the locked order's fulfilment stands by its lines and packages (after a refund of units)."""
+    return _next_fulfilment(order, _shippable_lines(order))
+
+
 def shipment_create(
     *,
     actor: Actor,
@@ -168,7 +174,7 @@ def shipment_create(
                     quantity_shipped=F("quantity_shipped") + quantities[line.pk]
                 )
                 line.quantity_shipped += quantities[line.pk]
-        set_fulfilment_status(order, _next_fulfilment(order, order_lines))
+        set_fulfilment_status(order, _next_fulfilment(order, order_lines), now=now)
         order.save(update_fields=[*STATE_FIELDS, "updated_at"])
         audit_record(
             actor=actor,
@@ -224,9 +230,10 @@ def _confirm_locked(*, actor: Actor, order: Order, shipments, now: datetime) -> 
         F_.SHIPPED,
         F_.PARTIALLY_SHIPPED,
     )
-    if moving and set_fulfilment_status(order, _next_fulfilment(order, _shippable_lines(order))):
+    if moving and set_fulfilment_status(order, _next_fulfilment(order, _shippable_lines(order)), now=now):
         order.save(update_fields=[*STATE_FIELDS, "updated_at"])
         order_audit(actor=actor, action="order.delivered", order=order, before=before)
+        commission_hold_sync(order=order)
     return confirmed
 
 

@@ -152,3 +152,13 @@ def sku_stock_count(*, sku_id: int, counted: int, reason: str, actor: Actor) -> 
     with transaction.atomic(durable=True):
         sku = _sku_lock(sku_id)
         return _stock_apply(sku=sku, delta=counted - sku.stock, reason=reason, actor=actor, field="counted")
+
+
+def stock_put_back(*, quantities: dict[int, int], reason: str, actor: Actor) -> None:
+    """Put returned goods back into stock: ``quantities`` by SKU id, locked in key order. Audited per SKU.
+
+    The caller holds the transaction (and the order's row lock).
+    """
+    skus = skus_lock(sku_ids=quantities)
+    for sku_id in sorted(skus):
+        _stock_apply(sku=skus[sku_id], delta=quantities[sku_id], reason=reason, actor=actor, field="restock")

@@ -140,6 +140,35 @@ def ticket_refund_for_order(*, actor: Actor, order: Order, now: datetime | None 
     return len(refund)
 
 
+def ticket_restore_for_order(*, actor: Actor, order: Order) -> int:
+    """Make valid again the refunded tickets of seats ``order`` holds again (a dispute won, its seats
+    taken back). Caller holds the order lock; idempotent. Lowest seats first; returns how many."""
+    if order.kind != Order.Kind.EVENT:
+        return 0
+    held = {line.pk: _seats_held(line) for line in OrderLine.objects.filter(order=order)}
+    tickets = list(Ticket.objects.select_for_update().filter(order=order).order_by("line_id", "seat"))
+    restore: list[Ticket] = []
+    for line_id, seats in held.items():
+        mine = [ticket for ticket in tickets if ticket.line_id == line_id]
+        live = sum(1 for ticket in mine if ticket.status != Ticket.Status.REFUNDED)
+        refunded = [ticket for ticket in mine if ticket.status == Ticket.Status.REFUNDED]
+        restore += refunded[: max(seats - live, 0)]
+    if not restore:
+        return 0
+    Ticket.objects.filter(pk__in=[t.pk for t in restore], status=Ticket.Status.REFUNDED).update(
+        status=Ticket.Status.VALID, refunded_at=None
+    )
+    audit_record_many(
+        actor=actor,
+        action="ticket.restored",
+        rows=[
+            (ticket, order.community_id, {"status": [ticket.status, Ticket.Status.VALID]})
+            for ticket in restore
+        ],
+    )
+    return len(restore)
+
+
 def ticket_check_in(*, actor: Actor, community: Community, code: str, now: datetime | None = None) -> Ticket:
     """Check in the ticket ``code`` of ``community`` (the caller manages it). Once only.
 

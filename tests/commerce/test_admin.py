@@ -179,7 +179,7 @@ def test_the_order_page_shows_lines_payments_refunds_and_history(client, world, 
     rows = {
         type(inline.opts).__name__: len(list(inline)) for inline in response.context["inline_admin_formsets"]
     }
-    assert rows == {"OrderLineInline": 1, "PaymentInline": 1, "RefundInline": 1}
+    assert rows == {"OrderLineInline": 1, "PaymentInline": 1, "RefundInline": 1, "AfterSaleInline": 0}
     content = response.content.decode()
     assert order.payments.get().provider_ref in content and "破损补偿" in content
     assert "发起退款" in content and "order.refund_requested" not in content  # the history, in words

@@ -23,9 +23,14 @@ from tests.members.factories import CommunityFactory, EntryPlanFactory, Membersh
 
 pytestmark = pytest.mark.django_db
 
-PLACE_ORDER = {1: 24, 5: 28}  # + one stock UPDATE per SKU; the answer reads the (empty) shipments
+PLACE_ORDER = {
+    1: 25,
+    5: 29,
+}  # + one stock UPDATE per SKU; the answer reads the (empty) shipments, after-sales
 PAYMENT_NOTIFICATION = 43  # audit rows: the payment, the points awarded, the commissions created
-OWNER_REFUND = 37  # audit rows: the refund, the points taken back, the commissions reversed
+OWNER_REFUND = (
+    38  # audit rows: the refund, the points taken back, the commissions reversed; after-sales settled
+)
 PAID_JOIN = 31
 
 

@@ -378,3 +378,48 @@ def test_the_export_screen_starts_with_dates_a_date_input_accepts(client):
     ).content.decode()
 
     assert f'type="date" name="date_to" value="{today().isoformat()}"' in content
+
+
+def test_the_shipments_report_lists_each_line_in_each_package_and_refunds_name_their_after_sale(stripe):
+    from commerce.models import AfterSale
+    from commerce.services.shipments import ShipLine, order_confirm_receipt, shipment_create
+    from tests.commerce.test_after_sales import ask, decide, lines_of, make_shop, paid_express
+
+    shop = make_shop()
+    order = paid_express(shop, stripe)  # berries 3 × 10.00, jam 2 × 5.00
+    berries, jam = lines_of(order)
+    first = shipment_create(
+        actor=shop["owner"],
+        order_id=order.pk,
+        carrier="SF",
+        tracking_no="SF0001",
+        lines=[ShipLine(berries, 2)],
+    )
+    second = shipment_create(actor=shop["owner"], order_id=order.pk, carrier="ZTO", tracking_no="ZT0002")
+    order_confirm_receipt(actor=shop["user"], order_id=order.pk)
+    request = ask(shop["user"], order.pk, lines=[(jam, 1)], reason="漏发一瓶").json()
+    decide(shop["owner"], request["id"], "approve")
+    scoped = month(community_ids=frozenset({shop["community"].pk}))
+
+    header, rows, [totals] = read_csv(export("shipments", scoped)[0])
+    r_header, refunds, _totals = read_csv(export("refunds", scoped)[0])
+    _xlsx, result = export("shipments", scoped, fmt="xlsx")
+
+    def cell(row, label):
+        return row[header.index(label)]
+
+    assert [(cell(r, "Shipment no."), cell(r, "Tracking number"), cell(r, "Quantity")) for r in rows] == [
+        (str(first.pk), "SF0001", "2"),
+        (str(second.pk), "ZT0002", "1"),
+        (str(second.pk), "ZT0002", "2"),
+    ]
+    assert [cell(r, "Value shipped") for r in rows] == ["20.00", "10.00", "10.00"]
+    assert all(cell(r, "Receipt confirmed at") and cell(r, "Community") == "果园" for r in rows)
+    assert totals[header.index("Quantity")] == "5" and totals[header.index("Value shipped")] == "40.00"
+    assert result.rows == 3 and result.totals["CNY"]["value"] == D("40.00")
+    [refund] = refunds
+    assert refund[r_header.index("After-sale no.")] == str(AfterSale.objects.get().pk)
+    assert "漏发一瓶" in refund[r_header.index("Reason")] and refund[r_header.index("Amount")] == "5.00"
+    assert refund[r_header.index("Source")] == "After-sale request"
+    unconfirmed = read_csv(export("shipments", month(status="unconfirmed"))[0])[1]
+    assert unconfirmed == []

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from commerce.models import Commission, Order, Payment, Refund, Sku, WebhookEvent
+from commerce.models import Commission, Order, Payment, Refund, Sku, Ticket, WebhookEvent
 from commerce.payments import base
 from commerce.payments.checks import provider_time_fits_the_worker
 from commerce.payments.stripe import webhooks
@@ -469,6 +469,9 @@ def test_seats_a_chargeback_freed_are_taken_again_when_it_is_won_or_the_order_is
 
     assert Sku.objects.get(pk=ticket.pk).stock == 0  # the first order sits again
     assert state(kept).status == Order.Status.PAID and "seats" not in state(kept).review_reason
+    assert set(Ticket.objects.filter(order=kept).values_list("status", flat=True)) == {"valid"}
+    assert set(Ticket.objects.filter(order=resold).values_list("status", flat=True)) == {"refunded"}
+    assert AuditEntry.objects.filter(action="ticket.restored").count() == 2
     flagged = state(resold)
     assert flagged.status == Order.Status.PAID and flagged.needs_review
     assert "was won" in flagged.review_reason  # what the dispute says, then what the seats need

@@ -33,7 +33,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from commerce.models import Category, CommissionEntry, Product, Sku, Withdrawal
+from commerce.models import AfterSale, Category, CommissionEntry, OrderLine, Product, Sku, Withdrawal
+from commerce.services.after_sales import AfterSaleLineInput, after_sale_request
 from members.models import Membership
 from members.services.users import user_token
 from tests.commerce.conftest import stripe  # noqa: F401 - the fake Stripe server the world's order uses
@@ -75,9 +76,17 @@ def world(db, stripe, fake_wechat, settings):  # noqa: F811
     shoes = Category.objects.get(path="运动户外/跑步装备")
     product = Product.objects.create(community=community, title="跑鞋", category=shoes, tags=["跑鞋"])
     sku = Sku.objects.create(product=product, name="42码", price="499.00", stock=50)
-    order = place_order(member.user, community, [(sku, 1)])
+    order = place_order(member.user, community, [(sku, 10)])
     assert order.status_code == 201, order.content
     pay(stripe, order.json()["id"])
+    line = OrderLine.objects.get(order_id=order.json()["id"])
+    after_sale = after_sale_request(
+        actor=member.user,
+        order_id=line.order_id,
+        type=AfterSale.Type.REFUND_ONLY,
+        lines=[AfterSaleLineInput(line.pk, 1)],
+        reason="破损",
+    )
     open_club = CommunityFactory(slug="fuzz-open")
     # KOLs with settled commission: withdrawals can be asked for (WeChat comes from the bind
     # operation, fuzzed before them) and read.
@@ -98,6 +107,7 @@ def world(db, stripe, fake_wechat, settings):  # noqa: F811
             "order_id": order.json()["id"],
             "membership_id": pending.pk,
             "withdrawal_id": withdrawal.pk,
+            "after_sale_id": after_sale.pk,
         },
         # Data no generator can guess (passwords, real names, signatures): sent to the real resources.
         "requests": {
@@ -125,6 +135,13 @@ def world(db, stripe, fake_wechat, settings):  # noqa: F811
             "POST /api/v1/me/withdrawals/": {"body": {"amount": "10.00"}},
             "POST /api/v1/me/phone/": {"body": {"code": "good-phone"}},
             "POST /api/v1/me/subscriptions/": {"body": {"results": {"tmpl-fuzz-repurchase": "accept"}}},
+            "POST /api/v1/orders/{order_id}/after-sales/": {
+                "body": {"type": "refund_only", "lines": [{"line": line.pk, "quantity": 1}], "reason": "破损"}
+            },
+            "POST /api/v1/orders/{order_id}/after-sales/{after_sale_id}/return/": {
+                "body": {"carrier": "SF", "tracking_no": "SF12345"}
+            },
+            "POST /api/v1/owner/after-sales/{after_sale_id}/reject/": {"body": {"reason": "照片不清楚"}},
             "POST /api/v1/payments/stripe/webhook/": {
                 "body": event,
                 "headers": {

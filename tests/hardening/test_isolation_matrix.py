@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from commerce.events import product_listed
-from commerce.models import Notification, Order, OrderLine, Product
+from commerce.models import AfterSale, AfterSaleLine, Notification, Order, OrderLine, Product
 from members.models import Membership
 from shequn_backend.events import send_on_commit
 from tests.commerce.factories import ProductFactory, SkuFactory
@@ -35,7 +35,7 @@ def world():
     product = ProductFactory(community=a, title=SECRET)
     sku = SkuFactory(product=product, price=Decimal("50.00"))
     order = Order.objects.create(community=a, buyer=a_member.user, total=Decimal("50.00"))
-    OrderLine.objects.create(
+    line = OrderLine.objects.create(
         order=order,
         sku=sku,
         product=product,
@@ -45,6 +45,10 @@ def world():
         unit_price=sku.price,
         line_total=sku.price,
     )
+    after_sale = AfterSale.objects.create(
+        order=order, type="refund_only", amount=sku.price, reason=SECRET, requested_by=a_member.user
+    )
+    AfterSaleLine.objects.create(after_sale=after_sale, line=line, quantity=1, amount=sku.price)
     post = ContentPost.objects.create(community=a, title="甲社群内部文章", published_at=order.created_at)
     notification = Notification.objects.create(
         user=a_member.user,
@@ -70,6 +74,7 @@ def world():
         "a_pending": a_pending,
         "product": product,
         "order": order,
+        "after_sale": after_sale,
         "post": post,
         "notification": notification,
         "outsiders": outsiders,
@@ -95,6 +100,13 @@ API_DENIED = [
     ("post", "/api/v1/owner/communities/{a}/posts/", (404,)),
     ("get", "/api/v1/owner/communities/{a}/dashboard/", (404,)),
     ("post", "/api/v1/owner/orders/{order}/refund/", (404,)),
+    ("get", "/api/v1/orders/{order}/after-sales/", (404,)),
+    ("post", "/api/v1/orders/{order}/after-sales/", (404,)),
+    ("post", "/api/v1/orders/{order}/after-sales/{after_sale}/return/", (404,)),
+    ("post", "/api/v1/orders/{order}/after-sales/{after_sale}/cancel/", (404,)),
+    ("post", "/api/v1/owner/after-sales/{after_sale}/approve/", (404,)),
+    ("post", "/api/v1/owner/after-sales/{after_sale}/reject/", (404,)),
+    ("post", "/api/v1/owner/after-sales/{after_sale}/receive/", (404,)),
 ]
 
 
@@ -105,6 +117,7 @@ def fill(path: str, world) -> str:
         product=world["product"].pk,
         order=world["order"].pk,
         pending=world["a_pending"].pk,
+        after_sale=world["after_sale"].pk,
     )
 
 
@@ -149,6 +162,7 @@ ADMIN_MODELS = [
     ("commerce", "product", "product"),
     ("commerce", "order", "order"),
     ("commerce", "notification", "notification"),
+    ("commerce", "aftersale", "after_sale"),
     ("members", "membership", "a_member"),
     ("members", "community", "a"),
     ("trust", "contentpost", "post"),
