@@ -933,7 +933,7 @@ def _channels(profile: AudienceProfile, keys: list[str], related: list[SalesSign
     if any(profile.interests.get(k, 0.0) > 0.2 for k in keys):
         zh.append("成员兴趣")
         en.append("members' interests")
-    if sum(profile.content_counts.get(k, 0.0) for k in keys) >= 0.5:
+    if max((profile.content_counts.get(k, 0.0) for k in keys), default=0.0) >= 0.5:
         zh.append("专业内容")
         en.append("the community's content")
     if any(s.quality > 0 for s in related):
@@ -951,7 +951,8 @@ def _trust_reasons(
 ) -> list[Reason]:
     """The content, broad interests and sales history behind the trust figure."""
     reasons: list[Reason] = []
-    content = sum(profile.content_counts.get(k, 0.0) for k in keys)
+    # an item counts fully in each domain it is about: the items of the best-covered domain, not a sum
+    content = max((profile.content_counts.get(k, 0.0) for k in keys), default=0.0)
     broad = [k for k in keys if profile.standing.get(k, 0.0) >= DECLARED_LEVEL and not declared_field]
     if broad:
         members = round(max(profile.interest_members.get(k, 0.0) for k in broad))
