@@ -60,55 +60,42 @@ def fit_result(
     return assess(lexicon, build_profile(lexicon, evidence), product)
 
 
-def _assessment(product_id: int, result: FitResult) -> FitAssessment:
-    return FitAssessment(
-        product_id=product_id,
-        audience_match=round(result.audience_match, 4),
-        trust=round(result.trust, 4),
-        score=round(result.score, 4),
-        level=result.level,
-        warning=result.warning,
-        reasons_zh=list(result.reasons_zh),
-        reasons_en=list(result.reasons_en),
-        product_domains=_rounded(result.product_domains),
-        assessed_at=timezone.now(),
-    )
+def _assessment_row(product_id: int, result: FitResult) -> dict:
+    """An assessment's stored fields (but its time) as plain data: a batch needs no model instances."""
+    return {
+        "product_id": product_id,
+        "audience_match": round(result.audience_match, 4),
+        "trust": round(result.trust, 4),
+        "score": round(result.score, 4),
+        "level": result.level,
+        "warning": result.warning,
+        "reasons_zh": list(result.reasons_zh),
+        "reasons_en": list(result.reasons_en),
+        "product_domains": _rounded(result.product_domains),
+    }
 
 
 def _rounded(weights) -> dict[str, float]:
     return {key: round(value, 4) for key, value in weights.items()}
 
 
-def _save_assessments(assessments: list[FitAssessment]) -> None:
-    """Upsert by product. On PostgreSQL the whole batch travels as one JSON parameter that the
-    server unpacks (``jsonb_to_recordset``): a fraction of the cost of binding each row's values,
-    and products deleted meanwhile are skipped instead of failing the batch."""
-    if not assessments:
+def _save_assessments(rows: list[dict]) -> None:
+    """Upsert ``_assessment_row``s by product, stamped now. On PostgreSQL the whole batch travels as
+    one JSON parameter that the server unpacks (``jsonb_to_recordset``): a fraction of the cost of
+    binding each row's values, and products deleted meanwhile are skipped instead of failing it."""
+    if not rows:
         return
+    now = timezone.now()
     if connection.vendor != "postgresql":
         FitAssessment.objects.bulk_create(
-            assessments, update_conflicts=True, unique_fields=["product"], update_fields=ASSESSMENT_FIELDS
+            [FitAssessment(**row, assessed_at=now) for row in rows],
+            update_conflicts=True,
+            unique_fields=["product"],
+            update_fields=ASSESSMENT_FIELDS,
         )
         return
-    rows = json.dumps(
-        [
-            {
-                "product_id": a.product_id,
-                "audience_match": a.audience_match,
-                "trust": a.trust,
-                "score": a.score,
-                "level": a.level,
-                "warning": a.warning,
-                "reasons_zh": a.reasons_zh,
-                "reasons_en": a.reasons_en,
-                "product_domains": a.product_domains,
-            }
-            for a in assessments
-        ],
-        ensure_ascii=False,
-    )
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_SQL, [timezone.now(), rows])
+        cursor.execute(_UPSERT_SQL, [now, json.dumps(rows, ensure_ascii=False)])
 
 
 _UPSERT_SQL = f"""
@@ -138,9 +125,9 @@ def product_assess(*, product_id: int) -> FitAssessment:
     profile = _stored_profile(community=product.community, lexicon_version=version)
     if profile is None:
         profile = build_profile(lexicon, selectors.community_evidence(community=product.community))
-    assessment = _assessment(product.pk, assess(lexicon, profile, selectors.product_input(product)))
-    _save_assessments([assessment])
-    return assessment
+    row = _assessment_row(product.pk, assess(lexicon, profile, selectors.product_input(product)))
+    _save_assessments([row])
+    return FitAssessment(**row, assessed_at=timezone.now())
 
 
 def _profile_as_json(profile: AudienceProfile, lexicon_version: str) -> dict:
@@ -198,7 +185,7 @@ def _rescore(*, community_id: int) -> int:
     for pk, product in selectors.product_inputs_to_assess(
         community_id=community_id, chunk_size=RESCORE_CHUNK
     ):
-        batch.append(_assessment(pk, assess(lexicon, profile, product)))
+        batch.append(_assessment_row(pk, assess(lexicon, profile, product)))
         if len(batch) >= RESCORE_CHUNK:
             _save_assessments(batch)
             count, batch = count + len(batch), []

@@ -169,8 +169,8 @@ def test_the_batch_upsert_updates_every_field_and_skips_products_deleted_meanwhi
         evidence=services.selectors.community_evidence(community=finance_club),
         product=services.selectors.product_input(fruit),
     )
-    gone = services._assessment(fruit.pk + 1000, result)  # a product deleted before the batch lands
-    services._save_assessments([services._assessment(book.pk, result), gone])
+    gone = services._assessment_row(fruit.pk + 1000, result)  # a product deleted before the batch lands
+    services._save_assessments([services._assessment_row(book.pk, result), gone])
     updated = FitAssessment.objects.get(product=book)
     assert (updated.level, updated.warning, updated.score) == (result.level, True, round(result.score, 4))
     assert updated.reasons_zh == list(result.reasons_zh) and updated.reasons_en == list(result.reasons_en)
