@@ -446,7 +446,7 @@ def test_a_caution_from_refunds_leads_with_the_refunds_not_the_matching_field(le
     assert any(r.startswith("尽管商品类目") and "相符" in r for r in result.reasons_zh)
 
 
-@pytest.mark.parametrize("cases", ["fit_dev.jsonl", "fit_extra.jsonl"])
+@pytest.mark.parametrize("cases", ["fit_dev.jsonl", "fit_extra.jsonl", "fit_unseen.jsonl"])
 def test_no_reason_contradicts_its_verdict_on_the_labelled_sets(lexicon, cases):
     for line in (DATA / cases).open(encoding="utf-8"):
         case = json.loads(line)
