@@ -693,3 +693,39 @@ def test_version_three_rows_are_in_the_admin_edited_tables():
     assert rows <= stored
     lexicon = current_lexicon()
     assert {"running", "fashion"} <= lexicon.brand_domains["nike"]
+
+
+@pytest.mark.parametrize(
+    ("community", "product", "warning"),
+    [
+        (
+            C("Saltwater Anglers", attributes=("fishing",)),
+            P("Salmon fish fillet 500 g", category="生鲜/海鲜水产"),
+            True,
+        ),
+        (
+            C("Home Cooks", attributes=("cooking",)),
+            P("Salmon fish fillet 500 g", category="生鲜/海鲜水产"),
+            False,
+        ),
+        (
+            C("Auto Club", attributes=("cars",)),
+            P("Titleist golf driver 10.5", category="运动户外/球类"),
+            True,
+        ),
+        (
+            C("Coffee Geeks", attributes=("coffee",)),
+            P("Baked beans in tomato sauce", category="食品饮料/粮油调味"),
+            True,
+        ),
+        (C("Weekend Readers"), P("Kindle Paperwhite", category="数码/电子配件"), False),
+        (
+            C("Marathon Mates", attributes=("running",)),
+            P("Ultra HD 4K monitor 27 inch", category="数码/电脑"),
+            True,
+        ),
+        (C("Dog Walkers of Pudong"), P("Hot dog sausages 1 kg", category="生鲜/肉禽蛋"), True),
+    ],
+)
+def test_everyday_words_with_a_second_sense_do_not_mislead(lexicon, community, product, warning):
+    assert verdict(lexicon, community, product).warning is warning
