@@ -729,3 +729,13 @@ def test_version_three_rows_are_in_the_admin_edited_tables():
 )
 def test_everyday_words_with_a_second_sense_do_not_mislead(lexicon, community, product, warning):
     assert verdict(lexicon, community, product).warning is warning
+
+
+def test_a_maker_of_different_product_lines_is_read_by_the_line(lexicon):
+    """Shimano bicycle parts and fishing reels are different goods: the category picks the line."""
+    cyclists = C("Cycling Club", attributes=("cycling",))
+    assert "fishing" not in lexicon.brand_domains.get("shimano", frozenset())
+    assert not verdict(lexicon, cyclists, P("Shimano 105 groupset", category="运动户外/骑行")).warning
+    assert verdict(
+        lexicon, C("Car Club", attributes=("cars",)), P("Yamaha U1 upright piano", category="文化艺术/乐器")
+    ).warning
