@@ -1,6 +1,7 @@
 """Reads for the scorer: a community's evidence, products to assess, assessments for owners."""
 
 from collections import defaultdict
+from collections.abc import Iterator
 
 from django.db.models import Count, Q, QuerySet
 
@@ -72,6 +73,20 @@ def product_input(product: Product) -> ProductInput:
 
 def products_to_assess(*, community_id: int) -> QuerySet[Product]:
     return Product.objects.filter(community_id=community_id).select_related("category").order_by("pk")
+
+
+def product_inputs_to_assess(*, community_id: int, chunk_size: int) -> Iterator[tuple[int, ProductInput]]:
+    """(product id, engine input) of every product of a community: plain rows, no model instances."""
+    rows = (
+        Product.objects.filter(community_id=community_id)
+        .order_by("pk")
+        .values_list("pk", "title", "description", "category__path", "tags")
+    )
+    for pk, title, description, path, tags in rows.iterator(chunk_size=chunk_size):
+        yield (
+            pk,
+            ProductInput(title=title, description=description, category=path or "", tags=tuple(tags or ())),
+        )
 
 
 def fit_warnings_for_community(*, community: Community) -> QuerySet[FitAssessment]:

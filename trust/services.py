@@ -5,9 +5,10 @@ One code path serves the admin, the owner API, the batch job and the
 """
 
 import dataclasses
+import json
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from commerce.models import Product
@@ -59,29 +60,57 @@ def fit_result(
     return assess(lexicon, build_profile(lexicon, evidence), product)
 
 
-def _assessment(product_id: int, result: FitResult) -> FitAssessment:
-    return FitAssessment(
-        product_id=product_id,
-        audience_match=round(result.audience_match, 4),
-        trust=round(result.trust, 4),
-        score=round(result.score, 4),
-        level=result.level,
-        warning=result.warning,
-        reasons_zh=list(result.reasons_zh),
-        reasons_en=list(result.reasons_en),
-        product_domains=_rounded(result.product_domains),
-        assessed_at=timezone.now(),
-    )
+def _assessment_row(product_id: int, result: FitResult) -> dict:
+    """An assessment's stored fields (but its time) as plain data: a batch needs no model instances."""
+    return {
+        "product_id": product_id,
+        "audience_match": round(result.audience_match, 4),
+        "trust": round(result.trust, 4),
+        "score": round(result.score, 4),
+        "level": result.level,
+        "warning": result.warning,
+        "reasons_zh": list(result.reasons_zh),
+        "reasons_en": list(result.reasons_en),
+        "product_domains": _rounded(result.product_domains),
+    }
 
 
 def _rounded(weights) -> dict[str, float]:
     return {key: round(value, 4) for key, value in weights.items()}
 
 
-def _save_assessments(assessments: list[FitAssessment]) -> None:
-    FitAssessment.objects.bulk_create(
-        assessments, update_conflicts=True, unique_fields=["product"], update_fields=ASSESSMENT_FIELDS
-    )
+def _save_assessments(rows: list[dict]) -> None:
+    """Upsert ``_assessment_row``s by product, stamped now. On PostgreSQL the whole batch travels as
+    one JSON parameter that the server unpacks (``jsonb_to_recordset``): a fraction of the cost of
+    binding each row's values, and products deleted meanwhile are skipped instead of failing it."""
+    if not rows:
+        return
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        FitAssessment.objects.bulk_create(
+            [FitAssessment(**row, assessed_at=now) for row in rows],
+            update_conflicts=True,
+            unique_fields=["product"],
+            update_fields=ASSESSMENT_FIELDS,
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_SQL, [now, json.dumps(rows, ensure_ascii=False)])
+
+
+_UPSERT_SQL = f"""
+INSERT INTO {FitAssessment._meta.db_table}
+    (product_id, audience_match, trust, score, level, warning, reasons_zh, reasons_en, product_domains,
+     assessed_at)
+SELECT r.product_id, r.audience_match, r.trust, r.score, r.level, r.warning, r.reasons_zh, r.reasons_en,
+       r.product_domains, %s::timestamptz
+FROM jsonb_to_recordset(%s::jsonb) AS r(
+    product_id bigint, audience_match double precision, trust double precision, score double precision,
+    level varchar, warning boolean, reasons_zh jsonb, reasons_en jsonb, product_domains jsonb)
+JOIN {Product._meta.db_table} AS p ON p.id = r.product_id
+ON CONFLICT (product_id) DO UPDATE SET
+    {", ".join(f"{name} = EXCLUDED.{name}" for name in ASSESSMENT_FIELDS)}
+"""  # noqa: S608 - table names from the models
 
 
 def product_assess(*, product_id: int) -> FitAssessment:
@@ -96,9 +125,9 @@ def product_assess(*, product_id: int) -> FitAssessment:
     profile = _stored_profile(community=product.community, lexicon_version=version)
     if profile is None:
         profile = build_profile(lexicon, selectors.community_evidence(community=product.community))
-    assessment = _assessment(product.pk, assess(lexicon, profile, selectors.product_input(product)))
-    _save_assessments([assessment])
-    return assessment
+    row = _assessment_row(product.pk, assess(lexicon, profile, selectors.product_input(product)))
+    _save_assessments([row])
+    return FitAssessment(**row, assessed_at=timezone.now())
 
 
 def _profile_as_json(profile: AudienceProfile, lexicon_version: str) -> dict:
@@ -153,22 +182,29 @@ def _rescore(*, community_id: int) -> int:
     version, lexicon = current_lexicon_versioned()
     profile = build_profile(lexicon, selectors.community_evidence(community=community))
     count, batch = 0, []
-    for product in selectors.products_to_assess(community_id=community_id).iterator(chunk_size=RESCORE_CHUNK):
-        batch.append(_assessment(product.pk, assess(lexicon, profile, selectors.product_input(product))))
+    for pk, product in selectors.product_inputs_to_assess(
+        community_id=community_id, chunk_size=RESCORE_CHUNK
+    ):
+        batch.append(_assessment_row(pk, assess(lexicon, profile, product)))
         if len(batch) >= RESCORE_CHUNK:
             _save_assessments(batch)
             count, batch = count + len(batch), []
     if batch:
         _save_assessments(batch)
         count += len(batch)
-    CommunityAudience.objects.update_or_create(
-        community_id=community_id,
-        defaults={
-            "domains": _rounded(profile.domains),
-            "trust": _rounded(profile.trust),
-            "profile": _profile_as_json(profile, version),
-            "scored_at": started,
-        },
+    CommunityAudience.objects.bulk_create(  # one upsert, not update_or_create's four round trips
+        [
+            CommunityAudience(
+                community_id=community_id,
+                domains=_rounded(profile.domains),
+                trust=_rounded(profile.trust),
+                profile=_profile_as_json(profile, version),
+                scored_at=started,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["community"],
+        update_fields=["domains", "trust", "profile", "scored_at"],
     )
     return count
 

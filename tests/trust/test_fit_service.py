@@ -159,3 +159,33 @@ class TestPostsApi:
             client_for(finance_club.owner).post(url, {"tags": "x"}, format="json"), 400, "validation_error"
         )
         assert set(error["fields"]) == {"title", "tags"}
+
+
+def test_the_batch_upsert_updates_every_field_and_skips_products_deleted_meanwhile(finance_club):
+    book = make_product(finance_club, title="《聪明的投资者》", category="图书/投资理财", tags=["价值投资"])
+    fruit = make_product(finance_club, title="千岛湖杨梅 5斤装", category="生鲜/水果", tags=["杨梅"])
+    stored = FitAssessment.objects.get(product=book)
+    result = services.fit_result(
+        evidence=services.selectors.community_evidence(community=finance_club),
+        product=services.selectors.product_input(fruit),
+    )
+    gone = services._assessment_row(fruit.pk + 1000, result)  # a product deleted before the batch lands
+    services._save_assessments([services._assessment_row(book.pk, result), gone])
+    updated = FitAssessment.objects.get(product=book)
+    assert (updated.level, updated.warning, updated.score) == (result.level, True, round(result.score, 4))
+    assert updated.reasons_zh == list(result.reasons_zh) and updated.reasons_en == list(result.reasons_en)
+    assert updated.product_domains == {k: round(v, 4) for k, v in result.product_domains.items()}
+    assert updated.assessed_at >= stored.assessed_at
+    assert FitAssessment.objects.count() == 2
+    assert services.community_rescore(community_id=finance_club.pk) == 2
+    assert FitAssessment.objects.get(product=book).level == "fit"
+
+
+def test_a_rescore_stores_the_profile_in_one_upsert(finance_club, django_assert_max_num_queries):
+    make_product(finance_club, title="《聪明的投资者》", category="图书/投资理财", tags=["价值投资"])
+    services.community_rescore(community_id=finance_club.pk)
+    first = CommunityAudience.objects.get(community=finance_club).scored_at
+    with django_assert_max_num_queries(10):
+        assert services.community_rescore(community_id=finance_club.pk) == 1
+    audience = CommunityAudience.objects.get(community=finance_club)
+    assert audience.scored_at > first and audience.profile["engine"] and audience.trust["finance"] > 0

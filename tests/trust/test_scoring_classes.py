@@ -446,7 +446,7 @@ def test_a_caution_from_refunds_leads_with_the_refunds_not_the_matching_field(le
     assert any(r.startswith("尽管商品类目") and "相符" in r for r in result.reasons_zh)
 
 
-@pytest.mark.parametrize("cases", ["fit_dev.jsonl", "fit_extra.jsonl"])
+@pytest.mark.parametrize("cases", ["fit_dev.jsonl", "fit_extra.jsonl", "fit_unseen.jsonl"])
 def test_no_reason_contradicts_its_verdict_on_the_labelled_sets(lexicon, cases):
     for line in (DATA / cases).open(encoding="utf-8"):
         case = json.loads(line)
@@ -501,3 +501,241 @@ def test_operators_list_brands_and_add_one_in_the_admin(client):
     term = DomainTerm.objects.get(term="挪瓦咖啡", kind="brand")
     assert AuditEntry.objects.filter(target_id=str(term.pk), actor=operator).exists()
     assert current_lexicon().match_text("挪瓦咖啡 生椰拿铁").get("coffee", 0) >= 1.0
+
+
+# ---------------------------------------------------------------- issue 18, second round: causes
+
+
+@pytest.mark.parametrize(
+    ("community", "product"),
+    [
+        (
+            C("周末半马小分队", attributes=("跑步", "半马")),
+            P("耐克 Pegasus 41 缓震鞋", category="服饰鞋包/鞋靴"),
+        ),
+        (
+            C("Track Tuesday Crew", attributes=("running",)),
+            P("Adidas Adizero Boston", category="服饰鞋包/鞋靴"),
+        ),
+        (C("流瑜伽晨练营", attributes=("瑜伽", "健身")), P("Lululemon 速干背心", category="服饰鞋包/女装")),
+        (
+            C("City Hikers", attributes=("hiking", "camping")),
+            P("Arc'teryx Beta AR", category="服饰鞋包/男装"),
+        ),
+        (C("羽毛球周末局", attributes=("羽毛球",)), P("李宁 运动短袖", category="服饰鞋包/男装")),
+    ],
+)
+def test_a_sportswear_brand_reaches_its_sport_under_a_fashion_category(lexicon, community, product):
+    """A brand is one maker's goods: under 鞋靴 or 女装 its shoes are fashion and sports gear at once."""
+    assert not verdict(lexicon, community, product).warning
+
+
+def test_a_brand_reaches_only_the_audiences_of_its_goods(lexicon):
+    assert {"running", "fitness", "ball_sports", "fashion"} <= lexicon.brand_domains["nike"]
+    readers = C("深夜读书会", attributes=("读书", "文学"))
+    assert verdict(lexicon, readers, P("Nike Pegasus 41", category="服饰鞋包/鞋靴")).warning
+    # a word that names two makers (长城 cars, 长城 wine) is still read in context
+    drivers = C("越野车友会", attributes=("汽车", "自驾"))
+    assert verdict(lexicon, drivers, P("长城干红葡萄酒 750ml", category="酒水/葡萄酒")).warning
+
+
+def test_a_running_shoe_word_carries_running_beside_a_brand_named_twice(lexicon):
+    domains = product_domains(lexicon, P("特步 160X 竞速跑鞋", category="服饰鞋包/鞋靴", tags=("特步",)))
+    assert domains["running"] >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("community", "product", "warning"),
+    [
+        (
+            C("Lake Bass Fishing Team", attributes=("fishing", "bass")),
+            P("Bass guitar strings, 4-pack", category="文化艺术/乐器"),
+            True,
+        ),
+        (
+            C("Lake Bass Fishing Team", attributes=("fishing", "bass")),
+            P("Bass crankbait lure set", category="运动户外/钓具"),
+            False,
+        ),
+        (
+            C("Groove Bass Society", attributes=("music", "bass")),
+            P("Largemouth bass jig set", category="运动户外/钓具"),
+            True,
+        ),
+        (
+            C("Rust Beijing Meetup", attributes=("rust", "programming")),
+            P("Rust remover gel for car wheels", category="汽车用品/养护用品"),
+            True,
+        ),
+        (
+            C("Classic Car Restorers", attributes=("cars", "restoration")),
+            P("Rust remover gel for car wheels", category="汽车用品/养护用品"),
+            False,
+        ),
+        (
+            C("精品咖啡烘焙坊", attributes=("咖啡", "烘焙", "手冲")),
+            P("舟山冻虾仁 500g", category="生鲜/海鲜水产"),
+            True,
+        ),
+        (
+            C("家庭烘焙小课堂", attributes=("烘焙", "面包", "蛋糕")),
+            P("低筋面粉 2.5kg", category="食品饮料/粮油调味"),
+            False,
+        ),
+        (
+            C("Pour Over Club", attributes=("coffee", "pour-over")),
+            P("Stoneware coffee mug 12 oz", category="家居日用/厨具"),
+            False,
+        ),
+        (
+            C("Golf Weekenders", attributes=("golf",)),
+            P("Golf club head cover", category="运动户外/球类"),
+            False,
+        ),
+        (
+            C("Archery Range Friends", attributes=("archery",)),
+            P("Violin bow rosin", category="文化艺术/乐器"),
+            True,
+        ),
+    ],
+)
+def test_more_words_with_several_senses_follow_their_context(lexicon, community, product, warning):
+    assert verdict(lexicon, community, product).warning is warning
+
+
+def test_roasting_is_coffee_among_coffee_words_and_baking_among_bread_words(lexicon):
+    roasters = build_profile(lexicon, C("烘豆研究社", attributes=("咖啡", "烘焙")))
+    bakers = build_profile(lexicon, C("周末面包房", attributes=("烘焙", "面包")))
+    assert roasters.declared["coffee"] == 1.0 and roasters.declared["food"] <= 0.5
+    assert bakers.declared["food"] == 1.0 and bakers.declared.get("coffee", 0.0) < 0.5
+
+
+def doer_lexicon() -> Lexicon:
+    words = ("baking", "angling", "cycling", "investing", "photography", "guitar", "piano", "knitting")
+    return Lexicon.from_dict(
+        {"domains": [{"key": "hobby", "terms": [{"term": w, "weight": 1.0} for w in words]}]}
+    )
+
+
+@pytest.mark.parametrize(
+    ("phrase", "term"),
+    [
+        ("bakers", "baking"),
+        ("angler", "angling"),
+        ("cyclists", "cycling"),
+        ("investors", "investing"),
+        ("photographers", "photography"),
+        ("knitters", "knitting"),
+        ("guitarists", "guitar"),
+        ("pianist", "piano"),
+        ("weekend bakers", None),  # only the last word of a phrase is a doer: "weekend baking" is no term
+    ],
+)
+def test_english_doers_are_read_as_their_activity(phrase, term):
+    assert doer_lexicon()._english_term(phrase) == term
+
+
+def test_the_stem_of_a_doer_is_not_guessed():
+    lexicon = Lexicon.from_dict({"domains": [{"key": "fresh", "terms": [{"term": "corn"}, {"term": "pok"}]}]})
+    assert lexicon._english_term("corner") is None
+    assert lexicon._english_term("pokers") is None
+    assert doer_lexicon().match_text("Bakers and anglers") == {"hobby": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("community", "product"),
+    [
+        (
+            C("Weekend Bread Bakers"),
+            P("Cast iron dutch oven for bread", category="家居日用/厨具", tags=("sourdough",)),
+        ),
+        (C("Saltwater Anglers"), P("Spinning reel 4000", category="运动户外/钓具")),
+        (C("Hill Climbers Cycling Crew"), P("Carbon road bike wheelset", category="运动户外/骑行")),
+        (C("Sunday Painters"), P("Watercolor paint set, 24 colours", category="文化艺术/画材")),
+    ],
+)
+def test_a_community_named_by_its_members_is_readable(lexicon, community, product):
+    result = verdict(lexicon, community, product)
+    assert build_profile(lexicon, community).readable
+    assert not result.warning
+
+
+def test_content_items_count_fully_for_their_subject(lexicon):
+    """Five tea articles written for parents are five tea articles, not half as many."""
+    content = tuple(
+        ContentItem(title, tags=("tea",))
+        for title in (
+            "Tea with toddlers: a calm afternoon",
+            "A family guide to green tea",
+            "Brewing oolong with the kids",
+            "Tea farm weekend for families",
+            "Caffeine-free teas for children",
+        )
+    )
+    parents = C("Calm Parents Circle", attributes=("parenting",), content=content)
+    profile = build_profile(lexicon, parents)
+    assert profile.content_counts["tea"] >= 4.5
+    assert not verdict(lexicon, parents, P("Longjing green tea, 100 g", category="茶叶/绿茶")).warning
+    without = verdict(
+        lexicon,
+        C("Calm Parents Circle", attributes=("parenting",)),
+        P("Longjing green tea, 100 g", category="茶叶/绿茶"),
+    )
+    assert without.warning
+
+
+@pytest.mark.django_db
+def test_version_three_rows_are_in_the_admin_edited_tables():
+    data = json.loads(LEXICON_JSON.read_text(encoding="utf-8"))
+    rows = {(d["key"], t["term"]) for d in data["domains"] for t in d["terms"] if t.get("since") == 3}
+    assert len(rows) >= 300
+    stored = set(DomainTerm.objects.values_list("domain__key", "term"))
+    assert rows <= stored
+    lexicon = current_lexicon()
+    assert {"running", "fashion"} <= lexicon.brand_domains["nike"]
+
+
+@pytest.mark.parametrize(
+    ("community", "product", "warning"),
+    [
+        (
+            C("Saltwater Anglers", attributes=("fishing",)),
+            P("Salmon fish fillet 500 g", category="生鲜/海鲜水产"),
+            True,
+        ),
+        (
+            C("Home Cooks", attributes=("cooking",)),
+            P("Salmon fish fillet 500 g", category="生鲜/海鲜水产"),
+            False,
+        ),
+        (
+            C("Auto Club", attributes=("cars",)),
+            P("Titleist golf driver 10.5", category="运动户外/球类"),
+            True,
+        ),
+        (
+            C("Coffee Geeks", attributes=("coffee",)),
+            P("Baked beans in tomato sauce", category="食品饮料/粮油调味"),
+            True,
+        ),
+        (C("Weekend Readers"), P("Kindle Paperwhite", category="数码/电子配件"), False),
+        (
+            C("Marathon Mates", attributes=("running",)),
+            P("Ultra HD 4K monitor 27 inch", category="数码/电脑"),
+            True,
+        ),
+        (C("Dog Walkers of Pudong"), P("Hot dog sausages 1 kg", category="生鲜/肉禽蛋"), True),
+    ],
+)
+def test_everyday_words_with_a_second_sense_do_not_mislead(lexicon, community, product, warning):
+    assert verdict(lexicon, community, product).warning is warning
+
+
+def test_a_maker_of_different_product_lines_is_read_by_the_line(lexicon):
+    """Shimano bicycle parts and fishing reels are different goods: the category picks the line."""
+    cyclists = C("Cycling Club", attributes=("cycling",))
+    assert "fishing" not in lexicon.brand_domains.get("shimano", frozenset())
+    assert not verdict(lexicon, cyclists, P("Shimano 105 groupset", category="运动户外/骑行")).warning
+    assert verdict(
+        lexicon, C("Car Club", attributes=("cars",)), P("Yamaha U1 upright piano", category="文化艺术/乐器")
+    ).warning

@@ -93,7 +93,7 @@ UNKNOWN_PRODUCT_MATCH = 0.3  # nothing in the lexicon recognises the product: sa
 OWN_GOODS_MATCH = 0.9
 PRODUCT_CACHE_SIZE = 50_000  # products whose domains are kept per lexicon (a re-score reads each again)
 # Bumped when the profile's meaning changes: stored profiles of another version are rebuilt.
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
 # Generic words at the end of a community's name; what is left is its distinctive part.
 NAME_SUFFIXES = (
     "俱乐部",
@@ -300,6 +300,9 @@ def _senses(lexicon: Lexicon, term: str, context: Mapping[str, float]) -> tuple[
     if not supported:
         return senses, OFF_CATEGORY_FACTOR
     keep = frozenset().union(*supported)
+    maker = lexicon.brand_domains.get(term, frozenset())
+    if keep & maker:  # one maker's goods: a Nike shoe under 鞋靴 is running gear as well as fashion
+        keep |= maker
     return {k: v for k, v in senses.items() if k in keep or lexicon.is_universal(k)}, 1.0
 
 
@@ -467,13 +470,15 @@ def _interests(lexicon: Lexicon, interests: Mapping[str, int]) -> tuple[dict[str
 def _content_counts(
     lexicon: Lexicon, content: Iterable[ContentItem], context: Mapping[str, float]
 ) -> dict[str, float]:
+    """Items per domain: an item counts fully for its main subject and, relative to it, for the
+    other domains it names (a tea article that mentions children is a whole tea article)."""
     counts: dict[str, float] = {}
     for item in content:
         found: dict[str, float] = {}
         for text in (item.title, *item.tags):
             if text:
                 _accumulate(found, _read(lexicon, lexicon.hits(text), context))
-        _accumulate(counts, _scaled(_topical(lexicon, found), 1.0))
+        _accumulate(counts, _by_max(_topical(lexicon, found)))
     return counts
 
 
@@ -928,7 +933,7 @@ def _channels(profile: AudienceProfile, keys: list[str], related: list[SalesSign
     if any(profile.interests.get(k, 0.0) > 0.2 for k in keys):
         zh.append("成员兴趣")
         en.append("members' interests")
-    if sum(profile.content_counts.get(k, 0.0) for k in keys) >= 0.5:
+    if max((profile.content_counts.get(k, 0.0) for k in keys), default=0.0) >= 0.5:
         zh.append("专业内容")
         en.append("the community's content")
     if any(s.quality > 0 for s in related):
@@ -946,7 +951,8 @@ def _trust_reasons(
 ) -> list[Reason]:
     """The content, broad interests and sales history behind the trust figure."""
     reasons: list[Reason] = []
-    content = sum(profile.content_counts.get(k, 0.0) for k in keys)
+    # an item counts fully in each domain it is about: the items of the best-covered domain, not a sum
+    content = max((profile.content_counts.get(k, 0.0) for k in keys), default=0.0)
     broad = [k for k in keys if profile.standing.get(k, 0.0) >= DECLARED_LEVEL and not declared_field]
     if broad:
         members = round(max(profile.interest_members.get(k, 0.0) for k in broad))

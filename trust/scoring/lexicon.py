@@ -27,6 +27,9 @@ DEFAULT_LEXICON_PATH = Path(__file__).resolve().parents[1] / "data" / "lexicon.j
 INNER_MATCH_FACTOR = 0.8
 # A one-character term jieba split off a longer run of characters (猫 of 猫山王) counts half.
 GLUED_CHARACTER_FACTOR = 0.5
+# A direct relation at least this strong makes two domains one sense of a word; a weaker one (coffee
+# drinkers buy some food) does not: 烘焙 among coffee words is roasting, among bread words baking.
+SENSE_RELATION = 0.4
 # English n-grams looked up as terms ("value investing", "trail running shoes").
 MAX_ENGLISH_NGRAM = 3
 # Per-lexicon cache of matched texts; bounded so a long-running process stays small.
@@ -131,6 +134,27 @@ def _teach_tokenizer(words: Iterable[str]) -> jieba.Tokenizer:
     return tokenizer
 
 
+# Endings of a doer and the endings of the activity or field it does: baker -> baking,
+# investor -> investing, photographer -> photography, cyclist -> cycling, guitarist -> guitar.
+AGENT_ENDINGS = (("er", ("ing", "y")), ("or", ("ing",)), ("ist", ("ing", "", "o", "y")))
+MIN_AGENT_STEM = 3
+
+
+def _activities(word: str) -> list[str]:
+    """What the doer ``word`` (the last word of a phrase) does: runner -> running, angler -> angling.
+
+    Only the activity or field is tried, never the bare stem of an -er word (corner is not corn).
+    """
+    head, _, last = word.rpartition(" ")
+    prefix = head + " " if head else ""
+    found = []
+    for ending, activities in AGENT_ENDINGS:
+        stem = last[: -len(ending)]
+        if last.endswith(ending) and len(stem) >= MIN_AGENT_STEM:
+            found.extend(prefix + stem + activity for activity in activities)
+    return found
+
+
 def _add(into: dict[str, float], domains: Mapping[str, float], factor: float) -> None:
     for key, weight in domains.items():
         into[key] = into.get(key, 0.0) + weight * factor
@@ -151,6 +175,9 @@ class Lexicon:
     relations: Mapping[str, Mapping[str, float]]  # source domain -> {target domain: weight}
     max_term_length: int = 1
     brands: frozenset[str] = frozenset()  # terms that name a brand (of the goods of their domains)
+    # term -> the domains it names as a brand: one maker's goods reach all of them at once (Nike:
+    # fashion, running, fitness, ball sports), so the engine reads them as one sense.
+    brand_domains: Mapping[str, frozenset[str]] = field(default_factory=dict)
     merch: frozenset[str] = frozenset()  # merchandise words: 文化衫, 帆布袋, sticker, ...
     _cache: dict[str, dict[str, float]] = field(default_factory=dict, compare=False, repr=False)
     _hits_cache: dict[str, tuple[tuple[str, float], ...]] = field(
@@ -165,7 +192,7 @@ class Lexicon:
         """Build from the JSON shape of ``trust/data/lexicon.json`` (or the same rows from the DB)."""
         domains: dict[str, Domain] = {}
         terms: dict[str, dict[str, float]] = {}
-        brands: set[str] = set()
+        brands: dict[str, set[str]] = {}
         merch: set[str] = set()
         for row in data.get("domains", ()):
             key = row["key"]
@@ -181,7 +208,7 @@ class Lexicon:
                     merch.add(term)
                     continue
                 if kind == BRAND:
-                    brands.add(term)
+                    brands.setdefault(term, set()).add(key)
                 weight = float(term_row.get("weight", 1.0))
                 by_domain = terms.setdefault(term, {})
                 by_domain[key] = max(weight, by_domain.get(key, 0.0))
@@ -201,7 +228,16 @@ class Lexicon:
         chinese = [t for t in (*terms, *merch) if _CJK.search(t) and len(t) >= 2]
         _teach_tokenizer(chinese)
         longest = max((len(t) for t in chinese if t in terms), default=1)
-        return cls(domains, terms, categories, relations, longest, frozenset(brands), frozenset(merch))
+        return cls(
+            domains,
+            terms,
+            categories,
+            relations,
+            longest,
+            brands=frozenset(brands),
+            brand_domains={term: frozenset(keys) for term, keys in brands.items()},
+            merch=frozenset(merch),
+        )
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_LEXICON_PATH) -> Lexicon:
@@ -283,7 +319,8 @@ class Lexicon:
         """Related either way, or through a shared neighbour (yoga: fitness and mind, both near health)."""
         near_a = {*self.relations.get(a, {}), *(s for s, t in self.relations.items() if a in t)}
         near_b = {*self.relations.get(b, {}), *(s for s, t in self.relations.items() if b in t)}
-        return b in near_a or bool(near_a & near_b)
+        direct = max(self.relations.get(a, {}).get(b, 0.0), self.relations.get(b, {}).get(a, 0.0))
+        return direct >= SENSE_RELATION or bool(near_a & near_b)
 
     def merch_words(self, text: str) -> list[str]:
         """Merchandise words in ``text`` (a Chinese one anywhere, an English one as a word)."""
@@ -333,15 +370,16 @@ class Lexicon:
         return hits
 
     def _english_term(self, phrase: str) -> str | None:
-        """The phrase itself or its singular (shoes -> shoe, berries -> berry), if a term."""
-        candidates = [phrase]
+        """The phrase itself, its singular (shoes -> shoe, berries -> berry) or, for a doer, the
+        activity (bakers -> baking, anglers -> angling, cyclists -> cycling), if a term."""
+        singulars = [phrase]
         if phrase.endswith("ies"):
-            candidates.append(phrase[:-3] + "y")
+            singulars.append(phrase[:-3] + "y")
         if phrase.endswith("es"):
-            candidates.append(phrase[:-2])
+            singulars.append(phrase[:-2])
         if phrase.endswith("s"):
-            candidates.append(phrase[:-1])
-        for candidate in candidates:
+            singulars.append(phrase[:-1])
+        for candidate in (*singulars, *(a for s in singulars for a in _activities(s))):
             if candidate in self.terms and not _CJK.search(candidate):
                 return candidate
         return None
