@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from commerce.models import Order, Payment, Product, Shipment, Sku
+from commerce.models import MemberCoupon, Order, Payment, Product, Shipment, Sku
 from members.models import Community, Membership, User
 from members.selectors import community_ids_managed_by
 
@@ -66,7 +66,7 @@ def product_list_for_manager(*, community: Community) -> QuerySet[Product]:
 
 
 def _orders_prefetched(queryset: QuerySet[Order]) -> QuerySet[Order]:
-    return queryset.select_related("community").prefetch_related(
+    return queryset.select_related("community", "coupon__coupon").prefetch_related(
         "lines",
         Prefetch("payments", queryset=Payment.objects.order_by("pk")),
         Prefetch("shipments", queryset=Shipment.objects.order_by("pk").prefetch_related("lines")),
@@ -205,4 +205,22 @@ def ticket_list_for_manager(*, user: User) -> QuerySet:
     queryset = Ticket.objects.select_related("product", "community", "buyer", "checked_in_by")
     if not user.is_superuser:
         queryset = queryset.filter(community_id__in=community_ids_managed_by(user=user))
+    return queryset
+
+
+def member_coupon_list_for_user(*, user: User, community_slug: str | None = None) -> QuerySet[MemberCoupon]:
+    """The caller's own coupons in every community they belong to (or one), newest first."""
+    queryset = MemberCoupon.objects.filter(membership__user=user).select_related(
+        "coupon", "membership__community"
+    )
+    if community_slug:
+        queryset = queryset.filter(membership__community__slug=community_slug)
+    return queryset.order_by("-issued_at", "-pk")
+
+
+def member_coupon_list_for_manager(*, user: User) -> QuerySet[MemberCoupon]:
+    """Coupons held by members of the communities ``user`` owns or operates; superusers see all."""
+    queryset = MemberCoupon.objects.select_related("coupon__community", "membership__user", "order")
+    if not user.is_superuser:
+        queryset = queryset.filter(coupon__community_id__in=community_ids_managed_by(user=user))
     return queryset

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from commerce.api import membership, reminders, sandbox, tickets, views
+from commerce.api import coupons, membership, reminders, sandbox, tickets, views
 
 urlpatterns = [
     path("communities/<slug:slug>/products/", views.ProductListApi.as_view(), name="product-list"),
@@ -36,6 +36,8 @@ urlpatterns = [
     path("payments/wechatpay/notify/", views.WechatPayNotifyApi.as_view(), name="wechatpay-notify"),
     path("payments/sandbox/pay/", sandbox.SandboxPayApi.as_view(), name="sandbox-pay"),
     path("payments/sandbox/notify/", sandbox.SandboxNotifyApi.as_view(), name="sandbox-notify"),
+    path("me/coupons/", coupons.MyCouponsApi.as_view(), name="my-coupons"),
+    path("me/coupons/claim/", coupons.CouponClaimApi.as_view(), name="my-coupons-claim"),
     path("me/reminders/", reminders.MyRemindersApi.as_view(), name="my-reminders"),
     path("communities/<slug:slug>/join/", membership.JoinApi.as_view(), name="community-join"),
     path("me/referrals/", membership.MyReferralsApi.as_view(), name="my-referrals"),

@@ -54,6 +54,7 @@ from commerce.payments.base import (
 )
 from commerce.pricing import proportional_share
 from commerce.services.commissions import commission_reverse_for_order
+from commerce.services.coupons import coupon_return_after_refund
 from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, set_payment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.stock import skus_lock, stock_release, stock_take
@@ -331,9 +332,11 @@ def _ticket_targets(*, order: Order, refunded: Decimal) -> dict[int, int]:
         return {line.pk: line.quantity for line in lines}
     targets, left = {}, refunded
     for line in lines:
-        whole = min(line.quantity, int(left // line.unit_price)) if line.unit_price > 0 else 0
+        whole = 0
+        while line.paid_amount > 0 and whole < line.quantity and line.paid_for_units(whole + 1) <= left:
+            whole += 1  # at most MAX_QUANTITY steps: the units the money left covers, as paid
         targets[line.pk] = whole
-        left -= whole * line.unit_price
+        left -= line.paid_for_units(whole)
     return targets
 
 
@@ -463,6 +466,8 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
         elif refunded > 0:
             stock_release(order=order, released_targets=targets)
             ticket_refund_for_order(actor=actor, order=order)
+    if order.payment_status == Order.PaymentStatus.REFUNDED:
+        coupon_return_after_refund(order=order)
     keys = [str(refund.pk) for refund in confirmed if refund.status == Refund.Status.SUCCEEDED]
     _take_back_points(actor=actor, order=order, key_suffix=keys[-1] if keys else f"total-{refunded}")
     if order.kind == Order.Kind.ENTRY and order.membership_id:
