@@ -164,7 +164,9 @@ def reminder_list_for_user(*, user: User) -> QuerySet:
     """The caller's own reminders (repurchase and renewal), newest due first."""
     from commerce.models import Reminder
 
-    return Reminder.objects.filter(membership__user=user).select_related("community", "product")
+    return Reminder.objects.filter(membership__user=user).select_related(
+        "community", "product", "coupon__coupon"
+    )
 
 
 def repurchase_rate_list(*, community_id: int | None = None) -> QuerySet:

@@ -340,7 +340,11 @@ def member_coupon_revoke(*, actor: Actor, member_coupon: MemberCoupon) -> Member
 def member_coupon_restore(*, actor: Actor, member_coupon: MemberCoupon) -> MemberCoupon:
     """The owner gives back a coupon used on an order that was fully refunded."""
     with transaction.atomic():
-        grant = MemberCoupon.objects.select_for_update().select_related("order").get(pk=member_coupon.pk)
+        grant = (
+            MemberCoupon.objects.select_for_update(of=("self",))
+            .select_related("order", "coupon")
+            .get(pk=member_coupon.pk)
+        )
         if (
             grant.status != MemberCoupon.Status.USED
             or grant.order.payment_status != Order.PaymentStatus.REFUNDED
