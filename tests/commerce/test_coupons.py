@@ -226,13 +226,15 @@ def test_a_coupon_that_does_not_fit_is_refused_with_400_and_nothing_is_written(
 ):
     grant = give(make_coupon(shop["community"], **values), shop["member"])
 
-    with_translation = order_with(
-        shop["member"].user, shop["community"], [(shop["book"], quantity)], coupon=grant.pk
+    payload = {"community": shop["community"].slug, "lines": [{"sku": shop["book"].pk, "quantity": quantity}]}
+    with_translation = client_for(shop["member"].user).post(
+        ORDERS_URL, {**payload, "coupon": grant.pk}, format="json", HTTP_ACCEPT_LANGUAGE="en"
     )
 
     assert with_translation.status_code == 400
     error = body(with_translation)["error"]
     assert error["code"] == "coupon_not_applicable" and list(error["fields"]) == ["coupon"]
+    assert reason in error["fields"]["coupon"][0]
     assert not Order.objects.exists() and Sku.objects.get(pk=shop["book"].pk).stock == 20
     grant.refresh_from_db()
     assert grant.status == MemberCoupon.Status.AVAILABLE
