@@ -36,11 +36,6 @@ class JoinInput(serializers.Serializer):
         max_length=32, required=False, help_text="Claim a coupon and apply it."
     )
 
-    def validate(self, attrs):
-        if attrs.get("coupon") and attrs.get("coupon_code"):
-            raise serializers.ValidationError({"coupon": ["Send coupon or coupon_code, not both."]})
-        return attrs
-
 
 class JoinOutput(serializers.Serializer):
     membership = MembershipOutput()

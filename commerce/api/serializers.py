@@ -228,13 +228,10 @@ class OrderInput(serializers.Serializer):
         min_value=1, max_value=MAX_ID, required=False, help_text="One of your coupons (GET /me/coupons/)."
     )
     coupon_code = serializers.CharField(
-        max_length=32, required=False, help_text="Claim a coupon with its code and apply it to this order."
+        max_length=32,
+        required=False,
+        help_text="Claim a coupon with its code and apply it to this order (instead of coupon).",
     )
-
-    def validate(self, attrs):
-        if attrs.get("coupon") and attrs.get("coupon_code"):
-            raise serializers.ValidationError({"coupon": ["Send coupon or coupon_code, not both."]})
-        return attrs
 
     delivery = serializers.ChoiceField(
         choices=[Order.Delivery.EXPRESS, Order.Delivery.PICKUP],

@@ -410,6 +410,10 @@ def coupon_for_order(
 
     Another member's coupon is ``NotFound``; one not available is ``CouponUnavailable``.
     """
+    if coupon_id and coupon_code:
+        raise errors.ApplicationError(
+            code="validation_error", fields={"coupon": [_("Send a coupon or a coupon code, not both.")]}
+        )
     if coupon_code:
         coupon = _claimable(community_id=membership.community_id, code=coupon_code, now=now)
         return _claim_locked(actor=actor, membership=membership, coupon=coupon)

@@ -24,7 +24,9 @@ def assert_money_reconciles() -> int:
         discounts = sum((line.discount for line in order.lines.all()), ZERO)
         paid_lines = sum((line.paid_amount for line in order.lines.all()), ZERO)
         assert discounts == order.discount_total, f"order {order.pk}: line discounts {discounts}"
-        assert lines - discounts == order.total, f"order {order.pk}: lines {lines} - {discounts} != {order.total}"
+        assert lines - discounts == order.total, (
+            f"order {order.pk}: lines {lines} - {discounts} != {order.total}"
+        )
         assert paid_lines == order.total, f"order {order.pk}: lines paid {paid_lines} != total {order.total}"
         for line in order.lines.all():
             assert line.unit_price * line.quantity == line.line_total, f"order {order.pk}: line {line.pk}"
@@ -64,8 +66,12 @@ def assert_money_reconciles() -> int:
         assert commission.base_amount == commission.order.amount_paid, f"commission {commission.pk}: base"
     for coupon in Coupon.objects.all():
         given = MemberCoupon.objects.filter(coupon=coupon).count()
-        assert given == coupon.issued_count, f"coupon {coupon.pk}: {given} given, counted {coupon.issued_count}"
-        assert coupon.total_limit is None or given <= coupon.total_limit, f"coupon {coupon.pk}: over its limit"
+        assert given == coupon.issued_count, (
+            f"coupon {coupon.pk}: {given} given, counted {coupon.issued_count}"
+        )
+        assert coupon.total_limit is None or given <= coupon.total_limit, (
+            f"coupon {coupon.pk}: over its limit"
+        )
     return len(orders)
 
 
@@ -76,7 +82,9 @@ def _assert_coupon_state(order: Order) -> None:
         return
     grant = order.coupon
     if order.status == Order.Status.PENDING_PAYMENT:
-        assert grant.status == MemberCoupon.Status.RESERVED and grant.order_id == order.pk, f"order {order.pk}"
+        assert grant.status == MemberCoupon.Status.RESERVED and grant.order_id == order.pk, (
+            f"order {order.pk}"
+        )
     elif order.status == Order.Status.CANCELLED:
         assert grant.order_id != order.pk or grant.status != MemberCoupon.Status.RESERVED, f"order {order.pk}"
     elif order.status == Order.Status.REFUNDED:

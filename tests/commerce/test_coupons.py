@@ -178,7 +178,7 @@ def test_an_order_with_a_coupon_allocates_the_discount_to_the_lines_and_charges_
         ("10.01", "2.73", "7.28"),
     ]
     assert data["payment"]["amount"] == "80.00"
-    assert list(stripe.payment_intents.values())[0]["amount"] == 8000
+    assert next(iter(stripe.payment_intents.values()))["amount"] == 8000
     grant.refresh_from_db()
     assert grant.status == MemberCoupon.Status.RESERVED and grant.order_id == data["id"]
 
@@ -261,6 +261,7 @@ def test_coupon_and_coupon_code_together_are_a_validation_error(shop):
         shop["member"].user, shop["community"], [(shop["pen"], 1)], coupon=1, coupon_code="X"
     )
     assert response.status_code == 400 and "coupon" in body(response)["error"]["fields"]
+    assert not Order.objects.exists() and Sku.objects.get(pk=shop["pen"].pk).stock == 20
 
 
 def test_a_replay_with_the_same_key_returns_the_same_discounted_order(shop):
@@ -475,10 +476,10 @@ def test_reports_show_discounts_and_the_settlement_subtracts_them(shop, stripe):
         report_export(report_name=name, filters=filters, fmt="csv", stream=stream, language="en")
         return read_csv(stream.getvalue())
 
-    header, rows, [totals] = export("orders")
+    header, _rows, [totals] = export("orders")
     assert totals[header.index("Coupon discount")] == "30.00"
     assert D(totals[header.index("Before discount")]) - D("30.00") == D(totals[header.index("Order total")])
-    line_header, lines, [line_totals] = export("order_lines")
+    line_header, lines, _line_totals = export("order_lines")
     assert sum(D(v) for v in column(line_header, lines, "Coupon discount")) == D("30.00")
     assert sum(D(v) for v in column(line_header, lines, "Paid for the line")) == D(
         totals[header.index("Order total")]
@@ -572,3 +573,26 @@ def test_issue_skips_members_of_other_communities_and_inactive_ones(shop):
     )
 
     assert [grant.membership_id for grant in given] == [shop["member"].pk]
+
+
+def test_the_coupon_pages_read_in_chinese(owner_client, shop):
+    from tests.commerce.test_console_chinese import english_phrases
+
+    coupon = make_coupon(shop["community"], code="HELLO")
+    give(coupon, shop["member"])
+    gold = TierFactory(community=shop["community"], name="金卡")
+    MembershipFactory(community=shop["community"], tier=gold)
+    issue_url = reverse("admin:commerce_coupon_issue", args=[coupon.pk])
+    pages = {
+        "list": owner_client.get(reverse("admin:commerce_coupon_changelist")),
+        "add": owner_client.get(reverse("admin:commerce_coupon_add")),
+        "change": owner_client.get(reverse("admin:commerce_coupon_change", args=[coupon.pk])),
+        "issue": owner_client.get(issue_url),
+        "issue preview": owner_client.post(issue_url, {"tiers": [gold.pk], "key": "k"}),
+        "member coupons": owner_client.get(reverse("admin:commerce_membercoupon_changelist")),
+    }
+
+    assert all(response.status_code == 200 for response in pages.values())
+    assert "1 位成员将收到" in pages["issue preview"].content.decode()
+    found = {name: english_phrases(response.content.decode()) for name, response in pages.items()}
+    assert {name: phrases for name, phrases in found.items() if phrases} == {}

@@ -1,4 +1,4 @@
-"""Coupon limits under load, on PostgreSQL: real threads, real transactions, released together by a barrier."""
+"""Coupon limits under load, on PostgreSQL: real threads and transactions, released together by a barrier."""
 
 from datetime import timedelta
 from decimal import Decimal
