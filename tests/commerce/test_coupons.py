@@ -596,3 +596,57 @@ def test_the_coupon_pages_read_in_chinese(owner_client, shop):
     assert "1 位成员将收到" in pages["issue preview"].content.decode()
     found = {name: english_phrases(response.content.decode()) for name, response in pages.items()}
     assert {name: phrases for name, phrases in found.items() if phrases} == {}
+
+
+def test_a_late_payment_of_a_cancelled_order_whose_coupon_went_elsewhere_is_flagged(shop, stripe):
+    grant = give(make_coupon(shop["community"], min_spend=D("0"), amount_off=D("4.00")), shop["member"])
+    user = shop["member"].user
+    first = body(order_with(user, shop["community"], [(shop["pen"], 1)], coupon=grant.pk))["id"]
+    assert client_for(user).post(f"/api/v1/orders/{first}/cancel/").status_code == 200
+    second = body(order_with(user, shop["community"], [(shop["pen"], 1)], coupon=grant.pk))["id"]
+
+    late = pay(stripe, first)  # the buyer paid the first one anyway
+
+    grant.refresh_from_db()
+    assert late.amount_paid == D("6.01") and late.needs_review and "优惠券" in late.review_reason
+    assert grant.status == MemberCoupon.Status.RESERVED and grant.order_id == second
+
+
+def test_a_late_payment_of_a_cancelled_order_takes_its_returned_coupon_again(shop, stripe):
+    grant = give(make_coupon(shop["community"], min_spend=D("0"), amount_off=D("4.00")), shop["member"])
+    user = shop["member"].user
+    order_id = body(order_with(user, shop["community"], [(shop["pen"], 1)], coupon=grant.pk))["id"]
+    assert client_for(user).post(f"/api/v1/orders/{order_id}/cancel/").status_code == 200
+
+    late = pay(stripe, order_id)
+
+    grant.refresh_from_db()
+    assert late.amount_paid == D("6.01") and not late.needs_review
+    assert grant.status == MemberCoupon.Status.USED and grant.order_id == order_id
+
+
+def test_the_owner_gives_back_a_refunded_orders_coupon_from_the_admin_and_finance_only_reads(
+    owner_client, client, shop, stripe
+):
+    from commerce.reports.roles import finance_user_grant
+
+    grant = give(make_coupon(shop["community"], min_spend=D("0")), shop["member"])
+    order_id = body(order_with(shop["member"].user, shop["community"], [(shop["book"], 3)], coupon=grant.pk))[
+        "id"
+    ]
+    pay(stripe, order_id)
+    url = reverse("admin:commerce_membercoupon_changelist")
+    refused = owner_client.post(url, {"action": "restore", "_selected_action": [grant.pk]}, follow=True)
+    assert MemberCoupon.objects.get(pk=grant.pk).status == MemberCoupon.Status.USED  # not refunded yet
+    assert any("全额退款" in str(m) for m in refused.context["messages"])
+
+    assert refund_as_owner(shop["community"].owner, order_id).status_code == 201
+    owner_client.post(url, {"action": "restore", "_selected_action": [grant.pk]})
+    assert MemberCoupon.objects.get(pk=grant.pk).status == MemberCoupon.Status.AVAILABLE
+
+    finance = UserFactory(is_staff=True)
+    finance_user_grant(user=finance)
+    client.force_login(finance)
+    page = client.get(reverse("admin:commerce_coupon_changelist"))
+    assert page.status_code == 200 and not page.context["cl"].model_admin.get_actions(page.wsgi_request)
+    assert client.get(reverse("admin:commerce_coupon_issue", args=[grant.coupon_id])).status_code == 404
