@@ -25,6 +25,7 @@ from commerce.services.coupons import (
     coupon_create,
     coupon_issue,
     coupon_issue_plan,
+    coupon_normalise,
     coupon_update,
     member_coupon_restore,
     member_coupon_revoke,
@@ -42,6 +43,7 @@ class CouponForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        cleaned.update(coupon_normalise(cleaned))  # the other kind's value is dropped, the code upper-cased
         for field, problems in coupon_check_values(values=cleaned).items():
             for problem in problems:
                 self.add_error(field if field in self.fields else None, problem)

@@ -76,7 +76,8 @@ def coupon_check_values(*, values: dict) -> dict[str, list[str]]:
     return problems
 
 
-def _normalise(values: dict) -> dict:
+def coupon_normalise(values: dict) -> dict:
+    """The values as stored: only the kind's own amount or percent, the claim code upper-cased."""
     values = dict(values)
     if values.get("kind") == Coupon.Kind.AMOUNT:
         values["percent_off"] = None
@@ -89,7 +90,7 @@ def _normalise(values: dict) -> dict:
 
 def coupon_create(*, actor: Actor, community, **values) -> Coupon:
     """A new coupon of ``community``; ``ApplicationError`` (400, by field) when its values disagree."""
-    values = _normalise(values)
+    values = coupon_normalise(values)
     problems = coupon_check_values(values=values)
     if problems:
         raise errors.ApplicationError(code="validation_error", fields=problems)
@@ -107,7 +108,7 @@ def coupon_create(*, actor: Actor, community, **values) -> Coupon:
 
 def coupon_update(*, actor: Actor, coupon: Coupon, **values) -> Coupon:
     """Change a coupon; its total limit never drops under what was already given out."""
-    values = _normalise(values)
+    values = coupon_normalise(values)
     problems = coupon_check_values(values={**{f: getattr(coupon, f) for f in COUPON_FIELDS}, **values})
     with transaction.atomic():
         coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)

@@ -526,10 +526,11 @@ def test_the_owner_creates_a_coupon_in_the_admin_and_bad_values_are_shown_in_chi
     assert refused.status_code == 200 and not Coupon.objects.exists()
     assert "amount_off" in refused.context["adminform"].form.errors
 
-    response = owner_client.post(url, {**values, "amount_off": "50"})
+    response = owner_client.post(url, {**values, "amount_off": "50", "percent_off": "20", "code": "vip"})
     assert response.status_code == 302, response.context["adminform"].form.errors
     coupon = Coupon.objects.get()
     assert (coupon.amount_off, coupon.min_spend, coupon.percent_off) == (D("50.00"), D("200.00"), None)
+    assert coupon.code == "VIP" and coupon.issued_count == 0
 
 
 def test_giving_to_a_tier_asks_first_and_a_second_confirmation_gives_nothing_more(owner_client, shop):
@@ -650,3 +651,35 @@ def test_the_owner_gives_back_a_refunded_orders_coupon_from_the_admin_and_financ
     page = client.get(reverse("admin:commerce_coupon_changelist"))
     assert page.status_code == 200 and not page.context["cl"].model_admin.get_actions(page.wsgi_request)
     assert client.get(reverse("admin:commerce_coupon_issue", args=[grant.coupon_id])).status_code == 404
+
+
+def test_the_total_limit_cannot_go_below_what_was_given_out_and_the_page_says_so(owner_client, shop):
+    coupon = make_coupon(shop["community"], total_limit=5)
+    give(coupon, shop["member"])
+    give(coupon, shop["referrer"])
+    page = owner_client.get(reverse("admin:commerce_coupon_change", args=[coupon.pk]))
+    values = {
+        key: value
+        for key, value in page.context["adminform"].form.initial.items()
+        if key in page.context["adminform"].form.fields and value is not None
+    }
+    values.update(
+        valid_from_0="2026-01-01",
+        valid_from_1="00:00:00",
+        valid_until_0="2030-01-01",
+        valid_until_1="00:00:00",
+    )
+    for key in ("valid_from", "valid_until"):
+        values.pop(key, None)
+
+    response = owner_client.post(
+        reverse("admin:commerce_coupon_change", args=[coupon.pk]), {**values, "total_limit": "1"}, follow=True
+    )
+
+    assert Coupon.objects.get(pk=coupon.pk).total_limit == 5
+    assert any("已发放 2 张" in str(m) for m in response.context["messages"]), response.content.decode()[:500]
+
+    owner_client.post(
+        reverse("admin:commerce_coupon_change", args=[coupon.pk]), {**values, "total_limit": "9"}
+    )
+    assert Coupon.objects.get(pk=coupon.pk).total_limit == 9
