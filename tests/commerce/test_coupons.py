@@ -683,3 +683,14 @@ def test_the_total_limit_cannot_go_below_what_was_given_out_and_the_page_says_so
         reverse("admin:commerce_coupon_change", args=[coupon.pk]), {**values, "total_limit": "9"}
     )
     assert Coupon.objects.get(pk=coupon.pk).total_limit == 9
+
+
+def test_a_coupon_worth_the_whole_order_settles_it_at_once_and_uses_the_coupon(shop):
+    grant = give(make_coupon(shop["community"], min_spend=D("0"), amount_off=D("500.00")), shop["member"])
+
+    data = body(order_with(shop["member"].user, shop["community"], [(shop["pen"], 2)], coupon=grant.pk))
+
+    assert (data["total"], data["discount"], data["status"]) == ("0.00", "20.02", "paid")
+    assert [line["paid_amount"] for line in data["lines"]] == ["0.00"]
+    grant.refresh_from_db()
+    assert grant.status == MemberCoupon.Status.USED and not Commission.objects.exists()
