@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from commerce.models import Commission, Coupon, MemberCoupon, Order, Reminder, Sku
 from commerce.pricing import allocate_largest_remainder
@@ -20,6 +20,8 @@ from commerce.services.orders import order_release_expired
 from commerce.services.renewals import renewal_reminders_create
 from members.models import Community, Membership, PointsEntry
 from shequn_backend.audit import SYSTEM
+from shequn_backend.audit_labels import action_label
+from shequn_backend.models import AuditEntry
 from tests.commerce.factories import EventFactory, ProductFactory, SkuFactory
 from tests.commerce.flows import body, pay, place_order, refund_as_owner
 from tests.commerce.reports_world import column, read_csv
@@ -574,6 +576,10 @@ def test_issue_skips_members_of_other_communities_and_inactive_ones(shop):
     )
 
     assert [grant.membership_id for grant in given] == [shop["member"].pk]
+    entry = AuditEntry.objects.get(action="coupon.given")
+    assert entry.actor_label == SYSTEM and entry.community_id == shop["community"].pk
+    with translation.override("zh-hans"):
+        assert action_label("coupon.given") == "向成员发放优惠券"
 
 
 def test_the_coupon_pages_read_in_chinese(owner_client, shop):
