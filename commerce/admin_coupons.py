@@ -128,7 +128,7 @@ class CouponAdmin(FinanceReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAd
                 "min": money(coupon.min_spend),
             }
         else:
-            text = _("%(percent)s%% off") % {"percent": coupon.percent_off.normalize()}
+            text = _("%(percent)s%% off") % {"percent": format(coupon.percent_off.normalize(), "f")}
             if coupon.max_discount is not None:
                 text = _("%(text)s, at most ¥%(cap)s") % {"text": text, "cap": money(coupon.max_discount)}
         return text

@@ -586,6 +586,9 @@ def test_the_coupon_pages_read_in_chinese(owner_client, shop):
     from tests.commerce.test_console_chinese import english_phrases
 
     coupon = make_coupon(shop["community"], code="HELLO")
+    make_coupon(
+        shop["community"], name="续费半价", kind=Coupon.Kind.PERCENT, percent_off=D("50"), min_spend=D("0")
+    )
     give(coupon, shop["member"])
     gold = TierFactory(community=shop["community"], name="金卡")
     MembershipFactory(community=shop["community"], tier=gold)
@@ -601,6 +604,9 @@ def test_the_coupon_pages_read_in_chinese(owner_client, shop):
 
     assert all(response.status_code == 200 for response in pages.values())
     assert "1 位成员将收到" in pages["issue preview"].content.decode()
+    assert (
+        "减 50%" in pages["list"].content.decode() and "满¥100.00减¥30.00" in pages["list"].content.decode()
+    )
     found = {name: english_phrases(response.content.decode()) for name, response in pages.items()}
     assert {name: phrases for name, phrases in found.items() if phrases} == {}
 
