@@ -20,7 +20,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from commerce import admin_notifications, admin_tickets  # noqa: F401  (registers their pages)
+from commerce import admin_coupons, admin_notifications, admin_tickets  # noqa: F401  (registers their pages)
 from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.errors import PaymentProviderUnavailable
 from commerce.models import (
@@ -587,7 +587,16 @@ class ProductAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
 class OrderLineInline(FinanceReadOnlyMixin, ReadOnlyMixin, ParentScopedInline):
     model = OrderLine
     community_field = "order__community"
-    fields = ["title", "sku", "quantity", "list_price", "unit_price", "line_total", "quantity_released"]
+    fields = [
+        "title",
+        "sku",
+        "quantity",
+        "list_price",
+        "unit_price",
+        "line_total",
+        "discount",
+        "quantity_released",
+    ]
     readonly_fields = fields
 
 
@@ -745,6 +754,8 @@ class OrderAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAdminMixin,
         "shipping_info_status",
         "shipments_shown",
         "currency",
+        "discount_total",
+        "coupon",
         "total",
         "amount_paid",
         "amount_refunded",

@@ -12,4 +12,5 @@ class CommerceConfig(AppConfig):
         from commerce.reports.roles import finance_group_post_migrate
 
         post_migrate.connect(finance_group_post_migrate, sender=self, dispatch_uid="commerce_finance_group")
+        from commerce import receivers  # noqa: F401 - connects the coupon receivers
         from commerce.payments import checks  # noqa: F401 - registers the payment settings checks

@@ -19,13 +19,14 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from commerce.models import ExportJob, Order, Product, Refund, Sku
+from commerce.models import Coupon, ExportJob, Order, Product, Refund, Sku
 from commerce.payments import sandbox
 from commerce.payments.base import provider_configured
 from commerce.reports.roles import finance_user_grant
 from commerce.reports.services import export_job_create
 from commerce.services.catalog import SkuInput, category_get_by_path, product_create
 from commerce.services.checkout import order_checkout
+from commerce.services.coupons import coupon_create
 from commerce.services.entry import entry_order_create
 from commerce.services.orders import LineInput, order_reserve_and_write
 from commerce.services.payments import payment_settle_offline
@@ -341,8 +342,50 @@ def seed_export(ctx) -> None:
     )
 
 
+# slug -> [(name, values)]: a renewal offer (续费半价), a welcome coupon and one to claim with a code.
+DEMO_COUPONS = {
+    "caijing-shuyou": [
+        (
+            "续费半价",
+            {
+                "kind": "percent",
+                "percent_off": Decimal("50"),
+                "scope": "entry",
+                "trigger": "renewal_reminder",
+            },
+        ),
+        (
+            "新人满100减20",
+            {"amount_off": Decimal("20.00"), "min_spend": Decimal("100.00"), "trigger": "join"},
+        ),
+        (
+            "书友专享满50减10",
+            {"amount_off": Decimal("10.00"), "min_spend": Decimal("50.00"), "code": "SHUYOU10"},
+        ),
+    ],
+}
+
+
+def seed_coupons(ctx) -> None:
+    """The demo coupons, keyed on (community, name); valid for a year from the first seeding."""
+    for slug, rows in DEMO_COUPONS.items():
+        community = _community(slug)
+        if community is None:
+            continue
+        for name, values in rows:
+            if not Coupon.objects.filter(community=community, name=name).exists():
+                coupon_create(
+                    actor=DEMO_ACTOR,
+                    community=community,
+                    name=name,
+                    valid_until=timezone.now() + timedelta(days=365),
+                    **{"kind": "amount", **values},
+                )
+
+
 STEPS = [
     ("finance staff", seed_staff),
+    ("coupons", seed_coupons),
     ("products", seed_products),
     ("orders", seed_orders),
     ("sandbox purchase", seed_sandbox_purchase),

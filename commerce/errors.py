@@ -8,8 +8,13 @@ from shequn_backend.errors import ApplicationError, Conflict, NotFound
 __all__ = [
     "ApplicationError",
     "Conflict",
+    "CouponLimitReached",
+    "CouponNotApplicable",
+    "CouponSoldOut",
+    "CouponUnavailable",
     "EventStarted",
     "IdempotencyKeyReused",
+    "InvalidCouponCode",
     "InvalidOrderLines",
     "InvalidReferralCode",
     "MembershipRequired",
@@ -230,3 +235,43 @@ class ReturnNotShipped(ApplicationError):
     code = "return_not_shipped"
     message = _("The member has not posted the return's tracking number yet: wait for the goods to be sent.")
     http_status = 409
+
+
+class CouponNotApplicable(ApplicationError):
+    """The coupon cannot pay for this order: another kind, under its minimum spend, or not valid now."""
+
+    code = "coupon_not_applicable"
+    message = _("This coupon cannot be used on this order. Choose another coupon or leave it out.")
+    http_status = 400
+
+    def __init__(self, reason: str):
+        super().__init__(fields={"coupon": [reason]})
+
+
+class CouponUnavailable(ApplicationError):
+    """The member's coupon is held by another order, used, or revoked (or not theirs: then 404)."""
+
+    code = "coupon_unavailable"
+    message = _(
+        "This coupon is already used or held by another unpaid order. "
+        "Cancel that order or choose another coupon."
+    )
+    http_status = 409
+
+
+class CouponSoldOut(ApplicationError):
+    code = "coupon_sold_out"
+    message = _("All of these coupons have been given out.")
+    http_status = 409
+
+
+class CouponLimitReached(ApplicationError):
+    code = "coupon_limit_reached"
+    message = _("You already hold as many of these coupons as one member may.")
+    http_status = 409
+
+
+class InvalidCouponCode(ApplicationError):
+    code = "invalid_coupon_code"
+    message = _("No coupon with this code can be claimed in this community. Check the code.")
+    http_status = 400

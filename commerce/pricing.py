@@ -39,3 +39,25 @@ def proportional_share(*, whole: int, part: Decimal, of: Decimal) -> int:
 def money(amount: Decimal) -> str:
     """The contract's money string: two decimals, e.g. ``"99.00"``."""
     return str(Decimal(amount).quantize(CENT))
+
+
+def allocate_largest_remainder(*, amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """Split ``amount`` over ``weights`` in proportion, to the fen, adding up to ``amount`` exactly.
+
+    Largest-remainder: each part is first rounded down, then the fen left over
+    go one each to the parts with the largest remainders (earlier parts first
+    on a tie). No part exceeds its weight when ``amount`` <= the weights' sum.
+    """
+    whole = to_minor_units(amount)
+    minor = [to_minor_units(weight) for weight in weights]
+    base = sum(minor)
+    if base <= 0 or whole <= 0:
+        return [Decimal("0.00")] * len(weights)
+    parts, remainders = [], []
+    for index, weight in enumerate(minor):
+        part, remainder = divmod(whole * weight, base)
+        parts.append(part)
+        remainders.append((-remainder, index))
+    for _remainder, index in sorted(remainders)[: whole - sum(parts)]:
+        parts[index] += 1
+    return [from_minor_units(part) for part in parts]

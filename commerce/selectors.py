@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from commerce.models import AfterSale, Order, Payment, Product, Shipment, Sku
+from commerce.models import AfterSale, MemberCoupon, Order, Payment, Product, Shipment, Sku
 from members.models import Community, Membership, User
 from members.selectors import community_ids_managed_by
 
@@ -66,7 +66,7 @@ def product_list_for_manager(*, community: Community) -> QuerySet[Product]:
 
 
 def _orders_prefetched(queryset: QuerySet[Order]) -> QuerySet[Order]:
-    return queryset.select_related("community").prefetch_related(
+    return queryset.select_related("community", "coupon__coupon").prefetch_related(
         "lines",
         Prefetch("payments", queryset=Payment.objects.order_by("pk")),
         Prefetch("shipments", queryset=Shipment.objects.order_by("pk").prefetch_related("lines")),
@@ -182,7 +182,9 @@ def reminder_list_for_user(*, user: User) -> QuerySet:
     """The caller's own reminders (repurchase and renewal), newest due first."""
     from commerce.models import Reminder
 
-    return Reminder.objects.filter(membership__user=user).select_related("community", "product")
+    return Reminder.objects.filter(membership__user=user).select_related(
+        "community", "product", "coupon__coupon"
+    )
 
 
 def repurchase_rate_list(*, community_id: int | None = None) -> QuerySet:
@@ -231,6 +233,8 @@ def withdrawal_list_for_user(*, user: User) -> QuerySet:
     from commerce.models import Withdrawal
 
     return Withdrawal.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
 @dataclass(frozen=True)
 class DeliveryRow:
     kind: str
@@ -272,3 +276,21 @@ def notification_delivery_report(*, community: Community, since) -> list[Deliver
         )
         for kind, label in Notification.Kind.choices
     ]
+
+
+def member_coupon_list_for_user(*, user: User, community_slug: str | None = None) -> QuerySet[MemberCoupon]:
+    """The caller's own coupons in every community they belong to (or one), newest first."""
+    queryset = MemberCoupon.objects.filter(membership__user=user).select_related(
+        "coupon", "membership__community"
+    )
+    if community_slug:
+        queryset = queryset.filter(membership__community__slug=community_slug)
+    return queryset.order_by("-issued_at", "-pk")
+
+
+def member_coupon_list_for_manager(*, user: User) -> QuerySet[MemberCoupon]:
+    """Coupons held by members of the communities ``user`` owns or operates; superusers see all."""
+    queryset = MemberCoupon.objects.select_related("coupon__community", "membership__user", "order")
+    if not user.is_superuser:
+        queryset = queryset.filter(coupon__community_id__in=community_ids_managed_by(user=user))
+    return queryset

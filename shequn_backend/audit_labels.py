@@ -84,6 +84,13 @@ ACTION_LABELS = {
     "content_post.changed": _("Post changed"),
     "content_post.deleted": _("Post deleted"),
     "reminder.created": _("Reminder created"),
+    "coupon.created": _("Coupon created"),
+    "coupon.changed": _("Coupon changed"),
+    "coupon.given": _("Coupon given to a member"),
+    "coupon.claimed": _("Coupon claimed with its code"),
+    "coupon.reserved": _("Coupon reserved by an order"),
+    "coupon.revoked": _("Coupon revoked"),
+    "coupon.restored": _("Coupon given back after a refund"),
     "user.password_changed": _("Password changed"),
     "user.tokens_revoked": _("Sign-ins revoked"),
     "user.staff_granted": _("Admin access granted"),
@@ -92,6 +99,7 @@ ACTION_LABELS = {
 }
 # Keys that name no field of the target (facts the services add to a change).
 JOB_LABELS = {
+    "coupons": _("giving coupons"),
     "expire_memberships": _("ending expired memberships"),
     "release_stock_holds": _("releasing unpaid orders' stock"),
     "renewal_reminders": _("renewal reminders"),

@@ -29,6 +29,12 @@ class JoinInput(serializers.Serializer):
     referral_code = serializers.CharField(max_length=16, required=False, allow_blank=True)
     invite_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
     provider = serializers.ChoiceField(choices=ONLINE_PROVIDERS, required=False)
+    coupon = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, required=False, help_text="One of your coupons for entry plans."
+    )
+    coupon_code = serializers.CharField(
+        max_length=32, required=False, help_text="Claim a coupon and apply it."
+    )
 
 
 class JoinOutput(serializers.Serializer):
@@ -92,6 +98,8 @@ class JoinApi(APIView):
                 plan_id=plan.pk,
                 idempotency_key=key,
                 provider_name=provider,
+                coupon_id=data.validated_data.get("coupon"),
+                coupon_code=data.validated_data.get("coupon_code"),
             )
         membership = selectors.membership_list_for_user(user=request.user).get(pk=result.membership.pk)
         body = {"membership": MembershipOutput(membership).data, "payment": payment}

@@ -14,6 +14,11 @@ class ReminderProductOutput(serializers.Serializer):
     title = serializers.CharField()
 
 
+class ReminderCouponOutput(serializers.Serializer):
+    id = serializers.IntegerField(help_text='Send it as "coupon" with the renewal join.')
+    name = serializers.CharField(source="coupon.name")
+
+
 class ReminderOutput(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=Reminder.Kind.choices)
@@ -21,6 +26,7 @@ class ReminderOutput(serializers.Serializer):
     product = serializers.SerializerMethodField()
     due_at = serializers.DateTimeField()
     message = serializers.CharField()
+    coupon = ReminderCouponOutput(allow_null=True, help_text="A renewal offer given with the reminder.")
 
     @extend_schema_field(ReminderProductOutput(allow_null=True))
     def get_product(self, reminder: Reminder) -> dict | None:

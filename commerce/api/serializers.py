@@ -7,7 +7,7 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from commerce.models import AfterSale, Category, Order, Payment, Product
+from commerce.models import AfterSale, Category, Coupon, MemberCoupon, Order, Payment, Product
 from commerce.payments.base import ONLINE_PROVIDERS, SHOWN_PROVIDERS
 from commerce.pricing import money, tier_price
 from commerce.selectors import order_payment
@@ -230,6 +230,15 @@ class OrderInput(serializers.Serializer):
         required=False,
         help_text="One of your addresses; required for express.",
     )
+    coupon = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, required=False, help_text="One of your coupons (GET /me/coupons/)."
+    )
+    coupon_code = serializers.CharField(
+        max_length=32,
+        required=False,
+        help_text="Claim a coupon with its code and apply it to this order (instead of coupon).",
+    )
+
     delivery = serializers.ChoiceField(
         choices=[Order.Delivery.EXPRESS, Order.Delivery.PICKUP],
         required=False,
@@ -264,6 +273,8 @@ class OrderLineOutput(serializers.Serializer):
     quantity = serializers.IntegerField()
     unit_price = MoneyField()
     line_total = MoneyField()
+    discount = MoneyField(help_text="This line's share of the coupon discount.")
+    paid_amount = MoneyField(help_text="line_total - discount: what this line costs the buyer.")
 
 
 class OrderAddressOutput(serializers.Serializer):
@@ -361,6 +372,54 @@ class AfterSaleReceiveInput(AfterSaleDecisionInput):
     )
 
 
+class CouponTermsOutput(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Coupon.Kind.choices)
+    amount_off = MoneyField(allow_null=True)
+    percent_off = serializers.DecimalField(
+        max_digits=5, decimal_places=2, allow_null=True, coerce_to_string=True
+    )
+    max_discount = MoneyField(allow_null=True)
+    min_spend = MoneyField()
+    currency = serializers.CharField()
+    scope = serializers.ChoiceField(choices=Coupon.Scope.choices)
+    valid_from = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField()
+
+
+class OrderCouponOutput(serializers.Serializer):
+    """The member's coupon applied to an order."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="coupon.name")
+    kind = serializers.ChoiceField(choices=Coupon.Kind.choices, source="coupon.kind")
+
+
+class MemberCouponOutput(serializers.Serializer):
+    id = serializers.IntegerField(help_text='Send it as "coupon" with an order or a paid join.')
+    community = serializers.SlugField(source="membership.community.slug")
+    status = serializers.ChoiceField(
+        choices=[*MemberCoupon.Status.choices, ("expired", "Expired")],
+        help_text="available, reserved (by an unpaid order), used, revoked, or expired.",
+    )
+    source = serializers.ChoiceField(choices=MemberCoupon.Source.choices)
+    coupon = CouponTermsOutput()
+    order_id = serializers.IntegerField(allow_null=True)
+    issued_at = serializers.DateTimeField()
+    used_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, grant):
+        data = super().to_representation(grant)
+        if grant.status == MemberCoupon.Status.AVAILABLE and grant.coupon.valid_until <= self.context["now"]:
+            data["status"] = "expired"
+        return data
+
+
+class CouponClaimInput(serializers.Serializer):
+    community = serializers.SlugField(max_length=50)
+    code = serializers.CharField(max_length=32)
+
+
 class OrderOutput(serializers.Serializer):
     id = serializers.IntegerField()
     community = serializers.SlugField(source="community.slug")
@@ -368,7 +427,9 @@ class OrderOutput(serializers.Serializer):
     payment_status = serializers.ChoiceField(choices=Order.PaymentStatus.choices)
     fulfilment_status = serializers.ChoiceField(choices=Order.FulfilmentStatus.choices)
     kind = serializers.ChoiceField(choices=Order.Kind.choices)
-    total = MoneyField()
+    total = MoneyField(help_text="What the buyer pays: the lines' totals less the discount.")
+    discount = MoneyField(source="discount_total")
+    coupon = serializers.SerializerMethodField()
     currency = serializers.CharField()
     amount_paid = MoneyField()
     amount_refunded = MoneyField()
@@ -381,6 +442,10 @@ class OrderOutput(serializers.Serializer):
     address = OrderAddressOutput(allow_null=True)
     shipments = ShipmentOutput(many=True)
     after_sales = AfterSaleOutput(many=True)
+
+    @extend_schema_field(OrderCouponOutput(allow_null=True))
+    def get_coupon(self, order):
+        return None if order.coupon_id is None else OrderCouponOutput(order.coupon).data
 
     @extend_schema_field(OrderPaymentOutput(allow_null=True))
     def get_payment(self, order):

@@ -2,6 +2,7 @@ from django.urls import path
 
 from commerce.api import (
     after_sales,
+    coupons,
     membership,
     reminders,
     sandbox,
@@ -75,6 +76,8 @@ urlpatterns = [
     path("payments/wechatpay/notify/", views.WechatPayNotifyApi.as_view(), name="wechatpay-notify"),
     path("payments/sandbox/pay/", sandbox.SandboxPayApi.as_view(), name="sandbox-pay"),
     path("payments/sandbox/notify/", sandbox.SandboxNotifyApi.as_view(), name="sandbox-notify"),
+    path("me/coupons/", coupons.MyCouponsApi.as_view(), name="my-coupons"),
+    path("me/coupons/claim/", coupons.CouponClaimApi.as_view(), name="my-coupons-claim"),
     path("me/reminders/", reminders.MyRemindersApi.as_view(), name="my-reminders"),
     path("me/subscriptions/", subscriptions.MySubscriptionsApi.as_view(), name="my-subscriptions"),
     path("communities/<slug:slug>/join/", membership.JoinApi.as_view(), name="community-join"),

@@ -169,6 +169,8 @@ class OrderListCreateApi(SelectorListApi):
             provider_name=data.validated_data.get("provider"),
             address_id=data.validated_data.get("address"),
             delivery=data.validated_data.get("delivery"),
+            coupon_id=data.validated_data.get("coupon"),
+            coupon_code=data.validated_data.get("coupon_code"),
         )
         order = selectors.order_get_for_buyer(buyer=request.user, order_id=result.order.pk)
         body = _order_body(order)

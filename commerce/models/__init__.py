@@ -1,6 +1,7 @@
 from commerce.models.after_sales import AfterSale, AfterSaleLine
 from commerce.models.catalog import CURRENCY_CNY, Category, Product, Sku
 from commerce.models.commissions import Commission, CommissionEntry
+from commerce.models.coupons import Coupon, MemberCoupon
 from commerce.models.fulfilment import Shipment, ShipmentLine, ShippingUpload
 from commerce.models.orders import Order, OrderLine
 from commerce.models.payments import Payment, Refund, WebhookEvent
@@ -26,7 +27,9 @@ __all__ = [
     "Category",
     "Commission",
     "CommissionEntry",
+    "Coupon",
     "ExportJob",
+    "MemberCoupon",
     "Notification",
     "NotificationQuota",
     "Order",

@@ -1,6 +1,6 @@
 """Orders and their lines: prices frozen at order time, stock reserved until paid or released."""
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db import models
@@ -142,7 +142,19 @@ class Order(models.Model):
         db_default="",
     )
     currency = models.CharField(_("currency"), max_length=3, default=CURRENCY_CNY)
+    # What the buyer pays: the lines' totals less the coupon's discount.
     total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
+    discount_total = models.DecimalField(
+        _("discount"), max_digits=12, decimal_places=2, default=Decimal("0.00"), db_default=Decimal("0.00")
+    )
+    coupon = models.ForeignKey(
+        "commerce.MemberCoupon",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("coupon"),
+    )
     amount_paid = models.DecimalField(_("amount paid"), max_digits=12, decimal_places=2, default=Decimal("0"))
     amount_refunded = models.DecimalField(
         _("amount refunded"), max_digits=12, decimal_places=2, default=Decimal("0")
@@ -205,6 +217,7 @@ class Order(models.Model):
                 name="uniq_order_buyer_idempotency_key",
             ),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_gte_0"),
+            models.CheckConstraint(condition=Q(discount_total__gte=0), name="order_discount_gte_0"),
             models.CheckConstraint(condition=Q(amount_paid__gte=0), name="order_paid_gte_0"),
             models.CheckConstraint(condition=Q(amount_refunded__gte=0), name="order_refunded_gte_0"),
             models.CheckConstraint(
@@ -257,6 +270,10 @@ class OrderLine(models.Model):
     list_price = models.DecimalField(_("list price"), max_digits=10, decimal_places=2)
     unit_price = models.DecimalField(_("unit price"), max_digits=10, decimal_places=2)
     line_total = models.DecimalField(_("line total"), max_digits=12, decimal_places=2)
+    # The order's coupon discount allocated to this line (to the fen; the lines add up to the order's).
+    discount = models.DecimalField(
+        _("discount"), max_digits=12, decimal_places=2, default=Decimal("0.00"), db_default=Decimal("0.00")
+    )
     # Units given back to stock (cancelled, hold expired, tickets refunded): never more than bought.
     quantity_released = models.PositiveIntegerField(_("quantity released"), default=0)
     # Units in shipments: with the released ones never more than bought.
@@ -273,6 +290,9 @@ class OrderLine(models.Model):
             models.CheckConstraint(condition=Q(unit_price__gte=0), name="order_line_unit_price_gte_0"),
             models.CheckConstraint(condition=Q(line_total__gte=0), name="order_line_total_gte_0"),
             models.CheckConstraint(
+                condition=Q(discount__gte=0, discount__lte=F("line_total")), name="order_line_discount_range"
+            ),
+            models.CheckConstraint(
                 condition=Q(quantity_released__lte=F("quantity")), name="order_line_released_lte_quantity"
             ),
             models.CheckConstraint(
@@ -286,3 +306,19 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} × {self.quantity}"
+
+    @property
+    def paid_amount(self) -> Decimal:
+        """What the buyer pays for this line: its total less its share of the coupon discount.
+
+        The one figure refunds, commissions, points and reports use per line.
+        """
+        return self.line_total - self.discount
+
+    def paid_for_units(self, quantity: int) -> Decimal:
+        """What ``quantity`` of this line's units were paid: all of them give ``paid_amount`` exactly,
+        fewer their share rounded down to the fen (so parts never add up to more than was paid)."""
+        if quantity >= self.quantity:
+            return self.paid_amount
+        share = self.paid_amount * quantity / self.quantity
+        return share.quantize(Decimal("0.01"), rounding=ROUND_DOWN)

@@ -40,6 +40,15 @@ class Reminder(models.Model):
     due_on = models.DateField(_("due on"))
     due_at = models.DateTimeField(_("due at"))
     message = models.CharField(_("message"), max_length=300)
+    # A renewal offer (e.g. renew at half price): the coupon given with this reminder.
+    coupon = models.ForeignKey(
+        "commerce.MemberCoupon",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("coupon"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 
     class Meta:

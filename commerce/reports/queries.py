@@ -16,7 +16,19 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Case, CharField, DateTimeField, F, Func, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Func,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -126,6 +138,8 @@ ORDER_COLUMNS = (
     Column("kind", gettext_lazy("Kind"), width=10),
     Column("status", gettext_lazy("Status"), width=12),
     Column("currency", gettext_lazy("Currency"), width=8),
+    money("subtotal", gettext_lazy("Before discount")),
+    money("discount", gettext_lazy("Coupon discount")),
     money("total", gettext_lazy("Order total")),
     money("amount_paid", gettext_lazy("Amount paid")),
     money("amount_refunded", gettext_lazy("Amount refunded")),
@@ -147,6 +161,7 @@ def orders_rows(filters: ReportFilters) -> Iterator[tuple]:
         "kind",
         "status",
         "currency",
+        "discount_total",
         "total",
         "amount_paid",
         "amount_refunded",
@@ -162,6 +177,7 @@ def orders_rows(filters: ReportFilters) -> Iterator[tuple]:
         kind,
         status,
         currency,
+        discount,
         total,
         paid,
         refunded,
@@ -177,6 +193,8 @@ def orders_rows(filters: ReportFilters) -> Iterator[tuple]:
             kinds[kind],
             statuses[status],
             currency,
+            total + discount,
+            discount,
             total,
             paid,
             refunded,
@@ -205,6 +223,8 @@ ORDER_LINE_COLUMNS = (
     money("list_price", gettext_lazy("List price"), total=False),
     money("unit_price", gettext_lazy("Unit price"), total=False),
     money("line_total", gettext_lazy("Line total")),
+    money("discount", gettext_lazy("Coupon discount")),
+    money("paid_amount", gettext_lazy("Paid for the line")),
     Column("currency", gettext_lazy("Currency"), width=8),
     when("created_at", gettext_lazy("Placed at")),
     when("paid_at", gettext_lazy("Paid at")),
@@ -215,6 +235,12 @@ def label_case(field: str, choices) -> Case:
     """Choice labels (active language) computed by the database: no per-row Python on the hot report."""
     whens = [When(**{field: value}, then=Value(label)) for value, label in labels(choices).items()]
     return Case(*whens, default=F(field), output_field=CharField())
+
+
+# ``OrderLine.paid_amount`` computed by the database.
+PAID_AMOUNT = ExpressionWrapper(
+    F("line_total") - F("discount"), output_field=DecimalField(max_digits=12, decimal_places=2)
+)
 
 
 def order_lines_values(*, filters: ReportFilters, labelled: bool = True) -> QuerySet:
@@ -237,6 +263,8 @@ def order_lines_values(*, filters: ReportFilters, labelled: bool = True) -> Quer
         "list_price",
         "unit_price",
         "line_total",
+        "discount",
+        PAID_AMOUNT,
         "order__currency",
         LocalDateTime("order__created_at"),
         LocalDateTime("order__paid_at"),

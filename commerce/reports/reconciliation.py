@@ -8,7 +8,8 @@ Kinds of mismatch (each with what was expected and what was found):
   (a ``payment_intent.succeeded`` delivery that matched no order), or a
   payment whose provider metadata names another order;
 * ``paid_differs``: ``Order.amount_paid`` is not the sum of its succeeded payments;
-* ``total_differs``: ``Order.total`` is not the sum of its lines;
+* ``total_differs``: ``Order.total`` is not the sum of what its lines cost after the coupon discount;
+* ``discount_differs``: ``Order.discount_total`` is not the sum of its lines' discounts;
 * ``paid_differs_from_total``: money received is not the order total;
 * ``refunded_differs``: ``Order.amount_refunded`` is not the sum of its succeeded refunds;
 * ``refunds_above_payments``: succeeded refunds exceed succeeded payments;
@@ -43,6 +44,7 @@ KINDS = {
     "payment_without_order": gettext_lazy("Payment without an order of ours"),
     "paid_differs": gettext_lazy("Amount paid differs from succeeded payments"),
     "total_differs": gettext_lazy("Order total differs from its lines"),
+    "discount_differs": gettext_lazy("Order discount differs from its lines' discounts"),
     "paid_differs_from_total": gettext_lazy("Amount received differs from the order total"),
     "refunded_differs": gettext_lazy("Amount refunded differs from succeeded refunds"),
     "refunds_above_payments": gettext_lazy("Refunds above payments"),
@@ -73,7 +75,7 @@ RECONCILIATION_COLUMNS = (
 )
 
 
-def _sum(model, *, field: str, condition: Q) -> Coalesce:
+def _sum(model, *, field, condition: Q) -> Coalesce:
     rows = model.objects.filter(condition, order_id=OuterRef("pk")).values("order_id")
     total = rows.annotate(total=Sum(field)).values("total")
     money_field = DecimalField(max_digits=14, decimal_places=2)
@@ -90,7 +92,8 @@ def _orders(filters: ReportFilters) -> QuerySet[Order]:
     return queryset.annotate(
         succeeded=_sum(Payment, field="amount_received", condition=Q(status=Payment.Status.SUCCEEDED)),
         refunded=_sum(Refund, field="amount", condition=Q(status=Refund.Status.SUCCEEDED)),
-        lines_total=_sum(OrderLine, field="line_total", condition=Q()),
+        lines_total=_sum(OrderLine, field=F("line_total") - F("discount"), condition=Q()),
+        lines_discount=_sum(OrderLine, field="discount", condition=Q()),
         has_payment=Coalesce(
             Subquery(
                 Payment.objects.filter(order_id=OuterRef("pk"), status=Payment.Status.SUCCEEDED).values("pk")[
@@ -114,6 +117,7 @@ def _order_checks() -> list[tuple[str, Q, str, str]]:
         ),
         ("paid_differs", ~Q(amount_paid=F("succeeded")), "succeeded", "amount_paid"),
         ("total_differs", ~Q(total=F("lines_total")), "lines_total", "total"),
+        ("discount_differs", ~Q(discount_total=F("lines_discount")), "lines_discount", "discount_total"),
         ("paid_differs_from_total", Q(succeeded__gt=0) & ~Q(succeeded=F("total")), "total", "succeeded"),
         ("refunded_differs", ~Q(amount_refunded=F("refunded")), "refunded", "amount_refunded"),
         ("refunds_above_payments", Q(refunded__gt=F("succeeded")), "succeeded", "refunded"),

@@ -3,6 +3,8 @@
 Each figure is booked by when its money moved, in the report's date range:
 
 * gross sales: succeeded payments (all kinds, entry fees included) by ``succeeded_at``;
+  coupon discounts of the orders paid in the range (by ``paid_at``) are their
+  own column, and sales before discounts less the discounts are the gross;
 * refunds: succeeded refunds by ``confirmed_at``; net = gross - refunds;
 * commissions payable: the commission ledger's settlements and refund
   adjustments (payouts and returned withdrawals excluded) by when they were written;
@@ -36,6 +38,8 @@ SETTLEMENT_COLUMNS = (
     Column("community", gettext_lazy("Community"), width=18),
     Column("community_slug", gettext_lazy("Community slug"), width=16),
     Column("currency", gettext_lazy("Currency"), width=8),
+    money("before_discounts", gettext_lazy("Sales before discounts"), width=14),
+    money("discounts", gettext_lazy("Coupon discounts"), width=14),
     money("gross", gettext_lazy("Gross sales"), width=14),
     money("refunds", gettext_lazy("Refunds"), width=14),
     money("net", gettext_lazy("Net"), width=14),
@@ -44,7 +48,7 @@ SETTLEMENT_COLUMNS = (
     money("entry_drawable", gettext_lazy("Entry fees past refund window (drawable)"), width=16),
     money("stripe_fees", gettext_lazy("Stripe fees (not recorded)"), total=False, width=14),
 )
-FIGURES = ("gross", "refunds", "commissions_payable", "entry_in_window", "entry_drawable")
+FIGURES = ("discounts", "gross", "refunds", "commissions_payable", "entry_in_window", "entry_drawable")
 
 
 def _scoped(queryset: QuerySet, *, lookup: str, filters: ReportFilters) -> QuerySet:
@@ -97,6 +101,16 @@ def settlement_figures(*, filters: ReportFilters, now: datetime | None = None) -
         "commissions_payable",
         "beneficiary__community_id",
     )
+    discounted = _scoped(
+        Order.objects.filter(paid_at__gte=start, paid_at__lt=end, discount_total__gt=0),
+        lookup="community_id",
+        filters=filters,
+    )
+    add(
+        discounted.values("community_id", "currency").annotate(value=Sum("discount_total")).order_by(),
+        "discounts",
+        "community_id",
+    )
     entry = _scoped(
         Order.objects.filter(kind=Order.Kind.ENTRY, paid_at__gte=start, paid_at__lt=end),
         lookup="community_id",
@@ -131,6 +145,8 @@ def settlement_rows(filters: ReportFilters, *, now: datetime | None = None) -> I
             name,
             slug,
             currency,
+            values["gross"] + values["discounts"],
+            values["discounts"],
             values["gross"],
             values["refunds"],
             values["gross"] - values["refunds"],

@@ -28,6 +28,8 @@ def order_checkout(
     provider_name: str | None = None,
     address_id: int | None = None,
     delivery: str | None = None,
+    coupon_id: int | None = None,
+    coupon_code: str | None = None,
 ) -> CheckoutResult:
     """Place an order (see ``order_create``) and start its payment at ``provider_name``
     (default: the community's provider).
@@ -49,6 +51,8 @@ def order_checkout(
         idempotency_key=idempotency_key,
         address_id=address_id,
         delivery=delivery,
+        coupon_id=coupon_id,
+        coupon_code=coupon_code,
     )
     order = result.order
     if order.status == Order.Status.PENDING_PAYMENT:

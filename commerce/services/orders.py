@@ -23,6 +23,13 @@ from commerce.events import order_paid_announce
 from commerce.models import Order, OrderLine, Payment, Product
 from commerce.pricing import tier_price
 from commerce.services.commissions import commission_hold_sync
+from commerce.services.coupons import (
+    coupon_allocate,
+    coupon_for_order,
+    coupon_mark_used,
+    coupon_release,
+    coupon_reserve,
+)
 from commerce.services.order_states import STATE_FIELDS, set_fulfilment_status, set_payment_status
 from commerce.services.shipping_info import shipping_info_after_handover
 from commerce.services.stock import skus_lock, stock_release, stock_take
@@ -31,6 +38,7 @@ from members.selectors import membership_get_active
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_record_many, audit_snapshot, job_actor
 from shequn_backend.events import enqueue_on_commit
 
+ZERO = Decimal("0.00")
 MAX_LINES = 20
 MAX_QUANTITY = 99
 # What the trail records of an order's state (before and after each change).
@@ -144,8 +152,14 @@ def order_reserve_and_write(
     fingerprint: str = "",
     address: Address | None = None,
     delivery: str | None = None,
+    coupon_id: int | None = None,
+    coupon_code: str | None = None,
 ) -> Order:
     """Lock the SKUs, check and take the stock, write the order. The caller holds the transaction.
+
+    A coupon (the member's ``coupon_id``, or one claimed with ``coupon_code``)
+    is checked, its discount allocated to the lines and the coupon reserved
+    for the order.
 
     ``order_create`` is the entry point (it validates and makes this durable);
     demo data calls this inside its own transaction.
@@ -194,13 +208,22 @@ def order_reserve_and_write(
                 line_total=unit_price * quantity,
             )
         )
-    total = sum((line.line_total for line in lines), Decimal("0.00"))
+    kind, currency = kinds.pop(), skus[next(iter(quantities))].currency
+    grant = coupon_for_order(
+        actor=actor, membership=membership, coupon_id=coupon_id, coupon_code=coupon_code, now=now
+    )
+    discount = ZERO
+    if grant is not None:
+        discount = coupon_allocate(grant=grant, kind=kind, currency=currency, lines=lines, now=now)
+    total = sum((line.line_total for line in lines), ZERO) - discount
     order = Order.objects.create(
         community=community,
         buyer=buyer,
-        kind=kinds.pop(),
-        currency=skus[next(iter(quantities))].currency,
+        kind=kind,
+        currency=currency,
         total=total,
+        discount_total=discount,
+        coupon=grant,
         referrer=referrer,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
@@ -212,6 +235,8 @@ def order_reserve_and_write(
         line.order = order
     OrderLine.objects.bulk_create(lines)
     order_audit(actor=actor, action="order.created", order=order, before={})
+    if grant is not None:
+        coupon_reserve(actor=actor, grant=grant, order=order)
     if total == 0:
         _settle_free_order(actor=actor, order=order, now=now)
     return order
@@ -256,6 +281,7 @@ def _settle_free_order(*, actor: Actor, order: Order, now: datetime) -> None:
     order.paid_at = now
     order.hold_expires_at = None
     order.save(update_fields=[*STATE_FIELDS, "paid_at", "hold_expires_at"])
+    coupon_mark_used(order=order, now=now)
     order_audit(actor=actor, action="order.paid", order=order, before=before, note="free")
     order_paid_announce(order=order)
 
@@ -270,6 +296,8 @@ def order_create(
     idempotency_key: str | None = None,
     address_id: int | None = None,
     delivery: str | None = None,
+    coupon_id: int | None = None,
+    coupon_code: str | None = None,
 ) -> OrderResult:
     """Place an order of goods or tickets for an active member, reserving its stock.
 
@@ -281,7 +309,9 @@ def order_create(
     unique constraint makes the loser roll back its reservation). The same key
     with a different request is refused. Raises ``MembershipRequired``,
     ``InvalidOrderLines``, ``OutOfStock``, ``EventStarted``,
-    ``InvalidReferralCode``, ``SelfReferral``.
+    ``InvalidReferralCode``, ``SelfReferral``, and for a coupon ``NotFound``,
+    ``CouponUnavailable``, ``CouponNotApplicable``, ``InvalidCouponCode``,
+    ``CouponSoldOut``, ``CouponLimitReached``.
     """
     membership = membership_get_active(user=buyer, community=community)
     if membership is None:
@@ -290,6 +320,8 @@ def order_create(
     parts = {"community": community.pk, "lines": sorted(quantities.items())}
     if address_id or delivery:  # old requests keep their old fingerprint
         parts.update(address=address_id, delivery=delivery)
+    if coupon_id or coupon_code:
+        parts.update(coupon=coupon_id, coupon_code=(coupon_code or "").strip().upper())
     fingerprint = request_fingerprint(**parts, referral_code=(referral_code or "").upper())
     if idempotency_key:
         existing = _replay(buyer=buyer, idempotency_key=idempotency_key, fingerprint=fingerprint)
@@ -314,6 +346,8 @@ def order_create(
             fingerprint=fingerprint,
             address=address,
             delivery=delivery,
+            coupon_id=coupon_id,
+            coupon_code=coupon_code,
         )
     except IntegrityError:
         # A concurrent request with the same key won; its order is the answer.
@@ -336,6 +370,7 @@ def _cancel_locked(*, order: Order, reason: str, now: datetime) -> None:
         update_fields=[*STATE_FIELDS, "cancelled_at", "cancel_reason", "hold_expires_at", "updated_at"]
     )
     stock_release(order=order)
+    coupon_release(order=order)
     Payment.objects.filter(order=order, status__in=[Payment.Status.CREATING, Payment.Status.PENDING]).update(
         status=Payment.Status.CANCELED
     )

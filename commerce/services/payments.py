@@ -49,6 +49,7 @@ from commerce.models import Order, Payment, Refund, WebhookEvent
 from commerce.payments import base
 from commerce.pricing import money, points_for
 from commerce.services.commissions import commission_create_for_order
+from commerce.services.coupons import coupon_mark_used
 from commerce.services.disputes import dispute_apply_state
 from commerce.services.order_states import STATE_FIELDS, set_payment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
@@ -461,6 +462,14 @@ def payment_apply_success(
     order.hold_expires_at = None
     order.save(update_fields=[*STATE_FIELDS, "amount_paid", "paid_at", "hold_expires_at", "updated_at"])
     order_audit(actor=actor, action="order.paid", order=order, before=before, note=payment.provider)
+    if not coupon_mark_used(order=order, now=now):
+        _flag_for_review(
+            actor=actor,
+            order=order,
+            reason=_(
+                "Paid after the order was cancelled and its coupon went to another order: check the discount."
+            ),
+        )
     order_paid_announce(order=order)
     shipping_info_after_payment(order=order)
     buyer_membership_id = _lock_memberships(order=order)

@@ -54,6 +54,7 @@ from commerce.payments.base import (
 )
 from commerce.pricing import proportional_share
 from commerce.services.commissions import commission_hold_sync, commission_reverse_for_order
+from commerce.services.coupons import coupon_return_after_refund
 from commerce.services.order_states import FULFILLABLE, STATE_FIELDS, set_payment_status
 from commerce.services.orders import AUDIT_FIELDS, order_audit
 from commerce.services.stock import skus_lock, stock_release, stock_take
@@ -81,15 +82,16 @@ def order_refundable_amount(*, order: Order) -> Decimal:
 
 
 def line_refundable_amount(*, line: OrderLine, quantity: int) -> Decimal:
-    """What ``quantity`` units of ``line`` may still get back: their price, never more than the line
-    was paid less what after-sale requests (open or refunded) already claim of it."""
+    """What ``quantity`` units of ``line`` may still get back: what they were paid (after the coupon's
+    share), never more than the line was paid less what after-sale requests (open or refunded)
+    already claim of it."""
     claimed = _sum(
         AfterSaleLine.objects.filter(
             line=line,
             after_sale__status__in=(*AfterSale.OPEN_STATUSES, AfterSale.Status.REFUNDED),
         )
     )
-    return max(ZERO, min(line.unit_price * quantity, line.line_total - claimed))
+    return max(ZERO, min(line.paid_for_units(quantity), line.paid_amount - claimed))
 
 
 def order_refundable_unless_disputed(*, order: Order) -> Decimal:
@@ -352,9 +354,11 @@ def _ticket_targets(*, order: Order, refunded: Decimal) -> dict[int, int]:
         return {line.pk: line.quantity for line in lines}
     targets, left = {}, refunded
     for line in lines:
-        whole = min(line.quantity, int(left // line.unit_price)) if line.unit_price > 0 else 0
+        whole = 0
+        while line.paid_amount > 0 and whole < line.quantity and line.paid_for_units(whole + 1) <= left:
+            whole += 1  # at most MAX_QUANTITY steps: the units the money left covers, as paid
         targets[line.pk] = whole
-        left -= whole * line.unit_price
+        left -= line.paid_for_units(whole)
     return targets
 
 
@@ -487,6 +491,8 @@ def order_refunds_settle(*, actor: Actor, order: Order, confirmed: list[Refund] 
         elif refunded > 0:
             stock_release(order=order, released_targets=targets)
             ticket_refund_for_order(actor=actor, order=order)
+    if order.payment_status == Order.PaymentStatus.REFUNDED:
+        coupon_return_after_refund(order=order)
     keys = [str(refund.pk) for refund in confirmed if refund.status == Refund.Status.SUCCEEDED]
     _take_back_points(actor=actor, order=order, key_suffix=keys[-1] if keys else f"total-{refunded}")
     if order.kind == Order.Kind.ENTRY and order.membership_id:

@@ -1,15 +1,18 @@
 """Renewal reminders: memberships that expire within the next N days, once per expiry."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from commerce.models import Reminder
+from commerce.models import Coupon, MemberCoupon, Reminder
+from commerce.services.coupons import coupon_give_automatic
 from commerce.services.reminders import reminders_write
 from members.models import Membership
 from shequn_backend.audit import job_actor
 from shequn_backend.calendar import business_day
+
+RENEWAL_ACTOR = job_actor("renewal_reminders")
 
 
 def renewal_reminders_create(*, now: datetime, batch_size: int = 2000) -> int:
@@ -17,7 +20,9 @@ def renewal_reminders_create(*, now: datetime, batch_size: int = 2000) -> int:
 
     Keyed on (membership, expiry date): a renewal moves the expiry and the
     next cycle gets its own reminder; a second or concurrent run adds nothing.
-    Scans by primary key in chunks.
+    Scans by primary key in chunks. Where the community offers a renewal
+    coupon (given with the renewal reminder, e.g. renew at half price), the
+    member gets it and the reminder names it.
     """
     horizon = now + timedelta(days=settings.RENEWAL_REMIND_DAYS)
     created = 0
@@ -33,16 +38,55 @@ def renewal_reminders_create(*, now: datetime, batch_size: int = 2000) -> int:
         if not rows:
             return created
         last_id = rows[-1][0]
-        reminders = [
-            Reminder(
-                membership_id=pk,
-                community_id=community_id,
-                kind=Reminder.Kind.RENEWAL,
-                due_on=business_day(expires_at),
-                due_at=expires_at,
-                message=_("Your membership of %(community)s expires on %(date)s. Renew it to stay in.")
-                % {"community": name, "date": business_day(expires_at).isoformat()},
+        offers = set(
+            Coupon.objects.filter(
+                community_id__in={row[1] for row in rows},
+                trigger=Coupon.Trigger.RENEWAL_REMINDER,
+                is_active=True,
+                valid_from__lte=now,
+                valid_until__gt=now,
+            ).values_list("community_id", flat=True)
+        )
+        reminders = []
+        for pk, community_id, expires_at, name in rows:
+            message = _("Your membership of %(community)s expires on %(date)s. Renew it to stay in.") % {
+                "community": name,
+                "date": business_day(expires_at).isoformat(),
+            }
+            coupon = (
+                _renewal_offer(membership_id=pk, due_on=business_day(expires_at))
+                if community_id in offers
+                else None
             )
-            for pk, community_id, expires_at, name in rows
-        ]
-        created += reminders_write(reminders=reminders, now=now, actor=job_actor("renewal_reminders"))
+            if coupon is not None:
+                offer = _("A renewal coupon is waiting for you: %(coupon)s.") % {"coupon": coupon.coupon.name}
+                message = f"{message} {offer}"
+            reminders.append(
+                Reminder(
+                    membership_id=pk,
+                    community_id=community_id,
+                    kind=Reminder.Kind.RENEWAL,
+                    due_on=business_day(expires_at),
+                    due_at=expires_at,
+                    message=message[:300],
+                    coupon=coupon,
+                )
+            )
+        created += reminders_write(reminders=reminders, now=now, actor=RENEWAL_ACTOR)
+
+
+def _renewal_offer(*, membership_id: int, due_on: date) -> MemberCoupon | None:
+    """The renewal coupon given with this expiry's reminder: given once, found again on a rerun."""
+    key = f"renewal-reminder:{due_on.isoformat()}"
+    coupon_give_automatic(
+        actor=RENEWAL_ACTOR,
+        trigger=Coupon.Trigger.RENEWAL_REMINDER,
+        membership_id=membership_id,
+        source_key=key,
+    )
+    return (
+        MemberCoupon.objects.filter(membership_id=membership_id, source_key=key)
+        .select_related("coupon")
+        .order_by("pk")
+        .first()
+    )

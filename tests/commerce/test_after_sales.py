@@ -99,7 +99,7 @@ def order_of(order_id) -> Order:
 def assert_order_money(order_id) -> None:
     """lines = total = paid; paid - refunded = net; the refunds are the succeeded ones."""
     order = order_of(order_id)
-    lines = sum(OrderLine.objects.filter(order=order).values_list("line_total", flat=True), D("0"))
+    lines = sum((line.paid_amount for line in OrderLine.objects.filter(order=order)), D("0"))
     refunded = sum(
         order.refunds.filter(status=Refund.Status.SUCCEEDED).values_list("amount", flat=True), D("0")
     )
@@ -644,3 +644,44 @@ def test_the_after_sale_pages_read_in_chinese(shop, stripe, client):
     assert "售后申请" in pages["list"].content.decode() and "退货运单号" in pages["request"].content.decode()
     assert "将按原支付方式退还" in pages["receive"].content.decode()
     assert {name: phrases for name, phrases in found.items() if phrases} == {}
+
+
+def test_an_after_sale_on_a_discounted_order_gives_back_only_what_the_units_were_paid(shop, stripe):
+    from commerce.models import Coupon
+    from commerce.services.coupons import coupon_create, coupon_issue
+
+    coupon = coupon_create(
+        actor=shop["owner"],
+        community=shop["community"],
+        name="满30减8",
+        kind=Coupon.Kind.AMOUNT,
+        amount_off=D("8.00"),
+        min_spend=D("30.00"),
+        valid_until=timezone.now() + timedelta(days=30),
+    )
+    member = shop["user"].memberships.get(community=shop["community"])
+    [grant] = coupon_issue(actor=shop["owner"], coupon=coupon, membership_ids=[member.pk], issue_key="as")
+    payload = {
+        "community": shop["community"].slug,
+        "lines": [{"sku": shop["berries"].pk, "quantity": 3}, {"sku": shop["jam"].pk, "quantity": 2}],
+        "address": shop["address"].pk,
+        "coupon": grant.pk,
+    }
+    placed = client_for(shop["user"]).post("/api/v1/orders/", payload, format="json")
+    assert placed.status_code == 201 and body(placed)["discount"] == "8.00", placed.content
+    order = pay(stripe, body(placed)["id"])
+    shipment_create(actor=shop["owner"], order_id=order.pk, carrier="SF", tracking_no="SF0002")
+    order_confirm_receipt(actor=shop["user"], order_id=order.pk)
+    berries = OrderLine.objects.get(order=order, sku=shop["berries"])
+    assert berries.discount == D("6.00") and berries.paid_amount == D("24.00")  # 30 of 40 bears 6 of 8
+
+    too_much = ask(shop["user"], order.pk, lines=[(berries.pk, 3)], amount="30.00")
+    assert too_much.status_code == 400 and "amount" in too_much.json()["error"]["fields"]
+    response = ask(shop["user"], order.pk, lines=[(berries.pk, 3)])
+    assert response.status_code == 201 and body(response)["amount"] == "24.00"
+    assert decide(shop["owner"], body(response)["id"], "approve").status_code == 200
+
+    order.refresh_from_db()
+    assert order.amount_refunded == D("24.00") and order.net_amount == D("8.00")
+    assert order.total == order.amount_paid == D("32.00")
+    assert_order_money(order.pk)

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from commerce.models import Commission, ExportJob, Order, Product, Refund, Reminder, WebhookEvent
+from commerce.models import Commission, Coupon, ExportJob, Order, Product, Refund, Reminder, WebhookEvent
 from commerce.reports.roles import user_is_finance
 from members.models import Membership, Tier, User
 from tests.conftest import client_for
@@ -56,6 +56,7 @@ def test_seed_demo_once_then_every_login_does_its_job_and_a_newcomer_buys_pays_a
     # every feature has data: tiers, referral commissions, reminders, a fit warning
     assert Tier.objects.filter(community__slug="caijing-shuyou").count() == 3
     assert Commission.objects.exists() and Reminder.objects.exists()
+    assert Coupon.objects.filter(community__slug="caijing-shuyou").count() == 3  # 续费半价 among them
     assert FitAssessment.objects.get(product__title__contains="杨梅").warning
 
     printed = capsys.readouterr().out

@@ -166,6 +166,8 @@ def test_xlsx_past_the_row_limit_continues_on_another_sheet_with_the_header():
             "已付款",
             "CNY",
             D("1.00"),
+            D("0.00"),
+            D("1.00"),
             D("1.00"),
             D("0.00"),
             D("1.00"),

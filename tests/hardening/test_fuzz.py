@@ -14,6 +14,8 @@ than its pytest plugin, which does not support pytest 9 yet.
 import contextlib
 import json
 from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import schemathesis
@@ -22,6 +24,7 @@ from django.core import signals
 from django.core.cache import cache
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -33,13 +36,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from commerce.models import AfterSale, Category, CommissionEntry, OrderLine, Product, Sku, Withdrawal
+from commerce.models import AfterSale, Category, CommissionEntry, Coupon, OrderLine, Product, Sku, Withdrawal
 from commerce.services.after_sales import AfterSaleLineInput, after_sale_request
+from commerce.services.coupons import coupon_create, coupon_issue
 from members.models import Membership
 from members.services.users import user_token
 from tests.commerce.conftest import stripe  # noqa: F401 - the fake Stripe server the world's order uses
-from tests.commerce.flows import pay, place_order
+from tests.commerce.flows import pay
 from tests.commerce.stripe_server import sign
+from tests.conftest import client_for
 from tests.members.factories import PASSWORD, CommunityFactory, MembershipFactory
 from tests.members.test_auth_api import fake_wechat  # noqa: F401 - a local code-to-session endpoint
 
@@ -76,8 +81,24 @@ def world(db, stripe, fake_wechat, settings):  # noqa: F811
     shoes = Category.objects.get(path="运动户外/跑步装备")
     product = Product.objects.create(community=community, title="跑鞋", category=shoes, tags=["跑鞋"])
     sku = Sku.objects.create(product=product, name="42码", price="499.00", stock=50)
-    order = place_order(member.user, community, [(sku, 10)])
-    assert order.status_code == 201, order.content
+    coupon = coupon_create(
+        actor=community.owner,
+        community=community,
+        name="满400减50",
+        kind=Coupon.Kind.AMOUNT,
+        amount_off=Decimal("50.00"),
+        min_spend=Decimal("400.00"),
+        code="FUZZ",
+        per_member_limit=1000,
+        valid_until=timezone.now() + timedelta(days=30),
+    )
+    [grant] = coupon_issue(actor=community.owner, coupon=coupon, membership_ids=[member.pk], issue_key="fuzz")
+    order = client_for(member.user).post(
+        "/api/v1/orders/",
+        {"community": community.slug, "lines": [{"sku": sku.pk, "quantity": 10}], "coupon": grant.pk},
+        format="json",
+    )
+    assert order.status_code == 201 and order.json()["discount"] == "50.00", order.content
     pay(stripe, order.json()["id"])
     line = OrderLine.objects.get(order_id=order.json()["id"])
     after_sale = after_sale_request(
@@ -131,6 +152,7 @@ def world(db, stripe, fake_wechat, settings):  # noqa: F811
                     "skus": [{"name": "均码", "price": "9.90", "stock": 5}],
                 }
             },
+            "POST /api/v1/me/coupons/claim/": {"body": {"community": community.slug, "code": "FUZZ"}},
             "POST /api/v1/owner/orders/{order_id}/refund/": {"body": {"amount": "1.00", "reason": "破损"}},
             "POST /api/v1/me/withdrawals/": {"body": {"amount": "10.00"}},
             "POST /api/v1/me/phone/": {"body": {"code": "good-phone"}},
