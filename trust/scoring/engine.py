@@ -23,12 +23,14 @@ honest caution; reasons never argue against their verdict. See docs/scorer.md.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from trust.scoring.lexicon import Lexicon, normalise
@@ -97,6 +99,10 @@ ENGINE_VERSION = 3
 # Generic words at the end of a community's name; what is left is its distinctive part.
 NAME_SUFFIXES = (
     "俱乐部",
+    "联合会",
+    "研究会",
+    "同学会",
+    "校友会",
     "后援会",
     "粉丝团",
     "粉丝会",
@@ -114,6 +120,11 @@ NAME_SUFFIXES = (
     "圈子",
     "协会",
     "学院",
+    "工作室",
+    "工坊",
+    "公社",
+    "战队",
+    "车队",
     "社",
     "会",
     "群",
@@ -129,6 +140,12 @@ NAME_SUFFIXES = (
     " crew",
     " fans",
 )
+# Names are often "place + topic + organisation word" (长沙汉服同袍会, 台中馬拉松練跑團): the members call
+# it by its organisation word (同袍会, 练跑团). Places are data (trust/data/places.json).
+PLACES_PATH = Path(__file__).resolve().parents[1] / "data" / "places.json"
+_places_data = json.loads(PLACES_PATH.read_text(encoding="utf-8"))
+PLACES = tuple(sorted(_places_data["places"], key=len, reverse=True))  # longest first: 大湾区 before 湾区
+ADMINISTRATIVE_ENDINGS = tuple(_places_data["administrative_endings"])
 MIN_NAME_CORE = 2  # characters of a Chinese core name (English: twice as many)
 _ACRONYM = re.compile(r"(?<![A-Za-z])[A-Z][A-Z0-9]{2,7}(?![A-Za-z])")  # AFOL, NYRR: a name's own letters
 _LATIN_WORD = re.compile(r"[a-z0-9]+")
@@ -483,28 +500,78 @@ def _content_counts(
 
 
 def _own_names(lexicon: Lexicon, name: str) -> tuple[str, ...]:
-    """The community's name, its distinctive part (一壶茶社 -> 一壶茶) and its acronyms (AFOL), as
-    they appear in product text.
+    """The community's name, its distinctive parts and its acronyms (AFOL), as they appear in
+    product text.
 
-    A part that is only a domain word (跑步 of 跑步俱乐部, UX) names a field, not this community.
+    Distinctive parts: the name without a leading place (长沙汉服同袍会 -> 汉服同袍会), without its
+    generic ending (一壶茶社 -> 一壶茶) and its organisation word: what is left of the name after the
+    place and the topic words, with its ending (汉服同袍会 -> 同袍会, 马拉松练跑团 -> 练跑团). A part
+    that is only a domain word (跑步 of 跑步俱乐部, 跑团, UX) or only an ending names a field or a
+    kind of group, not this community.
     """
     full = _compact(name)
     if not full:
         return ()
     names = [full]
-    core = full
-    for suffix in NAME_SUFFIXES:
-        suffix = _compact(suffix)
-        if core.endswith(suffix) and len(core) > len(suffix):
-            core = core[: -len(suffix)]
-            break
-    minimum = MIN_NAME_CORE if _CJK.search(core) else 2 * MIN_NAME_CORE
-    if core != full and len(core) >= minimum and core not in lexicon.terms:
-        names.append(core)
+    local = _without_place(full)
+    for candidate in (local, _without_suffix(full), _without_suffix(local), _organisation_word(lexicon, local)):
+        if candidate and candidate not in names and _distinctive(lexicon, candidate):
+            names.append(candidate)
     for acronym in _ACRONYM.findall(unicodedata.normalize("NFKC", name)):
         if acronym.lower() not in lexicon.terms and acronym.lower() != full:
             names.append(acronym.lower())
     return tuple(names)
+
+
+def _suffix_of(name: str) -> str:
+    for suffix in NAME_SUFFIXES:
+        suffix = _compact(suffix)
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return suffix
+    return ""
+
+
+def _without_suffix(name: str) -> str:
+    return name[: len(name) - len(_suffix_of(name))]
+
+
+def _distinctive(lexicon: Lexicon, name: str) -> bool:
+    """Long enough, and neither a domain word nor a domain word with a generic ending."""
+    core = _without_suffix(name)
+    minimum = MIN_NAME_CORE if _CJK.search(core) else 2 * MIN_NAME_CORE
+    if len(core) < minimum or core in lexicon.terms or name in lexicon.terms:
+        return False
+    local = _without_place(core, keep=0)  # 北京 of 北京读书会, 深圳摄影 of 深圳摄影协会: a place, a field
+    return bool(local) and local not in lexicon.terms
+
+
+def _without_place(name: str, keep: int = MIN_NAME_CORE) -> str:
+    """长沙汉服同袍会 -> 汉服同袍会; 广东深圳市摄影协会 -> 摄影协会 (places as data, each stripped while
+    more than ``keep`` characters are left)."""
+    rest = name
+    while True:
+        place = next((p for p in PLACES if rest.startswith(p) and len(rest) - len(p) > keep), "")
+        if not place and keep == 0:
+            place = next((p for p in PLACES if rest == p), "")
+        if not place:
+            return rest
+        rest = rest[len(place) :]
+        ending = next((e for e in ADMINISTRATIVE_ENDINGS if rest.startswith(e)), "")
+        rest = rest[len(ending) :]
+
+
+def _organisation_word(lexicon: Lexicon, name: str) -> str:
+    """What members call the group: the name after its leading topic words, with its organisation
+    ending (汉服同袍会 -> 同袍会, 马拉松练跑团 -> 练跑团); "" when nothing distinctive is left."""
+    suffix = _suffix_of(name)
+    if not suffix or not _CJK.search(name):
+        return ""
+    rest = name
+    for token in lexicon.segment_plain(name[: -len(suffix)]):
+        if token not in lexicon.terms or len(rest) - len(token) - len(suffix) < MIN_NAME_CORE:
+            break
+        rest = rest[len(token) :]
+    return rest if rest != name else ""
 
 
 def _compact(text: str) -> str:
@@ -529,10 +596,13 @@ def _domain_trust(
     weighted_orders = 0.0
     weighted_quality = 0.0
     for signal in sales:
-        share = signal.domains.get(domain, 0.0)
+        own_category = category is not None and signal.category == category
+        # Sales of the product's own category are evidence about these very goods, whichever of the
+        # product's domains it reaches the audience through (handmade soap: arts as well as beauty).
+        share = 1.0 if own_category else signal.domains.get(domain, 0.0)
         if share <= 0:
             continue
-        factor = 1.0 if category is None or signal.category == category else OTHER_CATEGORY_FACTOR
+        factor = 1.0 if category is None or own_category else OTHER_CATEGORY_FACTOR
         weighted_orders += share * factor * signal.orders
         weighted_quality += share * factor * signal.orders * signal.quality
     sales = 0.0

@@ -260,6 +260,11 @@ class Lexicon:
         tokenizer = _shared_tokenizer()
         return [t for t in tokenizer.cut_for_search(normalise(text), HMM=False) if t.strip()]
 
+    def segment_plain(self, text: str) -> list[str]:
+        """Plain tokens in order (no search-mode parts): 汉服同袍 -> 汉服, 同袍."""
+        tokenizer = _shared_tokenizer()
+        return [t for t in tokenizer.cut(normalise(text), HMM=False) if t.strip()]
+
     def term_hits(self, text: str) -> list[tuple[str, float]]:
         """Lexicon terms found in ``text`` with a confidence factor (1.0 whole token, less inside one)."""
         clean = normalise(text)
