@@ -95,7 +95,7 @@ UNKNOWN_PRODUCT_MATCH = 0.3  # nothing in the lexicon recognises the product: sa
 OWN_GOODS_MATCH = 0.9
 PRODUCT_CACHE_SIZE = 50_000  # products whose domains are kept per lexicon (a re-score reads each again)
 # Bumped when the profile's meaning changes: stored profiles of another version are rebuilt.
-ENGINE_VERSION = 3
+ENGINE_VERSION = 4
 # Generic words at the end of a community's name; what is left is its distinctive part.
 NAME_SUFFIXES = (
     "俱乐部",
@@ -470,7 +470,12 @@ def _interests(lexicon: Lexicon, interests: Mapping[str, int]) -> tuple[dict[str
         _accumulate(members, {k: v * max(int(count), 0) for k, v in _by_max(found).items()})
     shares = {k: v / total for k, v in counts.items()}
     confidence = _clamp(math.log1p(total) / math.log1p(INTEREST_FULL_COUNT))
+    # Members who name no interest are not counted anywhere, so the counts alone cannot show a share
+    # of a small membership: 65 colleagues who like wine may be all of a group or a sliver of it. The
+    # membership is at least the most-named interest and at least INTEREST_FULL_COUNT (the count
+    # from which interests speak with full confidence), so a handful naming one interest is not broad.
     membership = max(max(int(c), 0) for c in interests.values())
+    membership = max(membership, max(members.values(), default=0.0), INTEREST_FULL_COUNT)
     affinity: dict[str, float] = {}
     standing: dict[str, float] = {}
     for key, count in members.items():
