@@ -519,7 +519,12 @@ def _own_names(lexicon: Lexicon, name: str) -> tuple[str, ...]:
         return ()
     names = [full]
     local = _without_place(full)
-    for candidate in (local, _without_suffix(full), _without_suffix(local), _organisation_word(lexicon, local)):
+    for candidate in (
+        local,
+        _without_suffix(full),
+        _without_suffix(local),
+        _organisation_word(lexicon, local),
+    ):
         if candidate and candidate not in names and _distinctive(lexicon, candidate):
             names.append(candidate)
     for acronym in _ACRONYM.findall(unicodedata.normalize("NFKC", name)):
