@@ -292,6 +292,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "TicketStatusEnum": "commerce.models.Ticket.Status",
         "OrderPaymentStatusEnum": "commerce.models.Order.PaymentStatus",
         "OrderFulfilmentStatusEnum": "commerce.models.Order.FulfilmentStatus",
+        "CouponKindEnum": "commerce.models.Coupon.Kind",
     }
 )
 
