@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-
 from django.test import Client
 from django.urls import reverse
 
