@@ -8,9 +8,12 @@ repurchase reminders have something to find); entry fees of paid joins are
 entry orders paid offline. With the sandbox provider on (the embedded
 default), one order is bought, paid and partly refunded through it, its
 payment and refund confirmed by the sandbox's notifications; refunds go
-through ``refund_request``. The finance login is put in the 财务 group and
-queues an export. Idempotent: products are keyed on (community, title),
-orders on an idempotency key per buyer. Communities that do not exist are skipped.
+through ``refund_request``. The member login has two express orders (one
+shipped, one delivered with a refund-only after-sale request waiting for the
+owner); its referral commission is settled and one withdrawal waits for
+finance. The finance login is put in the 财务 group and queues an export.
+Idempotent: products are keyed on (community, title), orders on an
+idempotency key per buyer. Communities that do not exist are skipped.
 """
 
 from datetime import timedelta
@@ -19,19 +22,23 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from commerce.models import Coupon, ExportJob, Order, Product, Refund, Sku
+from commerce.models import AfterSale, Coupon, ExportJob, Order, Product, Refund, Sku, Withdrawal
 from commerce.payments import sandbox
 from commerce.payments.base import provider_configured
 from commerce.reports.roles import finance_user_grant
 from commerce.reports.services import export_job_create
+from commerce.services.after_sales import AfterSaleLineInput, after_sale_request
 from commerce.services.catalog import SkuInput, category_get_by_path, product_create
 from commerce.services.checkout import order_checkout
+from commerce.services.commissions import commission_settle_due
 from commerce.services.coupons import coupon_create
 from commerce.services.entry import entry_order_create
 from commerce.services.orders import LineInput, order_reserve_and_write
 from commerce.services.payments import payment_settle_offline
 from commerce.services.refunds import refund_request
-from members.models import Community, EntryPlan, Membership, User
+from commerce.services.shipments import order_confirm_receipt, shipment_create
+from commerce.services.withdrawals import withdrawal_available, withdrawal_request
+from members.models import Address, Community, EntryPlan, Membership, User
 from shequn_backend.audit import SYSTEM, job_actor
 from shequn_backend.calendar import business_day
 
@@ -138,6 +145,7 @@ DEMO_ORDERS = {
         ("li_xiaoyu", "价值投资入门课（12讲）", 1, 12),
         ("chen_jie", "《穷查理宝典》芒格的智慧箴言", 2, 25),
         ("ma_chao", "千岛湖杨梅 5斤装", 1, 20),
+        ("chen_jie", "价值投资入门课（12讲）", 1, 20),  # commission for li_xiaoyu, who referred him
     ],
     "baoma-chengzhang": [
         ("wang_fang", "有机婴童辅食米粉", 2, 35),
@@ -160,6 +168,36 @@ DEMO_REFUNDS = [
     ("caijing-shuyou", "huang_lei", "月度线下读书会·上海", "49.00", "演示：一位书友去不了，退一张票"),
 ]
 FINANCE_LOGIN = "caiwu_zhao"
+# The member login's express orders to its default address: (key, slug, buyer, title, quantity,
+# days ago paid, shipped, received (None: on its way), tracking no, after-sale (reason, amount) or None).
+DEMO_EXPRESS = [
+    (
+        "demo:express:1",
+        "caijing-shuyou",
+        "li_xiaoyu",
+        "《穷查理宝典》芒格的智慧箴言",
+        1,
+        3,
+        2,
+        None,
+        "SF1400000001",
+        None,
+    ),
+    (
+        "demo:express:2",
+        "caijing-shuyou",
+        "li_xiaoyu",
+        "《置身事内》中国政府与经济发展",
+        1,
+        6,
+        5,
+        2,
+        "SF1400000002",
+        ("收到时书角压坏，申请部分退款", "20.00"),
+    ),
+]
+# (username, amount): a withdrawal of settled commission waiting for the finance login's review.
+DEMO_WITHDRAWAL = ("li_xiaoyu", Decimal("20.00"))
 
 
 def _community(slug: str) -> Community | None:
@@ -199,7 +237,16 @@ def _locked(order_id: int) -> Order:
     return Order.objects.select_for_update(of=("self",)).select_related("community", "plan").get(pk=order_id)
 
 
-def _demo_order(*, membership: Membership, sku: Sku, quantity: int, key: str, paid_days_ago: int) -> Order:
+def _demo_order(
+    *,
+    membership: Membership,
+    sku: Sku,
+    quantity: int,
+    key: str,
+    paid_days_ago: int,
+    address: Address | None = None,
+) -> Order:
+    """An order paid offline ``paid_days_ago`` (shipped goods: picked up, or by express to ``address``)."""
     order = Order.objects.filter(buyer=membership.user, idempotency_key=key).first()
     if order is None:
         order = order_reserve_and_write(
@@ -209,6 +256,7 @@ def _demo_order(*, membership: Membership, sku: Sku, quantity: int, key: str, pa
             membership=membership,
             quantities={sku.pk: quantity},
             idempotency_key=key,
+            address=address,
         )
     if order.status == Order.Status.PENDING_PAYMENT:
         order = _locked(order.pk)
@@ -331,6 +379,57 @@ def seed_refunds(ctx) -> None:
         )
 
 
+def seed_express(ctx) -> None:
+    """Express orders: shipped by the owner, one received and under a refund-only after-sale request."""
+    now = timezone.now()
+    for key, slug, username, title, quantity, paid, shipped, received, tracking_no, claim in DEMO_EXPRESS:
+        membership = _active_membership(slug, username)
+        sku = Sku.objects.filter(product__community__slug=slug, product__title=title).order_by("pk").first()
+        address = Address.objects.filter(user__username=username, is_default=True).first()
+        if membership is None or sku is None or address is None:
+            continue
+        order = _demo_order(
+            membership=membership, sku=sku, quantity=quantity, key=key, paid_days_ago=paid, address=address
+        )
+        owner = membership.community.owner
+        if not order.shipments.exists():
+            shipment_create(
+                actor=owner,
+                order_id=order.pk,
+                carrier="SF",
+                tracking_no=tracking_no,
+                now=now - timedelta(days=shipped),
+            )
+        if received is None:
+            continue
+        order_confirm_receipt(actor=membership.user, order_id=order.pk, now=now - timedelta(days=received))
+        if claim is not None and not AfterSale.objects.filter(order=order).exists():
+            reason, amount = claim
+            after_sale_request(
+                actor=membership.user,
+                order_id=order.pk,
+                type=AfterSale.Type.REFUND_ONLY,
+                lines=[AfterSaleLineInput(line_id=order.lines.order_by("pk").first().pk, quantity=1)],
+                reason=reason,
+                amount=Decimal(amount),
+                idempotency_key=f"demo:after-sale:{order.pk}",
+            )
+
+
+@_own_transactions
+def seed_withdrawal(ctx) -> None:
+    """The KOL's commission settled (the job, run now), then a withdrawal waiting for finance."""
+    username, amount = DEMO_WITHDRAWAL
+    user = User.objects.filter(username=username).first()
+    if user is None or not user.wechat_openid:
+        return
+    if Withdrawal.objects.filter(user=user, idempotency_key="demo:withdrawal:1").exists():
+        return
+    commission_settle_due(now=timezone.now())
+    if withdrawal_available(user_id=user.pk) >= amount:
+        withdrawal_request(actor=user, user=user, amount=amount, idempotency_key="demo:withdrawal:1")
+
+
 def seed_export(ctx) -> None:
     """The finance login's export of the last 60 days' order lines (written in the background)."""
     user = User.objects.filter(username=FINANCE_LOGIN).first()
@@ -390,5 +489,7 @@ STEPS = [
     ("orders", seed_orders),
     ("sandbox purchase", seed_sandbox_purchase),
     ("refunds", seed_refunds),
+    ("express orders and after-sales", seed_express),
+    ("withdrawal", seed_withdrawal),
     ("export", seed_export),
 ]

@@ -104,6 +104,17 @@ class WechatBindingRequired(ApplicationError):
     http_status = 409
 
 
+class SandboxTransferNotConfirmable(ApplicationError):
+    """The sandbox has no transfer of this withdrawal waiting for the payee (not approved yet, or over)."""
+
+    code = "transfer_not_confirmable"
+    message = _(
+        "This withdrawal has no transfer waiting for your confirmation: finance staff approve it first, "
+        "and an unconfirmed transfer is cancelled after a while."
+    )
+    http_status = 409
+
+
 class SandboxNotPayable(ApplicationError):
     """The sandbox cannot take this payment (no sandbox payment waiting, closed, or its hold ended)."""
 

@@ -10,7 +10,9 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from members.models import Community, EntryPlan, Membership, Tier, User
+from members import wechat
+from members.models import Address, Community, EntryPlan, Membership, Tier, User
+from members.services.addresses import address_create
 from members.services.communities import community_create, community_set_attributes, community_update
 from members.services.memberships import (
     membership_activate_paid,
@@ -20,7 +22,7 @@ from members.services.memberships import (
 )
 from members.services.points import points_award
 from members.services.tiers import tier_create, tier_update
-from members.services.users import user_set_interests
+from members.services.users import user_bind_wechat_session, user_set_interests
 from shequn_backend.audit import SYSTEM
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -89,6 +91,7 @@ DEMO_COMMUNITIES = [
         "tiers": [("书友", 1, 0, "0"), ("资深书友", 2, 500, "5"), ("核心书友", 3, 2000, "10")],
         "members": ["li_xiaoyu", "chen_jie", "huang_lei", "ma_chao"],
         "referral": {"level1_percent": "10", "level2_percent": "3"},
+        "return_address": "上海市黄浦区中山东一路 18 号 财经频道书友会 售后组（吴老师 13800138000）",
     },
     {
         "slug": "baoma-chengzhang",
@@ -176,7 +179,12 @@ def seed_communities(ctx: DemoContext) -> None:
                 plans=spec["plans"],
             )
         community_set_attributes(community=community, attributes=spec["attributes"], actor=SYSTEM)
-        community_update(actor=SYSTEM, community=community, referral=spec["referral"])
+        community_update(
+            actor=SYSTEM,
+            community=community,
+            referral=spec["referral"],
+            **{name: spec[name] for name in ("return_address",) if name in spec},
+        )
         seed_tiers(community, spec["tiers"])
         previous = None
         for index, username in enumerate(spec["members"]):
@@ -198,4 +206,26 @@ def seed_communities(ctx: DemoContext) -> None:
         ctx.extra.setdefault("communities", {})[spec["slug"]] = community
 
 
-STEPS = [("users", seed_users), ("communities", seed_communities)]
+# The member login's default address, and a WeChat identity at the sandbox (withdrawals pay to it).
+DEMO_ADDRESS = {
+    "name": "李晓雨",
+    "phone": "13900139000",
+    "province": "上海市",
+    "city": "上海市",
+    "district": "徐汇区",
+    "detail": "漕溪北路 88 号 1201 室",
+}
+
+
+def seed_member_login(ctx: DemoContext) -> None:
+    user = User.objects.filter(username=MEMBER_LOGIN_SHOWN).first()
+    if user is None:
+        return
+    if not Address.objects.filter(user=user).exists():
+        address_create(actor=SYSTEM, user=user, is_default=True, **DEMO_ADDRESS)
+    if not user.wechat_openid:
+        session = wechat.WechatSession(openid=f"sandbox-openid-{user.username}")
+        user_bind_wechat_session(user=user, session=session, actor=SYSTEM)
+
+
+STEPS = [("users", seed_users), ("communities", seed_communities), ("member login", seed_member_login)]

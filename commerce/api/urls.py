@@ -75,6 +75,11 @@ urlpatterns = [
     path("payments/stripe/webhook/", views.StripeWebhookApi.as_view(), name="stripe-webhook"),
     path("payments/wechatpay/notify/", views.WechatPayNotifyApi.as_view(), name="wechatpay-notify"),
     path("payments/sandbox/pay/", sandbox.SandboxPayApi.as_view(), name="sandbox-pay"),
+    path(
+        "payments/sandbox/transfer/confirm/",
+        sandbox.SandboxTransferConfirmApi.as_view(),
+        name="sandbox-transfer-confirm",
+    ),
     path("payments/sandbox/notify/", sandbox.SandboxNotifyApi.as_view(), name="sandbox-notify"),
     path("me/coupons/", coupons.MyCouponsApi.as_view(), name="my-coupons"),
     path("me/coupons/claim/", coupons.CouponClaimApi.as_view(), name="my-coupons-claim"),

@@ -14,7 +14,7 @@ from commerce.models.reminders import (
     SubscriptionConsent,
 )
 from commerce.models.reports import ExportJob
-from commerce.models.sandbox import SandboxRefund, SandboxTrade
+from commerce.models.sandbox import SandboxRefund, SandboxTrade, SandboxTransfer
 from commerce.models.tickets import Ticket
 from commerce.models.withdrawals import Withdrawal
 
@@ -41,6 +41,7 @@ __all__ = [
     "RepurchaseRate",
     "SandboxRefund",
     "SandboxTrade",
+    "SandboxTransfer",
     "Shipment",
     "ShipmentLine",
     "ShippingUpload",

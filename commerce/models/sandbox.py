@@ -3,7 +3,7 @@
 The sandbox (``commerce.payments.sandbox``) plays a provider inside our
 deployment for the demo and local runs. These rows are *its* records, kept
 apart from our ``Payment`` and ``Refund`` rows exactly as WeChat Pay's are:
-our side learns of a payment or a refund only through a signed notification
+our side learns of a payment, a refund or a transfer only through a signed notification
 or by querying the sandbox, never by reading these tables.
 """
 
@@ -68,3 +68,31 @@ class SandboxRefund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.out_refund_no} {self.state}"
+
+
+class SandboxTransfer(models.Model):
+    """A transfer at the sandbox (WeChat Pay 商家转账): WAIT_USER_CONFIRM until the payee confirms."""
+
+    class State(models.TextChoices):
+        WAIT_USER_CONFIRM = "WAIT_USER_CONFIRM", _("Waiting for the payee")
+        SUCCESS = "SUCCESS", _("Transferred")
+        CANCELLED = "CANCELLED", _("Cancelled")
+
+    out_bill_no = models.CharField(_("our reference"), max_length=32, unique=True)
+    transfer_bill_no = models.CharField(_("sandbox transfer bill"), max_length=64, unique=True)
+    package_info = models.CharField(_("package info"), max_length=64, unique=True)
+    openid = models.CharField(_("payee's openid"), max_length=128)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    state = models.CharField(
+        _("state"), max_length=20, choices=State.choices, default=State.WAIT_USER_CONFIRM
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sandbox transfer")
+        verbose_name_plural = _("sandbox transfers")
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="sandbox_transfer_gt_0")]
+
+    def __str__(self) -> str:
+        return f"{self.out_bill_no} {self.state}"

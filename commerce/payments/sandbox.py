@@ -23,6 +23,15 @@ payment path end to end:
   ``REFUND.SUCCESS``.
 * ``fetch_payment``, ``fetch_refund`` and ``fetch_refunds`` answer the
   ledger's current state (consistent with what was notified): it is pollable.
+* Merchant transfers (商家转账, withdrawals): ``transfer_create`` answers
+  ``WAIT_USER_CONFIRM`` with a sandbox ``package_info`` (``SandboxTransfer``);
+  instead of ``wx.requestMerchantTransfer`` the payee confirms with ``POST
+  /api/v1/payments/sandbox/transfer/confirm/ {"withdrawal_id"}``
+  (``sandbox_transfer_confirm``), and the sandbox notifies
+  ``MCHTRANSFER.BILL.FINISHED`` the same way. ``transfer_fetch`` and
+  ``transfer_cancel`` answer like WeChat's query and cancel.
+  ``commerce.payments.wechatpay.transfers`` uses them when WeChat Pay is not
+  configured and the sandbox is on.
 
 Notifications carry the headers ``Sandbox-Timestamp``, ``Sandbox-Nonce``,
 ``Sandbox-Serial`` and ``Sandbox-Signature`` = base64(HMAC-SHA256(key,
@@ -51,7 +60,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from commerce.models import SandboxRefund, SandboxTrade
+from commerce.models import SandboxRefund, SandboxTrade, SandboxTransfer
 from commerce.payments import base
 
 logger = logging.getLogger(__name__)
@@ -61,6 +70,8 @@ APP_ID = "sandbox"
 NOTIFY_TOLERANCE_SECONDS = 300
 TRANSACTION_SUCCESS = "TRANSACTION.SUCCESS"
 REFUND_SUCCESS = "REFUND.SUCCESS"
+TRANSFER_FINISHED = "MCHTRANSFER.BILL.FINISHED"
+MCH_ID = "sandbox"
 HEADERS = ("Sandbox-Timestamp", "Sandbox-Nonce", "Sandbox-Serial", "Sandbox-Signature")
 
 
@@ -313,7 +324,111 @@ def _fact(event_type: str, resource: dict) -> base.Fact | None:
                 raw=resource,
             ),
         )
+    if event_type == TRANSFER_FINISHED:
+        if resource.get("mch_id") != MCH_ID:
+            return None
+        return base.TransferFinished(transfer=_transfer_state(resource))
     return None
+
+
+# --- Merchant transfers (commerce.payments.wechatpay.transfers' counterpart) --------------------
+
+
+def _transfer_resource(transfer: SandboxTransfer) -> dict:
+    """The transfer as WeChat's answers and notifications show it (amount in fen)."""
+    return {
+        "mch_id": MCH_ID,
+        "out_bill_no": transfer.out_bill_no,
+        "transfer_bill_no": transfer.transfer_bill_no,
+        "state": transfer.state,
+        "transfer_amount": _fen(transfer.amount),
+        "openid": transfer.openid,
+        "create_time": transfer.created_at.isoformat(),
+        "update_time": (transfer.finished_at or transfer.created_at).isoformat(),
+    }
+
+
+def _transfer_state(resource: Mapping, *, package_info: str = "") -> base.TransferState:
+    amount = resource.get("transfer_amount")
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise TypeError("transfer_amount")
+    return base.TransferState(
+        reference=str(resource["out_bill_no"]),
+        state=str(resource["state"]),
+        ref=str(resource.get("transfer_bill_no") or ""),
+        amount=_yuan(amount),
+        openid=str(resource.get("openid") or ""),
+        package_info=package_info,
+        raw=dict(resource),
+    )
+
+
+def _transfer(reference: str) -> SandboxTransfer:
+    transfer = SandboxTransfer.objects.filter(out_bill_no=reference).first()
+    if transfer is None:
+        raise base.ProviderRefused("NOT_FOUND", code="NOT_FOUND")
+    return transfer
+
+
+def transfer_create(*, reference: str, openid: str, amount: Decimal) -> base.TransferState:
+    """Open the transfer (once per reference; a repeat answers the same bill, with its package_info).
+
+    A repeat with another payee or amount is refused, as WeChat does.
+    """
+    try:
+        with transaction.atomic():
+            transfer, _created = SandboxTransfer.objects.get_or_create(
+                out_bill_no=reference,
+                defaults={
+                    "transfer_bill_no": f"sandbox_tb_{secrets.token_hex(12)}",
+                    "package_info": f"sandbox_pkg_{secrets.token_hex(16)}",
+                    "openid": openid,
+                    "amount": amount,
+                },
+            )
+    except IntegrityError as exc:  # a concurrent create of the same reference
+        raise base.ProviderUnavailable("Sandbox busy, retry.") from exc
+    if (transfer.openid, transfer.amount) != (openid, amount):
+        raise base.ProviderRefused("INVALID_REQUEST: parameters differ", code="INVALID_REQUEST")
+    return _transfer_state(_transfer_resource(transfer), package_info=transfer.package_info)
+
+
+def transfer_fetch(*, reference: str) -> base.TransferState:
+    """The transfer as the sandbox holds it (no package_info, like WeChat's query); NOT_FOUND if none."""
+    return _transfer_state(_transfer_resource(_transfer(reference)))
+
+
+def transfer_cancel(*, reference: str, now: datetime | None = None) -> base.TransferState:
+    """Cancel a transfer the payee has not confirmed; a transferred one is refused (``INVALID_REQUEST``)."""
+    with transaction.atomic():
+        transfer = SandboxTransfer.objects.select_for_update().filter(out_bill_no=reference).first()
+        if transfer is None:
+            raise base.ProviderRefused("NOT_FOUND", code="NOT_FOUND")
+        if transfer.state == SandboxTransfer.State.SUCCESS:
+            raise base.ProviderRefused("INVALID_REQUEST: already transferred", code="INVALID_REQUEST")
+        if transfer.state == SandboxTransfer.State.WAIT_USER_CONFIRM:
+            transfer.state, transfer.finished_at = SandboxTransfer.State.CANCELLED, now or timezone.now()
+            transfer.save(update_fields=["state", "finished_at"])
+    return _transfer_state(_transfer_resource(transfer))
+
+
+def sandbox_transfer_confirm(*, reference: str, openid: str, now: datetime | None = None) -> SandboxTransfer:
+    """The payee confirms the transfer (``wx.requestMerchantTransfer``); it is notified after commit.
+
+    Confirming it again sends its notification again (applied once). Refuses
+    another payee's transfer and a cancelled one.
+    """
+    with transaction.atomic():
+        transfer = SandboxTransfer.objects.select_for_update().filter(out_bill_no=reference).first()
+        if transfer is None or not openid or transfer.openid != openid:
+            raise SandboxRefused("not_found")
+        if transfer.state == SandboxTransfer.State.CANCELLED:
+            raise SandboxRefused("closed")
+        if transfer.state == SandboxTransfer.State.WAIT_USER_CONFIRM:
+            transfer.state, transfer.finished_at = SandboxTransfer.State.SUCCESS, now or timezone.now()
+            transfer.save(update_fields=["state", "finished_at"])
+        notify_on_commit(event_type=TRANSFER_FINISHED, reference=transfer.out_bill_no)
+    return transfer
 
 
 # --- The sandbox's side: the payer pays, the sandbox notifies ------------------------------------
@@ -380,7 +495,7 @@ def notify_on_commit(*, event_type: str, reference: str) -> None:
 
 
 def notification(*, event_type: str, reference: str, now: datetime | None = None) -> bytes:
-    """The body of the sandbox's notification of a paid trade or a settled refund, as it stands.
+    """The body of the sandbox's notification of a paid trade, a settled refund or a finished transfer.
 
     A refund is settled (``SUCCESS``) here first: the sandbox finishes refunds when it notifies them.
     Its id is fixed per event and reference, so that every delivery of it is the same notification.
@@ -398,6 +513,11 @@ def notification(*, event_type: str, reference: str, now: datetime | None = None
                 refund.state, refund.succeeded_at = SandboxRefund.State.SUCCESS, now
                 refund.save(update_fields=["state", "succeeded_at"])
         resource, summary = _refund_resource(refund), "退款成功"
+    elif event_type == TRANSFER_FINISHED:
+        transfer = SandboxTransfer.objects.get(
+            out_bill_no=reference, state__in=[SandboxTransfer.State.SUCCESS, SandboxTransfer.State.CANCELLED]
+        )
+        resource, summary = _transfer_resource(transfer), "商家转账单据终态通知"
     else:
         raise ValueError(event_type)
     body = {

@@ -32,6 +32,7 @@ SETTINGS_FIELDS = (
     "referral_level1_percent",
     "referral_level2_percent",
     "return_window_days",
+    "return_address",
     "commission_on_entry_orders",
     "payment_provider",
     "wechatpay_sub_mchid",

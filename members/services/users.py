@@ -217,6 +217,14 @@ def user_bind_wechat(*, user: User, code: str, actor: Actor) -> User:
     a no-op. Race-safe: the openid and unionid columns are unique.
     """
     session = wechat.code_to_session(code)  # outside any transaction: a network call
+    return user_bind_wechat_session(user=user, session=session, actor=actor)
+
+
+def user_bind_wechat_session(*, user: User, session: wechat.WechatSession, actor: Actor) -> User:
+    """Bind ``user`` to the WeChat identity of ``session`` (``user_bind_wechat``'s rules and answers).
+
+    Used directly for an identity known without a login code: the demo's sandbox WeChat.
+    """
     try:
         with transaction.atomic():
             user = User.objects.select_for_update().get(pk=user.pk)

@@ -19,6 +19,7 @@ import pytest
 from django.apps import apps
 from django.db import models
 
+from commerce.services.shipments import COMMON_CARRIERS
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.django_db  # reads only: the demo is seeded and served once (conftest)
@@ -30,6 +31,7 @@ ALLOWED_WORDS = {
     "ip", "webhook", "token", "bearer", "sha", "hmac", "iso", "png", "jpg", "jpeg", "gif",
     "celery", "django", "swagger", "redoc", "openapi", "rest", "app", "ldap",
     "control", "command", "mac",  # keys, in Django's "按住 Control 键或 Mac 上的 Command 键"
+    *(code.lower() for code, _name in COMMON_CARRIERS),  # WeChat's delivery ids (SF, ZTO ...)
 }  # fmt: skip
 
 # Text nodes worth reading: visible ones (collapsed sections opened first), plus what a user reads

@@ -5,8 +5,21 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
-from commerce.models import Commission, Coupon, ExportJob, Order, Product, Refund, Reminder, WebhookEvent
+from commerce.models import (
+    AfterSale,
+    Commission,
+    Coupon,
+    ExportJob,
+    Order,
+    Product,
+    Refund,
+    Reminder,
+    WebhookEvent,
+    Withdrawal,
+)
 from commerce.reports.roles import user_is_finance
 from members.models import Membership, Tier, User
 from tests.conftest import client_for
@@ -20,6 +33,7 @@ def embedded(settings, tmp_path):
     """The embedded default's payments: the sandbox on, no other provider; exports under tmp."""
     settings.PAYMENT_SANDBOX_ENABLED = True
     settings.STRIPE_SECRET_KEY = ""
+    settings.WECHATPAY_MCHID = ""
     settings.MEDIA_ROOT = tmp_path
 
 
@@ -93,6 +107,33 @@ def test_seed_demo_once_then_every_login_does_its_job_and_a_newcomer_buys_pays_a
     assert Refund.objects.get(pk=refund.json()["id"]).status == Refund.Status.SUCCEEDED
     after = member.get(f"/api/v1/orders/{order['id']}/").json()
     assert after["status"] == "refunded" and Decimal(after["amount_refunded"]) == Decimal(after["total"]) > 0
+
+    # the README's after-sale: the owner approves the member's refund-only request in the admin
+    claim = AfterSale.objects.get(status=AfterSale.Status.REQUESTED, type=AfterSale.Type.REFUND_ONLY)
+    assert claim.order.buyer.username == "li_xiaoyu" and claim.order.fulfilment_status == "delivered"
+    assert claim.order.community.return_address
+    shipped = Order.objects.get(buyer__username="li_xiaoyu", fulfilment_status="shipped")
+    assert shipped.delivery == "express" and shipped.shipments.get().tracking_no
+    assert member.get("/api/v1/me/addresses/").json()["results"][0]["is_default"]
+    admin = Client()
+    admin.force_login(User.objects.get(username="wu_caijing"))
+    decision = {"action": "approve_after_sales", "_selected_action": [claim.pk], "confirm": "yes"}
+    admin.post(reverse("admin:commerce_aftersale_changelist"), decision, follow=True)
+    assert AfterSale.objects.get(pk=claim.pk).status == AfterSale.Status.REFUNDED
+
+    # the README's withdrawal: finance approves it in the admin, the KOL confirms at the sandbox: paid
+    withdrawal = Withdrawal.objects.get(user__username="li_xiaoyu", status=Withdrawal.Status.REQUESTED)
+    admin.force_login(User.objects.get(username="caiwu_zhao"))
+    review = {"action": "approve_withdrawals", "_selected_action": [withdrawal.pk]}
+    url = reverse("admin:commerce_withdrawal_changelist")
+    assert withdrawal.out_bill_no in admin.post(url, review).content.decode()
+    admin.post(url, {**review, "confirm": "yes", "note": "", "key": "demo"}, follow=True)
+    shown = member.get(f"/api/v1/me/withdrawals/{withdrawal.pk}/").json()
+    assert shown["status"] == "awaiting_confirmation" and shown["package_info"].startswith("sandbox_")
+    confirmed = member.post(
+        "/api/v1/payments/sandbox/transfer/confirm/", {"withdrawal_id": withdrawal.pk}, format="json"
+    )
+    assert confirmed.status_code == 202 and confirmed.json()["withdrawal_status"] == "paid"
 
 
 def test_commerce_demo_steps_skip_missing_communities():

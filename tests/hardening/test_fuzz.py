@@ -37,6 +37,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from commerce.models import AfterSale, Category, CommissionEntry, Coupon, OrderLine, Product, Sku, Withdrawal
+from commerce.payments import sandbox
 from commerce.services.after_sales import AfterSaleLineInput, after_sale_request
 from commerce.services.coupons import coupon_create, coupon_issue
 from members.models import Membership
@@ -75,6 +76,7 @@ def wsgi_app(db):
 @pytest.fixture
 def world(db, stripe, fake_wechat, settings):  # noqa: F811
     settings.WECHAT_TEMPLATE_REPURCHASE = "tmpl-fuzz-repurchase"
+    settings.PAYMENT_SANDBOX_ENABLED = True  # its endpoints answer (Stripe stays the default provider)
     community = CommunityFactory(slug="fuzz", attributes=["跑步"])
     member = MembershipFactory(community=community, status=Membership.Status.ACTIVE)
     pending = MembershipFactory(community=community, status=Membership.Status.PENDING_APPROVAL)
@@ -120,6 +122,7 @@ def world(db, stripe, fake_wechat, settings):  # noqa: F811
         user=member.user, amount="10.00", out_bill_no="WDFUZZ0001", openid="openid-kol"
     )
     event = {"id": "evt_fuzz", "object": "event", "type": "customer.created", "data": {"object": {}}}
+    sandbox_event = {"id": "sandbox_fuzz", "event_type": "SANDBOX.TEST", "resource": {}}  # stored, ignored
     return {
         "callers": {"anonymous": None, "owner": community.owner, "member": member.user},
         "path_parameters": {
@@ -155,6 +158,7 @@ def world(db, stripe, fake_wechat, settings):  # noqa: F811
             "POST /api/v1/me/coupons/claim/": {"body": {"community": community.slug, "code": "FUZZ"}},
             "POST /api/v1/owner/orders/{order_id}/refund/": {"body": {"amount": "1.00", "reason": "破损"}},
             "POST /api/v1/me/withdrawals/": {"body": {"amount": "10.00"}},
+            "POST /api/v1/payments/sandbox/transfer/confirm/": {"body": {"withdrawal_id": withdrawal.pk}},
             "POST /api/v1/me/phone/": {"body": {"code": "good-phone"}},
             "POST /api/v1/me/subscriptions/": {"body": {"results": {"tmpl-fuzz-repurchase": "accept"}}},
             "POST /api/v1/orders/{order_id}/after-sales/": {
@@ -164,6 +168,10 @@ def world(db, stripe, fake_wechat, settings):  # noqa: F811
                 "body": {"carrier": "SF", "tracking_no": "SF12345"}
             },
             "POST /api/v1/owner/after-sales/{after_sale_id}/reject/": {"body": {"reason": "照片不清楚"}},
+            "POST /api/v1/payments/sandbox/notify/": {
+                "body": sandbox_event,
+                "headers": sandbox.sign_notification(json.dumps(sandbox_event).encode()),
+            },
             "POST /api/v1/payments/stripe/webhook/": {
                 "body": event,
                 "headers": {

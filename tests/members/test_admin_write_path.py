@@ -192,6 +192,18 @@ class TestCommunityPage:
         plan_entry = AuditEntry.objects.get(action="entry_plan.updated", target_id=str(plan.pk))
         assert plan_entry.changes == {"price": ["199.00", "299.00"]} and plan_entry.actor == club.owner
 
+    def test_the_return_address_is_saved_and_audited(self, owner, club):
+        address = "杭州市西湖区文三路 1 号 售后组 13800138000"
+        data = community_form(club, return_address=address)
+
+        response = owner.post(change_url("community", club.pk), data)
+
+        assert response.status_code == 302, response.content.decode()[:3000]
+        club.refresh_from_db()
+        assert club.return_address == address
+        entry = AuditEntry.objects.get(action="community.updated", community=club)
+        assert entry.changes == {"return_address": ["", address]} and entry.actor == club.owner
+
     def test_raising_a_tier_threshold_moves_members_down_and_records_it(self, owner, club):
         TierFactory(community=club, level=1, points_threshold=0)
         gold = TierFactory(community=club, level=2, points_threshold=100)

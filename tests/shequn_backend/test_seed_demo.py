@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import call_command
 
-from commerce.models import Order, Refund
+from commerce.models import AfterSale, Order, Refund, Shipment, Withdrawal
 from commerce.reports.roles import user_is_finance
 from members.models import User
 
@@ -21,11 +21,20 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     # the sandbox is off here (DEBUG=0): the demo purchase is paid offline; refunds go through the service
     assert Order.objects.filter(status=Order.Status.PARTIALLY_REFUNDED).count() == 2
     assert set(Refund.objects.values_list("provider", "status")) == {("offline", "succeeded")}
+    # the new features' data, once: an open after-sale, a withdrawal waiting for finance
+    assert AfterSale.objects.filter(status=AfterSale.Status.REQUESTED).count() == 1
+    assert Withdrawal.objects.filter(status=Withdrawal.Status.REQUESTED).count() == 1
+    assert Shipment.objects.count() == 2
 
 
 STAFF_PAGES = {
-    "caiwu_zhao": ["/admin/commerce/order/", "/admin/commerce/refund/", "/admin/commerce/exportjob/"],
-    "wu_caijing": ["/admin/commerce/order/", "/admin/commerce/product/"],
+    "caiwu_zhao": [
+        "/admin/commerce/order/",
+        "/admin/commerce/refund/",
+        "/admin/commerce/exportjob/",
+        "/admin/commerce/withdrawal/",
+    ],
+    "wu_caijing": ["/admin/commerce/order/", "/admin/commerce/product/", "/admin/commerce/aftersale/"],
     "qian_yunying": ["/admin/commerce/order/", "/admin/commerce/product/"],
 }
 

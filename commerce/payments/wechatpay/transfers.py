@@ -8,6 +8,10 @@ A transfer to a member's openid in the mini-program's app, for transfer scene
 ``CANCELLED``) comes by notification (``MCHTRANSFER.BILL.FINISHED``) or query.
 From 2,000 yuan the payee's real name is required: the library encrypts it with
 the WeChat Pay public key and sends its id in ``Wechatpay-Serial``.
+
+When WeChat Pay is not configured and the sandbox is on (the demo), the
+transfers go to the sandbox's (``commerce.payments.sandbox``), which answers
+the same way; ``transfer_provider`` says which.
 """
 
 from collections.abc import Mapping
@@ -15,7 +19,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from commerce.payments import base
+from commerce.payments import base, sandbox
 from commerce.payments.wechatpay import client as wx
 from commerce.pricing import from_minor_units, to_minor_units
 
@@ -41,6 +45,13 @@ def real_name_required(amount: Decimal) -> bool:
     return amount >= REAL_NAME_FROM
 
 
+def transfer_provider() -> str:
+    """WeChat Pay when it is configured, else the sandbox when it is on (never with ``DEBUG=0``)."""
+    if not base.provider_configured("wechatpay") and base.provider_configured(sandbox.NAME):
+        return sandbox.NAME
+    return "wechatpay"
+
+
 def _state(data: Mapping) -> base.TransferState:
     amount = data.get("transfer_amount")
     return base.TransferState(
@@ -63,6 +74,8 @@ def transfer_create(
         raise base.ProviderRefused(
             "WeChat Pay needs the payee's real name from 2,000 yuan.", code="USER_NAME"
         )
+    if transfer_provider() == sandbox.NAME:
+        return sandbox.transfer_create(reference=reference, openid=openid, amount=amount)
     kwargs = {
         "out_bill_no": reference,
         "transfer_scene_id": settings.WECHATPAY_TRANSFER_SCENE_ID,
@@ -86,11 +99,15 @@ def transfer_create(
 
 def transfer_fetch(*, reference: str) -> base.TransferState:
     """The transfer by out_bill_no; ``ProviderRefused`` code ``NOT_FOUND`` when WeChat never got it."""
+    if transfer_provider() == sandbox.NAME:
+        return sandbox.transfer_fetch(reference=reference)
     return _state(wx.call(wx.wechatpay_client().mch_transfer_bills_query, out_bill_no=reference))
 
 
 def transfer_cancel(*, reference: str) -> base.TransferState:
     """Ask WeChat to cancel a transfer not yet confirmed (``CANCELING``; ``CANCELLED`` is notified)."""
+    if transfer_provider() == sandbox.NAME:
+        return sandbox.transfer_cancel(reference=reference)
     return _state(wx.call(wx.wechatpay_client().mch_transfer_bills_cancel, reference))
 
 
