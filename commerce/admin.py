@@ -20,7 +20,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from commerce import admin_coupons, admin_notifications, admin_tickets  # noqa: F401  (registers their pages)
+from commerce import admin_coupons, admin_tickets  # noqa: F401  (registers their pages)
 from commerce.admin_reports import FinanceReadOnlyMixin, finance_reads_all
 from commerce.errors import PaymentProviderUnavailable
 from commerce.models import (
@@ -1156,5 +1156,5 @@ class ShippingUploadAdmin(FinanceReadOnlyMixin, ReadOnlyMixin, CommunityScopedAd
     list_select_related = ["order", "shipment"]
 
 
-# Registers the withdrawal and after-sale pages (those modules import this one, so they come last).
-from commerce import admin_after_sales, admin_withdrawals  # noqa: E402, F401
+# Registers the withdrawal, after-sale and notification pages (they import this module: they come last).
+from commerce import admin_after_sales, admin_notifications, admin_withdrawals  # noqa: E402, F401

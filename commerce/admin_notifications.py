@@ -8,13 +8,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from commerce.admin import ReadOnlyMixin
 from commerce.models import Notification
 from commerce.services.notifications import notification_resend
 from members.admin_scoping import CommunityScopedAdminMixin, ManagedCommunityFilter
 
 
 @admin.register(Notification)
-class NotificationAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyMixin, CommunityScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "created",
@@ -53,15 +54,6 @@ class NotificationAdmin(CommunityScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("created at"), ordering="created_at")
     def created(self, notification):
         return timezone.localtime(notification.created_at).strftime("%Y-%m-%d %H:%M")
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description=_("Re-send the selected failed notifications"))
     def resend_selected(self, request, queryset):

@@ -27,7 +27,7 @@ from commerce.payments import sandbox
 from commerce.payments.base import provider_configured
 from commerce.reports.roles import finance_user_grant
 from commerce.reports.services import export_job_create
-from commerce.services.after_sales import AfterSaleLineInput, after_sale_request
+from commerce.services.after_sales import LineQuantity, after_sale_request
 from commerce.services.catalog import SkuInput, category_get_by_path, product_create
 from commerce.services.checkout import order_checkout
 from commerce.services.commissions import commission_settle_due
@@ -409,7 +409,7 @@ def seed_express(ctx) -> None:
                 actor=membership.user,
                 order_id=order.pk,
                 type=AfterSale.Type.REFUND_ONLY,
-                lines=[AfterSaleLineInput(line_id=order.lines.order_by("pk").first().pk, quantity=1)],
+                lines=[LineQuantity(line_id=order.lines.order_by("pk").first().pk, quantity=1)],
                 reason=reason,
                 amount=Decimal(amount),
                 idempotency_key=f"demo:after-sale:{order.pk}",

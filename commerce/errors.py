@@ -35,15 +35,28 @@ class OutOfStock(ApplicationError):
     http_status = 409
 
 
-class InvalidOrderLines(ApplicationError):
-    """A line names a SKU the caller cannot buy here: unknown, another community's, hidden or off sale."""
+class InvalidFields(ApplicationError):
+    """Some fields of a request are invalid: a 400 naming each field and what to correct there."""
 
     code = "validation_error"
-    message = _("Some order lines are invalid. Correct them and send the order again.")
     http_status = 400
 
     def __init__(self, fields: dict[str, list[str]]):
         super().__init__(fields=fields)
+
+
+class InvalidOrderLines(InvalidFields):
+    """A line names a SKU the caller cannot buy here: unknown, another community's, hidden or off sale."""
+
+    message = _("Some order lines are invalid. Correct them and send the order again.")
+
+
+class InvalidShipment(InvalidFields):
+    message = _("Some shipment details are invalid. Correct them and send them again.")
+
+
+class InvalidAfterSale(InvalidFields):
+    message = _("Some after-sale details are invalid. Correct them and send the request again.")
 
 
 class EventStarted(ApplicationError):

@@ -10,7 +10,7 @@ from commerce.api import serializers as s
 from commerce.api.views import _own_order, idempotency_key
 from commerce.models import AfterSale
 from commerce.services.after_sales import (
-    AfterSaleLineInput,
+    LineQuantity,
     after_sale_approve,
     after_sale_cancel,
     after_sale_receive,
@@ -67,7 +67,7 @@ class OrderAfterSalesApi(APIView):
             actor=request.user,
             order_id=order.pk,
             type=values["type"],
-            lines=[AfterSaleLineInput(line["line_id"], line["quantity"]) for line in values["lines"]],
+            lines=[LineQuantity(line["line_id"], line["quantity"]) for line in values["lines"]],
             reason=values["reason"],
             amount=values.get("amount"),
             idempotency_key=key,
@@ -100,6 +100,15 @@ class OrderAfterSaleCancelApi(APIView):
         return Response(_body(after_sale.pk))
 
 
+def _decide(request, after_sale_id: int, input_class, decide) -> Response:
+    """An owner's decision on a request they manage: ``decide`` gets the validated body."""
+    after_sale = _managed_after_sale(request, after_sale_id)
+    data = input_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    decide(actor=request.user, after_sale_id=after_sale.pk, **data.validated_data)
+    return Response(_body(after_sale.pk))
+
+
 class OwnerAfterSaleApproveApi(APIView):
     """Approve: a refund-only request is refunded at once; a return waits for the goods."""
 
@@ -108,13 +117,7 @@ class OwnerAfterSaleApproveApi(APIView):
         responses={200: s.AfterSaleOutput, **error_responses(400, 401, 404, 409, 502, 503)},
     )
     def post(self, request, after_sale_id):
-        after_sale = _managed_after_sale(request, after_sale_id)
-        data = s.AfterSaleDecisionInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        after_sale_approve(
-            actor=request.user, after_sale_id=after_sale.pk, reason=data.validated_data["reason"]
-        )
-        return Response(_body(after_sale.pk))
+        return _decide(request, after_sale_id, s.AfterSaleDecisionInput, after_sale_approve)
 
 
 class OwnerAfterSaleRejectApi(APIView):
@@ -123,13 +126,7 @@ class OwnerAfterSaleRejectApi(APIView):
         responses={200: s.AfterSaleOutput, **error_responses(400, 401, 404, 409)},
     )
     def post(self, request, after_sale_id):
-        after_sale = _managed_after_sale(request, after_sale_id)
-        data = s.AfterSaleRejectInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        after_sale_reject(
-            actor=request.user, after_sale_id=after_sale.pk, reason=data.validated_data["reason"]
-        )
-        return Response(_body(after_sale.pk))
+        return _decide(request, after_sale_id, s.AfterSaleRejectInput, after_sale_reject)
 
 
 class OwnerAfterSaleReceiveApi(APIView):
@@ -140,8 +137,4 @@ class OwnerAfterSaleReceiveApi(APIView):
         responses={200: s.AfterSaleOutput, **error_responses(400, 401, 404, 409, 502, 503)},
     )
     def post(self, request, after_sale_id):
-        after_sale = _managed_after_sale(request, after_sale_id)
-        data = s.AfterSaleReceiveInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        after_sale_receive(actor=request.user, after_sale_id=after_sale.pk, **data.validated_data)
-        return Response(_body(after_sale.pk))
+        return _decide(request, after_sale_id, s.AfterSaleReceiveInput, after_sale_receive)

@@ -20,7 +20,7 @@ from commerce.services.checkout import order_checkout
 from commerce.services.orders import LineInput, order_cancel
 from commerce.services.payments import payment_refresh, payment_summary, webhook_receive
 from commerce.services.refunds import entry_refund_request, refund_request
-from commerce.services.shipments import ShipLine, order_confirm_receipt, shipment_create
+from commerce.services.shipments import LineQuantity, order_confirm_receipt, shipment_create
 from members.models import Community
 from members.selectors import community_get_for_manager, membership_get_active
 from shequn_backend.api.exceptions import error_body
@@ -234,7 +234,9 @@ class OwnerOrderShipmentsApi(APIView):
             order_id=order_id,
             carrier=data.validated_data["carrier"],
             tracking_no=data.validated_data["tracking_no"],
-            lines=None if lines is None else [ShipLine(line["line_id"], line["quantity"]) for line in lines],
+            lines=None
+            if lines is None
+            else [LineQuantity(line["line_id"], line["quantity"]) for line in lines],
         )
         return Response(s.ShipmentOutput(shipment).data, status=status.HTTP_201_CREATED)
 

@@ -20,7 +20,6 @@ unshipped ones are also released to stock, so they no longer ship. An open
 request holds the order's commissions; the refund reverses them in proportion.
 """
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -41,28 +40,13 @@ from commerce.services.refunds import (
     order_refundable_unless_disputed,
     refund_request,
 )
-from commerce.services.shipments import CARRIER, TRACKING_NO, next_fulfilment
+from commerce.services.shipments import CARRIER, TRACKING_NO, LineQuantity, next_fulfilment
 from commerce.services.stock import stock_put_back, stock_release
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
 
 CENT = Decimal("0.01")
 S = AfterSale.Status
 AFTER_SALE_AUDIT_FIELDS = ("status", "decision_reason", "carrier", "tracking_no", "restocked", "received_at")
-
-
-@dataclass(frozen=True)
-class AfterSaleLineInput:
-    line_id: int
-    quantity: int
-
-
-def _invalid(fields: dict) -> errors.ApplicationError:
-    return errors.ApplicationError(
-        _("Some after-sale details are invalid. Correct them and send the request again."),
-        code="validation_error",
-        http_status=400,
-        fields=fields,
-    )
 
 
 def after_sale_window_closes(*, order: Order) -> datetime | None:
@@ -109,16 +93,16 @@ def _units_returned(line: OrderLine) -> int:
     )
 
 
-def _checked_lines(*, order: Order, kind: str, wanted: list[AfterSaleLineInput]) -> dict[OrderLine, int]:
+def _checked_lines(*, order: Order, kind: str, wanted: list[LineQuantity]) -> dict[OrderLine, int]:
     """The units asked for per line, each within what may still be asked for; 400 with the line's field."""
     if not wanted:
-        raise _invalid({"lines": [_("Name at least one line of the order.")]})
+        raise errors.InvalidAfterSale({"lines": [_("Name at least one line of the order.")]})
     lines = {line.pk: line for line in OrderLine.objects.filter(order=order).order_by("pk")}
     quantities: dict[OrderLine, int] = {}
     for index, item in enumerate(wanted):
         line = lines.get(item.line_id)
         if line is None:
-            raise _invalid({f"lines[{index}].line": [_("No such line in this order.")]})
+            raise errors.InvalidAfterSale({f"lines[{index}].line": [_("No such line in this order.")]})
         quantities[line] = quantities.get(line, 0) + item.quantity
         left = line.quantity - line.quantity_refunded - _units_open(line)
         if kind == AfterSale.Type.RETURN_REFUND:
@@ -128,7 +112,7 @@ def _checked_lines(*, order: Order, kind: str, wanted: list[AfterSaleLineInput])
                 message = _("At most %(n)d shipped and not yet returned or refunded.") % {"n": max(left, 0)}
             else:
                 message = _("At most %(n)d bought and not yet refunded or requested.") % {"n": max(left, 0)}
-            raise _invalid({f"lines[{index}].quantity": [message]})
+            raise errors.InvalidAfterSale({f"lines[{index}].quantity": [message]})
     return quantities
 
 
@@ -144,7 +128,7 @@ def after_sale_request(
     actor: Actor,
     order_id: int,
     type: str,
-    lines: list[AfterSaleLineInput],
+    lines: list[LineQuantity],
     reason: str,
     amount: Decimal | None = None,
     idempotency_key: str | None = None,
@@ -159,7 +143,7 @@ def after_sale_request(
     now = now or timezone.now()
     reason = (reason or "").strip()
     if not reason:
-        raise _invalid({"reason": [_("Say what is wrong with the goods.")]})
+        raise errors.InvalidAfterSale({"reason": [_("Say what is wrong with the goods.")]})
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if idempotency_key:
@@ -182,7 +166,7 @@ def after_sale_request(
             amount = most
         elif amount <= 0 or amount > most:
             message = _("At most %(most)s for these units.") % {"most": most}
-            raise _invalid({"amount": [message]})
+            raise errors.InvalidAfterSale({"amount": [message]})
         after_sale = AfterSale.objects.create(
             order=order,
             type=type,
@@ -328,7 +312,7 @@ def after_sale_reject(
     """The owner rejects a request not refunded yet (a return: before the goods came back), saying why."""
     reason = (reason or "").strip()
     if not reason:
-        raise _invalid({"reason": [_("Tell the member why the request is rejected.")]})
+        raise errors.InvalidAfterSale({"reason": [_("Tell the member why the request is rejected.")]})
     with transaction.atomic():
         order, after_sale = _lock(after_sale_id)
         if after_sale.status == S.REJECTED:
@@ -372,7 +356,7 @@ def after_sale_return_ship(
     if not TRACKING_NO.match(tracking_no):
         fields["tracking_no"] = [_("A tracking number is 4 to 40 letters, digits or dashes.")]
     if fields:
-        raise _invalid(fields)
+        raise errors.InvalidAfterSale(fields)
     with transaction.atomic():
         _order, after_sale = _lock(after_sale_id)
         if after_sale.status != S.AWAITING_RETURN or after_sale.received_at:

@@ -44,18 +44,11 @@ F_ = Order.FulfilmentStatus
 
 
 @dataclass(frozen=True)
-class ShipLine:
+class LineQuantity:
+    """How many units of one order line (to ship, or to ask an after-sale for)."""
+
     line_id: int
     quantity: int
-
-
-def _invalid(fields: dict) -> errors.ApplicationError:
-    return errors.ApplicationError(
-        _("Some shipment details are invalid. Correct them and send them again."),
-        code="validation_error",
-        http_status=400,
-        fields=fields,
-    )
 
 
 def _shippable_lines(order: Order) -> list[OrderLine]:
@@ -73,7 +66,7 @@ def _left(line: OrderLine) -> int:
     return line.quantity - line.quantity_released - line.quantity_shipped
 
 
-def _quantities(lines: list[OrderLine], wanted: list[ShipLine] | None) -> dict[int, int]:
+def _quantities(lines: list[OrderLine], wanted: list[LineQuantity] | None) -> dict[int, int]:
     """What to ship per line id: all that is left when ``wanted`` is None, else ``wanted`` checked."""
     by_id = {line.pk: line for line in lines}
     if wanted is None:
@@ -84,15 +77,17 @@ def _quantities(lines: list[OrderLine], wanted: list[ShipLine] | None) -> dict[i
             )
         return quantities
     if not wanted:
-        raise _invalid({"lines": [_("Name at least one line, or leave lines out to ship all.")]})
+        raise errors.InvalidShipment(
+            {"lines": [_("Name at least one line, or leave lines out to ship all.")]}
+        )
     quantities: dict[int, int] = {}
     for index, item in enumerate(wanted):
         if item.line_id not in by_id:
-            raise _invalid({f"lines[{index}].line": [_("No such line to ship in this order.")]})
+            raise errors.InvalidShipment({f"lines[{index}].line": [_("No such line to ship in this order.")]})
         quantities[item.line_id] = quantities.get(item.line_id, 0) + item.quantity
         if item.quantity < 1 or quantities[item.line_id] > _left(by_id[item.line_id]):
             message = _("At most %(n)d left to ship.") % {"n": _left(by_id[item.line_id])}
-            raise _invalid({f"lines[{index}].quantity": [message]})
+            raise errors.InvalidShipment({f"lines[{index}].quantity": [message]})
     return quantities
 
 
@@ -130,7 +125,7 @@ def shipment_create(
     order_id: int,
     carrier: str,
     tracking_no: str,
-    lines: list[ShipLine] | None = None,
+    lines: list[LineQuantity] | None = None,
     now: datetime | None = None,
 ) -> Shipment:
     """Ship ``lines`` of a paid goods order (all that is left when None) under one tracking number.
@@ -147,7 +142,7 @@ def shipment_create(
     if not TRACKING_NO.match(tracking_no):
         fields["tracking_no"] = [_("A tracking number is 4 to 40 letters, digits or dashes.")]
     if fields:
-        raise _invalid(fields)
+        raise errors.InvalidShipment(fields)
     now = now or timezone.now()
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)

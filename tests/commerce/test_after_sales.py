@@ -383,7 +383,7 @@ def test_a_partial_refund_of_unshipped_units_then_shipping_the_rest(shop, stripe
 
 
 def test_refunding_the_unshipped_rest_makes_a_partly_shipped_order_shipped(shop, stripe):
-    from commerce.services.shipments import ShipLine
+    from commerce.services.shipments import LineQuantity
 
     order = paid_express(shop, stripe)
     berries, jam = lines_of(order)
@@ -392,7 +392,7 @@ def test_refunding_the_unshipped_rest_makes_a_partly_shipped_order_shipped(shop,
         order_id=order.pk,
         carrier="SF",
         tracking_no="SF0001",
-        lines=[ShipLine(berries, 3)],
+        lines=[LineQuantity(berries, 3)],
     )
     request = body(ask(shop["user"], order.pk, lines=[(jam, 2)]))
 

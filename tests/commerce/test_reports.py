@@ -384,7 +384,7 @@ def test_the_export_screen_starts_with_dates_a_date_input_accepts(client):
 
 def test_the_shipments_report_lists_each_line_in_each_package_and_refunds_name_their_after_sale(stripe):
     from commerce.models import AfterSale
-    from commerce.services.shipments import ShipLine, order_confirm_receipt, shipment_create
+    from commerce.services.shipments import LineQuantity, order_confirm_receipt, shipment_create
     from tests.commerce.test_after_sales import ask, decide, lines_of, make_shop, paid_express
 
     shop = make_shop()
@@ -395,7 +395,7 @@ def test_the_shipments_report_lists_each_line_in_each_package_and_refunds_name_t
         order_id=order.pk,
         carrier="SF",
         tracking_no="SF0001",
-        lines=[ShipLine(berries, 2)],
+        lines=[LineQuantity(berries, 2)],
     )
     second = shipment_create(actor=shop["owner"], order_id=order.pk, carrier="ZTO", tracking_no="ZT0002")
     order_confirm_receipt(actor=shop["user"], order_id=order.pk)

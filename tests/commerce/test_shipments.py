@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from commerce.models import Order, OrderLine, Product, Shipment
 from commerce.services.orders import order_advance
-from commerce.services.shipments import ShipLine, shipment_create, shipments_auto_confirm
+from commerce.services.shipments import LineQuantity, shipment_create, shipments_auto_confirm
 from members.services.addresses import address_create
 from shequn_backend.errors import ApplicationError
 from tests.commerce.factories import EventFactory, ProductFactory, SkuFactory
@@ -226,7 +226,7 @@ def test_at_most_fifteen_packages(shop, stripe):
             order_id=paid.pk,
             carrier="SF",
             tracking_no=f"SF{n:04d}",
-            lines=[ShipLine(line, 1)],
+            lines=[LineQuantity(line, 1)],
         )
 
     response = ship(shop["owner"], paid.pk, carrier="SF", tracking_no="SF9999")

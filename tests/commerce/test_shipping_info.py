@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from commerce.models import Order, Payment, Product, ShippingUpload
 from commerce.services.orders import order_advance
-from commerce.services.shipments import ShipLine, shipment_create
+from commerce.services.shipments import LineQuantity, shipment_create
 from commerce.services.shipping_info import (
     ShippingInfoRetry,
     shipping_info_upload,
@@ -94,7 +94,11 @@ def test_express_in_two_packages_uses_split_delivery_in_order(shop):
     [line] = order.lines.values_list("pk", flat=True)
     assert not ShippingUpload.objects.filter(order=order).exists()  # goods wait for shipping
     first = shipment_create(
-        actor=shop["owner"], order_id=order.pk, carrier="SF", tracking_no="SF0001", lines=[ShipLine(line, 1)]
+        actor=shop["owner"],
+        order_id=order.pk,
+        carrier="SF",
+        tracking_no="SF0001",
+        lines=[LineQuantity(line, 1)],
     )
     second = shipment_create(actor=shop["owner"], order_id=order.pk, carrier="ZTO", tracking_no="ZT0002")
 

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 
 from commerce.models import AfterSale, Category, CommissionEntry, Coupon, OrderLine, Product, Sku, Withdrawal
 from commerce.payments import sandbox
-from commerce.services.after_sales import AfterSaleLineInput, after_sale_request
+from commerce.services.after_sales import LineQuantity, after_sale_request
 from commerce.services.coupons import coupon_create, coupon_issue
 from members.models import Membership
 from members.services.users import user_token
@@ -107,7 +107,7 @@ def world(db, stripe, fake_wechat, settings):  # noqa: F811
         actor=member.user,
         order_id=line.order_id,
         type=AfterSale.Type.REFUND_ONLY,
-        lines=[AfterSaleLineInput(line.pk, 1)],
+        lines=[LineQuantity(line.pk, 1)],
         reason="破损",
     )
     open_club = CommunityFactory(slug="fuzz-open")

@@ -7,49 +7,19 @@ term) pairs stay as the operators edited them, and an operator's deletion of an 
 deleted.
 """
 
-import json
-from pathlib import Path
-
 from django.db import migrations
 
-LEXICON = Path(__file__).resolve().parents[1] / "data" / "lexicon.json"
+from trust.lexicon_versions import lexicon_version_load, lexicon_version_unload
+
 VERSION = 3
 
 
-def rows(data):
-    for domain in data["domains"]:
-        for term in domain["terms"]:
-            if term.get("since") == VERSION:
-                yield domain["key"], term
-
-
 def load(apps, schema_editor):
-    Domain = apps.get_model("trust", "Domain")
-    DomainTerm = apps.get_model("trust", "DomainTerm")
-    data = json.loads(LEXICON.read_text(encoding="utf-8"))
-    domains = {domain.key: domain for domain in Domain.objects.all()}
-    DomainTerm.objects.bulk_create(
-        [
-            DomainTerm(
-                domain=domains[key],
-                term=term["term"],
-                lang=term["lang"],
-                kind=term["kind"],
-                weight=term["weight"],
-            )
-            for key, term in rows(data)
-            if key in domains
-        ],
-        ignore_conflicts=True,
-        batch_size=1000,
-    )
+    lexicon_version_load(apps, version=VERSION)
 
 
 def unload(apps, schema_editor):
-    DomainTerm = apps.get_model("trust", "DomainTerm")
-    data = json.loads(LEXICON.read_text(encoding="utf-8"))
-    for key, term in rows(data):
-        DomainTerm.objects.filter(domain__key=key, term=term["term"]).delete()
+    lexicon_version_unload(apps, version=VERSION)
 
 
 class Migration(migrations.Migration):
