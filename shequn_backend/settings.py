@@ -293,6 +293,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "OrderPaymentStatusEnum": "commerce.models.Order.PaymentStatus",
         "OrderFulfilmentStatusEnum": "commerce.models.Order.FulfilmentStatus",
         "CouponKindEnum": "commerce.models.Coupon.Kind",
+        "WithdrawalStatusEnum": "commerce.models.Withdrawal.Status",
     }
 )
 
