@@ -157,12 +157,16 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "shequn_backend.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "login": env.str("LOGIN_THROTTLE_RATE", default="10/min"),
+        # Anonymous browsing of the public community pages, per address (members are not limited).
+        "anon_browse": env.str("ANON_BROWSE_THROTTLE_RATE", default="120/min"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
     # Throttles key anonymous callers by address: the right-most of X-Forwarded-For after this many
     # trusted reverse proxies; none by default (REMOTE_ADDR, whatever the client sends).
     "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
 }
+# Public pages (community list and detail) are served from the cache for this long; 0 turns it off.
+PUBLIC_CACHE_SECONDS = env.int("PUBLIC_CACHE_SECONDS", default=10)
 # API tokens (django-rest-knox): one per device, stored hashed, valid this many days from login.
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
 # Live tokens a user may hold (devices); a new login drops the oldest beyond this.
