@@ -84,7 +84,9 @@ def community_member_count_move(*, community_id: int, old_status: str | None, ne
 
 def community_member_counts_refresh(*, community_ids: list[int] | None = None) -> int:
     """Recount active memberships from scratch (bulk loaders, repairs); returns the communities updated."""
-    communities = Community.objects.all() if community_ids is None else Community.objects.filter(pk__in=community_ids)
+    communities = Community.objects.all()
+    if community_ids is not None:
+        communities = communities.filter(pk__in=community_ids)
     counts = dict(
         Membership.objects.filter(community__in=communities, status=Membership.Status.ACTIVE)
         .values_list("community_id")

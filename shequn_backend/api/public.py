@@ -24,7 +24,7 @@ class AnonBrowseThrottle(AnonRateThrottle):
 
 
 def public_cache_key(request) -> str:
-    return "public:v1:" + hashlib.sha1(request.get_full_path().encode()).hexdigest()
+    return "public:v1:" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
 
 
 class CachedPublicMixin:

@@ -12,8 +12,8 @@ from members.models import Community, Membership
 from members.services.expiry import membership_expire_due
 from members.services.memberships import (
     community_member_counts_refresh,
-    membership_approve,
     membership_activate_paid,
+    membership_approve,
     membership_ban,
     membership_join,
     membership_leave,
