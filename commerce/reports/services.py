@@ -22,7 +22,7 @@ from commerce.reports.errors import ReportNotAllowed
 from commerce.reports.filters import ReportFilters, report_range_check
 from commerce.reports.registry import report_get
 from commerce.reports.selectors import report_scope_for_user
-from commerce.reports.writers import ExportResult, write_csv, write_xlsx
+from commerce.reports.writers import ExportResult, write_csv, write_csv_copy, write_xlsx
 from members.models import Community, User
 from shequn_backend.calendar import business_zone
 from shequn_backend.events import enqueue_on_commit
@@ -80,6 +80,9 @@ def report_export(
         raise ValueError(f"unknown format {fmt!r}")
     report = report_get(name=report_name)
     with translation.override(language), report_snapshot():
+        if fmt == "csv" and report.copy_query is not None and connection.vendor == "postgresql":
+            queryset = report.copy_query(filters)
+            return write_csv_copy(report=report, queryset=queryset, stream=stream, on_progress=on_progress)
         rows = report.rows(filters)
         if fmt == "csv":
             return write_csv(report=report, rows=rows, stream=stream, on_progress=on_progress)
