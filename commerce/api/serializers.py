@@ -42,14 +42,18 @@ class SkuOutput(serializers.Serializer):
     available = serializers.IntegerField()
 
     def to_representation(self, sku):
-        tier = self.context.get("tier")
-        return {
-            "id": sku.pk,
-            "name": sku.name,
-            "price": money(tier_price(list_price=sku.price, tier=tier)),
-            "list_price": money(sku.price),
-            "available": sku.stock,
-        }
+        return sku_body(sku, tier=self.context.get("tier"))
+
+
+def sku_body(sku, *, tier) -> dict:
+    """A SKU as ``SkuOutput`` documents it, built directly: product lists build one per SKU per row."""
+    return {
+        "id": sku.pk,
+        "name": sku.name,
+        "price": money(tier_price(list_price=sku.price, tier=tier)),
+        "list_price": money(sku.price),
+        "available": sku.stock,
+    }
 
 
 class ProductOutput(serializers.Serializer):
@@ -77,7 +81,7 @@ class ProductOutput(serializers.Serializer):
             "price": money(tier_price(list_price=cheapest, tier=tier)) if cheapest is not None else None,
             "list_price": money(cheapest) if cheapest is not None else None,
             "currency": skus[0].currency if skus else "CNY",
-            "skus": SkuOutput(skus, many=True, context=self.context).data,
+            "skus": [sku_body(sku, tier=tier) for sku in skus],
             "min_tier": product.min_tier,
         }
 
