@@ -5,10 +5,15 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/shequn_scale \\
         .venv/bin/python bench/jobs_bench.py [--now ISO] [JOB ...]
 
-Each job runs in a fresh child process (so peak RSS is the job's own), judged
-by the same ``--now``. The floor runs the one set-based statement that does the
-job's work inside a transaction that is rolled back, before the job, on the
-same data. Jobs change the data: run on a scratch database, load again to repeat.
+Each job runs in a fresh child process, judged by the same ``--now``; its peak
+memory is the child's own (``VmHWM``, see ``bench/peak.py``: ``ru_maxrss``
+would report the parent's), with ``tracemalloc``'s peak of the job's Python
+allocations beside it. The floor runs the one set-based statement that does
+the job's essential work (the same writes: ledger and audit rows for
+settlement) inside a transaction that is rolled back, before the job, on the
+same data. Jobs change the data: to repeat a run, clone the loaded database
+first (``createdb -T shequn_scale shequn_scale_run``) and point DATABASE_URL at
+the clone.
 """
 
 import argparse
@@ -33,13 +38,21 @@ FLOORS = {
         WHERE status = 'pending_payment' AND hold_expires_at <= %(now)s""",
     "settle_commissions": """
         WITH s AS (
-            UPDATE commerce_commission SET status = 'settled', settled_at = %(now)s
-            WHERE status = 'pending' AND settle_after <= %(now)s
-            RETURNING id, beneficiary_id, amount - amount_reversed AS a)
-        INSERT INTO commerce_commissionentry
-            (beneficiary_id, commission_id, kind, amount, currency, idempotency_key, note, created_at)
-        SELECT beneficiary_id, id, 'settlement', a, 'CNY', 'commission:' || id || ':settled', '', %(now)s
-        FROM s WHERE a > 0""",
+            UPDATE commerce_commission c SET status = 'settled', settled_at = %(now)s
+            FROM members_membership m
+            WHERE m.id = c.beneficiary_id AND m.status <> 'banned'
+              AND c.status = 'pending' AND c.settle_after <= %(now)s
+            RETURNING c.id, c.beneficiary_id, c.community_id, c.amount - c.amount_reversed AS a),
+        e AS (
+            INSERT INTO commerce_commissionentry
+                (beneficiary_id, commission_id, kind, amount, currency, idempotency_key, note, created_at)
+            SELECT beneficiary_id, id, 'settlement', a, 'CNY', 'commission:' || id || ':settled', '', %(now)s
+            FROM s WHERE a > 0)
+        INSERT INTO shequn_backend_auditentry
+            (actor_label, action, target_type, target_id, community_id, changes, note, created_at)
+        SELECT 'job:settle_commissions', 'commission.settled', 'commerce.commission', id::text, community_id,
+               jsonb_build_object('status', jsonb_build_array('pending', 'settled')), '', %(now)s
+        FROM s""",
     "expire_memberships": """
         UPDATE members_membership SET status = 'expired' WHERE status = 'active' AND expires_at <= %(now)s""",
     "renewal_reminders": """
@@ -76,21 +89,36 @@ DEFAULT_JOBS = [
 
 
 def child(job: str, now: str) -> None:
-    """Run one job in this process and print JSON: seconds, count, peak RSS in MiB."""
-    import resource
+    """Run one job in this process and print JSON: seconds, count, peak memory in MiB."""
+    import tracemalloc
 
     import django
+
+    from bench.peak import peak_rss_mib
 
     django.setup()
     from datetime import datetime
 
     from shequn_backend.jobs import JOBS
 
+    before = peak_rss_mib()
+    tracemalloc.start()
     started = time.perf_counter()
     count = JOBS[job].run(datetime.fromisoformat(now))
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "count": count, "peak_mib": peak}))
+    python_peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "count": count,
+                "peak_mib": peak_rss_mib(),
+                "loaded_mib": before,
+                "python_peak_mib": python_peak,
+            }
+        )
+    )
 
 
 def floor(job: str, now: str) -> float | None:
@@ -124,7 +152,8 @@ def main() -> None:
 
     now = args.now or datetime.now(UTC).isoformat()
     print(f"now={now}")
-    print(f"{'job':<22}{'count':>10}{'job s':>10}{'floor s':>10}{'ratio':>8}{'peak MiB':>10}")
+    print("| job | count | job s | floor s | ratio | peak RSS MiB (Django loaded) | Python peak MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for job in args.jobs:
         floor_seconds = floor(job, now)
         out = subprocess.run(
@@ -138,8 +167,8 @@ def main() -> None:
         ratio = f"{result['seconds'] / floor_seconds:.1f}" if floor_seconds else "-"
         floor_text = f"{floor_seconds:.2f}" if floor_seconds is not None else "-"
         print(
-            f"{job:<22}{result['count']:>10}{result['seconds']:>10.2f}{floor_text:>10}{ratio:>8}"
-            f"{result['peak_mib']:>10.0f}"
+            f"| {job} | {result['count']} | {result['seconds']:.2f} | {floor_text} | {ratio} "
+            f"| {result['peak_mib']:.0f} ({result['loaded_mib']:.0f}) | {result['python_peak_mib']:.1f} |"
         )
 
 
