@@ -30,6 +30,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shequn_backend.settings")
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shequn_scale")
 os.environ["LOG_LEVEL"] = "WARNING"
+# Tasks a job queues for other workers (trust's re-scoring after membership changes) go to an
+# in-process queue and are dropped: in production a worker runs them, they are not the job's time.
+# Without a broker Celery would run them eagerly inside the job.
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 
 # The physical floor: one statement doing the job's essential work, rolled back afterwards.
 FLOORS = {
