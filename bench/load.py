@@ -54,10 +54,11 @@ def setup_world(racers: int, race_stock: int) -> dict:
 
     from commerce.models import Order, Sku
     from members.models import Community, Membership
+    from members.selectors import active_membership_q
     from members.services.users import user_token
 
     community = Community.objects.annotate(n=Count("products")).order_by("-n").first()
-    active = Membership.objects.filter(community=community, status="active", role="member")
+    active = Membership.objects.filter(active_membership_q(), community=community, role="member")
     member = active.first()
     counts = (
         Order.objects.filter(community=community, buyer__in=active.values("user_id"))
@@ -201,15 +202,22 @@ def race(base: str, world: dict) -> dict:
         "won": sum(status == 201 for status, _ in results),
         "refused": sum(status == 409 for status, _ in results),
         "other": sum(status not in (201, 409) for status, _ in results),
+        "other_statuses": sorted({status for status, _ in results if status not in (201, 409)}),
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
     }
 
 
 def reset_race(world: dict) -> None:
-    from commerce.models import Order, Sku
+    """Release every earlier run's unpaid holds (the stock-hold job, a day ahead), then set the stock."""
+    from datetime import timedelta
 
-    Order.objects.filter(lines__sku_id=world["race_sku"], status="pending_payment").update(status="cancelled")
+    from django.utils import timezone
+
+    from commerce.models import Sku
+    from commerce.services.orders import order_release_expired
+
+    order_release_expired(now=timezone.now() + timedelta(days=1))
     Sku.objects.filter(pk=world["race_sku"]).update(stock=world["race_stock"])
 
 
@@ -330,7 +338,7 @@ def main():
         print(
             f"\nrace: {len(world['racers'])} buyers for {world['race_stock']} units: "
             f"{race_result['won']} orders, {race_result['refused']} refused (409), "
-            f"{race_result['other']} other; "
+            f"{race_result['other']} other {race_result['other_statuses']}; "
             f"p50 {race_result['p50']:.0f} ms, p99 {race_result['p99']:.0f} ms"
         )
     for label, row in contention.items():

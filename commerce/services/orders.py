@@ -24,7 +24,7 @@ from commerce.models import Order, OrderLine, Payment, Product
 from commerce.pricing import tier_price
 from commerce.services.order_states import STATE_FIELDS, set_fulfilment_status, set_payment_status
 from commerce.services.shipping_info import shipping_info_after_handover
-from commerce.services.stock import skus_lock, stock_release, stock_take
+from commerce.services.stock import skus_lock, skus_read, stock_release, stock_take_last
 from members.models import Address, Community, Membership, User
 from members.selectors import membership_get_active
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_record_many, audit_snapshot, job_actor
@@ -144,14 +144,14 @@ def order_reserve_and_write(
     address: Address | None = None,
     delivery: str | None = None,
 ) -> Order:
-    """Lock the SKUs, check and take the stock, write the order. The caller holds the transaction.
+    """Check the SKUs, write the order, take the stock last (its row locks then last until the commit).
 
     ``order_create`` is the entry point (it validates and makes this durable);
     demo data calls this inside its own transaction.
     """
     now = timezone.now()
     positions = positions or {sku_id: index for index, sku_id in enumerate(quantities)}
-    skus = skus_lock(sku_ids=quantities)
+    skus = skus_read(sku_ids=quantities)  # unlocked: the stock is taken last (``stock_take_last``)
     invalid = {}
     for sku_id in quantities:
         sku = skus.get(sku_id)
@@ -176,7 +176,8 @@ def order_reserve_and_write(
     delivery, address_copy = _delivery(
         products=[skus[sku_id].product for sku_id in quantities], address=address, delivery=delivery
     )
-    stock_take(skus=skus, quantities=quantities)
+    if any(skus[sku_id].stock < quantity for sku_id, quantity in quantities.items()):
+        raise errors.OutOfStock()  # visibly sold out: refuse before writing anything
 
     lines = []
     for sku_id in sorted(quantities, key=positions.get):
@@ -211,6 +212,7 @@ def order_reserve_and_write(
         line.order = order
     OrderLine.objects.bulk_create(lines)
     order_audit(actor=actor, action="order.created", order=order, before={})
+    stock_take_last(quantities=quantities)  # the SKU row locks last until the commit
     if total == 0:
         _settle_free_order(actor=actor, order=order, now=now)
     return order
