@@ -35,12 +35,9 @@ def community_list_public(*, search: str | None = None, attribute: str | None = 
     ``member_count`` is stored on the community (kept by the membership services), so neither the
     page nor the paginator's count reads a single membership, however many a community has.
     """
-    queryset = (
-        Community.objects.order_by("-created_at", "-id")
-        .prefetch_related(
-            "attributes",
-            Prefetch("plans", queryset=EntryPlan.objects.filter(is_active=True), to_attr="active_plans"),
-        )
+    queryset = Community.objects.order_by("-created_at", "-id").prefetch_related(
+        "attributes",
+        Prefetch("plans", queryset=EntryPlan.objects.filter(is_active=True), to_attr="active_plans"),
     )
     if search:
         queryset = queryset.filter(
