@@ -19,6 +19,7 @@ the clone.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -105,6 +106,7 @@ def child(job: str, now: str) -> None:
 
     from shequn_backend.jobs import JOBS
 
+    chunk_seconds = _time_settlement_chunks() if job == "settle_commissions" else []
     before = peak_rss_mib()
     tracemalloc.start()
     started = time.perf_counter()
@@ -120,8 +122,38 @@ def child(job: str, now: str) -> None:
                 "peak_mib": peak_rss_mib(),
                 "loaded_mib": before,
                 "python_peak_mib": python_peak,
+                "chunks": _chunk_summary(chunk_seconds),
             }
         )
+    )
+
+
+def _time_settlement_chunks() -> list[float]:
+    """Record each settlement chunk's time (flat per chunk is the point of the keyset)."""
+    from commerce.services import commissions
+
+    seconds: list[float] = []
+    real = commissions._settle_chunk
+
+    def timed(**kwargs):
+        started = time.perf_counter()
+        try:
+            return real(**kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    commissions._settle_chunk = timed
+    return seconds
+
+
+def _chunk_summary(seconds: list[float]) -> str:
+    if len(seconds) < 10:
+        return ""
+    tenth = len(seconds) // 10
+    first, last = seconds[:tenth], seconds[-tenth - 1 : -1]  # the very last chunk is the empty one
+    return (
+        f"{len(seconds)} chunks, first tenth median {statistics.median(first) * 1000:.0f} ms, "
+        f"last tenth median {statistics.median(last) * 1000:.0f} ms"
     )
 
 
@@ -158,6 +190,7 @@ def main() -> None:
     print(f"now={now}")
     print("| job | count | job s | floor s | ratio | peak RSS MiB (Django loaded) | Python peak MiB |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
+    chunk_lines: list[str] = []
     for job in args.jobs:
         floor_seconds = floor(job, now)
         out = subprocess.run(
@@ -174,6 +207,10 @@ def main() -> None:
             f"| {job} | {result['count']} | {result['seconds']:.2f} | {floor_text} | {ratio} "
             f"| {result['peak_mib']:.0f} ({result['loaded_mib']:.0f}) | {result['python_peak_mib']:.1f} |"
         )
+        if result["chunks"]:
+            chunk_lines.append(f"{job}: {result['chunks']}")
+    for line in chunk_lines:
+        print(line)
 
 
 if __name__ == "__main__":
