@@ -130,3 +130,21 @@ def test_a_burst_of_reads_is_answered_from_the_cache_for_the_cache_period(settin
         again = anonymous.get("/api/v1/communities/")
     assert again.status_code == 200 and again.json() == first and not ctx.captured_queries
     assert anonymous.get("/api/v1/communities/?page_size=5").json()["results"][0]["name"] == "改名"
+
+
+def test_the_community_bodies_built_directly_are_what_the_declared_fields_give():
+    from rest_framework import serializers
+
+    from members import selectors
+    from members.api.serializers import CommunityDetailOutput, CommunityOutput
+
+    plan = EntryPlanFactory(name="年度会员", community__attributes=["财经", "投资理财"])
+    EntryPlanFactory(community=plan.community, name="月度", price="19.90", period_days=30, trial_days=7)
+    CommunityFactory(attributes=[])
+    communities = list(selectors.community_list_public())
+    assert len(communities) == 2
+    for community in communities:
+        for output in (CommunityOutput, CommunityDetailOutput):
+            assert output(community).data == serializers.Serializer.to_representation(
+                output(community), community
+            )
