@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F
 
-from members.events import membership_status_announce
+from members.events import memberships_expired_announce
 from members.models import Community, Membership
 from shequn_backend.audit import Actor, audit_record_many, job_actor
 
@@ -46,5 +46,4 @@ def membership_expire_due(*, now: datetime, batch_size: int = 2000, actor: Actor
                     (m, m.community_id, {"status": [Membership.Status.ACTIVE, m.status]}) for m in memberships
                 ],
             )
-            for membership in memberships:
-                membership_status_announce(membership=membership, old_status=Membership.Status.ACTIVE)
+            memberships_expired_announce(memberships=memberships)  # one event per chunk
