@@ -70,14 +70,6 @@ FLOORS = {
         WHERE o.kind = 'goods' AND o.status IN ('paid', 'fulfilled', 'completed', 'partially_refunded')
           AND o.paid_at >= %(now)s::timestamptz - interval '365 days'
         GROUP BY o.buyer_id, l.product_id""",
-    "repurchase_rates": """
-        SELECT community_id, product_id, count(*), count(*) FILTER (WHERE n >= 2) FROM (
-            SELECT o.community_id, l.product_id, o.buyer_id, count(DISTINCT o.id) AS n
-            FROM commerce_orderline l JOIN commerce_order o ON o.id = l.order_id
-            WHERE o.kind = 'goods' AND o.status IN ('paid', 'fulfilled', 'completed', 'partially_refunded')
-              AND o.paid_at >= %(now)s::timestamptz - interval '365 days'
-            GROUP BY 1, 2, 3) t
-        GROUP BY 1, 2""",
     "send_notifications": """
         UPDATE commerce_notification SET status = 'sent', sent_at = %(now)s
         WHERE status = 'pending' AND available_at <= %(now)s""",
@@ -157,13 +149,28 @@ def _chunk_summary(seconds: list[float]) -> str:
     )
 
 
+def rates_floor() -> str:
+    """The three GROUP BYs of ``repurchase_rates`` (community, product, category) as one statement."""
+    from commerce.models import Order
+    from commerce.services.repurchase import _RATES_SQL, _SCOPES
+
+    statuses = ", ".join(f"'{status}'" for status in Order.PAID_STATUSES)
+    parts = [
+        _RATES_SQL.format(inner=inner, outer=outer, join=join, statuses=statuses).replace(
+            "%s", "%(now)s::timestamptz - interval '365 days'"
+        )
+        for inner, outer, join in _SCOPES.values()
+    ]
+    return " UNION ALL ".join(f"({part})" for part in parts)
+
+
 def floor(job: str, now: str) -> float | None:
     import django
 
     django.setup()
     from django.db import connection, transaction
 
-    sql = FLOORS.get(job)
+    sql = rates_floor() if job == "repurchase_rates" else FLOORS.get(job)
     if sql is None:
         return None
     with transaction.atomic():
