@@ -29,6 +29,17 @@ def membership_get_active(*, user: User, community: Community) -> Membership | N
     )
 
 
+def membership_get_active_by_slug(*, user: User, slug: str) -> Membership | None:
+    """``membership_get_active`` for the community ``slug``, community and tier in the same query."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.select_related("tier", "community")
+        .filter(active_membership_q(), user=user, community__slug=slug)
+        .first()
+    )
+
+
 def community_list_public(*, search: str | None = None, attribute: str | None = None) -> QuerySet[Community]:
     """Communities for the mini-program's list: plans, attributes, member counts in constant queries.
 
