@@ -13,6 +13,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import BinaryIO
 
@@ -133,7 +134,7 @@ def _local_times(rows: Iterable[tuple], times: list[int]) -> Iterable[tuple]:
     for row in rows:
         for i in times:
             value = row[i]
-            if value is not None and value.tzinfo is not None:
+            if isinstance(value, datetime) and value.tzinfo is not None:
                 row = list(row)
                 row[i] = business_time(value).replace(tzinfo=None, microsecond=0)
         yield row
@@ -279,7 +280,7 @@ class _XlsxSheets:
         number, formats = self.used, self.bold_formats if bold else self.formats
         for i in self.times:
             value = row[i]
-            if value is not None and value.tzinfo is not None:
+            if isinstance(value, datetime) and value.tzinfo is not None:
                 row = list(row)
                 row[i] = business_time(value).replace(tzinfo=None, microsecond=0)
         writers = self.writers
