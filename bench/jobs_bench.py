@@ -5,15 +5,21 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/shequn_scale \\
         .venv/bin/python bench/jobs_bench.py [--now ISO] [JOB ...]
 
-Each job runs in a fresh child process (so peak RSS is the job's own), judged
-by the same ``--now``. The floor runs the one set-based statement that does the
-job's work inside a transaction that is rolled back, before the job, on the
-same data. Jobs change the data: run on a scratch database, load again to repeat.
+Each job runs in a fresh child process, judged by the same ``--now``; its peak
+memory is the child's own (``VmHWM``, see ``bench/peak.py``: ``ru_maxrss``
+would report the parent's), with ``tracemalloc``'s peak of the job's Python
+allocations beside it. The floor runs the one set-based statement that does
+the job's essential work (the same writes: ledger and audit rows for
+settlement) inside a transaction that is rolled back, before the job, on the
+same data. Jobs change the data: to repeat a run, clone the loaded database
+first (``createdb -T shequn_scale shequn_scale_run``) and point DATABASE_URL at
+the clone.
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -25,6 +31,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shequn_backend.settings")
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shequn_scale")
 os.environ["LOG_LEVEL"] = "WARNING"
+# Tasks a job queues for other workers (trust's re-scoring after membership changes) go to an
+# in-process queue and are dropped: in production a worker runs them, they are not the job's time.
+# Without a broker Celery would run them eagerly inside the job.
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 
 # The physical floor: one statement doing the job's essential work, rolled back afterwards.
 FLOORS = {
@@ -33,13 +43,21 @@ FLOORS = {
         WHERE status = 'pending_payment' AND hold_expires_at <= %(now)s""",
     "settle_commissions": """
         WITH s AS (
-            UPDATE commerce_commission SET status = 'settled', settled_at = %(now)s
-            WHERE status = 'pending' AND settle_after <= %(now)s
-            RETURNING id, beneficiary_id, amount - amount_reversed AS a)
-        INSERT INTO commerce_commissionentry
-            (beneficiary_id, commission_id, kind, amount, currency, idempotency_key, note, created_at)
-        SELECT beneficiary_id, id, 'settlement', a, 'CNY', 'commission:' || id || ':settled', '', %(now)s
-        FROM s WHERE a > 0""",
+            UPDATE commerce_commission c SET status = 'settled', settled_at = %(now)s
+            FROM members_membership m
+            WHERE m.id = c.beneficiary_id AND m.status <> 'banned'
+              AND c.status = 'pending' AND c.settle_after <= %(now)s
+            RETURNING c.id, c.beneficiary_id, c.community_id, c.amount - c.amount_reversed AS a),
+        e AS (
+            INSERT INTO commerce_commissionentry
+                (beneficiary_id, commission_id, kind, amount, currency, idempotency_key, note, created_at)
+            SELECT beneficiary_id, id, 'settlement', a, 'CNY', 'commission:' || id || ':settled', '', %(now)s
+            FROM s WHERE a > 0)
+        INSERT INTO shequn_backend_auditentry
+            (actor_label, action, target_type, target_id, community_id, changes, note, created_at)
+        SELECT 'job:settle_commissions', 'commission.settled', 'commerce.commission', id::text, community_id,
+               jsonb_build_object('status', jsonb_build_array('pending', 'settled')), '', %(now)s
+        FROM s""",
     "expire_memberships": """
         UPDATE members_membership SET status = 'expired' WHERE status = 'active' AND expires_at <= %(now)s""",
     "renewal_reminders": """
@@ -52,14 +70,6 @@ FLOORS = {
         WHERE o.kind = 'goods' AND o.status IN ('paid', 'fulfilled', 'completed', 'partially_refunded')
           AND o.paid_at >= %(now)s::timestamptz - interval '365 days'
         GROUP BY o.buyer_id, l.product_id""",
-    "repurchase_rates": """
-        SELECT community_id, product_id, count(*), count(*) FILTER (WHERE n >= 2) FROM (
-            SELECT o.community_id, l.product_id, o.buyer_id, count(DISTINCT o.id) AS n
-            FROM commerce_orderline l JOIN commerce_order o ON o.id = l.order_id
-            WHERE o.kind = 'goods' AND o.status IN ('paid', 'fulfilled', 'completed', 'partially_refunded')
-              AND o.paid_at >= %(now)s::timestamptz - interval '365 days'
-            GROUP BY 1, 2, 3) t
-        GROUP BY 1, 2""",
     "send_notifications": """
         UPDATE commerce_notification SET status = 'sent', sent_at = %(now)s
         WHERE status = 'pending' AND available_at <= %(now)s""",
@@ -76,21 +86,82 @@ DEFAULT_JOBS = [
 
 
 def child(job: str, now: str) -> None:
-    """Run one job in this process and print JSON: seconds, count, peak RSS in MiB."""
-    import resource
+    """Run one job in this process and print JSON: seconds, count, peak memory in MiB."""
+    import tracemalloc
 
     import django
+
+    from bench.peak import peak_rss_mib
 
     django.setup()
     from datetime import datetime
 
     from shequn_backend.jobs import JOBS
 
+    chunk_seconds = _time_settlement_chunks() if job == "settle_commissions" else []
+    before = peak_rss_mib()
+    tracemalloc.start()
     started = time.perf_counter()
     count = JOBS[job].run(datetime.fromisoformat(now))
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "count": count, "peak_mib": peak}))
+    python_peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "count": count,
+                "peak_mib": peak_rss_mib(),
+                "loaded_mib": before,
+                "python_peak_mib": python_peak,
+                "chunks": _chunk_summary(chunk_seconds),
+            }
+        )
+    )
+
+
+def _time_settlement_chunks() -> list[float]:
+    """Record each settlement chunk's time (flat per chunk is the point of the keyset)."""
+    from commerce.services import commissions
+
+    seconds: list[float] = []
+    real = commissions._settle_chunk
+
+    def timed(**kwargs):
+        started = time.perf_counter()
+        try:
+            return real(**kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    commissions._settle_chunk = timed
+    return seconds
+
+
+def _chunk_summary(seconds: list[float]) -> str:
+    if len(seconds) < 10:
+        return ""
+    tenth = len(seconds) // 10
+    first, last = seconds[:tenth], seconds[-tenth - 1 : -1]  # the very last chunk is the empty one
+    return (
+        f"{len(seconds)} chunks, first tenth median {statistics.median(first) * 1000:.0f} ms, "
+        f"last tenth median {statistics.median(last) * 1000:.0f} ms"
+    )
+
+
+def rates_floor() -> str:
+    """The three GROUP BYs of ``repurchase_rates`` (community, product, category) as one statement."""
+    from commerce.models import Order
+    from commerce.services.repurchase import _RATES_SQL, _SCOPES
+
+    statuses = ", ".join(f"'{status}'" for status in Order.PAID_STATUSES)
+    parts = [
+        _RATES_SQL.format(inner=inner, outer=outer, join=join, statuses=statuses).replace(
+            "%s", "%(now)s::timestamptz - interval '365 days'"
+        )
+        for inner, outer, join in _SCOPES.values()
+    ]
+    return " UNION ALL ".join(f"({part})" for part in parts)
 
 
 def floor(job: str, now: str) -> float | None:
@@ -99,7 +170,7 @@ def floor(job: str, now: str) -> float | None:
     django.setup()
     from django.db import connection, transaction
 
-    sql = FLOORS.get(job)
+    sql = rates_floor() if job == "repurchase_rates" else FLOORS.get(job)
     if sql is None:
         return None
     with transaction.atomic():
@@ -124,7 +195,9 @@ def main() -> None:
 
     now = args.now or datetime.now(UTC).isoformat()
     print(f"now={now}")
-    print(f"{'job':<22}{'count':>10}{'job s':>10}{'floor s':>10}{'ratio':>8}{'peak MiB':>10}")
+    print("| job | count | job s | floor s | ratio | peak RSS MiB (Django loaded) | Python peak MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    chunk_lines: list[str] = []
     for job in args.jobs:
         floor_seconds = floor(job, now)
         out = subprocess.run(
@@ -138,9 +211,13 @@ def main() -> None:
         ratio = f"{result['seconds'] / floor_seconds:.1f}" if floor_seconds else "-"
         floor_text = f"{floor_seconds:.2f}" if floor_seconds is not None else "-"
         print(
-            f"{job:<22}{result['count']:>10}{result['seconds']:>10.2f}{floor_text:>10}{ratio:>8}"
-            f"{result['peak_mib']:>10.0f}"
+            f"| {job} | {result['count']} | {result['seconds']:.2f} | {floor_text} | {ratio} "
+            f"| {result['peak_mib']:.0f} ({result['loaded_mib']:.0f}) | {result['python_peak_mib']:.1f} |"
         )
+        if result["chunks"]:
+            chunk_lines.append(f"{job}: {result['chunks']}")
+    for line in chunk_lines:
+        print(line)
 
 
 if __name__ == "__main__":

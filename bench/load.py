@@ -1,23 +1,38 @@
-"""Load the API through gunicorn on loopback and compare each endpoint with /healthz.
+"""Load the API through gunicorn on loopback with wrk and compare each hot path with /healthz.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/shequn_scale \\
-        .venv/bin/python bench/load.py --seconds 15 --clients 8 --workers 3
+        .venv/bin/python bench/load.py --seconds 10 --runs 3
 
-Uses whatever data the database holds (run ``seed_demo`` or ``seed_demo
---scale`` first): picks the community with the most products and an active
-member of it, gives the member a token through the ORM, restocks the SKUs it
-will buy, starts gunicorn, then for each scenario runs ``--clients`` client
-processes for ``--seconds`` seconds (bounded in count and time, loopback only)
-and prints p50/p99 latency, throughput and the ratio to /healthz.
+Needs ``wrk`` (Debian: ``apt-get install -y wrk``); the tests never do. Uses the
+data the database holds (``seed_demo --scale`` first) and can run again on the
+same database: it only adds orders, with provider ids unique per run.
+
+* Server: gunicorn as configured in ``gunicorn.conf.py`` (gthread), ``--workers``
+  processes x ``--threads`` threads, DEBUG=0.
+* Floor: ``/healthz`` with the same wrk connections, in the same run; every
+  figure is also given as a ratio to it. Medians of ``--runs`` runs.
+* Reads: the anonymous community list and detail (cache off, throttle off: the
+  query's own cost), a member's product list, and the order list of a buyer
+  with about 35 orders (the most realistic buyer the data has).
+* Checkout: ``POST /orders/`` against a stub payment provider (the tests'
+  local Stripe, ``TCP_NODELAY``) that answers after ``--provider-latency``
+  seconds, so the figure shows what a slow provider costs the web tier.
+* Race: ``--racers`` distinct buyers released at once on a SKU with
+  ``--race-stock`` units; counts who got one, checks nobody oversold.
+* Contention: the member's product list while anonymous clients hammer the
+  community list, with the production settings (anonymous throttle, cache).
 """
 
 import argparse
-import multiprocessing
+import json
 import os
+import re
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,102 +42,63 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shequn_backend.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shequn_scale")
-MAX_REQUESTS_PER_CLIENT = 50_000
+REALISTIC_ORDERS = 35
 
 
-def setup_world() -> dict:
+def setup_world(racers: int, race_stock: int) -> dict:
     os.environ.setdefault("DEBUG", "1")
     import django
 
     django.setup()
     from django.db.models import Count
 
-    from commerce.models import Sku
+    from commerce.models import Order, Sku
     from members.models import Community, Membership
+    from members.selectors import active_membership_q
     from members.services.users import user_token
 
     community = Community.objects.annotate(n=Count("products")).order_by("-n").first()
-    member = Membership.objects.filter(community=community, status="active", role="member").first()
-    sku = (
-        Sku.objects.filter(
-            product__community=community,
-            product__is_active=True,
-            product__kind="goods",
-            product__min_tier__isnull=True,
-        )
-        .order_by("pk")
-        .first()
+    active = Membership.objects.filter(active_membership_q(), community=community, role="member")
+    member = active.first()
+    counts = (
+        Order.objects.filter(community=community, buyer__in=active.values("user_id"))
+        .values("buyer_id")
+        .annotate(n=Count("id"))
+        .filter(n__gte=REALISTIC_ORDERS - 5, n__lte=REALISTIC_ORDERS + 5)
+        .order_by("n")
     )
+    buyer_row = next(iter(counts), None)
+    buyer = active.get(user_id=buyer_row["buyer_id"]) if buyer_row else member
+    skus = Sku.objects.filter(
+        product__community=community,
+        product__is_active=True,
+        product__kind="goods",
+        product__min_tier__isnull=True,
+    ).order_by("pk")
+    sku, race_sku = skus[0], skus[1]
     Sku.objects.filter(pk=sku.pk).update(stock=10_000_000)
-    return {"slug": community.slug, "token": user_token(user=member.user), "sku": sku.pk}
-
-
-def scenario_request(name: str, base: str, world: dict, session: requests.Session, n: int) -> int:
-    headers = {"Authorization": f"Bearer {world['token']}"}
-    if name == "healthz":
-        return session.get(f"{base}/healthz").status_code
-    if name == "product_list":
-        return session.get(
-            f"{base}/api/v1/communities/{world['slug']}/products/?page_size=20", headers=headers
-        ).status_code
-    if name == "order_list":
-        return session.get(f"{base}/api/v1/orders/?page_size=20", headers=headers).status_code
-    if name == "order_create":
-        body = {"community": world["slug"], "lines": [{"sku": world["sku"], "quantity": 1}]}
-        return session.post(f"{base}/api/v1/orders/", json=body, headers=headers).status_code
-    raise ValueError(name)
-
-
-def client(name, base, world, seconds, out):
-    session = requests.Session()
-    latencies, errors, deadline = [], 0, time.perf_counter() + seconds
-    for n in range(MAX_REQUESTS_PER_CLIENT):
-        if time.perf_counter() > deadline:
-            break
-        started = time.perf_counter()
-        status = scenario_request(name, base, world, session, n)
-        latencies.append(time.perf_counter() - started)
-        errors += status >= 400
-    out.put((latencies, errors))
-
-
-def run(name, base, world, seconds, clients) -> dict:
-    out = multiprocessing.Queue()
-    procs = [
-        multiprocessing.Process(target=client, args=(name, base, world, seconds, out)) for _ in range(clients)
-    ]
-    started = time.perf_counter()
-    for p in procs:
-        p.start()
-    results = [out.get() for _ in procs]
-    for p in procs:
-        p.join()
-    wall = time.perf_counter() - started
-    latencies = sorted(x for lat, _ in results for x in lat)
+    Sku.objects.filter(pk=race_sku.pk).update(stock=race_stock)
+    racers_tokens = [user_token(user=m.user) for m in active.order_by("-pk")[:racers]]
     return {
-        "requests": len(latencies),
-        "errors": sum(e for _, e in results),
-        "rps": len(latencies) / wall,
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "slug": community.slug,
+        "token": user_token(user=member.user),
+        "buyer_token": user_token(user=buyer.user),
+        "buyer_orders": buyer_row["n"] if buyer_row else None,
+        "sku": sku.pk,
+        "race_sku": race_sku.pk,
+        "race_stock": race_stock,
+        "racers": racers_tokens,
     }
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--scenarios", default="healthz,product_list,order_list,order_create")
-    args = parser.parse_args()
-    world = setup_world()
-
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    from tests.commerce.stripe_server import FakeStripe  # the tests' Stripe stand-in
+        return sock.getsockname()[1]
 
-    stripe = FakeStripe()
+
+def start_server(args, provider_base: str, **extra_env) -> tuple[subprocess.Popen, str]:
+    port = free_port()
     env = {
         **os.environ,
         "DEBUG": "0",
@@ -131,8 +107,11 @@ def main():
         "SECURE_SSL_REDIRECT": "0",
         "STATIC_MANIFEST": "0",
         "LOG_LEVEL": "WARNING",
-        "STRIPE_API_BASE": stripe.start(),
+        "STRIPE_API_BASE": provider_base,
         "STRIPE_SECRET_KEY": "sk_test_local",
+        "WEB_WORKERS": str(args.workers),
+        "WEB_THREADS": str(args.threads),
+        **extra_env,
     }
     server = subprocess.Popen(
         [
@@ -142,8 +121,6 @@ def main():
             "shequn_backend.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
             "--log-level",
             "warning",
         ],
@@ -151,38 +128,221 @@ def main():
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
-        rows = {
-            name: run(name, base, world, args.seconds, args.clients) for name in args.scenarios.split(",")
-        }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        stripe.stop()
-    health = rows.get("healthz", {}).get("rps")
-    print(
-        f"gunicorn workers {args.workers}, {args.clients} client processes, {args.seconds:.0f} s per scenario"
+    for _ in range(150):
+        try:
+            requests.get(f"{base}/healthz", timeout=1)
+            return server, base
+        except requests.RequestException:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("gunicorn did not start")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=30)
+
+
+LUA_POST = """
+wrk.method = "POST"
+wrk.body = '{body}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+"""
+
+
+def wrk(url: str, *, seconds: float, connections: int, token: str | None = None, body: dict | None = None):
+    """One wrk run (1 thread: the machine has 2 cores); returns req/s, p50/p99 ms and non-2xx count."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", "--timeout", "10s"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if body is not None:
+            script.write(LUA_POST.format(body=json.dumps(body), token=token))
+            script.flush()
+            command += ["-s", script.name]
+        elif token:
+            command += ["-H", f"Authorization: Bearer {token}"]
+        output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+
+    def latency(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": latency("50%"),
+        "p99": latency("99%"),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def race(base: str, world: dict) -> dict:
+    """Every racer posts one order for one unit at the same instant; returns outcomes and latency."""
+    barrier = threading.Barrier(len(world["racers"]))
+    results: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def buy(token: str) -> None:
+        session = requests.Session()
+        body = {"community": world["slug"], "lines": [{"sku": world["race_sku"], "quantity": 1}]}
+        headers = {"Authorization": f"Bearer {token}"}
+        barrier.wait()
+        started = time.perf_counter()
+        status = session.post(f"{base}/api/v1/orders/", json=body, headers=headers, timeout=30).status_code
+        with lock:
+            results.append((status, time.perf_counter() - started))
+
+    threads = [threading.Thread(target=buy, args=(token,)) for token in world["racers"]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies = sorted(seconds for _status, seconds in results)
+    return {
+        "won": sum(status == 201 for status, _ in results),
+        "refused": sum(status == 409 for status, _ in results),
+        "other": sum(status not in (201, 409) for status, _ in results),
+        "other_statuses": sorted({status for status, _ in results if status not in (201, 409)}),
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+    }
+
+
+def reset_race(world: dict) -> None:
+    """Release every earlier run's unpaid holds (the stock-hold job, a day ahead), then set the stock."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from commerce.models import Sku
+    from commerce.services.orders import order_release_expired
+
+    order_release_expired(now=timezone.now() + timedelta(days=1))
+    Sku.objects.filter(pk=world["race_sku"]).update(stock=world["race_stock"])
+
+
+def scenarios(world: dict, base: str) -> dict:
+    api = f"{base}/api/v1"
+    return {
+        "healthz": {"url": f"{base}/healthz"},
+        "communities (anonymous)": {"url": f"{api}/communities/?page_size=20"},
+        "community detail (anonymous)": {"url": f"{api}/communities/{world['slug']}/"},
+        "product list (member, 20)": {
+            "url": f"{api}/communities/{world['slug']}/products/?page_size=20",
+            "token": world["token"],
+        },
+        f"order list (buyer with {world['buyer_orders']} orders)": {
+            "url": f"{api}/orders/?page_size=20",
+            "token": world["buyer_token"],
+        },
+    }
+
+
+def median_row(rows: list[dict]) -> dict:
+    return {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections for reads")
+    parser.add_argument("--checkout-connections", type=int, default=48)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=24)
+    parser.add_argument("--provider-latency", type=float, default=0.3)
+    parser.add_argument("--racers", type=int, default=200)
+    parser.add_argument("--race-stock", type=int, default=50)
+    parser.add_argument("--skip", default="", help="comma-separated: reads,checkout,race,contention")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    world = setup_world(args.racers, args.race_stock)
+    from tests.commerce.stripe_server import FakeStripe  # the tests' Stripe stand-in, TCP_NODELAY
+
+    provider = FakeStripe()
+    provider_base = provider.start()
+    provider.slow(args.provider_latency)
+    results: dict[str, list[dict]] = {}
+    server, base = start_server(
+        args, provider_base, PUBLIC_CACHE_SECONDS="0", ANON_BROWSE_THROTTLE_RATE="100000000/s"
     )
-    print("| scenario | requests | errors | req/s | p50 ms | p99 ms | healthz req/s / this |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, r in rows.items():
-        ratio = f"{health / r['rps']:.1f}" if health else "-"
-        cells = [
-            name,
-            r["requests"],
-            r["errors"],
-            f"{r['rps']:.0f}",
-            f"{r['p50']:.1f}",
-            f"{r['p99']:.1f}",
-            ratio,
-        ]
-        print("| " + " | ".join(map(str, cells)) + " |")
+    race_result, contention = None, {}
+    try:
+        for _run in range(args.runs):
+            if "reads" not in skip:
+                for name, spec in scenarios(world, base).items():
+                    row = wrk(
+                        spec["url"],
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        token=spec.get("token"),
+                    )
+                    results.setdefault(name, []).append(row)
+            else:
+                row = wrk(f"{base}/healthz", seconds=args.seconds, connections=args.connections)
+                results.setdefault("healthz", []).append(row)
+            if "checkout" not in skip:
+                body = {"community": world["slug"], "lines": [{"sku": world["sku"], "quantity": 1}]}
+                row = wrk(
+                    f"{base}/api/v1/orders/",
+                    seconds=args.seconds,
+                    connections=args.checkout_connections,
+                    token=world["token"],
+                    body=body,
+                )
+                results.setdefault(
+                    f"POST /orders/ (provider {args.provider_latency * 1000:.0f} ms)", []
+                ).append(row)
+        if "race" not in skip:
+            reset_race(world)
+            race_result = race(base, world)
+    finally:
+        stop_server(server)
+    if "contention" not in skip:
+        server, base = start_server(args, provider_base)  # production settings: throttle + cache
+        try:
+            product_list = f"{base}/api/v1/communities/{world['slug']}/products/?page_size=20"
+            alone = wrk(
+                product_list, seconds=args.seconds, connections=args.connections, token=world["token"]
+            )
+            noisy = threading.Thread(
+                target=wrk,
+                args=(f"{base}/api/v1/communities/",),
+                kwargs={"seconds": args.seconds, "connections": 4},
+            )
+            noisy.start()
+            crowded = wrk(
+                product_list, seconds=args.seconds, connections=args.connections, token=world["token"]
+            )
+            noisy.join()
+            contention = {"alone": alone, "with 4 anonymous clients": crowded}
+        finally:
+            stop_server(server)
+    provider.stop()
+
+    print(
+        f"gunicorn gthread {args.workers} workers x {args.threads} threads; wrk 1 thread, "
+        f"{args.connections} connections for reads, {args.checkout_connections} for checkout; "
+        f"{args.seconds:.0f} s per scenario; median of {args.runs} runs"
+    )
+    health = median_row(results["healthz"])["rps"]
+    print("| scenario | req/s | p50 ms | p99 ms | non-2xx | /healthz req/s / this |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, rows in results.items():
+        row = median_row(rows)
+        print(
+            f"| {name} | {row['rps']:.0f} | {row['p50']:.1f} | {row['p99']:.1f} | {row['errors']:.0f} "
+            f"| {health / row['rps']:.1f} |"
+        )
+    if race_result:
+        print(
+            f"\nrace: {len(world['racers'])} buyers for {world['race_stock']} units: "
+            f"{race_result['won']} orders, {race_result['refused']} refused (409), "
+            f"{race_result['other']} other {race_result['other_statuses']}; "
+            f"p50 {race_result['p50']:.0f} ms, p99 {race_result['p99']:.0f} ms"
+        )
+    for label, row in contention.items():
+        print(f"product list, production settings, {label}: {row['rps']:.0f} req/s, p99 {row['p99']:.1f} ms")
 
 
 if __name__ == "__main__":

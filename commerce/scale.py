@@ -35,6 +35,7 @@ from commerce.models.orders import STATUS_SPLIT
 from commerce.pricing import CENT, from_minor_units, tier_price
 from commerce.services.commissions import ZERO, commission_amount, commission_reversed_target
 from members.models import Community, Membership, User
+from members.services.memberships import community_member_counts_refresh
 
 RETURN_WINDOW_DAYS = 7  # every scale community's; commissions settle this long after payment
 PRODUCTS_PER_COMMUNITY = 20
@@ -635,6 +636,7 @@ def scale_load(
             commission_rows(),
         )
         _reset_sequences(LOADED)
+        community_member_counts_refresh()  # COPY bypasses the membership services that keep the counts
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")

@@ -23,6 +23,24 @@ user_interests_changed = Signal()
 membership_status_changed = Signal()
 
 
+# The expiry job turned a chunk of active memberships expired (one event per chunk, not per
+# membership). Arguments: membership_ids (list), community_ids (sorted list), at (datetime).
+memberships_expired = Signal()
+
+
+def memberships_expired_announce(*, memberships: list) -> None:
+    """Announce, after commit, that one chunk of the expiry job moved these memberships to expired."""
+    if not memberships:
+        return
+    send_on_commit(
+        memberships_expired,
+        sender=type(memberships[0]),
+        membership_ids=[membership.pk for membership in memberships],
+        community_ids=sorted({membership.community_id for membership in memberships}),
+        at=timezone.now(),
+    )
+
+
 def membership_status_announce(*, membership, old_status: str | None) -> None:
     """Announce, after commit, that ``membership`` moved from ``old_status`` (None: new) to its status."""
     if old_status == membership.status:

@@ -114,6 +114,9 @@ class Community(models.Model):
         db_default="",
         help_text=_("Partner mode only: the owner's sub-merchant number (子商户号) from WeChat Pay."),
     )
+    # Active memberships (status active), kept by the membership services as statuses move, so lists
+    # never count memberships per request. Memberships past expires_at leave it when the expiry job runs.
+    member_count = models.PositiveIntegerField(_("active members"), default=0, db_default=0, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

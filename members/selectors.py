@@ -29,17 +29,26 @@ def membership_get_active(*, user: User, community: Community) -> Membership | N
     )
 
 
+def membership_get_active_by_slug(*, user: User, slug: str) -> Membership | None:
+    """``membership_get_active`` for the community ``slug``, community and tier in the same query."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.select_related("tier", "community")
+        .filter(active_membership_q(), user=user, community__slug=slug)
+        .first()
+    )
+
+
 def community_list_public(*, search: str | None = None, attribute: str | None = None) -> QuerySet[Community]:
-    """Communities for the mini-program's list: plans, attributes, member counts in constant queries."""
-    queryset = (
-        Community.objects.annotate(
-            member_count=Count("memberships", filter=active_membership_q("memberships__"), distinct=True)
-        )
-        .order_by("-created_at", "-id")  # Meta.ordering does not apply to GROUP BY queries
-        .prefetch_related(
-            "attributes",
-            Prefetch("plans", queryset=EntryPlan.objects.filter(is_active=True), to_attr="active_plans"),
-        )
+    """Communities for the mini-program's list: plans, attributes, member counts in constant queries.
+
+    ``member_count`` is stored on the community (kept by the membership services), so neither the
+    page nor the paginator's count reads a single membership, however many a community has.
+    """
+    queryset = Community.objects.order_by("-created_at", "-id").prefetch_related(
+        "attributes",
+        Prefetch("plans", queryset=EntryPlan.objects.filter(is_active=True), to_attr="active_plans"),
     )
     if search:
         queryset = queryset.filter(

@@ -88,6 +88,17 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default: serialise writers instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+# A PostgreSQL streaming replica (optional): reports, exports and dashboards read from it
+# (shequn_backend/db.py); tests point it at the test database (TEST MIRROR).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = {
+        **env.db_url("DATABASE_REPLICA_URL"),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+REPLICA_READS = env.bool("REPLICA_READS", default=True)
+DATABASE_ROUTERS = ["shequn_backend.db.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
@@ -158,12 +169,16 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "shequn_backend.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "login": env.str("LOGIN_THROTTLE_RATE", default="10/min"),
+        # Anonymous browsing of the public community pages, per address (members are not limited).
+        "anon_browse": env.str("ANON_BROWSE_THROTTLE_RATE", default="120/min"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
     # Throttles key anonymous callers by address: the right-most of X-Forwarded-For after this many
     # trusted reverse proxies; none by default (REMOTE_ADDR, whatever the client sends).
     "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
 }
+# Public pages (community list and detail) are served from the cache for this long; 0 turns it off.
+PUBLIC_CACHE_SECONDS = env.int("PUBLIC_CACHE_SECONDS", default=10)
 # API tokens (django-rest-knox): one per device, stored hashed, valid this many days from login.
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
 # Live tokens a user may hold (devices); a new login drops the oldest beyond this.

@@ -107,3 +107,30 @@ def membership_exit_sync(*, membership: Membership, now: datetime | None = None)
         )
     else:
         MembershipExit.objects.filter(membership_id=membership.pk).delete()
+
+
+def membership_exits_sync_many(*, membership_ids: list[int], now: datetime | None = None) -> None:
+    """``membership_exit_sync`` for a chunk of memberships at once: one read, one insert, one delete."""
+    now = now or timezone.now()
+    exits, returned = [], []
+    memberships = Membership.objects.filter(pk__in=membership_ids).only(
+        "pk", "community_id", "status", "expires_at"
+    )
+    for membership in memberships:
+        if membership.status not in EXITED_STATUSES:
+            returned.append(membership.pk)
+            continue
+        exited_at = now
+        if membership.status == Membership.Status.EXPIRED and membership.expires_at:
+            exited_at = min(membership.expires_at, now)
+        exits.append(
+            MembershipExit(
+                membership_id=membership.pk,
+                community_id=membership.community_id,
+                status=membership.status,
+                exited_at=exited_at,
+            )
+        )
+    MembershipExit.objects.bulk_create(exits, ignore_conflicts=True)
+    if returned:
+        MembershipExit.objects.filter(membership_id__in=returned).delete()

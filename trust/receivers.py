@@ -10,7 +10,12 @@ scan and the nightly re-score catch up.
 from django.dispatch import receiver
 
 from commerce.events import order_paid, order_refunded, product_changed, product_listed
-from members.events import community_changed, membership_status_changed, user_interests_changed
+from members.events import (
+    community_changed,
+    membership_status_changed,
+    memberships_expired,
+    user_interests_changed,
+)
 from members.models import Membership
 from shequn_backend.calendar import business_day
 from trust import activity, services
@@ -33,6 +38,14 @@ def membership_status(sender, membership_id: int, community_id: int, **kwargs):
     membership = Membership.objects.filter(pk=membership_id).first()
     if membership is not None:
         activity.membership_exit_sync(membership=membership)
+
+
+@receiver(memberships_expired, dispatch_uid="trust_memberships_expired")
+def memberships_expired_in_bulk(sender, membership_ids: list[int], community_ids: list[int], **kwargs):
+    """The expiry job's chunk: each community once, the exits in one insert."""
+    for community_id in community_ids:
+        services.community_mark_stale(community_id=community_id)
+    activity.membership_exits_sync_many(membership_ids=membership_ids)
 
 
 @receiver(user_interests_changed, dispatch_uid="trust_interests_changed")

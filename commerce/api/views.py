@@ -22,7 +22,7 @@ from commerce.services.payments import payment_refresh, payment_summary, webhook
 from commerce.services.refunds import entry_refund_request, refund_request
 from commerce.services.shipments import LineQuantity, order_confirm_receipt, shipment_create
 from members.models import Community
-from members.selectors import community_get_for_manager, membership_get_active
+from members.selectors import community_get_for_manager, membership_get_active_by_slug
 from shequn_backend.api.exceptions import error_body
 from shequn_backend.api.lists import SelectorListApi
 from shequn_backend.api.schema import IDEMPOTENCY_HEADER, error_responses
@@ -47,12 +47,16 @@ def _community(slug: str) -> Community:
 
 
 def _member_context(request, slug: str) -> dict:
-    """The caller's active membership of ``slug`` (403 ``membership_required`` otherwise), for pricing."""
-    community = _community(slug)
-    membership = membership_get_active(user=request.user, community=community)
+    """The caller's active membership of ``slug`` (403 ``membership_required`` otherwise), for pricing.
+
+    One query when the caller is a member (membership, community and tier together); the 404 for
+    an unknown community costs a second one.
+    """
+    membership = membership_get_active_by_slug(user=request.user, slug=slug)
     if membership is None:
+        _community(slug)  # 404 if there is no such community
         raise errors.MembershipRequired()
-    return {"membership": membership, "tier": membership.tier, "community": community}
+    return {"membership": membership, "tier": membership.tier, "community": membership.community}
 
 
 def _managed_community(request, slug: str) -> Community:

@@ -22,9 +22,10 @@ from commerce.reports.errors import ReportNotAllowed
 from commerce.reports.filters import ReportFilters, report_range_check
 from commerce.reports.registry import report_get
 from commerce.reports.selectors import report_scope_for_user
-from commerce.reports.writers import ExportResult, write_csv, write_xlsx
+from commerce.reports.writers import ExportResult, write_csv, write_csv_copy, write_xlsx
 from members.models import Community, User
 from shequn_backend.calendar import business_zone
+from shequn_backend.db import reading_from_replica, reporting_alias
 from shequn_backend.events import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -32,16 +33,19 @@ FORMATS = ("csv", "xlsx")
 
 
 @contextmanager
-def report_snapshot():
+def report_snapshot(*, reading: bool = True):
     """One read-only snapshot for the count, the rows and the totals (PostgreSQL: REPEATABLE READ).
 
     Inside a transaction the server-side cursor streams; outside one Django
     would declare it WITH HOLD and PostgreSQL would materialise every row first.
+    On the reporting database (the replica when there is one) unless ``reading`` is False.
     """
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
+    alias = reporting_alias() if reading else "default"
+    reader = connections[alias]
+    outermost = not reader.in_atomic_block
+    with transaction.atomic(using=alias):
+        if outermost and reader.vendor == "postgresql":
+            with reader.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield
 
@@ -79,7 +83,10 @@ def report_export(
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     report = report_get(name=report_name)
-    with translation.override(language), report_snapshot():
+    with reading_from_replica() as alias, translation.override(language), report_snapshot():
+        if fmt == "csv" and report.copy_query is not None and connections[alias].vendor == "postgresql":
+            queryset = report.copy_query(filters)
+            return write_csv_copy(report=report, queryset=queryset, stream=stream, on_progress=on_progress)
         rows = report.rows(filters)
         if fmt == "csv":
             return write_csv(report=report, rows=rows, stream=stream, on_progress=on_progress)
@@ -90,7 +97,8 @@ def report_export(
 
 
 def report_count(*, report_name: str, filters: ReportFilters) -> int:
-    return report_get(name=report_name).count(filters)
+    with reading_from_replica():
+        return report_get(name=report_name).count(filters)
 
 
 def export_filename(*, report_name: str, date_from: date, date_to: date, fmt: str) -> str:

@@ -32,7 +32,7 @@ from commerce.services.coupons import (
 )
 from commerce.services.order_states import STATE_FIELDS, set_fulfilment_status, set_payment_status
 from commerce.services.shipping_info import shipping_info_after_handover
-from commerce.services.stock import skus_lock, stock_release, stock_take
+from commerce.services.stock import skus_lock, skus_read, stock_release, stock_take_last
 from members.models import Address, Community, Membership, User
 from members.selectors import membership_get_active
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_record_many, audit_snapshot, job_actor
@@ -155,7 +155,7 @@ def order_reserve_and_write(
     coupon_id: int | None = None,
     coupon_code: str | None = None,
 ) -> Order:
-    """Lock the SKUs, check and take the stock, write the order. The caller holds the transaction.
+    """Check the SKUs, write the order, take the stock last (its row locks then last until the commit).
 
     A coupon (the member's ``coupon_id``, or one claimed with ``coupon_code``)
     is checked, its discount allocated to the lines and the coupon reserved
@@ -166,7 +166,7 @@ def order_reserve_and_write(
     """
     now = timezone.now()
     positions = positions or {sku_id: index for index, sku_id in enumerate(quantities)}
-    skus = skus_lock(sku_ids=quantities)
+    skus = skus_read(sku_ids=quantities)  # unlocked: the stock is taken last (``stock_take_last``)
     invalid = {}
     for sku_id in quantities:
         sku = skus.get(sku_id)
@@ -191,7 +191,8 @@ def order_reserve_and_write(
     delivery, address_copy = _delivery(
         products=[skus[sku_id].product for sku_id in quantities], address=address, delivery=delivery
     )
-    stock_take(skus=skus, quantities=quantities)
+    if any(skus[sku_id].stock < quantity for sku_id, quantity in quantities.items()):
+        raise errors.OutOfStock()  # visibly sold out: refuse before writing anything
 
     lines = []
     for sku_id in sorted(quantities, key=positions.get):
@@ -237,6 +238,7 @@ def order_reserve_and_write(
     order_audit(actor=actor, action="order.created", order=order, before={})
     if grant is not None:
         coupon_reserve(actor=actor, grant=grant, order=order)
+    stock_take_last(quantities=quantities)  # the SKU row locks last until the commit
     if total == 0:
         _settle_free_order(actor=actor, order=order, now=now)
     return order

@@ -42,6 +42,28 @@ def stock_take(*, skus: dict[int, Sku], quantities: dict[int, int]) -> None:
         skus[sku_id].stock -= quantities[sku_id]
 
 
+def skus_read(*, sku_ids) -> dict[int, Sku]:
+    """The SKU rows with their products, unlocked (checkout takes its stock last: ``stock_take_last``)."""
+    queryset = Sku.objects.select_related("product").filter(pk__in=sorted(set(sku_ids)))
+    return {sku.pk: sku for sku in queryset}
+
+
+def stock_take_last(*, quantities: dict[int, int]) -> None:
+    """Take ``quantities`` with one conditional UPDATE per SKU (``stock >= quantity``), in id order.
+
+    Meant as the last write of the caller's transaction: the row lock it takes
+    is then held only until the commit, so buyers racing for one SKU queue
+    for a commit, not for a whole checkout. OutOfStock when a SKU is short; the
+    caller's transaction then rolls back whatever it wrote (earlier SKUs too).
+    """
+    for sku_id in sorted(quantities):
+        taken = Sku.objects.filter(pk=sku_id, stock__gte=quantities[sku_id]).update(
+            stock=F("stock") - quantities[sku_id]
+        )
+        if not taken:
+            raise OutOfStock()
+
+
 def stock_release(*, order: Order, released_targets: dict[int, int] | None = None) -> int:
     """Give units of ``order``'s lines back, up to ``released_targets[line_id]`` (default: all of them).
 

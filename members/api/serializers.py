@@ -103,6 +103,9 @@ class EntryOutput(serializers.Serializer):
     plans = PlanOutput(many=True, source="active_plans")
 
 
+_PRICE = Money()
+
+
 class CommunityOutput(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -111,10 +114,42 @@ class CommunityOutput(serializers.Serializer):
     entry = EntryOutput(source="*")
     member_count = serializers.IntegerField()
 
+    def to_representation(self, community):
+        """The fields above, built directly (the public list renders 20 communities with their plans)."""
+        return {
+            "slug": community.slug,
+            "name": community.name,
+            "mission": community.mission,
+            "attributes": [str(tag) for tag in community.attribute_tags],
+            "entry": {
+                "type": community.entry_type,
+                "plans": [
+                    {
+                        "id": plan.pk,
+                        "name": plan.name,
+                        "price": _PRICE.to_representation(plan.price),
+                        "currency": plan.currency,
+                        "period_days": plan.period_days,
+                        "trial_days": plan.trial_days,
+                        "refund_window_days": plan.refund_window_days,
+                    }
+                    for plan in community.active_plans
+                ],
+            },
+            "member_count": community.member_count,
+        }
+
 
 class CommunityDetailOutput(CommunityOutput):
     description = serializers.CharField()
     rules = serializers.CharField()
+
+    def to_representation(self, community):
+        return {
+            **super().to_representation(community),
+            "description": community.description,
+            "rules": community.rules,
+        }
 
 
 class ReferralSettings(serializers.Serializer):
@@ -127,6 +162,9 @@ class ReferralSettings(serializers.Serializer):
 class OwnerCommunityOutput(CommunityDetailOutput):
     referral = ReferralSettings(source="*")
     points_per_yuan = Money(max_digits=6)
+
+    def to_representation(self, community):
+        return serializers.Serializer.to_representation(self, community)  # every declared field, walked
 
 
 class PlanInput(serializers.Serializer):

@@ -26,6 +26,7 @@ from members.services.users import (
     user_update_profile,
 )
 from shequn_backend.api.lists import SelectorListApi
+from shequn_backend.api.public import CachedPublicMixin
 from shequn_backend.api.schema import error_responses
 from shequn_backend.errors import NotFound
 
@@ -152,7 +153,7 @@ class MeApi(APIView):
 # --- Communities (public) ------------------------------------------------------------
 
 
-class CommunityListApi(SelectorListApi):
+class CommunityListApi(CachedPublicMixin, SelectorListApi):
     permission_classes = [AllowAny]
     serializer_class = s.CommunityOutput
     model = Community
@@ -165,7 +166,7 @@ class CommunityListApi(SelectorListApi):
         responses={200: s.CommunityOutput(many=True), **error_responses(400, 404)},
     )
     def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+        return self.cached(request, lambda: super(CommunityListApi, self).get(request, *args, **kwargs))
 
     def select(self):
         params = self.request.query_params
@@ -179,12 +180,12 @@ def _public_community(slug: str) -> Community:
         raise NotFound() from None
 
 
-class CommunityDetailApi(APIView):
+class CommunityDetailApi(CachedPublicMixin, APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(responses={200: s.CommunityDetailOutput, **error_responses(404)})
     def get(self, request, slug):
-        return Response(s.CommunityDetailOutput(_public_community(slug)).data)
+        return self.cached(request, lambda: Response(s.CommunityDetailOutput(_public_community(slug)).data))
 
 
 # --- The caller's own memberships, points and referrals ------------------------------------

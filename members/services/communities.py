@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from members.errors import CommissionRateCeilingExceeded, InvalidSettings, SlugTaken
 from members.events import community_changed
 from members.models import COMMISSION_RATE_HARD_CEILING, Community, CommunityAttribute, Membership, User
-from members.services.memberships import new_referral_code
+from members.services.memberships import community_member_count_move, new_referral_code
 from members.services.plans import community_set_plans
 from members.services.users import normalise_tags
 from shequn_backend.audit import SYSTEM, Actor, audit_diff, audit_record, audit_snapshot, audit_update
@@ -134,6 +134,7 @@ def community_ensure_owner_membership(*, community: Community, actor: Actor = SY
         Membership.objects.select_for_update().filter(user=community.owner, community=community).first()
     )
     before = audit_snapshot(membership, ["role", "status"]) if membership else {}
+    old_status = membership.status if membership is not None else None
     if membership is None:
         membership = Membership(
             user=community.owner,
@@ -145,6 +146,9 @@ def community_ensure_owner_membership(*, community: Community, actor: Actor = SY
     changes = audit_diff(before, audit_snapshot(membership, ["role", "status"]))
     if changes:
         membership.save()
+        community_member_count_move(
+            community_id=community.pk, old_status=old_status, new_status=membership.status
+        )
         audit_record(
             actor=actor,
             action="membership.owner_ensured",

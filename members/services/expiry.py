@@ -1,11 +1,13 @@
 """Membership expiry: memberships past ``expires_at`` turn ``expired`` and lose member-only access."""
 
+from collections import Counter
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F
 
-from members.events import membership_status_announce
-from members.models import Membership
+from members.events import memberships_expired_announce
+from members.models import Community, Membership
 from shequn_backend.audit import Actor, audit_record_many, job_actor
 
 EXPIRY_JOB = job_actor("expire_memberships")
@@ -35,6 +37,8 @@ def membership_expire_due(*, now: datetime, batch_size: int = 2000, actor: Actor
             memberships = list(
                 Membership.objects.filter(pk__in=ids).only("community_id", "user_id", "status")
             )
+            for community_id, leaving in Counter(m.community_id for m in memberships).items():
+                Community.objects.filter(pk=community_id).update(member_count=F("member_count") - leaving)
             audit_record_many(
                 actor=actor,
                 action="membership.expired",
@@ -42,5 +46,4 @@ def membership_expire_due(*, now: datetime, batch_size: int = 2000, actor: Actor
                     (m, m.community_id, {"status": [Membership.Status.ACTIVE, m.status]}) for m in memberships
                 ],
             )
-            for membership in memberships:
-                membership_status_announce(membership=membership, old_status=Membership.Status.ACTIVE)
+            memberships_expired_announce(memberships=memberships)  # one event per chunk

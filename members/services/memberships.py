@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, F
 from django.utils import timezone
 
 from members import errors
@@ -72,6 +73,39 @@ def _audited(*, actor: Actor, action: str, membership: Membership, before: dict,
             changes=changes,
             note=note,
         )
+
+
+def community_member_count_move(*, community_id: int, old_status: str | None, new_status: str) -> None:
+    """Keep ``Community.member_count`` in step with one membership moving status (caller's transaction)."""
+    delta = (new_status == Membership.Status.ACTIVE) - (old_status == Membership.Status.ACTIVE)
+    if delta:
+        Community.objects.filter(pk=community_id).update(member_count=F("member_count") + delta)
+
+
+def community_member_counts_refresh(*, community_ids: list[int] | None = None) -> int:
+    """Recount active memberships from scratch (bulk loaders, repairs); returns the communities updated."""
+    communities = Community.objects.all()
+    if community_ids is not None:
+        communities = communities.filter(pk__in=community_ids)
+    counts = dict(
+        Membership.objects.filter(community__in=communities, status=Membership.Status.ACTIVE)
+        .values_list("community_id")
+        .annotate(n=Count("pk"))
+    )
+    updated = 0
+    for pk, current in communities.values_list("pk", "member_count"):
+        if counts.get(pk, 0) != current:
+            updated += Community.objects.filter(pk=pk).update(member_count=counts.get(pk, 0))
+    return updated
+
+
+def _status_moved(*, membership: Membership, old_status: str | None) -> None:
+    """After a membership's status was saved: adjust its community's count, announce the move on commit."""
+    if old_status != membership.status:
+        community_member_count_move(
+            community_id=membership.community_id, old_status=old_status, new_status=membership.status
+        )
+    membership_status_announce(membership=membership, old_status=old_status)
 
 
 def _locked(membership_id: int) -> Membership:
@@ -151,7 +185,7 @@ def membership_set_status(*, actor: Actor, membership: Membership, status: str) 
         else "membership.left",
     }[status]
     _audited(actor=actor, action=action, membership=membership, before=before)
-    membership_status_announce(membership=membership, old_status=old_status)
+    _status_moved(membership=membership, old_status=old_status)
     return membership
 
 
@@ -296,7 +330,7 @@ def membership_join(
         if community.entry_type == Community.EntryType.INVITE
         else "",
     )
-    membership_status_announce(membership=membership, old_status=old_status)
+    _status_moved(membership=membership, old_status=old_status)
     return JoinResult(membership, needs_payment=status == Membership.Status.PENDING_PAYMENT)
 
 
@@ -337,7 +371,7 @@ def membership_activate_paid(
     membership.save(update_fields=["status", "joined_at", "expires_at", "plan"])
     action = "membership.renewed" if renewing else "membership.activated_paid"
     _audited(actor=actor, action=action, membership=membership, before=before)
-    membership_status_announce(membership=membership, old_status=old_status)
+    _status_moved(membership=membership, old_status=old_status)
     return membership
 
 
@@ -351,5 +385,5 @@ def membership_end_paid(*, membership_id: int, actor: Actor = SYSTEM) -> Members
         membership.expires_at = timezone.now()
         membership.save(update_fields=["status", "expires_at"])
         _audited(actor=actor, action="membership.ended_paid", membership=membership, before=before)
-        membership_status_announce(membership=membership, old_status=old_status)
+        _status_moved(membership=membership, old_status=old_status)
     return membership

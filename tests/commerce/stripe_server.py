@@ -28,6 +28,7 @@ import hmac
 import itertools
 import json
 import re
+import secrets
 import socket
 import threading
 import time
@@ -287,6 +288,7 @@ class FakeStripe:
         """``tolerate``: error codes (of ``REMOVED_PARAMETERS``) let through and logged in ``tolerated``."""
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
+        self.run = secrets.token_hex(4)
         self.payment_intents: dict[str, dict] = {}
         self.charges: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
@@ -336,7 +338,8 @@ class FakeStripe:
         self.clock_offset += seconds
 
     def new_id(self, prefix: str) -> str:
-        return f"{prefix}_test{next(self.ids):06d}"
+        # A token per server: a second run against the same database never reuses an id.
+        return f"{prefix}_test{self.run}{next(self.ids):06d}"
 
     # --- faults --------------------------------------------------------------------------------
     def fail_next(self, *statuses: int, saved: bool | None = None) -> None:

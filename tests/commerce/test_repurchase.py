@@ -1,5 +1,7 @@
 """Repurchase reminders once per due cycle, the outbox, /me/reminders/, and repurchase rates."""
 
+import random
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,6 +16,7 @@ from commerce.services.repurchase import (
     repurchase_reminders_create,
 )
 from members.models import Membership
+from shequn_backend.calendar import business_day
 from shequn_backend.models import AuditEntry
 from tests.commerce.factories import ProductFactory, SkuFactory, category
 from tests.commerce.flows import body, pay, place_order, refund_as_owner
@@ -207,3 +210,46 @@ def test_given_buyers_when_rates_are_computed_then_repeat_shares_are_stored_per_
     books = RepurchaseRate.objects.get(scope="category", category=category())
     assert (books.buyers, books.repeat_buyers) == (3, 1)
     assert repurchase_rates_refresh(now=day(40)) == RepurchaseRate.objects.count()  # replaced, not added
+
+
+def test_the_set_based_due_query_agrees_with_the_per_pair_python_rule_on_random_histories():
+    """PostgreSQL computes due dates (median of distinct gaps, half-even days); same answers as Python's."""
+    rng = random.Random(19)
+    community = CommunityFactory()
+    skus = [
+        SkuFactory(product=ProductFactory(community=community, repurchase_cycle_days=cycle), stock=500)
+        for cycle in (None, None, 7, None)
+    ]
+    members = [MembershipFactory(community=community) for _ in range(5)]
+    for member in members:
+        for sku in rng.sample(skus, 3):
+            at = day(rng.uniform(0, 5))
+            for _ in range(rng.randint(1, 5)):
+                bought(member, sku, at=at)
+                at += timedelta(days=rng.choice([0.5, 1.5, 2, 3.25, 9, 12.5, 20]))
+    Membership.objects.filter(pk=members[0].pk).update(status=Membership.Status.LEFT)
+
+    def python_rule(now):
+        today = business_day(now)
+        first, last = today - timedelta(days=14), today + timedelta(days=1)
+        active = {(m.user_id, m.community_id): m.pk for m in members[1:]}
+        found = set()
+        stream = repurchase._purchase_stream(since=now - timedelta(days=365))
+        for buyer, community_id, product, purchases, cycle, _title in repurchase._pairs(stream):
+            due_at = repurchase_due_at(purchases=purchases, cycle_days=cycle)
+            if due_at and first <= business_day(due_at) <= last and (buyer, community_id) in active:
+                found.add((active[buyer, community_id], product, due_at))
+        return found
+
+    checked = 0
+    for n in range(0, 90, 3):
+        now = day(n)
+        today = business_day(now)
+        rows = repurchase._due_rows_postgresql(
+            since=now - timedelta(days=365),
+            first_day=today - timedelta(days=14),
+            last_day=today + timedelta(days=1),
+        )
+        assert {(m, p, due) for m, _c, p, due, _t in rows} == python_rule(now), n
+        checked += len(rows)
+    assert checked > 20  # the histories do fall due inside the windows

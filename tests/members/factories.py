@@ -6,7 +6,7 @@ from factory.django import DjangoModelFactory
 
 from members.models import Community, EntryPlan, InviteCode, Membership, Tier, User
 from members.services.communities import community_ensure_owner_membership, community_set_attributes
-from members.services.memberships import new_referral_code
+from members.services.memberships import community_member_counts_refresh, new_referral_code
 
 PASSWORD = "correct-horse-battery"
 
@@ -75,6 +75,13 @@ class MembershipFactory(DjangoModelFactory):
     status = Membership.Status.ACTIVE
     referral_code = factory.LazyFunction(new_referral_code)
     joined_at = factory.LazyFunction(timezone.now)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Saved directly (not through the services), so the community's stored count is recounted."""
+        membership = super()._create(model_class, *args, **kwargs)
+        community_member_counts_refresh(community_ids=[membership.community_id])
+        return membership
 
 
 class InviteCodeFactory(DjangoModelFactory):

@@ -51,3 +51,30 @@ def test_given_more_than_a_chunk_when_the_job_runs_then_every_one_expires():
         MembershipFactory(community=community, expires_at=now - timedelta(hours=1))
 
     assert membership_expire_due(now=now, batch_size=3) == 7
+
+
+def test_each_chunk_tells_trust_once_and_every_expired_membership_gets_its_exit(
+    django_capture_on_commit_callbacks,
+):
+    from trust.models import CommunityAudience, MembershipExit
+
+    now = timezone.now()
+    first, second = CommunityFactory(), CommunityFactory()
+    lapsed = [
+        MembershipFactory(community=community, expires_at=now - timedelta(days=n + 1))
+        for n, community in enumerate([first, first, first, second, second])
+    ]
+    returned = lapsed[0]
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert membership_expire_due(now=now, batch_size=2) == 5
+    assert len(callbacks) == 3  # one event per chunk of 2, not one per membership
+    Membership.objects.filter(pk=returned.pk).update(status=Membership.Status.ACTIVE)  # renewed meanwhile
+    for callback in callbacks:
+        callback()
+
+    exits = dict(MembershipExit.objects.values_list("membership_id", "exited_at"))
+    assert set(exits) == {m.pk for m in lapsed[1:]}
+    assert all(exits[m.pk] == m.expires_at for m in lapsed[1:])  # dated when the membership lapsed
+    stale = CommunityAudience.objects.filter(stale_since__isnull=False).values_list("community_id", flat=True)
+    assert set(stale) == {first.pk, second.pk}

@@ -44,7 +44,7 @@ def web_command(port: int) -> list[str]:
     """docker-compose's web command, bound to loopback with one worker."""
     command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["command"]
     command = [f"127.0.0.1:{port}" if part.startswith("0.0.0.0:") else part for part in command]
-    command[command.index("--workers") + 1] = "1"
+    command += ["--workers", "1"]  # gunicorn.conf.py sizes it from WEB_WORKERS; the command line wins
     return [sys.executable, "-m", *command]
 
 
