@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from commerce.reports.columns import CellType, Report
 from shequn_backend.calendar import business_time
 
+CENT = Decimal("0.01")
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet; longer exports continue on another sheet
 NUMBER_FORMATS = {
     CellType.MONEY: "#,##0.00",
@@ -82,7 +83,9 @@ class Totals:
 
     def total_rows(self) -> list[list]:
         """One totals row per currency (an empty report still gets a row of zeros)."""
-        by_currency = self.by_currency or {"CNY": [0 for _ in self.indexes]}
+        columns = self.report.columns
+        zeros = [Decimal("0.00") if columns[i].type == CellType.MONEY else 0 for i in self.indexes]
+        by_currency = self.by_currency or {"CNY": zeros}
         rows = []
         for currency in sorted(by_currency):
             row: list = [None] * len(self.report.columns)
@@ -140,6 +143,17 @@ def _local_times(rows: Iterable[tuple], times: list[int]) -> Iterable[tuple]:
         yield row
 
 
+def _fen(rows: Iterable[tuple], money: list[int]) -> Iterable[tuple]:
+    """Money as yuan with two decimals: a difference computed by SQLite arrives as ``Decimal("199")``."""
+    for row in rows:
+        if any(isinstance(row[i], Decimal) and row[i].as_tuple().exponent != -2 for i in money):
+            row = [
+                row[i].quantize(CENT) if i in money and isinstance(row[i], Decimal) else value
+                for i, value in enumerate(row)
+            ]
+        yield row
+
+
 def write_csv(
     *,
     report: Report,
@@ -154,10 +168,12 @@ def write_csv(
     writer = csv.writer(text)
     writer.writerow([str(column.label) for column in report.columns])
     times = [i for i, column in enumerate(report.columns) if column.type == CellType.DATETIME]
+    money = [i for i, column in enumerate(report.columns) if column.type == CellType.MONEY]
     totals = Totals(report)
     try:
-        writer.writerows(_local_times(_counted(rows, totals, on_progress, progress_every), times))
-        writer.writerows(totals.total_rows())
+        counted = _counted(rows, totals, on_progress, progress_every)
+        writer.writerows(_fen(_local_times(counted, times), money))
+        writer.writerows(_fen(totals.total_rows(), money))
     finally:
         text.flush()
         text.detach()

@@ -425,3 +425,27 @@ def test_the_shipments_report_lists_each_line_in_each_package_and_refunds_name_t
     assert refund[r_header.index("Source")] == "After-sale request"
     unconfirmed = read_csv(export("shipments", month(status="unconfirmed"))[0])[1]
     assert unconfirmed == []
+
+
+def test_csv_money_keeps_two_decimals_whatever_the_database_computes():
+    """SQLite (the embedded default) hands a computed difference back as ``Decimal("199")``."""
+    from commerce.reports.columns import CellType
+    from commerce.reports.writers import write_csv
+
+    report = REPORTS["order_lines"]
+    row = [
+        Decimal("199") if c.type == CellType.MONEY else ("CNY" if c.key == "currency" else None)
+        for c in report.columns
+    ]
+    stream = io.BytesIO()
+
+    write_csv(report=report, rows=[tuple(row)], stream=stream)
+
+    text = stream.getvalue().decode("utf-8-sig")
+    money_cells = [
+        cell
+        for line in text.splitlines()[1:]
+        for c, cell in zip(report.columns, line.split(","), strict=False)
+        if c.type == CellType.MONEY and cell
+    ]
+    assert money_cells and all(cell.endswith(".00") for cell in money_cells), text
