@@ -7,7 +7,7 @@
 
 Each job runs in a fresh child process, judged by the same ``--now``; its peak
 memory is the child's own (``VmHWM``, see ``bench/peak.py``: ``ru_maxrss``
-would report the parent's), with ``tracemalloc``'s peak of the job's Python
+would report the parent's), with ``--python-peak`` also ``tracemalloc``'s peak of the job's Python
 allocations beside it. The floor runs the one set-based statement that does
 the job's essential work (the same writes: ledger and audit rows for
 settlement) inside a transaction that is rolled back, before the job, on the
@@ -85,8 +85,12 @@ DEFAULT_JOBS = [
 ]
 
 
-def child(job: str, now: str) -> None:
-    """Run one job in this process and print JSON: seconds, count, peak memory in MiB."""
+def child(job: str, now: str, python_peak: bool) -> None:
+    """Run one job in this process and print JSON: seconds, count, peak memory in MiB.
+
+    ``tracemalloc`` hooks every allocation and slows Python-heavy jobs 2-3x, so it
+    runs only with ``--python-peak`` (then the times are not the job's own).
+    """
     import tracemalloc
 
     import django
@@ -100,11 +104,12 @@ def child(job: str, now: str) -> None:
 
     chunk_seconds = _time_settlement_chunks() if job == "settle_commissions" else []
     before = peak_rss_mib()
-    tracemalloc.start()
+    if python_peak:
+        tracemalloc.start()
     started = time.perf_counter()
     count = JOBS[job].run(datetime.fromisoformat(now))
     seconds = time.perf_counter() - started
-    python_peak = tracemalloc.get_traced_memory()[1] / 2**20
+    python_peak_mib = tracemalloc.get_traced_memory()[1] / 2**20 if python_peak else None
     tracemalloc.stop()
     print(
         json.dumps(
@@ -113,7 +118,7 @@ def child(job: str, now: str) -> None:
                 "count": count,
                 "peak_mib": peak_rss_mib(),
                 "loaded_mib": before,
-                "python_peak_mib": python_peak,
+                "python_peak_mib": python_peak_mib,
                 "chunks": _chunk_summary(chunk_seconds),
             }
         )
@@ -186,10 +191,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("jobs", nargs="*", default=DEFAULT_JOBS)
     parser.add_argument("--now", default=None)
+    parser.add_argument(
+        "--python-peak",
+        action="store_true",
+        help="also measure the peak of Python allocations (tracemalloc; slows the jobs 2-3x)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.jobs[0], args.now)
+        child(args.jobs[0], args.now, args.python_peak)
         return
     from datetime import UTC, datetime
 
@@ -201,7 +211,8 @@ def main() -> None:
     for job in args.jobs:
         floor_seconds = floor(job, now)
         out = subprocess.run(
-            [sys.executable, __file__, "--child", "--now", now, job],
+            [sys.executable, __file__, "--child", "--now", now, job]
+            + (["--python-peak"] if args.python_peak else []),
             check=True,
             capture_output=True,
             text=True,
@@ -210,9 +221,11 @@ def main() -> None:
         result = json.loads(out.strip().splitlines()[-1])
         ratio = f"{result['seconds'] / floor_seconds:.1f}" if floor_seconds else "-"
         floor_text = f"{floor_seconds:.2f}" if floor_seconds is not None else "-"
+        peak = result["python_peak_mib"]
+        peak_text = f"{peak:.1f}" if peak is not None else "-"
         print(
             f"| {job} | {result['count']} | {result['seconds']:.2f} | {floor_text} | {ratio} "
-            f"| {result['peak_mib']:.0f} ({result['loaded_mib']:.0f}) | {result['python_peak_mib']:.1f} |"
+            f"| {result['peak_mib']:.0f} ({result['loaded_mib']:.0f}) | {peak_text} |"
         )
         if result["chunks"]:
             chunk_lines.append(f"{job}: {result['chunks']}")

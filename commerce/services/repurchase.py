@@ -174,7 +174,7 @@ def _write_due(rows: list[tuple], *, now: datetime, flush_size: int) -> int:
     return created
 
 
-def repurchase_reminders_create(*, now: datetime, flush_size: int = 1000) -> int:
+def repurchase_reminders_create(*, now: datetime, flush_size: int = 5000) -> int:
     """Create the repurchase reminders due by ``now`` (plus the lead days); returns how many were new.
 
     On PostgreSQL one set-based query finds the due pairs (``_DUE_SQL``);

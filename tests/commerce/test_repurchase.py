@@ -253,3 +253,100 @@ def test_the_set_based_due_query_agrees_with_the_per_pair_python_rule_on_random_
         assert {(m, p, due) for m, _c, p, due, _t in rows} == python_rule(now), n
         checked += len(rows)
     assert checked > 20  # the histories do fall due inside the windows
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _written(since_audit: int) -> dict:
+    """What the reminder write left, by natural key (ids and insert times differ between runs)."""
+    keys = {
+        pk: (membership, kind, product, due_on.isoformat())
+        for pk, membership, kind, product, due_on in Reminder.objects.values_list(
+            "pk", "membership_id", "kind", "product_id", "due_on"
+        )
+    }
+    skip = {"id", "created_at"}
+    reminders = sorted(
+        (keys[row["id"]], sorted((k, str(v)) for k, v in row.items() if k not in skip))
+        for row in Reminder.objects.values()
+    )
+    notifications = sorted(
+        (
+            keys[row["reminder_id"]],
+            sorted((k, str(v)) for k, v in row.items() if k not in {*skip, "reminder_id"}),
+        )
+        for row in Notification.objects.values()
+    )
+    audit = sorted(
+        (
+            keys[int(row["target_id"])],
+            sorted((k, str(v)) for k, v in row.items() if k not in {*skip, "target_id"}),
+        )
+        for row in AuditEntry.objects.filter(pk__gt=since_audit, action="reminder.created").values()
+    )
+    return {"reminders": reminders, "notifications": notifications, "audit": audit}
+
+
+@pytest.mark.parametrize("as_user", [False, True])
+def test_the_set_based_reminder_write_writes_exactly_what_the_orm_write_writes(goods, as_user):
+    from zoneinfo import ZoneInfo
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from commerce.services import reminders as writer
+
+    others = [MembershipFactory(community=goods["community"]) for _ in range(3)]
+    now = timezone.now()
+    due_at = (now + timedelta(days=2)).astimezone(ZoneInfo("Asia/Shanghai"))
+    batch = [
+        Reminder(
+            membership=member,
+            community=goods["community"],
+            kind=Reminder.Kind.REPURCHASE,
+            product=sku.product,
+            due_on=business_day(due_at),
+            due_at=due_at,
+            message=f"再买 {sku.product.title}",
+        )
+        for member in [goods["member"], *others]
+        for sku in (goods["rice"], goods["tea"])
+    ] + [
+        Reminder(
+            membership=member,
+            community=goods["community"],
+            kind=Reminder.Kind.RENEWAL,
+            due_on=business_day(due_at),
+            due_at=due_at.replace(microsecond=0),
+            message="续费",
+        )
+        for member in others
+    ]
+    # One written by an earlier run (with its notification): both paths leave it alone.
+    earlier = Reminder(**{f.attname: getattr(batch[0], f.attname) for f in Reminder._meta.concrete_fields})
+    assert writer.reminders_write(reminders=[earlier], now=now, actor="job:repurchase_reminders") == 1
+    actor = goods["member"].user if as_user else "job:repurchase_reminders"
+    since_audit = AuditEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+    def copies():
+        return [
+            Reminder(**{f.attname: getattr(r, f.attname) for f in Reminder._meta.concrete_fields})
+            for r in batch
+        ]
+
+    results = {}
+    for name, write in (("orm", writer._reminders_write_orm), ("sql", writer._reminders_write_postgresql)):
+        try:
+            with transaction.atomic():
+                created = write(reminders=copies(), now=now, actor=actor)
+                results[name] = (created, _written(since_audit))
+                raise _Rollback
+        except _Rollback:
+            pass
+
+    assert results["orm"][0] == results["sql"][0] == len(batch) - 1
+    assert results["orm"][1] == results["sql"][1]
+    assert len(results["sql"][1]["notifications"]) == len(batch)  # the earlier one included
+    assert len(results["sql"][1]["audit"]) == len(batch) - 1

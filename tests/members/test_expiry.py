@@ -78,3 +78,53 @@ def test_each_chunk_tells_trust_once_and_every_expired_membership_gets_its_exit(
     assert all(exits[m.pk] == m.expires_at for m in lapsed[1:])  # dated when the membership lapsed
     stale = CommunityAudience.objects.filter(stale_since__isnull=False).values_list("community_id", flat=True)
     assert set(stale) == {first.pk, second.pk}
+
+
+class _Rollback(Exception):
+    pass
+
+
+@pytest.mark.parametrize("batch_size", [2, 2000])
+def test_the_set_based_expiry_writes_exactly_what_the_orm_expiry_writes(batch_size):
+    from django.db import transaction
+
+    from members.models import Community
+    from members.services import expiry
+    from shequn_backend.models import AuditEntry
+
+    now = timezone.now()
+    communities = [CommunityFactory(), CommunityFactory()]
+    for i in range(5):
+        MembershipFactory(community=communities[i % 2], expires_at=now - timedelta(days=i + 1))
+    MembershipFactory(community=communities[0], expires_at=now + timedelta(days=1))
+    since = AuditEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    skip = {"id", "created_at"}
+
+    def state(chunks):
+        return {
+            "chunks": [
+                sorted((m.pk, m.community_id, m.user_id, m.status) for m in chunk) for chunk in chunks
+            ],
+            "statuses": sorted(Membership.objects.values_list("pk", "status")),
+            "counts": sorted(Community.objects.values_list("pk", "member_count")),
+            "audit": sorted(
+                sorted((k, str(v)) for k, v in row.items() if k not in skip)
+                for row in AuditEntry.objects.filter(pk__gt=since).values()
+            ),
+        }
+
+    results = {}
+    for name, chunk in (("orm", expiry._expire_chunk_orm), ("sql", expiry._expire_chunk_postgresql)):
+        try:
+            with transaction.atomic():
+                chunks = []
+                while found := chunk(now=now, batch_size=batch_size, actor=expiry.EXPIRY_JOB):
+                    chunks.append(found)
+                results[name] = state(chunks)
+                raise _Rollback
+        except _Rollback:
+            pass
+
+    assert results["orm"] == results["sql"]
+    assert len(results["sql"]["audit"]) == 5
+    assert sum(len(chunk) for chunk in results["sql"]["chunks"]) == 5
