@@ -43,8 +43,7 @@ def membership_status(sender, membership_id: int, community_id: int, **kwargs):
 @receiver(memberships_expired, dispatch_uid="trust_memberships_expired")
 def memberships_expired_in_bulk(sender, membership_ids: list[int], community_ids: list[int], **kwargs):
     """The expiry job's chunk: each community once, the exits in one insert."""
-    for community_id in community_ids:
-        services.community_mark_stale(community_id=community_id)
+    services.community_mark_stale_many(community_ids=community_ids)
     activity.membership_exits_sync_many(membership_ids=membership_ids)
 
 

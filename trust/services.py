@@ -231,6 +231,26 @@ def community_mark_stale(*, community_id: int) -> bool:
     return bool(turned)
 
 
+def community_mark_stale_many(*, community_ids) -> list[int]:
+    """``community_mark_stale`` for many communities in three statements, whatever their number;
+    returns the ids this call turned stale (each queues one re-score after commit)."""
+    from trust.tasks import rescore_community_task  # tasks import services: import here, not at top
+
+    now, ids = timezone.now(), set(community_ids)
+    with transaction.atomic():
+        fresh = CommunityAudience.objects.filter(community_id__in=ids, stale_since__isnull=True)
+        turned = set(fresh.select_for_update().values_list("community_id", flat=True))
+        CommunityAudience.objects.filter(community_id__in=turned).update(stale_since=now)
+        known = CommunityAudience.objects.filter(community_id__in=ids).values_list("community_id", flat=True)
+        missing = ids - set(known)
+        CommunityAudience.objects.bulk_create(
+            [CommunityAudience(community_id=pk, stale_since=now) for pk in missing], ignore_conflicts=True
+        )
+    for community_id in sorted(turned | missing):
+        enqueue_on_commit(rescore_community_task, community_id)
+    return sorted(turned | missing)
+
+
 def stale_community_ids(*, now: datetime, limit: int = 1000) -> list[int]:
     return list(
         CommunityAudience.objects.filter(stale_since__lte=now)

@@ -357,3 +357,21 @@ def test_an_operators_lexicon_edits_in_the_admin_are_audited(client):
     ]
     assert entries.get(action="category_audience.changed").changes == {"weight": [0.3, 0.5]}
     assert not CategoryAudience.objects.filter(pk=mapping.pk).exists()
+
+
+def test_marking_many_communities_stale_costs_the_same_for_one_or_forty(django_assert_max_num_queries):
+    from members.models import Community
+    from tests.members.factories import CommunityFactory
+
+    communities = [CommunityFactory() for _ in range(40)]
+    ids = [community.pk for community in communities]
+    services.community_mark_stale(community_id=ids[0])  # already stale: not turned again
+    services.community_rescore(community_id=ids[1])  # fresh with a stored profile: turned
+
+    with django_assert_max_num_queries(6):
+        turned = services.community_mark_stale_many(community_ids=ids)
+
+    assert turned == sorted(ids[1:])
+    assert services.community_mark_stale_many(community_ids=ids) == []
+    assert set(services.stale_community_ids(now=timezone.now(), limit=100)) == set(ids)
+    assert Community.objects.filter(pk__in=ids).count() == 40
