@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from commerce.models import AfterSale, MemberCoupon, Order, Payment, Product, Shipment, Sku
 from members.models import Community, Membership, User
@@ -65,13 +65,50 @@ def product_list_for_manager(*, community: Community) -> QuerySet[Product]:
     return _with_fit(queryset)
 
 
+# Payment columns the order body reads (``payment_summary``): not the provider's raw answers.
+_PAYMENT_BODY_FIELDS = (
+    "id", "order_id", "provider", "provider_ref", "reference", "status", "amount", "currency",
+    "client_data", "sub_merchant",
+)  # fmt: skip
+# Most orders have no shipment and no after-sale: flagged in the order query, fetched only where set.
+_ORDER_RELATIONS = {
+    "shipments": ("has_shipments", lambda: Shipment.objects.order_by("pk").prefetch_related("lines")),
+    "after_sales": ("has_after_sales", lambda: AfterSale.objects.order_by("pk").prefetch_related("lines")),
+}
+
+
 def _orders_prefetched(queryset: QuerySet[Order]) -> QuerySet[Order]:
-    return queryset.select_related("community", "coupon__coupon").prefetch_related(
-        "lines",
-        Prefetch("payments", queryset=Payment.objects.order_by("pk")),
-        Prefetch("shipments", queryset=Shipment.objects.order_by("pk").prefetch_related("lines")),
-        Prefetch("after_sales", queryset=AfterSale.objects.order_by("pk").prefetch_related("lines")),
+    return (
+        queryset.select_related("community", "coupon__coupon")
+        .annotate(
+            has_shipments=Exists(Shipment.objects.filter(order_id=OuterRef("pk"))),
+            has_after_sales=Exists(AfterSale.objects.filter(order_id=OuterRef("pk"))),
+        )
+        .prefetch_related(
+            "lines",
+            Prefetch("payments", queryset=Payment.objects.only(*_PAYMENT_BODY_FIELDS).order_by("pk")),
+        )
     )
+
+
+def orders_prefetch_fulfilment(orders: list[Order]) -> list[Order]:
+    """Shipments and after-sales (with lines) of ``orders``: one query each, for the orders having any.
+
+    Orders from ``_orders_prefetched`` say whether they have any (``has_*``); the
+    others get an empty result without a query. Orders of any other origin are
+    fetched as they are. Already prefetched relations are kept.
+    """
+    for name, (flag, queryset) in _ORDER_RELATIONS.items():
+        missing = [order for order in orders if name not in getattr(order, "_prefetched_objects_cache", {})]
+        prefetch_related_objects(
+            [order for order in missing if getattr(order, flag, True)], Prefetch(name, queryset=queryset())
+        )
+        for order in missing:
+            if not getattr(order, flag, True):
+                empty = queryset().none()
+                empty._result_cache, empty._prefetch_done = [], True  # as a prefetch leaves it: no query
+                order.__dict__.setdefault("_prefetched_objects_cache", {})[name] = empty
+    return orders
 
 
 def order_list_for_buyer(*, buyer: User) -> QuerySet[Order]:

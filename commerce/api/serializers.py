@@ -10,7 +10,7 @@ from rest_framework import serializers
 from commerce.models import AfterSale, Category, Coupon, MemberCoupon, Order, Payment, Product
 from commerce.payments.base import ONLINE_PROVIDERS, SHOWN_PROVIDERS
 from commerce.pricing import money, tier_price
-from commerce.selectors import order_payment
+from commerce.selectors import order_payment, orders_prefetch_fulfilment
 from commerce.services.orders import MAX_LINES, MAX_QUANTITY
 from commerce.services.payments import payment_summary
 from commerce.services.shipments import TRACKING_NO
@@ -63,6 +63,9 @@ def sku_body(sku, *, tier) -> dict:
 
 
 class ProductOutput(serializers.Serializer):
+    # The product columns ``to_representation`` reads: lists load only these (no description, tags).
+    columns = ("id", "community_id", "title", "category__path", "kind", "delivery_kind", "min_tier")
+
     id = serializers.IntegerField()
     title = serializers.CharField()
     category = serializers.CharField(help_text="Category path, e.g. 生鲜/水果.")
@@ -432,6 +435,11 @@ def _time(value):
     return None if value is None else _DATETIME.to_representation(value)
 
 
+class _OrderListOutput(serializers.ListSerializer):
+    def to_representation(self, data):
+        return super().to_representation(orders_prefetch_fulfilment(list(data)))
+
+
 class OrderOutput(serializers.Serializer):
     id = serializers.IntegerField()
     community = serializers.SlugField(source="community.slug")
@@ -455,6 +463,9 @@ class OrderOutput(serializers.Serializer):
     shipments = ShipmentOutput(many=True)
     after_sales = AfterSaleOutput(many=True)
 
+    class Meta:
+        list_serializer_class = _OrderListOutput
+
     @extend_schema_field(OrderCouponOutput(allow_null=True))
     def get_coupon(self, order):
         return None if order.coupon_id is None else OrderCouponOutput(order.coupon).data
@@ -465,7 +476,10 @@ class OrderOutput(serializers.Serializer):
         Times go through DRF's own DateTimeField, money through ``money``: the same
         text the declared fields would give, without a field walk per value.
         """
+        if not isinstance(self.parent, _OrderListOutput):
+            orders_prefetch_fulfilment([order])
         address = order.address
+        after_sales = order.after_sales.all()
         return {
             "id": order.pk,
             "community": order.community.slug,
@@ -512,7 +526,7 @@ class OrderOutput(serializers.Serializer):
                 }
                 for shipment in order.shipments.all()
             ],
-            "after_sales": AfterSaleOutput(order.after_sales.all(), many=True).data,
+            "after_sales": AfterSaleOutput(after_sales, many=True).data if after_sales else [],
         }
 
     @extend_schema_field(OrderPaymentOutput(allow_null=True))

@@ -91,7 +91,7 @@ class ProductListApi(SelectorListApi):
         params = self.request.query_params
         return selectors.product_list_for_member(
             membership=self.member["membership"], category=params.get("category"), search=params.get("search")
-        )
+        ).only(*s.ProductOutput.columns)
 
 
 class ProductDetailApi(APIView):
