@@ -40,7 +40,7 @@ from commerce.services.refunds import (
     order_refundable_unless_disputed,
     refund_request,
 )
-from commerce.services.shipments import CARRIER, TRACKING_NO, LineQuantity, next_fulfilment
+from commerce.services.shipments import LineQuantity, next_fulfilment, parcel_reference_clean
 from commerce.services.stock import stock_put_back, stock_release
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
 
@@ -349,14 +349,9 @@ def after_sale_return_ship(
     *, actor: Actor, after_sale_id: int, carrier: str, tracking_no: str, now: datetime | None = None
 ) -> AfterSale:
     """The member sent the goods back: the carrier and tracking number (corrected by posting again)."""
-    carrier, tracking_no = carrier.strip().upper(), tracking_no.strip()
-    fields = {}
-    if not CARRIER.match(carrier):
-        fields["carrier"] = [_("Use WeChat's delivery id, for example SF, ZTO, YTO or JTSD.")]
-    if not TRACKING_NO.match(tracking_no):
-        fields["tracking_no"] = [_("A tracking number is 4 to 40 letters, digits or dashes.")]
-    if fields:
-        raise errors.InvalidAfterSale(fields)
+    carrier, tracking_no = parcel_reference_clean(
+        carrier=carrier, tracking_no=tracking_no, error=errors.InvalidAfterSale
+    )
     with transaction.atomic():
         _order, after_sale = _lock(after_sale_id)
         if after_sale.status != S.AWAITING_RETURN or after_sale.received_at:

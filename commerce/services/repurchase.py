@@ -77,6 +77,20 @@ def _pairs(rows):
         yield current
 
 
+def _reminder(
+    membership_id: int, community_id: int, product_id: int, due_at: datetime, title: str
+) -> Reminder:
+    return Reminder(
+        membership_id=membership_id,
+        community_id=community_id,
+        kind=Reminder.Kind.REPURCHASE,
+        product_id=product_id,
+        due_on=business_day(due_at),
+        due_at=due_at,
+        message=_("Time to buy %(title)s again.") % {"title": title},
+    )
+
+
 def _flush(candidates: list[tuple], *, now: datetime) -> int:
     """Write reminders for the candidates whose buyer is still an active member."""
     if not candidates:
@@ -91,17 +105,7 @@ def _flush(candidates: list[tuple], *, now: datetime) -> int:
         membership_id = memberships.get((buyer_id, community_id))
         if membership_id is None:
             continue
-        reminders.append(
-            Reminder(
-                membership_id=membership_id,
-                community_id=community_id,
-                kind=Reminder.Kind.REPURCHASE,
-                product_id=product_id,
-                due_on=business_day(due_at),
-                due_at=due_at,
-                message=_("Time to buy %(title)s again.") % {"title": title},
-            )
-        )
+        reminders.append(_reminder(membership_id, community_id, product_id, due_at, title))
     return reminders_write(reminders=reminders, now=now, actor=job_actor("repurchase_reminders"))
 
 
@@ -158,18 +162,7 @@ def _due_rows_postgresql(*, since: datetime, first_day, last_day) -> list[tuple]
 def _write_due(rows: list[tuple], *, now: datetime, flush_size: int) -> int:
     created = 0
     for start in range(0, len(rows), flush_size):
-        reminders = [
-            Reminder(
-                membership_id=membership_id,
-                community_id=community_id,
-                kind=Reminder.Kind.REPURCHASE,
-                product_id=product_id,
-                due_on=business_day(due_at),
-                due_at=due_at,
-                message=_("Time to buy %(title)s again.") % {"title": title},
-            )
-            for membership_id, community_id, product_id, due_at, title in rows[start : start + flush_size]
-        ]
+        reminders = [_reminder(*row) for row in rows[start : start + flush_size]]
         created += reminders_write(reminders=reminders, now=now, actor=job_actor("repurchase_reminders"))
     return created
 

@@ -119,6 +119,21 @@ def next_fulfilment(order: Order) -> str:
     return _next_fulfilment(order, _shippable_lines(order))
 
 
+def parcel_reference_clean(
+    *, carrier: str, tracking_no: str, error: type[errors.InvalidFields] = errors.InvalidShipment
+) -> tuple[str, str]:
+    """A parcel's carrier (WeChat's delivery id, upper case) and tracking number, or ``error`` by field."""
+    carrier, tracking_no = carrier.strip().upper(), tracking_no.strip()
+    fields = {}
+    if not CARRIER.match(carrier):
+        fields["carrier"] = [_("Use WeChat's delivery id, for example SF, ZTO, YTO or JTSD.")]
+    if not TRACKING_NO.match(tracking_no):
+        fields["tracking_no"] = [_("A tracking number is 4 to 40 letters, digits or dashes.")]
+    if fields:
+        raise error(fields)
+    return carrier, tracking_no
+
+
 def shipment_create(
     *,
     actor: Actor,
@@ -135,14 +150,7 @@ def shipment_create(
     ``MAX_SHIPMENTS`` packages per order. A partial refund does not block it.
     Queues the WeChat shipping information on commit.
     """
-    carrier, tracking_no = carrier.strip().upper(), tracking_no.strip()
-    fields = {}
-    if not CARRIER.match(carrier):
-        fields["carrier"] = [_("Use WeChat's delivery id, for example SF, ZTO, YTO or JTSD.")]
-    if not TRACKING_NO.match(tracking_no):
-        fields["tracking_no"] = [_("A tracking number is 4 to 40 letters, digits or dashes.")]
-    if fields:
-        raise errors.InvalidShipment(fields)
+    carrier, tracking_no = parcel_reference_clean(carrier=carrier, tracking_no=tracking_no)
     now = now or timezone.now()
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)

@@ -123,21 +123,21 @@ def ticket_refund_for_order(*, actor: Actor, order: Order, now: datetime | None 
         excess = len(mine) - seats
         valid = [ticket for ticket in mine if ticket.status == Ticket.Status.VALID]
         refund += valid[: max(excess, 0)]
-    if not refund:
+    return _move(
+        actor=actor, order=order, tickets=refund, to=Ticket.Status.REFUNDED, now=now or timezone.now()
+    )
+
+
+def _move(*, actor: Actor, order: Order, tickets: list[Ticket], to: str, now: datetime | None) -> int:
+    """Refund valid tickets (``to`` refunded, at ``now``) or make refunded ones valid again, audited."""
+    if not tickets:
         return 0
-    now = now or timezone.now()
-    Ticket.objects.filter(pk__in=[t.pk for t in refund], status=Ticket.Status.VALID).update(
-        status=Ticket.Status.REFUNDED, refunded_at=now
-    )
-    audit_record_many(
-        actor=actor,
-        action="ticket.refunded",
-        rows=[
-            (ticket, order.community_id, {"status": [ticket.status, Ticket.Status.REFUNDED]})
-            for ticket in refund
-        ],
-    )
-    return len(refund)
+    source = Ticket.Status.VALID if to == Ticket.Status.REFUNDED else Ticket.Status.REFUNDED
+    Ticket.objects.filter(pk__in=[t.pk for t in tickets], status=source).update(status=to, refunded_at=now)
+    action = "ticket.refunded" if to == Ticket.Status.REFUNDED else "ticket.restored"
+    rows = [(ticket, order.community_id, {"status": [ticket.status, to]}) for ticket in tickets]
+    audit_record_many(actor=actor, action=action, rows=rows)
+    return len(tickets)
 
 
 def ticket_restore_for_order(*, actor: Actor, order: Order) -> int:
@@ -153,20 +153,7 @@ def ticket_restore_for_order(*, actor: Actor, order: Order) -> int:
         live = sum(1 for ticket in mine if ticket.status != Ticket.Status.REFUNDED)
         refunded = [ticket for ticket in mine if ticket.status == Ticket.Status.REFUNDED]
         restore += refunded[: max(seats - live, 0)]
-    if not restore:
-        return 0
-    Ticket.objects.filter(pk__in=[t.pk for t in restore], status=Ticket.Status.REFUNDED).update(
-        status=Ticket.Status.VALID, refunded_at=None
-    )
-    audit_record_many(
-        actor=actor,
-        action="ticket.restored",
-        rows=[
-            (ticket, order.community_id, {"status": [ticket.status, Ticket.Status.VALID]})
-            for ticket in restore
-        ],
-    )
-    return len(restore)
+    return _move(actor=actor, order=order, tickets=restore, to=Ticket.Status.VALID, now=None)
 
 
 def ticket_check_in(*, actor: Actor, community: Community, code: str, now: datetime | None = None) -> Ticket:
