@@ -127,3 +127,25 @@ def test_the_set_based_expiry_writes_exactly_what_the_orm_expiry_writes(batch_si
     assert results["orm"] == results["sql"]
     assert len(results["sql"]["audit"]) == 5
     assert sum(len(chunk.membership_ids) for chunk in results["sql"]["chunks"]) == 5
+
+
+def test_each_chunk_is_one_statement_trust_adds_two_and_a_short_chunk_is_the_last(
+    django_capture_on_commit_callbacks,
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    communities = [CommunityFactory(), CommunityFactory()]
+    for i in range(7):
+        MembershipFactory(community=communities[i % 2], expires_at=now - timedelta(hours=i + 1))
+
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        assert membership_expire_due(now=now, batch_size=3) == 7
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    # Chunks of 3, 3 and 1, no empty chunk after; per chunk trust marks stale and records exits in one
+    # statement each (the ORM paths would quote the table names).
+    for marker in ("WITH due AS", "INSERT INTO trust_communityaudience", "INSERT INTO trust_membershipexit"):
+        assert sum(marker in sql for sql in statements) == 3, marker
+    assert Membership.objects.filter(status=Membership.Status.EXPIRED).count() == 7
