@@ -10,10 +10,12 @@ memory is the child's own (``VmHWM``, see ``bench/peak.py``: ``ru_maxrss``
 would report the parent's), with ``--python-peak`` also ``tracemalloc``'s peak of the job's Python
 allocations beside it. The floor runs the one set-based statement that does
 the job's essential work (the same writes: ledger and audit rows for
-settlement) inside a transaction that is rolled back, before the job, on the
-same data. Jobs change the data: to repeat a run, clone the loaded database
-first (``createdb -T shequn_scale shequn_scale_run``) and point DATABASE_URL at
-the clone.
+settlement; for the expiry the member counts, audit rows, exits and stale
+marks too, its foreign keys checked at once as the job's commits check them)
+inside a transaction that is rolled back, before the job, on the same data.
+Jobs change the data: to repeat a run, clone the loaded database first
+(``createdb -T shequn_scale shequn_scale_run``) and point DATABASE_URL at the
+clone.
 """
 
 import argparse
@@ -58,8 +60,35 @@ FLOORS = {
         SELECT 'job:settle_commissions', 'commission.settled', 'commerce.commission', id::text, community_id,
                jsonb_build_object('status', jsonb_build_array('pending', 'settled')), '', %(now)s
         FROM s""",
+    # The job's essential rows (issue 19: like for like, as settlement's floor writes its ledger and
+    # audit rows): the memberships expired, their communities' member counts, their audit rows, and
+    # what trust records after each chunk: the exits (dated at expires_at) and the communities marked
+    # stale. Not the re-scores queued: a worker's work. The exits' and audit rows' foreign keys are
+    # checked at commit, which a rolled-back floor never reaches: see FLOORS_CHECK_AT_ONCE.
     "expire_memberships": """
-        UPDATE members_membership SET status = 'expired' WHERE status = 'active' AND expires_at <= %(now)s""",
+        WITH expired AS (
+            UPDATE members_membership SET status = 'expired'
+            WHERE status = 'active' AND expires_at <= %(now)s
+            RETURNING id, community_id, expires_at),
+        counts AS (
+            UPDATE members_community c SET member_count = c.member_count - leaving.n
+            FROM (SELECT community_id, COUNT(*) AS n FROM expired GROUP BY community_id) leaving
+            WHERE c.id = leaving.community_id),
+        audit AS (
+            INSERT INTO shequn_backend_auditentry
+                (actor_label, action, target_type, target_id, community_id, changes, note, created_at)
+            SELECT 'job:expire_memberships', 'membership.expired', 'members.membership', id::text,
+                   community_id, jsonb_build_object('status', jsonb_build_array('active', 'expired')), '',
+                   %(now)s
+            FROM expired),
+        stale AS (
+            INSERT INTO trust_communityaudience (community_id, domains, trust, profile, stale_since)
+            SELECT DISTINCT community_id, '{}'::jsonb, '{}'::jsonb, '{}'::jsonb, %(now)s::timestamptz
+            FROM expired
+            ON CONFLICT (community_id) DO UPDATE SET stale_since = EXCLUDED.stale_since
+            WHERE trust_communityaudience.stale_since IS NULL)
+        INSERT INTO trust_membershipexit (membership_id, community_id, status, exited_at)
+        SELECT id, community_id, 'expired', expires_at FROM expired""",
     "renewal_reminders": """
         SELECT id, community_id, expires_at FROM members_membership
         WHERE status = 'active' AND expires_at > %(now)s
@@ -74,6 +103,9 @@ FLOORS = {
         UPDATE commerce_notification SET status = 'sent', sent_at = %(now)s
         WHERE status = 'pending' AND available_at <= %(now)s""",
 }
+# Floors whose rows have deferred foreign keys (Django's are DEFERRABLE INITIALLY DEFERRED): the job
+# pays their checks when each chunk commits, so the floor checks them at once, inside its statement.
+FLOORS_CHECK_AT_ONCE = {"expire_memberships"}
 DEFAULT_JOBS = [
     "release_stock_holds",
     "settle_commissions",
@@ -181,6 +213,8 @@ def floor(job: str, now: str) -> float | None:
     with transaction.atomic():
         with connection.cursor() as cursor:
             started = time.perf_counter()
+            if job in FLOORS_CHECK_AT_ONCE:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(sql, {"now": now})
             seconds = time.perf_counter() - started
         transaction.set_rollback(True)

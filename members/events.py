@@ -9,6 +9,7 @@ model instances.
 from django.dispatch import Signal
 from django.utils import timezone
 
+from members.models import Membership
 from shequn_backend.events import send_on_commit
 
 # A community's declared attributes or audience-relevant settings changed.
@@ -28,15 +29,15 @@ membership_status_changed = Signal()
 memberships_expired = Signal()
 
 
-def memberships_expired_announce(*, memberships: list) -> None:
+def memberships_expired_announce(*, membership_ids: list[int], community_ids: list[int]) -> None:
     """Announce, after commit, that one chunk of the expiry job moved these memberships to expired."""
-    if not memberships:
+    if not membership_ids:
         return
     send_on_commit(
         memberships_expired,
-        sender=type(memberships[0]),
-        membership_ids=[membership.pk for membership in memberships],
-        community_ids=sorted({membership.community_id for membership in memberships}),
+        sender=Membership,
+        membership_ids=list(membership_ids),
+        community_ids=sorted(set(community_ids)),
         at=timezone.now(),
     )
 

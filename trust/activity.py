@@ -9,6 +9,7 @@ import logging
 from datetime import date, datetime
 
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from members.models import Membership
@@ -110,8 +111,15 @@ def membership_exit_sync(*, membership: Membership, now: datetime | None = None)
 
 
 def membership_exits_sync_many(*, membership_ids: list[int], now: datetime | None = None) -> None:
-    """``membership_exit_sync`` for a chunk of memberships at once: one read, one insert, one delete."""
-    now = now or timezone.now()
+    """``membership_exit_sync`` for a chunk of memberships at once: one statement on PostgreSQL (no
+    model instances), elsewhere one read, one insert, one delete."""
+    if not membership_ids:
+        return
+    sync = _exits_sync_sql if connection.vendor == "postgresql" else _exits_sync_orm
+    sync(membership_ids=list(membership_ids), now=now or timezone.now())
+
+
+def _exits_sync_orm(*, membership_ids: list[int], now: datetime) -> None:
     exits, returned = [], []
     memberships = Membership.objects.filter(pk__in=membership_ids).only(
         "pk", "community_id", "status", "expires_at"
@@ -134,3 +142,33 @@ def membership_exits_sync_many(*, membership_ids: list[int], now: datetime | Non
     MembershipExit.objects.bulk_create(exits, ignore_conflicts=True)
     if returned:
         MembershipExit.objects.filter(membership_id__in=returned).delete()
+
+
+def _exits_sync_sql(*, membership_ids: list[int], now: datetime) -> None:
+    sql = _EXITS_SYNC_SQL.format(exit=MembershipExit._meta.db_table, membership=Membership._meta.db_table)
+    params = {
+        "ids": membership_ids,
+        "now": now,
+        "exited": [status.value for status in EXITED_STATUSES],
+        "expired": Membership.Status.EXPIRED.value,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+# The same rows as ``_exits_sync_orm`` in one statement, without a model instance: exited
+# memberships get their record (an expiry dated at ``expires_at`` when that has passed, an existing
+# record kept), the others lose theirs.
+_EXITS_SYNC_SQL = """
+WITH m AS (
+    SELECT id, community_id, status, expires_at FROM {membership} WHERE id = ANY(%(ids)s::bigint[])
+), returned AS (
+    DELETE FROM {exit} e USING m WHERE e.membership_id = m.id AND m.status <> ALL(%(exited)s::text[])
+)
+INSERT INTO {exit} (membership_id, community_id, status, exited_at)
+SELECT id, community_id, status,
+       CASE WHEN status = %(expired)s AND expires_at IS NOT NULL THEN LEAST(expires_at, %(now)s)
+            ELSE %(now)s END
+FROM m WHERE status = ANY(%(exited)s::text[])
+ON CONFLICT (membership_id) DO NOTHING
+"""

@@ -42,7 +42,7 @@ def membership_status(sender, membership_id: int, community_id: int, **kwargs):
 
 @receiver(memberships_expired, dispatch_uid="trust_memberships_expired")
 def memberships_expired_in_bulk(sender, membership_ids: list[int], community_ids: list[int], **kwargs):
-    """The expiry job's chunk: each community once, the exits in one insert."""
+    """The expiry job's chunk: its communities marked stale and its exits recorded, one statement each."""
     services.community_mark_stale_many(community_ids=community_ids)
     activity.membership_exits_sync_many(membership_ids=membership_ids)
 

@@ -232,11 +232,44 @@ def community_mark_stale(*, community_id: int) -> bool:
 
 
 def community_mark_stale_many(*, community_ids) -> list[int]:
-    """``community_mark_stale`` for many communities in three statements, whatever their number;
-    returns the ids this call turned stale (each queues one re-score after commit)."""
+    """``community_mark_stale`` for many communities in one statement on PostgreSQL, whatever their
+    number; returns the ids this call turned stale (each queues one re-score after commit)."""
     from trust.tasks import rescore_community_task  # tasks import services: import here, not at top
 
-    now, ids = timezone.now(), set(community_ids)
+    now, ids = timezone.now(), sorted(set(community_ids))
+    if not ids:
+        return []
+    if connection.vendor == "postgresql":
+        turned = _mark_stale_many_sql(community_ids=ids, now=now)
+    else:
+        turned = _mark_stale_many_orm(community_ids=ids, now=now)
+    for community_id in turned:
+        enqueue_on_commit(rescore_community_task, community_id)
+    return turned
+
+
+# Fresh rows turn stale and missing rows are created stale (the upsert's WHERE leaves stale rows
+# alone); RETURNING gives exactly the rows this statement turned or created, as the ORM path counts.
+_MARK_STALE_MANY_SQL = """
+INSERT INTO {audience} (community_id, domains, trust, profile, stale_since, scored_at)
+SELECT id, '{{}}'::jsonb, '{{}}'::jsonb, '{{}}'::jsonb, %(now)s, NULL FROM unnest(%(ids)s::bigint[]) AS id
+ON CONFLICT (community_id) DO UPDATE SET stale_since = EXCLUDED.stale_since
+WHERE {audience}.stale_since IS NULL
+RETURNING community_id
+"""
+
+
+def _mark_stale_many_sql(*, community_ids: list[int], now: datetime) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MARK_STALE_MANY_SQL.format(audience=CommunityAudience._meta.db_table),
+            {"ids": community_ids, "now": now},
+        )
+        return sorted(community_id for (community_id,) in cursor.fetchall())
+
+
+def _mark_stale_many_orm(*, community_ids: list[int], now: datetime) -> list[int]:
+    ids = set(community_ids)
     with transaction.atomic():
         fresh = CommunityAudience.objects.filter(community_id__in=ids, stale_since__isnull=True)
         turned = set(fresh.select_for_update().values_list("community_id", flat=True))
@@ -246,8 +279,6 @@ def community_mark_stale_many(*, community_ids) -> list[int]:
         CommunityAudience.objects.bulk_create(
             [CommunityAudience(community_id=pk, stale_since=now) for pk in missing], ignore_conflicts=True
         )
-    for community_id in sorted(turned | missing):
-        enqueue_on_commit(rescore_community_task, community_id)
     return sorted(turned | missing)
 
 

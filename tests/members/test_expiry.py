@@ -102,9 +102,7 @@ def test_the_set_based_expiry_writes_exactly_what_the_orm_expiry_writes(batch_si
 
     def state(chunks):
         return {
-            "chunks": [
-                sorted((m.pk, m.community_id, m.user_id, m.status) for m in chunk) for chunk in chunks
-            ],
+            "chunks": chunks,
             "statuses": sorted(Membership.objects.values_list("pk", "status")),
             "counts": sorted(Community.objects.values_list("pk", "member_count")),
             "audit": sorted(
@@ -117,9 +115,10 @@ def test_the_set_based_expiry_writes_exactly_what_the_orm_expiry_writes(batch_si
     for name, chunk in (("orm", expiry._expire_chunk_orm), ("sql", expiry._expire_chunk_postgresql)):
         try:
             with transaction.atomic():
-                chunks = []
-                while found := chunk(now=now, batch_size=batch_size, actor=expiry.EXPIRY_JOB):
+                chunks, after = [], 0
+                while found := chunk(now=now, after=after, batch_size=batch_size, actor=expiry.EXPIRY_JOB):
                     chunks.append(found)
+                    after = found.membership_ids[-1]
                 results[name] = state(chunks)
                 raise _Rollback
         except _Rollback:
@@ -127,4 +126,98 @@ def test_the_set_based_expiry_writes_exactly_what_the_orm_expiry_writes(batch_si
 
     assert results["orm"] == results["sql"]
     assert len(results["sql"]["audit"]) == 5
-    assert sum(len(chunk) for chunk in results["sql"]["chunks"]) == 5
+    assert sum(len(chunk.membership_ids) for chunk in results["sql"]["chunks"]) == 5
+
+
+def test_each_chunk_is_one_statement_trust_adds_two_and_a_short_chunk_is_the_last(
+    django_capture_on_commit_callbacks,
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    communities = [CommunityFactory(), CommunityFactory()]
+    for i in range(7):
+        MembershipFactory(community=communities[i % 2], expires_at=now - timedelta(hours=i + 1))
+
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        assert membership_expire_due(now=now, batch_size=3) == 7
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    # Chunks of 3, 3 and 1, no empty chunk after; per chunk trust marks stale and records exits in one
+    # statement each (the ORM paths would quote the table names).
+    for marker in ("WITH due AS", "INSERT INTO trust_communityaudience", "INSERT INTO trust_membershipexit"):
+        assert sum(marker in sql for sql in statements) == 3, marker
+    assert Membership.objects.filter(status=Membership.Status.EXPIRED).count() == 7
+
+
+def _bench_floor(job: str) -> str:
+    """The bench's floor statement for ``job``, read without importing the bench (it sets env vars)."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "bench" / "jobs_bench.py").read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "FLOORS" for t in node.targets):
+            return ast.literal_eval(node.value)[job]
+    raise LookupError("FLOORS")
+
+
+def test_the_benchs_floor_writes_the_rows_the_job_and_trust_write(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    """Like for like (issue 19): the one-statement floor does the job's essential writes, no fewer."""
+    from django.db import connection, transaction
+
+    from members.models import Community
+    from shequn_backend.models import AuditEntry
+    from trust.models import CommunityAudience, MembershipExit
+
+    monkeypatch.setattr("trust.services.enqueue_on_commit", lambda *args: None)  # re-scores: a worker's
+    now = timezone.now()
+    communities = [CommunityFactory(), CommunityFactory(), CommunityFactory()]
+    for i in range(7):
+        MembershipFactory(community=communities[i % 2], expires_at=now - timedelta(days=i + 1))
+    MembershipFactory(community=communities[2], expires_at=now + timedelta(days=1))
+    MembershipFactory(
+        community=communities[2], status=Membership.Status.LEFT, expires_at=now - timedelta(days=1)
+    )
+
+    def state():
+        audit = AuditEntry.objects.filter(action="membership.expired")
+        return {
+            "statuses": sorted(Membership.objects.values_list("pk", "status")),
+            "counts": sorted(Community.objects.values_list("pk", "member_count")),
+            "audit": sorted(
+                audit.values_list(
+                    "actor_id", "actor_label", "target_type", "target_id", "community_id", "changes"
+                )
+            ),
+            "exits": sorted(
+                MembershipExit.objects.values_list("membership_id", "community_id", "status", "exited_at")
+            ),
+            "stale": sorted(
+                CommunityAudience.objects.filter(stale_since__isnull=False).values_list(
+                    "community_id", flat=True
+                )
+            ),
+        }
+
+    results = {}
+    for name in ("floor", "job"):
+        try:
+            with transaction.atomic():
+                if name == "floor":
+                    with connection.cursor() as cursor:
+                        cursor.execute(_bench_floor("expire_memberships"), {"now": now})
+                else:
+                    with django_capture_on_commit_callbacks(execute=True):
+                        membership_expire_due(now=now, batch_size=3)
+                results[name] = state()
+                raise _Rollback
+        except _Rollback:
+            pass
+
+    assert results["floor"] == results["job"]
+    assert len(results["job"]["exits"]) == len(results["job"]["audit"]) == 7
+    assert results["job"]["stale"] == sorted(c.pk for c in communities[:2])

@@ -375,3 +375,92 @@ def test_marking_many_communities_stale_costs_the_same_for_one_or_forty(django_a
     assert services.community_mark_stale_many(community_ids=ids) == []
     assert set(services.stale_community_ids(now=timezone.now(), limit=100)) == set(ids)
     assert Community.objects.filter(pk__in=ids).count() == 40
+
+
+# --- The expiry job's receiver: one statement each on PostgreSQL, the same rows as the ORM path ----
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _each_path(paths, run):
+    """``run(path)`` for each named path on the same data, each in a transaction rolled back after."""
+    results = {}
+    for name, path in paths.items():
+        try:
+            with transaction.atomic():
+                results[name] = run(path)
+                raise _Rollback
+        except _Rollback:
+            pass
+    return results
+
+
+def test_the_one_statement_stale_marking_writes_what_the_orm_path_writes(django_assert_num_queries):
+    ids = [CommunityFactory().pk for _ in range(4)]
+    services.community_mark_stale(community_id=ids[0])  # already stale: left as it is
+    services.community_rescore(community_id=ids[1])  # fresh with a stored profile: turned
+    now = timezone.now()  # ids[2] and ids[3] have no audience row yet: created stale
+
+    def run(mark):
+        turned, again = mark(community_ids=ids, now=now), mark(community_ids=ids, now=now)
+        fields = ["community_id", "domains", "trust", "profile", "stale_since", "scored_at"]
+        return turned, again, sorted(CommunityAudience.objects.values_list(*fields))
+
+    results = _each_path({"orm": services._mark_stale_many_orm, "sql": services._mark_stale_many_sql}, run)
+
+    assert results["orm"] == results["sql"]
+    turned, again, rows = results["sql"]
+    assert turned == ids[1:] and again == []
+    assert [row[4] == now for row in rows] == [False, True, True, True]
+    with django_assert_num_queries(1):
+        assert services.community_mark_stale_many(community_ids=ids) == ids[1:]
+
+
+def test_the_one_statement_exits_sync_writes_what_the_orm_path_writes(django_assert_num_queries):
+    from datetime import timedelta
+
+    from trust import activity
+    from trust.models import MembershipExit
+
+    now, day = timezone.now(), timedelta(days=1)
+    status = Membership.Status
+    lapsed = MembershipFactory(status=status.EXPIRED, expires_at=now - 3 * day)  # dated at expires_at
+    early = MembershipFactory(status=status.EXPIRED, expires_at=now + day)  # dated now
+    undated = MembershipFactory(status=status.EXPIRED, expires_at=None)
+    left = MembershipFactory(status=status.LEFT)
+    banned = MembershipFactory(status=status.BANNED, expires_at=now - day)  # not an expiry: dated now
+    pending = MembershipFactory(status=status.PENDING_PAYMENT)  # no record, none made
+    returned = MembershipFactory(status=status.ACTIVE)  # renewed: loses its record
+    recorded = MembershipFactory(status=status.EXPIRED, expires_at=now - 2 * day)  # record kept as it is
+    elsewhere = MembershipFactory(status=status.ACTIVE)  # not in the chunk: record kept
+    for membership, exited_at in ((returned, now - 5 * day), (recorded, now - 9 * day), (elsewhere, now)):
+        MembershipExit.objects.create(
+            membership=membership, community_id=membership.community_id, status="left", exited_at=exited_at
+        )
+    chunk = [lapsed, early, undated, left, banned, pending, returned, recorded]
+    ids = [membership.pk for membership in chunk]
+
+    def run(sync):
+        sync(membership_ids=ids, now=now)
+        return sorted(
+            MembershipExit.objects.values_list("membership_id", "community_id", "status", "exited_at")
+        )
+
+    results = _each_path({"orm": activity._exits_sync_orm, "sql": activity._exits_sync_sql}, run)
+
+    assert results["orm"] == results["sql"]
+    assert {row[0]: (row[2], row[3]) for row in results["sql"]} == {
+        lapsed.pk: ("expired", lapsed.expires_at),
+        early.pk: ("expired", now),
+        undated.pk: ("expired", now),
+        left.pk: ("left", now),
+        banned.pk: ("banned", now),
+        recorded.pk: ("left", now - 9 * day),
+        elsewhere.pk: ("left", now),
+    }
+    communities = {membership.pk: membership.community_id for membership in [*chunk, elsewhere]}
+    assert all(row[1] == communities[row[0]] for row in results["sql"])
+    with django_assert_num_queries(1):
+        activity.membership_exits_sync_many(membership_ids=ids, now=now)
