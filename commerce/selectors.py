@@ -389,9 +389,13 @@ def product_page_for_member(
     *, user: User, slug: str, category: str | None, search: str | None, limit: int, offset: int
 ) -> ProductPage | None:
     """A page of what ``product_list_for_member`` lists for ``user``'s active membership of ``slug``, in
-    one query (membership and tier, products, count, SKUs); None when there is no such membership."""
+    one query (membership and tier, products, count, SKUs); None when there is no such membership,
+    or when the database is not PostgreSQL (the JSON functions): the caller lists as before."""
     from django.db import connection
     from django.utils import timezone
+
+    if connection.vendor != "postgresql":
+        return None
 
     filters, filter_params = "", []
     if category or search:
@@ -453,10 +457,14 @@ _ORDER_PAGE_SQL = """
     ORDER BY page.created_at DESC, page.id DESC"""
 
 
-def order_page_for_buyer(*, buyer: User, limit: int, offset: int) -> tuple[int, list[tuple]]:
+def order_page_for_buyer(*, buyer: User, limit: int, offset: int) -> tuple[int, list[tuple]] | None:
     """A page of ``order_list_for_buyer`` in one query: (the whole list's count, rows as
-    ``_ORDER_PAGE_SQL`` selects them, the count first); the count is 0 when the page is empty."""
+    ``_ORDER_PAGE_SQL`` selects them, the count first); the count is 0 when the page is empty.
+    None when the database is not PostgreSQL (the JSON functions): the caller lists as before."""
     from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
 
     with connection.cursor() as cursor:
         cursor.execute(_ORDER_PAGE_SQL, [buyer.pk, limit, offset])

@@ -179,10 +179,9 @@ class OrderListCreateApi(SelectorListApi):
         window = self.paginator.window(request)
         if window is not None:
             number, size = window
-            count, rows = selectors.order_page_for_buyer(
-                buyer=request.user, limit=size, offset=(number - 1) * size
-            )
-            if rows or number == 1:
+            page = selectors.order_page_for_buyer(buyer=request.user, limit=size, offset=(number - 1) * size)
+            count, rows = page if page is not None else (0, [])
+            if page is not None and (rows or number == 1):
                 return self.paginator.window_response(
                     request, number=number, size=size, count=count, results=s.order_page_bodies(rows)
                 )

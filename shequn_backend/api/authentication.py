@@ -40,14 +40,17 @@ class BearerTokenAuthentication(TokenAuthentication):
     every other token of the user on each request; expired tokens are refused
     here and deleted at the user's next login. Nothing is cached: a token logged
     out or expired is refused on the next request. The query is plain SQL built
-    once (no ORM query building per request); the user's fields need no conversion.
+    once (no ORM query building per request); PostgreSQL returns the user's fields as
+    the ORM would (no converters); other databases go through the ORM.
     """
 
     def authenticate_credentials(self, token: bytes):
         if not TOKEN_PATTERN.fullmatch(token):
             raise exceptions.AuthenticationFailed(_("Invalid token."))
+        if connection.vendor != "postgresql":  # SQLite (the embedded run mode) converts values: the ORM
+            return self._authenticate_with_orm(token)
         sql, token_columns, user_columns = _token_query()
-        db = AuthToken.objects.db
+        db = connection.alias
         with connection.cursor() as cursor:
             cursor.execute(sql, [hash_token(token.decode()), timezone.now()])
             row = cursor.fetchone()
@@ -57,4 +60,14 @@ class BearerTokenAuthentication(TokenAuthentication):
         auth_token = AuthToken.from_db(db, token_columns, row[:split])
         user = get_user_model().from_db(db, user_columns, row[split:])
         AuthToken.user.field.set_cached_value(auth_token, user)
+        return self.validate_user(auth_token)
+
+    def _authenticate_with_orm(self, token: bytes):
+        auth_token = (
+            AuthToken.objects.select_related("user")
+            .filter(digest=hash_token(token.decode()), expiry__gt=timezone.now())
+            .first()
+        )
+        if auth_token is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
         return self.validate_user(auth_token)
