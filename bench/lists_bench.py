@@ -96,7 +96,7 @@ def main() -> None:
         for _ in range(args.runs):
             get(args.profile)
         profile.disable()
-        pstats.Stats(profile).sort_stats("tottime").print_stats(40)
+        pstats.Stats(profile).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(40)
         pstats.Stats(profile).sort_stats("cumulative").print_stats(60)
         return
     queries = {}

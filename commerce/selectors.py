@@ -418,13 +418,14 @@ def product_page_for_member(
     )
 
 
-# The buyer's page of orders with the whole list's count, community, coupon, lines, the payment
-# shown (the last one not free) and shipments (with lines) as JSON; money as text ("99.00"), times
-# in JSON as ISO text; whether there are after-sales (fetched apart: they are rare).
+# The buyer's page of orders as one JSON array (parsed once), each order an array: the whole list's
+# count, the order's columns, community, coupon, lines, the payment shown (the last one not free),
+# shipments (with lines), whether there are after-sales (fetched apart: they are rare). Money as
+# text ("99.00"); times as JSON writes them (ISO 8601, in the session's UTC).
 _ORDER_PAGE_SQL = """
     WITH page AS (
-        SELECT o.id, o.status, o.payment_status, o.fulfilment_status, o.kind, o.total::text,
-               o.discount_total::text, o.currency, o.amount_paid::text, o.amount_refunded::text,
+        SELECT o.id, o.status, o.payment_status, o.fulfilment_status, o.kind, o.total,
+               o.discount_total, o.currency, o.amount_paid, o.amount_refunded,
                o.created_at, o.hold_expires_at, o.paid_at, o.delivery, o.address,
                o.community_id, o.coupon_id, COUNT(*) OVER () AS n
         FROM commerce_order o
@@ -432,43 +433,46 @@ _ORDER_PAGE_SQL = """
         ORDER BY o.created_at DESC, o.id DESC
         LIMIT %s OFFSET %s
     )
-    SELECT page.n, page.id, c.slug, page.status, page.payment_status, page.fulfilment_status,
-           page.kind, page.total, page.discount_total, mc.id, cp.name, cp.kind, page.currency,
-           page.amount_paid, page.amount_refunded,
+    SELECT json_agg(json_build_array(
+           page.n, page.id, c.slug, page.status, page.payment_status, page.fulfilment_status,
+           page.kind, page.total::text, page.discount_total::text, mc.id, cp.name, cp.kind, page.currency,
+           page.amount_paid::text, page.amount_refunded::text,
            (SELECT json_agg(json_build_array(l.id, l.sku_id, l.title, l.quantity, l.unit_price::text,
                                              l.line_total::text, l.discount::text,
                                              (l.line_total - l.discount)::text) ORDER BY l.id)
-            FROM commerce_orderline l WHERE l.order_id = page.id) AS lines,
+            FROM commerce_orderline l WHERE l.order_id = page.id),
            (SELECT json_build_array(p.id, p.provider, p.provider_ref, p.reference, p.status,
                                     p.amount::text, p.currency, p.client_data, p.sub_merchant)
             FROM commerce_payment p WHERE p.order_id = page.id AND p.provider <> 'free'
-            ORDER BY p.id DESC LIMIT 1) AS payment,
+            ORDER BY p.id DESC LIMIT 1),
            page.created_at, page.hold_expires_at, page.paid_at, page.delivery, page.address,
            (SELECT json_agg(json_build_array(
                        sh.id, sh.carrier, sh.tracking_no, sh.shipped_at, sh.confirmed_at,
                        (SELECT json_agg(json_build_array(sl.line_id, sl.quantity) ORDER BY sl.id)
                         FROM commerce_shipmentline sl WHERE sl.shipment_id = sh.id)) ORDER BY sh.id)
-            FROM commerce_shipment sh WHERE sh.order_id = page.id) AS shipments,
-           EXISTS (SELECT 1 FROM commerce_aftersale a WHERE a.order_id = page.id) AS has_after_sales
+            FROM commerce_shipment sh WHERE sh.order_id = page.id),
+           EXISTS (SELECT 1 FROM commerce_aftersale a WHERE a.order_id = page.id)
+        ) ORDER BY page.created_at DESC, page.id DESC)::text
     FROM page
     JOIN members_community c ON c.id = page.community_id
     LEFT JOIN commerce_membercoupon mc ON mc.id = page.coupon_id
-    LEFT JOIN commerce_coupon cp ON cp.id = mc.coupon_id
-    ORDER BY page.created_at DESC, page.id DESC"""
+    LEFT JOIN commerce_coupon cp ON cp.id = mc.coupon_id"""
 
 
-def order_page_for_buyer(*, buyer: User, limit: int, offset: int) -> tuple[int, list[tuple]] | None:
-    """A page of ``order_list_for_buyer`` in one query: (the whole list's count, rows as
-    ``_ORDER_PAGE_SQL`` selects them, the count first); the count is 0 when the page is empty.
+def order_page_for_buyer(*, buyer: User, limit: int, offset: int) -> tuple[int, list[list]] | None:
+    """A page of ``order_list_for_buyer`` in one query: (the whole list's count, the orders as
+    ``_ORDER_PAGE_SQL`` builds them, the count first); the count is 0 when the page is empty.
     None when the database is not PostgreSQL (the JSON functions): the caller lists as before."""
+    import json
+
     from django.db import connection
 
     if connection.vendor != "postgresql":
         return None
-
     with connection.cursor() as cursor:
         cursor.execute(_ORDER_PAGE_SQL, [buyer.pk, limit, offset])
-        rows = cursor.fetchall()
+        text = cursor.fetchone()[0]
+    rows = json.loads(text) if text else []
     return (rows[0][0] if rows else 0), rows
 
 

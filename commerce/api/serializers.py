@@ -1,6 +1,5 @@
 """Small input and output serializers, one per operation. Outputs read prefetched rows only."""
 
-import json
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -682,7 +681,7 @@ def _page_time(value, zone):
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def order_page_bodies(rows: list[tuple]) -> list[dict]:
+def order_page_bodies(rows: list[list]) -> list[dict]:
     """``OrderOutput`` bodies of ``selectors.order_page_for_buyer``'s rows (after-sales: two more
     queries when some order of the page has any)."""
     after_sales = after_sales_by_order([row[1] for row in rows if row[-1]])
@@ -714,8 +713,6 @@ def order_page_bodies(rows: list[tuple]) -> list[dict]:
         shipments,
         _has_after_sales,
     ) in rows:
-        if isinstance(address, str):
-            address = json.loads(address)
         order_after_sales = after_sales.get(pk)
         bodies.append(
             {
@@ -747,9 +744,9 @@ def order_page_bodies(rows: list[tuple]) -> list[dict]:
                     for line in lines or ()
                 ],
                 "payment": _payment_from_row(pk, payment),
-                "created_at": _page_time(created_at, zone),
-                "hold_expires_at": _page_time(hold_expires_at, zone),
-                "paid_at": _page_time(paid_at, zone),
+                "created_at": _page_time(_from_json(created_at), zone),
+                "hold_expires_at": _page_time(_from_json(hold_expires_at), zone),
+                "paid_at": _page_time(_from_json(paid_at), zone),
                 "delivery": delivery,
                 "address": None if address is None else {key: str(address[key]) for key in _ADDRESS_KEYS},
                 "shipments": [
