@@ -331,3 +331,157 @@ def member_coupon_list_for_manager(*, user: User) -> QuerySet[MemberCoupon]:
     if not user.is_superuser:
         queryset = queryset.filter(coupon__community_id__in=community_ids_managed_by(user=user))
     return queryset
+
+
+# --- Member list pages in one query each (issue 19) ---------------------------------------------
+
+# The caller's active membership of a community (by slug), its tier's level and discount.
+_MEMBERSHIP_CTE = """
+    m AS (
+        SELECT ms.community_id, ms.role IN ('owner', 'operator') AS manager,
+               COALESCE(t.level, 0) AS level, t.discount_percent
+        FROM members_membership ms
+        JOIN members_community c ON c.id = ms.community_id
+        LEFT JOIN members_tier t ON t.id = ms.tier_id
+        WHERE ms.user_id = %s AND c.slug = %s AND ms.status = 'active'
+          AND (ms.expires_at IS NULL OR ms.expires_at > %s)
+        ORDER BY ms.id LIMIT 1
+    )"""
+
+# The page of products (visible to the membership, with the whole list's count) and their active SKUs
+# as [id, name, price, currency, stock] (prices as text: "99.00"), cheapest first. ``{filters}``: the
+# category and search conditions, compiled by the ORM against the same table names.
+_PRODUCT_PAGE_SQL = f"""
+    WITH {_MEMBERSHIP_CTE},
+    page AS (
+        SELECT commerce_product.id, commerce_product.title, commerce_category.path,
+               commerce_product.kind, commerce_product.delivery_kind, commerce_product.min_tier,
+               commerce_product.created_at, COUNT(*) OVER () AS total
+        FROM m
+        JOIN commerce_product ON commerce_product.community_id = m.community_id
+        JOIN commerce_category ON commerce_category.id = commerce_product.category_id
+        WHERE commerce_product.is_active
+          AND (m.manager OR commerce_product.min_tier IS NULL OR commerce_product.min_tier <= m.level)
+          {{filters}}
+        ORDER BY commerce_product.created_at DESC, commerce_product.id DESC
+        LIMIT %s OFFSET %s
+    )
+    SELECT m.discount_percent, page.total, page.id, page.title, page.path, page.kind,
+           page.delivery_kind, page.min_tier,
+           (SELECT json_agg(json_build_array(s.id, s.name, s.price::text, s.currency, s.stock)
+                            ORDER BY s.price, s.id)
+            FROM commerce_sku s WHERE s.product_id = page.id AND s.is_active) AS skus
+    FROM m LEFT JOIN page ON true
+    ORDER BY page.created_at DESC, page.id DESC"""  # noqa: S608 - no input in the text
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    """One page of ``product_list_for_member`` as rows: ``total`` is the whole list's count."""
+
+    discount_percent: Decimal | None  # the membership's tier discount (None without a tier)
+    total: int
+    # (id, title, category path, kind, delivery_kind, min_tier, [[sku id, name, price, currency, stock]])
+    rows: list[tuple]
+
+
+def product_page_for_member(
+    *, user: User, slug: str, category: str | None, search: str | None, limit: int, offset: int
+) -> ProductPage | None:
+    """A page of what ``product_list_for_member`` lists for ``user``'s active membership of ``slug``, in
+    one query (membership and tier, products, count, SKUs); None when there is no such membership,
+    or when the database is not PostgreSQL (the JSON functions): the caller lists as before."""
+    from django.db import connection
+    from django.utils import timezone
+
+    if connection.vendor != "postgresql":
+        return None
+
+    filters, filter_params = "", []
+    if category or search:
+        queryset = _filter_catalog(Product.objects.all(), category=category, search=search)
+        sql, filter_params = queryset.query.get_compiler(connection=connection).compile(queryset.query.where)
+        filters = f"AND {sql}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PRODUCT_PAGE_SQL.format(filters=filters),
+            [user.pk, slug, timezone.now(), *filter_params, limit, offset],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    discount = rows[0][0]
+    if rows[0][2] is None:  # a member, no product on this page
+        return ProductPage(discount_percent=discount, total=0, rows=[])
+    return ProductPage(
+        discount_percent=discount, total=rows[0][1], rows=[(*row[2:8], row[8] or []) for row in rows]
+    )
+
+
+# The buyer's page of orders as one JSON array (parsed once), each order an array: the whole list's
+# count, the order's columns, community, coupon, lines, the payment shown (the last one not free),
+# shipments (with lines), whether there are after-sales (fetched apart: they are rare). Money as
+# text ("99.00"); times as JSON writes them (ISO 8601, in the session's UTC).
+_ORDER_PAGE_SQL = """
+    WITH page AS (
+        SELECT o.id, o.status, o.payment_status, o.fulfilment_status, o.kind, o.total,
+               o.discount_total, o.currency, o.amount_paid, o.amount_refunded,
+               o.created_at, o.hold_expires_at, o.paid_at, o.delivery, o.address,
+               o.community_id, o.coupon_id, COUNT(*) OVER () AS n
+        FROM commerce_order o
+        WHERE o.buyer_id = %s
+        ORDER BY o.created_at DESC, o.id DESC
+        LIMIT %s OFFSET %s
+    )
+    SELECT json_agg(json_build_array(
+           page.n, page.id, c.slug, page.status, page.payment_status, page.fulfilment_status,
+           page.kind, page.total::text, page.discount_total::text, mc.id, cp.name, cp.kind, page.currency,
+           page.amount_paid::text, page.amount_refunded::text,
+           (SELECT json_agg(json_build_array(l.id, l.sku_id, l.title, l.quantity, l.unit_price::text,
+                                             l.line_total::text, l.discount::text,
+                                             (l.line_total - l.discount)::text) ORDER BY l.id)
+            FROM commerce_orderline l WHERE l.order_id = page.id),
+           (SELECT json_build_array(p.id, p.provider, p.provider_ref, p.reference, p.status,
+                                    p.amount::text, p.currency, p.client_data, p.sub_merchant)
+            FROM commerce_payment p WHERE p.order_id = page.id AND p.provider <> 'free'
+            ORDER BY p.id DESC LIMIT 1),
+           page.created_at, page.hold_expires_at, page.paid_at, page.delivery, page.address,
+           (SELECT json_agg(json_build_array(
+                       sh.id, sh.carrier, sh.tracking_no, sh.shipped_at, sh.confirmed_at,
+                       (SELECT json_agg(json_build_array(sl.line_id, sl.quantity) ORDER BY sl.id)
+                        FROM commerce_shipmentline sl WHERE sl.shipment_id = sh.id)) ORDER BY sh.id)
+            FROM commerce_shipment sh WHERE sh.order_id = page.id),
+           EXISTS (SELECT 1 FROM commerce_aftersale a WHERE a.order_id = page.id)
+        ) ORDER BY page.created_at DESC, page.id DESC)::text
+    FROM page
+    JOIN members_community c ON c.id = page.community_id
+    LEFT JOIN commerce_membercoupon mc ON mc.id = page.coupon_id
+    LEFT JOIN commerce_coupon cp ON cp.id = mc.coupon_id"""
+
+
+def order_page_for_buyer(*, buyer: User, limit: int, offset: int) -> tuple[int, list[list]] | None:
+    """A page of ``order_list_for_buyer`` in one query: (the whole list's count, the orders as
+    ``_ORDER_PAGE_SQL`` builds them, the count first); the count is 0 when the page is empty.
+    None when the database is not PostgreSQL (the JSON functions): the caller lists as before."""
+    import json
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_ORDER_PAGE_SQL, [buyer.pk, limit, offset])
+        text = cursor.fetchone()[0]
+    rows = json.loads(text) if text else []
+    return (rows[0][0] if rows else 0), rows
+
+
+def after_sales_by_order(order_ids: list[int]) -> dict[int, list[AfterSale]]:
+    """The after-sales (with lines) of ``order_ids``, oldest first, by order: two queries, none if no id."""
+    found: dict[int, list[AfterSale]] = {}
+    if order_ids:
+        for after_sale in (
+            AfterSale.objects.filter(order_id__in=order_ids).order_by("pk").prefetch_related("lines")
+        ):
+            found.setdefault(after_sale.order_id, []).append(after_sale)
+    return found

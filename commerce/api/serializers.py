@@ -1,6 +1,8 @@
 """Small input and output serializers, one per operation. Outputs read prefetched rows only."""
 
+from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 from django.db import DatabaseError
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
@@ -8,9 +10,15 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 from commerce.models import AfterSale, Category, Coupon, MemberCoupon, Order, Payment, Product
+from commerce.models.catalog import delivery_for_kind
 from commerce.payments.base import ONLINE_PROVIDERS, SHOWN_PROVIDERS
 from commerce.pricing import money, tier_price
-from commerce.selectors import order_payment, orders_prefetch_fulfilment
+from commerce.selectors import (
+    ProductPage,
+    after_sales_by_order,
+    order_payment,
+    orders_prefetch_fulfilment,
+)
 from commerce.services.orders import MAX_LINES, MAX_QUANTITY
 from commerce.services.payments import payment_summary
 from commerce.services.shipments import TRACKING_NO
@@ -578,3 +586,185 @@ PROVIDER_CALLBACK_RESPONSES = {
         )
     },
 }
+
+
+# --- List pages from rows (issue 19) -------------------------------------------------------------
+# ``ProductListApi`` and ``OrderListCreateApi`` read their page in one query of tuples and JSON
+# (``selectors.product_page_for_member``, ``selectors.order_page_for_buyer``); these build the very
+# bodies ``ProductOutput`` and ``OrderOutput`` give (tests compare them), without model instances.
+
+
+def product_page_bodies(page: ProductPage) -> list[dict]:
+    """``ProductOutput`` bodies of a ``ProductPage``'s rows."""
+    tier = None if page.discount_percent is None else SimpleNamespace(discount_percent=page.discount_percent)
+    prices: dict[str, str] = {}
+
+    def price(list_price: str) -> str:
+        found = prices.get(list_price)
+        if found is None:
+            found = prices[list_price] = money(tier_price(list_price=Decimal(list_price), tier=tier))
+        return found
+
+    return [
+        {
+            "id": pk,
+            "title": title,
+            "category": path,
+            "kind": kind,
+            "delivery_kind": delivery_for_kind(kind, delivery_kind),
+            "price": price(skus[0][2]) if skus else None,
+            "list_price": skus[0][2] if skus else None,  # SKUs come cheapest first
+            "currency": skus[0][3] if skus else "CNY",
+            "skus": [
+                {
+                    "id": sku[0],
+                    "name": sku[1],
+                    "price": price(sku[2]),
+                    "list_price": sku[2],
+                    "available": sku[4],
+                }
+                for sku in skus
+            ],
+            "min_tier": min_tier,
+        }
+        for pk, title, path, kind, delivery_kind, min_tier, skus in page.rows
+    ]
+
+
+_WAITING = (Payment.Status.PENDING, Payment.Status.FAILED)
+
+
+def _payment_from_row(order_id: int, row: list | None) -> dict | None:
+    """``payment_summary`` of the payment shown (``order_payment``), from its JSON row."""
+    if row is None:
+        return None
+    pk, provider, provider_ref, reference, status, amount, currency, client_data, sub_merchant = row
+    if status in _WAITING and client_data:  # signed anew: the provider needs the payment itself
+        payment = Payment(
+            id=pk,
+            order_id=order_id,
+            provider=provider,
+            provider_ref=provider_ref,
+            reference=reference,
+            status=status,
+            amount=Decimal(amount),
+            currency=currency,
+            client_data=client_data,
+            sub_merchant=sub_merchant,
+        )
+        return payment_summary(payment)
+    return {
+        "order_id": order_id,
+        "provider": provider,
+        "status": status,
+        "amount": amount,
+        "currency": currency,
+        "client_secret": None,
+        "request_payment": None,
+    }
+
+
+def _from_json(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _page_time(value, zone):
+    """``_time(value)`` for a page of values, the current time zone looked up once (``zone``)."""
+    if value is None:
+        return None
+    if zone is None:
+        return _time(value)
+    try:
+        text = value.astimezone(zone).isoformat()
+    except OverflowError:  # years near 1 or 9999: DRF's own answer
+        return _time(value)
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def order_page_bodies(rows: list[list]) -> list[dict]:
+    """``OrderOutput`` bodies of ``selectors.order_page_for_buyer``'s rows (after-sales: two more
+    queries when some order of the page has any)."""
+    after_sales = after_sales_by_order([row[1] for row in rows if row[-1]])
+    zone = _DATETIME.default_timezone()
+    bodies = []
+    for (
+        _count,
+        pk,
+        slug,
+        status,
+        payment_status,
+        fulfilment_status,
+        kind,
+        total,
+        discount,
+        coupon_id,
+        coupon_name,
+        coupon_kind,
+        currency,
+        amount_paid,
+        amount_refunded,
+        lines,
+        payment,
+        created_at,
+        hold_expires_at,
+        paid_at,
+        delivery,
+        address,
+        shipments,
+        _has_after_sales,
+    ) in rows:
+        order_after_sales = after_sales.get(pk)
+        bodies.append(
+            {
+                "id": pk,
+                "community": slug,
+                "status": status,
+                "payment_status": payment_status,
+                "fulfilment_status": fulfilment_status,
+                "kind": kind,
+                "total": total,
+                "discount": discount,
+                "coupon": None
+                if coupon_id is None
+                else {"id": coupon_id, "name": coupon_name, "kind": coupon_kind},
+                "currency": currency,
+                "amount_paid": amount_paid,
+                "amount_refunded": amount_refunded,
+                "lines": [
+                    {
+                        "id": line[0],
+                        "sku": line[1],
+                        "title": line[2],
+                        "quantity": line[3],
+                        "unit_price": line[4],
+                        "line_total": line[5],
+                        "discount": line[6],
+                        "paid_amount": line[7],
+                    }
+                    for line in lines or ()
+                ],
+                "payment": _payment_from_row(pk, payment),
+                "created_at": _page_time(_from_json(created_at), zone),
+                "hold_expires_at": _page_time(_from_json(hold_expires_at), zone),
+                "paid_at": _page_time(_from_json(paid_at), zone),
+                "delivery": delivery,
+                "address": None if address is None else {key: str(address[key]) for key in _ADDRESS_KEYS},
+                "shipments": [
+                    {
+                        "id": shipment[0],
+                        "carrier": shipment[1],
+                        "tracking_no": shipment[2],
+                        "shipped_at": _page_time(_from_json(shipment[3]), zone),
+                        "confirmed_at": _page_time(_from_json(shipment[4]), zone),
+                        "lines": [
+                            {"line": line_id, "quantity": quantity} for line_id, quantity in shipment[5] or ()
+                        ],
+                    }
+                    for shipment in shipments or ()
+                ],
+                "after_sales": AfterSaleOutput(order_after_sales, many=True).data
+                if order_after_sales
+                else [],
+            }
+        )
+    return bodies

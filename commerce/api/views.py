@@ -86,6 +86,30 @@ class ProductListApi(SelectorListApi):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), **getattr(self, "member", {})}
 
+    def list(self, request, *args, **kwargs):
+        """One query after the token's: membership and tier, the page, its count, its SKUs.
+
+        Not a member (403/404), ``page=last``, a refused page size or number, a page beyond
+        the last: the generic list answers, as before.
+        """
+        window = self.paginator.window(request)
+        if window is not None:
+            number, size = window
+            params = request.query_params
+            page = selectors.product_page_for_member(
+                user=request.user,
+                slug=self.kwargs["slug"],
+                category=params.get("category"),
+                search=params.get("search"),
+                limit=size,
+                offset=(number - 1) * size,
+            )
+            if page is not None and (page.rows or number == 1):
+                return self.paginator.window_response(
+                    request, number=number, size=size, count=page.total, results=s.product_page_bodies(page)
+                )
+        return super().list(request, *args, **kwargs)
+
     def select(self):
         self.member = _member_context(self.request, self.kwargs["slug"])
         params = self.request.query_params
@@ -147,6 +171,21 @@ class OrderListCreateApi(SelectorListApi):
     @extend_schema(responses={200: s.OrderOutput(many=True), **error_responses(401)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    def list(self, request, *args, **kwargs):
+        """One query after the token's (the page, its count, lines, payments, shipments), two more
+        when an order of the page has after-sales; ``page=last``, a refused page size or number and
+        a page beyond the last go to the generic list."""
+        window = self.paginator.window(request)
+        if window is not None:
+            number, size = window
+            page = selectors.order_page_for_buyer(buyer=request.user, limit=size, offset=(number - 1) * size)
+            count, rows = page if page is not None else (0, [])
+            if page is not None and (rows or number == 1):
+                return self.paginator.window_response(
+                    request, number=number, size=size, count=count, results=s.order_page_bodies(rows)
+                )
+        return super().list(request, *args, **kwargs)
 
     def select(self):
         return selectors.order_list_for_buyer(buyer=self.request.user)

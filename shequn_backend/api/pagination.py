@@ -2,6 +2,11 @@ import re
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, pagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+# Farther pages are left to the generic paginator (its count proves them empty): OFFSET stays in range.
+MAX_WINDOW_OFFSET = 2**62
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -31,6 +36,35 @@ class PageNumberPagination(pagination.PageNumberPagination):
         if raw is not None and raw not in self.last_page_strings and not re.fullmatch(r"0*[1-9][0-9]*", raw):
             raise exceptions.NotFound(self.invalid_page_message.format(page_number=raw, message=""))
         return super().get_page_number(request, paginator)
+
+    def window(self, request) -> tuple[int, int] | None:
+        """(page number, page size) for a list whose page query also counts the rows (``COUNT(*) OVER
+        ()``), or None where the generic pagination must answer: ``page=last``, a page number or size
+        it refuses (its 404 or 400, after the view's own checks), a page too far off to ask for.
+        """
+        self.request = request
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and raw in self.last_page_strings:
+            return None
+        try:
+            size = self.get_page_size(request)
+            number = int(self.get_page_number(request, None))
+        except (exceptions.ValidationError, exceptions.NotFound):
+            return None
+        return (number, size) if number * size <= MAX_WINDOW_OFFSET else None
+
+    def window_response(self, request, *, number: int, size: int, count: int, results: list) -> Response:
+        """The page's answer as ``get_paginated_response`` gives it: ``count``, ``next``, ``previous``."""
+        next_link = previous_link = None
+        if number * size < count:
+            next_link = replace_query_param(request.build_absolute_uri(), self.page_query_param, number + 1)
+        if number == 2:
+            previous_link = remove_query_param(request.build_absolute_uri(), self.page_query_param)
+        elif number > 2:
+            previous_link = replace_query_param(
+                request.build_absolute_uri(), self.page_query_param, number - 1
+            )
+        return Response({"count": count, "next": next_link, "previous": previous_link, "results": results})
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)

@@ -399,9 +399,9 @@ def test_order_list_runs_a_constant_number_of_queries(shop, page_size, django_as
     client = client_for(shop["member"])
     client.get(ORDERS_URL)
 
-    # token + user, count, orders with community (and whether they have shipments, after-sales), lines,
-    # payments; shipments and after-sales (and their lines) only when some order has any
-    with django_assert_num_queries(5):
+    # token + user; the orders with their count, community, coupon, lines, payment and shipments in
+    # one; after-sales (and their lines) only when some order of the page has any
+    with django_assert_num_queries(2):
         response = client.get(ORDERS_URL, {"page_size": page_size})
 
     assert len(body(response)["results"]) == page_size
