@@ -1,5 +1,6 @@
 """Reads on members' data, each named for whom it is scoped to."""
 
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -57,6 +58,48 @@ def community_list_public(*, search: str | None = None, attribute: str | None = 
     if attribute:
         queryset = queryset.filter(attributes__tag__iexact=attribute).distinct()
     return queryset
+
+
+# One page of the public list with the whole list's count, attributes and active plans as JSON (plan
+# prices as text: "99.00"). ``{filters}``: ``AND id IN (<the filtered list>)`` when searching.
+_COMMUNITY_PAGE_SQL = """
+    WITH page AS (
+        SELECT c.id, c.slug, c.name, c.mission, c.entry_type, c.member_count, c.created_at,
+               COUNT(*) OVER () AS total
+        FROM members_community c
+        WHERE true {filters}
+        ORDER BY c.created_at DESC, c.id DESC
+        LIMIT %s OFFSET %s
+    )
+    SELECT page.total, page.slug, page.name, page.mission,
+           (SELECT json_agg(a.tag ORDER BY a.position, a.id)
+            FROM members_communityattribute a WHERE a.community_id = page.id) AS attributes,
+           page.entry_type,
+           (SELECT json_agg(json_build_array(p.id, p.name, p.price::text, p.currency, p.period_days,
+                                             p.trial_days, p.refund_window_days) ORDER BY p.price, p.id)
+            FROM members_entryplan p WHERE p.community_id = page.id AND p.is_active) AS plans,
+           page.member_count
+    FROM page
+    ORDER BY page.created_at DESC, page.id DESC"""
+
+
+def community_page_public(
+    *, search: str | None, attribute: str | None, limit: int, offset: int
+) -> tuple[int, list[tuple]] | None:
+    """A page of ``community_list_public`` in one query: (the whole list's count, rows as
+    ``_COMMUNITY_PAGE_SQL`` selects them); the count is 0 when the page is empty. None outside
+    PostgreSQL (the embedded SQLite mode lists through the ORM)."""
+    if connection.vendor != "postgresql":
+        return None
+    filters, params = "", []
+    if search or attribute:
+        ids = community_list_public(search=search, attribute=attribute).order_by().values("id")
+        sql, params = ids.query.sql_with_params()
+        filters = f"AND c.id IN ({sql})"
+    with connection.cursor() as cursor:
+        cursor.execute(_COMMUNITY_PAGE_SQL.format(filters=filters), [*params, limit, offset])
+        rows = cursor.fetchall()
+    return (rows[0][0] if rows else 0), rows
 
 
 def community_get_public(*, slug: str) -> Community:

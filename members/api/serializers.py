@@ -140,6 +140,37 @@ class CommunityOutput(serializers.Serializer):
         }
 
 
+def community_page_bodies(rows: list[tuple]) -> list[dict]:
+    """``CommunityOutput`` bodies of ``community_page_public``'s rows (the same text, built from rows)."""
+    return [
+        {
+            "slug": slug,
+            "name": name,
+            "mission": mission,
+            "attributes": attributes or [],
+            "entry": {
+                "type": entry_type,
+                "plans": [
+                    {
+                        "id": plan_id,
+                        "name": plan_name,
+                        "price": price,
+                        "currency": currency,
+                        "period_days": period_days,
+                        "trial_days": trial_days,
+                        "refund_window_days": refund_window_days,
+                    }
+                    for plan_id, plan_name, price, currency, period_days, trial_days, refund_window_days in (
+                        plans or []
+                    )
+                ],
+            },
+            "member_count": member_count,
+        }
+        for _total, slug, name, mission, attributes, entry_type, plans, member_count in rows
+    ]
+
+
 class CommunityDetailOutput(CommunityOutput):
     description = serializers.CharField()
     rules = serializers.CharField()
