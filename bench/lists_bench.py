@@ -4,11 +4,12 @@
         .venv/bin/python bench/lists_bench.py [--runs 300] [--profile products|orders]
 
 Django's test client, DEBUG=0, the same process for every path: each round requests
-``/healthz``, the product list (a member, page of 20) and the order list (a buyer with about
-35 orders, page of 20) once, timing each with ``time.process_time`` (this process's CPU, so
-PostgreSQL's own work and other processes' load are not counted). Medians of ``--runs``
-rounds; ratios to ``/healthz``; queries per request. ``--profile`` prints cProfile's top
-functions of one path instead. Read-only apart from the tokens it makes.
+``/healthz``, the anonymous community list (no cache, no throttle), the product list (a
+member, page of 20) and the order list (the buyer nearest 35 orders, page of 20) once, timing
+each with ``time.process_time`` (this process's CPU, so PostgreSQL's own work and other
+processes' load are not counted). Medians of ``--runs`` rounds; ratios to ``/healthz``;
+queries per request. ``--profile`` prints cProfile's top functions of one path instead.
+Read-only apart from the tokens it makes.
 """
 
 import argparse
@@ -25,46 +26,41 @@ os.environ["DEBUG"] = "0"
 os.environ["SECURE_SSL_REDIRECT"] = "0"
 os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 60)
 os.environ["LOG_LEVEL"] = "WARNING"
+# The public list's own cost: no cache, no anonymous throttle (as bench/load.py reads it).
+os.environ["PUBLIC_CACHE_SECONDS"] = "0"
+os.environ["ANON_BROWSE_THROTTLE_RATE"] = "100000000/s"
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shequn_scale")
 
 
 def world() -> dict:
     sys.path.insert(0, str(ROOT / "bench"))
     from django.db.models import Count
-    from load import REALISTIC_ORDERS
+    from load import realistic_buyer
 
-    from commerce.models import Order
     from members.models import Community, Membership
     from members.selectors import active_membership_q
     from members.services.users import user_token
 
-    community = Community.objects.annotate(n=Count("products")).order_by("-n").first()
+    community = Community.objects.annotate(n=Count("products")).order_by("-n", "pk").first()
     active = Membership.objects.filter(active_membership_q(), community=community, role="member")
     member = active.order_by("pk").first()
-    row = (
-        Order.objects.filter(community=community, buyer__in=active.values("user_id"))
-        .values("buyer_id")
-        .annotate(n=Count("id"))
-        .filter(n__gte=REALISTIC_ORDERS - 5, n__lte=REALISTIC_ORDERS + 5)
-        .order_by("n", "buyer_id")
-        .first()
-    )
-    buyer = active.get(user_id=row["buyer_id"])
+    buyer, buyer_orders = realistic_buyer()
     return {
         "healthz": ("/healthz", None),
+        "communities": ("/api/v1/communities/?page_size=20", None),
         "products": (
             f"/api/v1/communities/{community.slug}/products/?page_size=20",
             user_token(user=member.user),
         ),
-        "orders": ("/api/v1/orders/?page_size=20", user_token(user=buyer.user)),
-        "buyer_orders": row["n"],
+        "orders": ("/api/v1/orders/?page_size=20", user_token(user=buyer)),
+        "buyer_orders": buyer_orders,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--profile", choices=["healthz", "products", "orders"])
+    parser.add_argument("--profile", choices=["healthz", "communities", "products", "orders"])
     args = parser.parse_args()
 
     import django
@@ -84,7 +80,7 @@ def main() -> None:
         assert response.status_code == 200, (name, response.status_code, response.content[:200])
         return response
 
-    names = ["healthz", "products", "orders"]
+    names = ["healthz", "communities", "products", "orders"]
     for name in names * 20:
         get(name)
     if args.profile:

@@ -47,15 +47,33 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shequn
 REALISTIC_ORDERS = 35
 
 
+def realistic_buyer():
+    """(the user whose orders, in any community, number nearest REALISTIC_ORDERS, that number);
+    (None, 0) without orders. The order list shows the caller's orders of every community."""
+    from django.db.models import Count, F
+    from django.db.models.functions import Abs
+
+    from commerce.models import Order
+    from members.models import User
+
+    row = (
+        Order.objects.values("buyer_id")
+        .annotate(n=Count("id"))
+        .annotate(distance=Abs(F("n") - REALISTIC_ORDERS))
+        .order_by("distance", "buyer_id")
+        .first()
+    )
+    return (User.objects.get(pk=row["buyer_id"]), row["n"]) if row else (None, 0)
+
+
 def setup_world(racers: int, race_stock: int) -> dict:
     os.environ.setdefault("DEBUG", "1")
     import django
 
     django.setup()
-    from django.db.models import Count, F
-    from django.db.models.functions import Abs
+    from django.db.models import Count
 
-    from commerce.models import Order, Sku
+    from commerce.models import Sku
     from members.models import Community, Membership
     from members.selectors import active_membership_q
     from members.services.users import user_token
@@ -63,15 +81,7 @@ def setup_world(racers: int, race_stock: int) -> dict:
     community = Community.objects.annotate(n=Count("products")).order_by("-n").first()
     active = Membership.objects.filter(active_membership_q(), community=community, role="member")
     member = active.first()
-    # The order list is the caller's orders in every community: the buyer nearest REALISTIC_ORDERS.
-    counts = (
-        Order.objects.values("buyer_id")
-        .annotate(n=Count("id"))
-        .annotate(distance=Abs(F("n") - REALISTIC_ORDERS))
-        .order_by("distance", "buyer_id")
-    )
-    buyer_row = next(iter(counts[:1]), None)
-    buyer = Membership.objects.get(user_id=buyer_row["buyer_id"]) if buyer_row else member
+    buyer, buyer_orders = realistic_buyer()
     skus = Sku.objects.filter(
         product__community=community,
         product__is_active=True,
@@ -85,8 +95,8 @@ def setup_world(racers: int, race_stock: int) -> dict:
     return {
         "slug": community.slug,
         "token": user_token(user=member.user),
-        "buyer_token": user_token(user=buyer.user),
-        "buyer_orders": buyer_row["n"] if buyer_row else None,
+        "buyer_token": user_token(user=buyer or member.user),
+        "buyer_orders": buyer_orders,
         "sku": sku.pk,
         "race_sku": race_sku.pk,
         "race_stock": race_stock,
