@@ -18,25 +18,27 @@ def active_membership_q(prefix: str = "") -> Q:
     )
 
 
+def _the_one(queryset: QuerySet):
+    """The row of a lookup by a unique key, or None, without ``first``'s ORDER BY (costly to compile)."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
 def membership_get_active(*, user: User, community: Community) -> Membership | None:
     """The caller's active membership (with tier), or None: callers refuse member-only data on None."""
     if not user.is_authenticated:
         return None
-    return (
-        Membership.objects.select_related("tier")
-        .filter(active_membership_q(), user=user, community=community)
-        .first()
-    )
+    memberships = Membership.objects.select_related("tier")
+    return _the_one(memberships.filter(active_membership_q(), user=user, community=community))
 
 
 def membership_get_active_by_slug(*, user: User, slug: str) -> Membership | None:
     """``membership_get_active`` for the community ``slug``, community and tier in the same query."""
     if not user.is_authenticated:
         return None
-    return (
-        Membership.objects.select_related("tier", "community")
-        .filter(active_membership_q(), user=user, community__slug=slug)
-        .first()
+    return _the_one(
+        Membership.objects.select_related("tier", "community").filter(
+            active_membership_q(), user=user, community__slug=slug
+        )
     )
 
 

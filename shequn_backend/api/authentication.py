@@ -22,11 +22,10 @@ class BearerTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, token: bytes):
         if not TOKEN_PATTERN.fullmatch(token):
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        auth_token = (
-            AuthToken.objects.select_related("user")
-            .filter(digest=hash_token(token.decode()), expiry__gt=timezone.now())
-            .first()
+        tokens = AuthToken.objects.select_related("user").filter(
+            digest=hash_token(token.decode()), expiry__gt=timezone.now()
         )
+        auth_token = next(iter(tokens.order_by()[:1]), None)  # the digest is the key: no ORDER BY
         if auth_token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         return self.validate_user(auth_token)
