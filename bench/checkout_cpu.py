@@ -128,11 +128,8 @@ def main():
     print("| --- | --- | --- | --- | --- |")
     floor = statistics.median(samples["healthz"])
     for name in paths:
-        cpu = statistics.median(samples[name])
-        print(
-            f"| {name} | {len(queries[name])} | {cpu * 1000:.2f} | {statistics.median(walls[name]) * 1000:.2f} "
-            f"| {cpu / floor:.1f} |"
-        )
+        cpu, wall = statistics.median(samples[name]), statistics.median(walls[name])
+        print(f"| {name} | {len(queries[name])} | {cpu * 1000:.2f} | {wall * 1000:.2f} | {cpu / floor:.1f} |")
     if args.queries:
         for name in ("checkout", "refused racer (409)"):
             print(f"\n{name}: {len(queries[name])} queries")

@@ -1,10 +1,12 @@
 """Placing, cancelling and expiring orders of goods and event tickets.
 
-An order is placed in one short transaction that locks the SKU rows (by
-primary key), checks and takes the stock and writes the order with its
-frozen prices. The payment is started afterwards, outside any transaction
-(see ``commerce.services.payments``). Unpaid orders hold their stock until
-they are cancelled or their hold (``ORDER_HOLD_MINUTES``) expires.
+An order's SKUs are read and checked first (a visibly sold-out SKU is refused
+there); then one short transaction writes the order with its frozen prices,
+its lines, its audit row and its payment's first attempt, and takes the stock
+last with a conditional UPDATE per SKU (by primary key), whose row lock lasts
+only to the commit. The provider is called afterwards, outside any
+transaction (see ``commerce.services.payments``). Unpaid orders hold their
+stock until they are cancelled or their hold (``ORDER_HOLD_MINUTES``) expires.
 """
 
 import hashlib
