@@ -16,6 +16,7 @@ checkouts. It only adds orders (the first SKU's stock is raised to 10,000,000).
 
 import argparse
 import cProfile
+import itertools
 import json
 import os
 import pstats
@@ -73,6 +74,7 @@ def main():
     parser.add_argument("--profile", type=int, default=0, help="cProfile this many checkouts")
     parser.add_argument("--profile-path", default="checkout", choices=["checkout", "refused racer (409)"])
     parser.add_argument("--queries", action="store_true", help="list the SQL of one checkout and one refusal")
+    parser.add_argument("--key", action="store_true", help="send a new Idempotency-Key with each request")
     args = parser.parse_args()
 
     import django
@@ -97,14 +99,16 @@ def main():
             {"community": data["slug"], "lines": [{"sku": sku, "quantity": 1}], "provider": args.provider}
         )
 
+    keys = itertools.count()
+
+    def post(sku: int):
+        headers = {"HTTP_IDEMPOTENCY_KEY": f"bench-{os.getpid()}-{next(keys)}"} if args.key else {}
+        return client.post("/api/v1/orders/", order(sku), content_type="application/json", **headers)
+
     paths = {
         "healthz": lambda: client.get("/healthz"),
-        "checkout": lambda: client.post(
-            "/api/v1/orders/", order(data["sku"]), content_type="application/json"
-        ),
-        "refused racer (409)": lambda: client.post(
-            "/api/v1/orders/", order(data["sold_out"]), content_type="application/json"
-        ),
+        "checkout": lambda: post(data["sku"]),
+        "refused racer (409)": lambda: post(data["sold_out"]),
     }
     expected = {"healthz": 200, "checkout": 201, "refused racer (409)": 409}
     queries = {}
@@ -123,7 +127,8 @@ def main():
             call()
             samples[name].append(time.thread_time() - cpu)
             walls[name].append(time.perf_counter() - wall)
-    print(f"provider {args.provider} (answers at once); medians of {args.runs} requests each, interleaved")
+    keyed = ", a new Idempotency-Key each" if args.key else ""
+    print(f"provider {args.provider} (answers at once){keyed}; medians of {args.runs} requests each")
     print("| path | queries | CPU ms (thread) | wall ms | CPU / healthz |")
     print("| --- | --- | --- | --- | --- |")
     floor = statistics.median(samples["healthz"])

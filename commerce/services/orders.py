@@ -133,7 +133,9 @@ def referrer_for(*, community: Community, buyer: User, referral_code: str | None
 
 
 def _replay(*, buyer: User, idempotency_key: str, fingerprint: str) -> Order | None:
-    order = Order.objects.filter(buyer=buyer, idempotency_key=idempotency_key).first()
+    # Unique per buyer and key: no ORDER BY (``first`` would compile one over the whole row).
+    orders = Order.objects.filter(buyer=buyer, idempotency_key=idempotency_key).order_by()
+    order = next(iter(orders[:1]), None)
     if order is not None and order.request_fingerprint != fingerprint:
         raise errors.IdempotencyKeyReused()
     return order
