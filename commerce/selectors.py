@@ -131,6 +131,12 @@ def order_as_placed(*, order: Order, lines: list[OrderLine], payment: Payment | 
     return orders_prefetch_fulfilment([order])[0]
 
 
+def idempotency_key_used(*, buyer: User, key: str) -> Exists:
+    """Whether ``buyer`` placed an order under the Idempotency-Key ``key``: an expression, to read
+    along with another query (the checkout reads it with the buyer's membership)."""
+    return Exists(Order.objects.filter(buyer=buyer, idempotency_key=key))
+
+
 def order_list_for_buyer(*, buyer: User) -> QuerySet[Order]:
     """The caller's own orders, newest first, lines and payments prefetched."""
     return _orders_prefetched(Order.objects.filter(buyer=buyer))

@@ -31,15 +31,19 @@ def membership_get_active(*, user: User, community: Community) -> Membership | N
     return _the_one(memberships.filter(active_membership_q(), user=user, community=community))
 
 
-def membership_get_active_by_slug(*, user: User, slug: str) -> Membership | None:
-    """``membership_get_active`` for the community ``slug``, community and tier in the same query."""
+def membership_get_active_by_slug(
+    *, user: User, slug: str, annotations: dict | None = None
+) -> Membership | None:
+    """``membership_get_active`` for the community ``slug``, community and tier in the same query.
+
+    ``annotations``: more values the caller reads along (set on the membership by name).
+    """
     if not user.is_authenticated:
         return None
-    return _the_one(
-        Membership.objects.select_related("tier", "community").filter(
-            active_membership_q(), user=user, community__slug=slug
-        )
-    )
+    memberships = Membership.objects.select_related("tier", "community")
+    if annotations:
+        memberships = memberships.annotate(**annotations)
+    return _the_one(memberships.filter(active_membership_q(), user=user, community__slug=slug))
 
 
 def community_list_public(*, search: str | None = None, attribute: str | None = None) -> QuerySet[Community]:

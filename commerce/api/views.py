@@ -160,14 +160,17 @@ class OrderListCreateApi(SelectorListApi):
         key = idempotency_key(request)
         data = s.OrderInput(data=request.data)
         data.is_valid(raise_exception=True)
-        # The buyer's membership with its community and tier in one query; a non-member's request
-        # reads the community (404) and is refused by the checkout (403).
-        membership = membership_get_active_by_slug(user=request.user, slug=data.validated_data["community"])
+        # The buyer's membership with its community and tier in one query (and whether the key was
+        # used); a non-member's request reads the community (404) and is refused by the checkout (403).
+        used = {"key_used": selectors.idempotency_key_used(buyer=request.user, key=key)} if key else None
+        slug = data.validated_data["community"]
+        membership = membership_get_active_by_slug(user=request.user, slug=slug, annotations=used)
         result = order_checkout(
             actor=request.user,
             buyer=request.user,
-            community=membership.community if membership else _community(data.validated_data["community"]),
+            community=membership.community if membership else _community(slug),
             membership=membership,
+            key_used=getattr(membership, "key_used", None),
             lines=[
                 LineInput(sku_id=line["sku"], quantity=line["quantity"])
                 for line in data.validated_data["lines"]

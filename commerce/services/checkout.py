@@ -33,6 +33,7 @@ def order_checkout(
     coupon_id: int | None = None,
     coupon_code: str | None = None,
     membership: Membership | None = None,
+    key_used: bool | None = None,
 ) -> CheckoutResult:
     """Place an order (see ``order_create``) and start its payment at ``provider_name``
     (default: the community's provider).
@@ -46,7 +47,7 @@ def order_checkout(
 
     A new order's first payment attempt is written in the order's transaction,
     so the provider is called right after its commit and the answer recorded
-    with one UPDATE. ``membership``: see ``order_create``.
+    with one UPDATE. ``membership``, ``key_used``: see ``order_create``.
     """
     provider_name = payment_precheck(community=community, buyer=buyer, provider_name=provider_name)
     result = order_create(
@@ -61,6 +62,7 @@ def order_checkout(
         coupon_id=coupon_id,
         coupon_code=coupon_code,
         membership=membership,
+        key_used=key_used,
         payment_provider=provider_name,
     )
     order, placed = result.order, result.placed

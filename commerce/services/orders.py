@@ -401,6 +401,7 @@ def order_create(
     coupon_id: int | None = None,
     coupon_code: str | None = None,
     membership: Membership | None = None,
+    key_used: bool | None = None,
     payment_provider: str | None = None,
 ) -> OrderResult:
     """Place an order of goods or tickets for an active member, reserving its stock.
@@ -408,7 +409,10 @@ def order_create(
     Goods that ship go by express to ``address_id`` (one of the buyer's
     addresses, copied onto the order) or are picked up (``delivery``).
     ``membership``: the buyer's active membership of ``community`` when the
-    caller read it already (otherwise it is read here). ``payment_provider``:
+    caller read it already (otherwise it is read here). ``key_used``: whether
+    an order of the buyer's has ``idempotency_key``, when the caller read it
+    along (False skips the lookup; a concurrent request that takes the key
+    meanwhile is still caught by the unique constraint). ``payment_provider``:
     write the payment's first attempt at that provider with the order.
 
     Everything is read and checked before the one transaction that writes the
@@ -435,7 +439,7 @@ def order_create(
     if coupon_id or coupon_code:
         parts.update(coupon=coupon_id, coupon_code=(coupon_code or "").strip().upper())
     fingerprint = request_fingerprint(**parts, referral_code=(referral_code or "").upper())
-    if idempotency_key:
+    if idempotency_key and key_used is not False:
         existing = _replay(buyer=buyer, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is not None:
             return OrderResult(existing, created=False)

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 # the audit row, the payment attempt, one stock UPDATE per SKU; after the provider, one UPDATE of
 # the attempt. The answer is built from what was written (no read back).
 PLACE_ORDER = {1: 11, 5: 15}
-PLACE_ORDER_WITH_KEY = 12  # + the Idempotency-Key's lookup
+PLACE_ORDER_WITH_KEY = 11  # whether the Idempotency-Key was used is read with the membership
 REPLAYED_ORDER = 10  # the key's order, its live payment (under the order's lock), the order read back
 REFUSED_RACER = 3  # the token, the membership, the SKUs: visibly sold out, no transaction
 PAYMENT_NOTIFICATION = 43  # audit rows: the payment, the points awarded, the commissions created
@@ -85,11 +85,13 @@ def test_placing_an_order_with_an_idempotency_key_and_replaying_it(shop, stripe,
     assert first.status_code == again.status_code == 201 and first.content == again.content
 
 
-def test_a_refused_racer(shop, stripe, django_assert_num_queries):
+@pytest.mark.parametrize("key", [None, "racer-1"])
+def test_a_refused_racer(shop, stripe, key, django_assert_num_queries):
     Sku.objects.filter(pk=shop["skus"][0].pk).update(stock=0)
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
 
     with django_assert_num_queries(REFUSED_RACER):
-        response = shop["buyer"].post(ORDERS_URL, order_body(shop, 1), format="json")
+        response = shop["buyer"].post(ORDERS_URL, order_body(shop, 1), format="json", **headers)
 
     assert response.status_code == 409 and body(response)["error"]["code"] == "out_of_stock"
 
