@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
-from commerce.models import AfterSale, MemberCoupon, Order, Payment, Product, Shipment, Sku
+from commerce.models import AfterSale, MemberCoupon, Order, OrderLine, Payment, Product, Shipment, Sku
 from members.models import Community, Membership, User
 from members.selectors import community_ids_managed_by
 
@@ -105,10 +105,36 @@ def orders_prefetch_fulfilment(orders: list[Order]) -> list[Order]:
         )
         for order in missing:
             if not getattr(order, flag, True):
-                empty = queryset().none()
-                empty._result_cache, empty._prefetch_done = [], True  # as a prefetch leaves it: no query
+                empty = _known(queryset().none(), [])
                 order.__dict__.setdefault("_prefetched_objects_cache", {})[name] = empty
     return orders
+
+
+def _known(queryset: QuerySet, rows: list) -> QuerySet:
+    """``queryset`` as a prefetch leaves it, holding ``rows``: ``.all()`` then runs no query."""
+    queryset._result_cache, queryset._prefetch_done = list(rows), True
+    return queryset
+
+
+def order_as_placed(*, order: Order, lines: list[OrderLine], payment: Payment | None) -> Order:
+    """A just placed order, ready for its body without a read: what ``order_get_for_buyer`` loads.
+
+    ``order``, ``lines`` and ``payment`` are what the checkout wrote (their
+    related community and coupon attached); a new order has no shipment and no
+    after-sale yet.
+    """
+    order.has_shipments = order.has_after_sales = False
+    order.__dict__.setdefault("_prefetched_objects_cache", {}).update(
+        lines=_known(OrderLine.objects.none(), sorted(lines, key=lambda line: line.pk)),
+        payments=_known(Payment.objects.none(), [payment] if payment is not None else []),
+    )
+    return orders_prefetch_fulfilment([order])[0]
+
+
+def idempotency_key_used(*, buyer: User, key: str) -> Exists:
+    """Whether ``buyer`` placed an order under the Idempotency-Key ``key``: an expression, to read
+    along with another query (the checkout reads it with the buyer's membership)."""
+    return Exists(Order.objects.filter(buyer=buyer, idempotency_key=key))
 
 
 def order_list_for_buyer(*, buyer: User) -> QuerySet[Order]:

@@ -19,26 +19,32 @@ def active_membership_q(prefix: str = "") -> Q:
     )
 
 
+def _the_one(queryset: QuerySet):
+    """The row of a lookup by a unique key, or None, without ``first``'s ORDER BY (costly to compile)."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
 def membership_get_active(*, user: User, community: Community) -> Membership | None:
     """The caller's active membership (with tier), or None: callers refuse member-only data on None."""
     if not user.is_authenticated:
         return None
-    return (
-        Membership.objects.select_related("tier")
-        .filter(active_membership_q(), user=user, community=community)
-        .first()
-    )
+    memberships = Membership.objects.select_related("tier")
+    return _the_one(memberships.filter(active_membership_q(), user=user, community=community))
 
 
-def membership_get_active_by_slug(*, user: User, slug: str) -> Membership | None:
-    """``membership_get_active`` for the community ``slug``, community and tier in the same query."""
+def membership_get_active_by_slug(
+    *, user: User, slug: str, annotations: dict | None = None
+) -> Membership | None:
+    """``membership_get_active`` for the community ``slug``, community and tier in the same query.
+
+    ``annotations``: more values the caller reads along (set on the membership by name).
+    """
     if not user.is_authenticated:
         return None
-    return (
-        Membership.objects.select_related("tier", "community")
-        .filter(active_membership_q(), user=user, community__slug=slug)
-        .first()
-    )
+    memberships = Membership.objects.select_related("tier", "community")
+    if annotations:
+        memberships = memberships.annotate(**annotations)
+    return _the_one(memberships.filter(active_membership_q(), user=user, community__slug=slug))
 
 
 def community_list_public(*, search: str | None = None, attribute: str | None = None) -> QuerySet[Community]:

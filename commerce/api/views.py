@@ -199,10 +199,17 @@ class OrderListCreateApi(SelectorListApi):
         key = idempotency_key(request)
         data = s.OrderInput(data=request.data)
         data.is_valid(raise_exception=True)
+        # The buyer's membership with its community and tier in one query (and whether the key was
+        # used); a non-member's request reads the community (404) and is refused by the checkout (403).
+        used = {"key_used": selectors.idempotency_key_used(buyer=request.user, key=key)} if key else None
+        slug = data.validated_data["community"]
+        membership = membership_get_active_by_slug(user=request.user, slug=slug, annotations=used)
         result = order_checkout(
             actor=request.user,
             buyer=request.user,
-            community=_community(data.validated_data["community"]),
+            community=membership.community if membership else _community(slug),
+            membership=membership,
+            key_used=getattr(membership, "key_used", None),
             lines=[
                 LineInput(sku_id=line["sku"], quantity=line["quantity"])
                 for line in data.validated_data["lines"]
@@ -215,7 +222,10 @@ class OrderListCreateApi(SelectorListApi):
             coupon_id=data.validated_data.get("coupon"),
             coupon_code=data.validated_data.get("coupon_code"),
         )
-        order = selectors.order_get_for_buyer(buyer=request.user, order_id=result.order.pk)
+        if result.lines is not None:  # a new order: its body from what the checkout wrote
+            order = selectors.order_as_placed(order=result.order, lines=result.lines, payment=result.payment)
+        else:
+            order = selectors.order_get_for_buyer(buyer=request.user, order_id=result.order.pk)
         body = _order_body(order)
         body["payment"] = payment_summary(result.payment)
         # A replay (the same Idempotency-Key) answers as the first answer did: 201, the same order.

@@ -1,10 +1,12 @@
 """Placing, cancelling and expiring orders of goods and event tickets.
 
-An order is placed in one short transaction that locks the SKU rows (by
-primary key), checks and takes the stock and writes the order with its
-frozen prices. The payment is started afterwards, outside any transaction
-(see ``commerce.services.payments``). Unpaid orders hold their stock until
-they are cancelled or their hold (``ORDER_HOLD_MINUTES``) expires.
+An order's SKUs are read and checked first (a visibly sold-out SKU is refused
+there); then one short transaction writes the order with its frozen prices,
+its lines, its audit row and its payment's first attempt, and takes the stock
+last with a conditional UPDATE per SKU (by primary key), whose row lock lasts
+only to the commit. The provider is called afterwards, outside any
+transaction (see ``commerce.services.payments``). Unpaid orders hold their
+stock until they are cancelled or their hold (``ORDER_HOLD_MINUTES``) expires.
 """
 
 import hashlib
@@ -20,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from commerce import errors
 from commerce.events import order_paid_announce
-from commerce.models import Order, OrderLine, Payment, Product
+from commerce.models import Order, OrderLine, Payment, Product, Sku
 from commerce.pricing import tier_price
 from commerce.services.commissions import commission_hold_sync
 from commerce.services.coupons import (
@@ -77,6 +79,8 @@ class LineInput:
 class OrderResult:
     order: Order
     created: bool  # False: an Idempotency-Key replay returned the first order
+    # A new order's lines and its payment's first attempt, as written (None for a replay).
+    placed: "PlacedOrder | None" = None
 
 
 def hold_deadline(now: datetime | None = None) -> datetime:
@@ -129,7 +133,9 @@ def referrer_for(*, community: Community, buyer: User, referral_code: str | None
 
 
 def _replay(*, buyer: User, idempotency_key: str, fingerprint: str) -> Order | None:
-    order = Order.objects.filter(buyer=buyer, idempotency_key=idempotency_key).first()
+    # Unique per buyer and key: no ORDER BY (``first`` would compile one over the whole row).
+    orders = Order.objects.filter(buyer=buyer, idempotency_key=idempotency_key).order_by()
+    order = next(iter(orders[:1]), None)
     if order is not None and order.request_fingerprint != fingerprint:
         raise errors.IdempotencyKeyReused()
     return order
@@ -139,34 +145,35 @@ def _tier_level(membership: Membership) -> int:
     return membership.tier.level if membership.tier_id else 0
 
 
-def order_reserve_and_write(
+@dataclass(frozen=True)
+class CheckedLines:
+    """What the SKU checks found for the write: the SKUs (unlocked), the kind, currency and delivery."""
+
+    skus: dict[int, Sku]
+    kind: str
+    currency: str
+    delivery: str
+    address: dict | None
+
+
+def order_lines_check(
     *,
-    actor: Actor,
-    buyer: User,
     community: Community,
     membership: Membership,
     quantities: dict[int, int],
-    positions: dict[int, int] | None = None,
-    referrer: Membership | None = None,
-    idempotency_key: str = "",
-    fingerprint: str = "",
-    address: Address | None = None,
-    delivery: str | None = None,
-    coupon_id: int | None = None,
-    coupon_code: str | None = None,
-) -> Order:
-    """Check the SKUs, write the order, take the stock last (its row locks then last until the commit).
+    positions: dict[int, int],
+    address: Address | None,
+    delivery: str | None,
+    now: datetime,
+) -> CheckedLines:
+    """Read the SKUs (one query, unlocked) and refuse what cannot be ordered, before anything is written.
 
-    A coupon (the member's ``coupon_id``, or one claimed with ``coupon_code``)
-    is checked, its discount allocated to the lines and the coupon reserved
-    for the order.
-
-    ``order_create`` is the entry point (it validates and makes this durable);
-    demo data calls this inside its own transaction.
+    ``InvalidOrderLines`` (unknown, inactive, another community's, above the
+    member's tier; goods with tickets; no address for express), ``EventStarted``,
+    and ``OutOfStock`` when a SKU is visibly short: a racer who lost is refused
+    here, without a transaction. The stock is taken later (``stock_take_last``).
     """
-    now = timezone.now()
-    positions = positions or {sku_id: index for index, sku_id in enumerate(quantities)}
-    skus = skus_read(sku_ids=quantities)  # unlocked: the stock is taken last (``stock_take_last``)
+    skus = skus_read(sku_ids=quantities)
     invalid = {}
     for sku_id in quantities:
         sku = skus.get(sku_id)
@@ -193,7 +200,99 @@ def order_reserve_and_write(
     )
     if any(skus[sku_id].stock < quantity for sku_id, quantity in quantities.items()):
         raise errors.OutOfStock()  # visibly sold out: refuse before writing anything
+    return CheckedLines(
+        skus=skus,
+        kind=kinds.pop(),
+        currency=skus[next(iter(quantities))].currency,
+        delivery=delivery,
+        address=address_copy,
+    )
 
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """A new order with what was written with it: its lines and its payment's first attempt (or None)."""
+
+    order: Order
+    lines: list[OrderLine]
+    payment: Payment | None
+
+
+def order_reserve_and_write(
+    *,
+    actor: Actor,
+    buyer: User,
+    community: Community,
+    membership: Membership,
+    quantities: dict[int, int],
+    positions: dict[int, int] | None = None,
+    referrer: Membership | None = None,
+    idempotency_key: str = "",
+    fingerprint: str = "",
+    address: Address | None = None,
+    delivery: str | None = None,
+    coupon_id: int | None = None,
+    coupon_code: str | None = None,
+) -> Order:
+    """Check the SKUs, write the order, take the stock last (its row locks then last until the commit).
+
+    ``order_create`` is the entry point (it validates and makes this durable);
+    demo data calls this inside its own transaction.
+    """
+    now = timezone.now()
+    positions = positions or {sku_id: index for index, sku_id in enumerate(quantities)}
+    checked = order_lines_check(
+        community=community,
+        membership=membership,
+        quantities=quantities,
+        positions=positions,
+        address=address,
+        delivery=delivery,
+        now=now,
+    )
+    return _order_write(
+        actor=actor,
+        buyer=buyer,
+        community=community,
+        membership=membership,
+        quantities=quantities,
+        positions=positions,
+        checked=checked,
+        referrer=referrer,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        coupon_id=coupon_id,
+        coupon_code=coupon_code,
+        now=now,
+    ).order
+
+
+def _order_write(
+    *,
+    actor: Actor,
+    buyer: User,
+    community: Community,
+    membership: Membership,
+    quantities: dict[int, int],
+    positions: dict[int, int],
+    checked: CheckedLines,
+    referrer: Membership | None,
+    idempotency_key: str,
+    fingerprint: str,
+    coupon_id: int | None,
+    coupon_code: str | None,
+    now: datetime,
+    payment_provider: str | None = None,
+) -> PlacedOrder:
+    """Write the order of ``checked`` lines inside the caller's transaction; the stock is taken last.
+
+    A coupon (the member's ``coupon_id``, or one claimed with ``coupon_code``)
+    is checked, its discount allocated to the lines and the coupon reserved
+    for the order. With ``payment_provider`` the payment's first attempt is
+    written too (``payment_attempt_open``), so that starting it needs no
+    transaction of its own.
+    """
+    skus = checked.skus
     lines = []
     for sku_id in sorted(quantities, key=positions.get):
         sku, quantity = skus[sku_id], quantities[sku_id]
@@ -209,19 +308,20 @@ def order_reserve_and_write(
                 line_total=unit_price * quantity,
             )
         )
-    kind, currency = kinds.pop(), skus[next(iter(quantities))].currency
     grant = coupon_for_order(
         actor=actor, membership=membership, coupon_id=coupon_id, coupon_code=coupon_code, now=now
     )
     discount = ZERO
     if grant is not None:
-        discount = coupon_allocate(grant=grant, kind=kind, currency=currency, lines=lines, now=now)
+        discount = coupon_allocate(
+            grant=grant, kind=checked.kind, currency=checked.currency, lines=lines, now=now
+        )
     total = sum((line.line_total for line in lines), ZERO) - discount
     order = Order.objects.create(
         community=community,
         buyer=buyer,
-        kind=kind,
-        currency=currency,
+        kind=checked.kind,
+        currency=checked.currency,
         total=total,
         discount_total=discount,
         coupon=grant,
@@ -229,8 +329,8 @@ def order_reserve_and_write(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
         hold_expires_at=hold_deadline(now),
-        delivery=delivery,
-        address=address_copy,
+        delivery=checked.delivery,
+        address=checked.address,
     )
     for line in lines:
         line.order = order
@@ -238,10 +338,15 @@ def order_reserve_and_write(
     order_audit(actor=actor, action="order.created", order=order, before={})
     if grant is not None:
         coupon_reserve(actor=actor, grant=grant, order=order)
+    payment = None
+    if payment_provider and total > 0:
+        from commerce.services.payments import payment_attempt_open  # payments imports this module
+
+        payment = payment_attempt_open(order=order, provider_name=payment_provider)
     stock_take_last(quantities=quantities)  # the SKU row locks last until the commit
     if total == 0:
         _settle_free_order(actor=actor, order=order, now=now)
-    return order
+    return PlacedOrder(order=order, lines=lines, payment=payment)
 
 
 def _delivery(
@@ -261,11 +366,6 @@ def _delivery(
     if address is None:
         raise errors.InvalidOrderLines({"address": [_("Choose the address to ship to.")]})
     return delivery, address.as_copy()
-
-
-def _reserve_and_write(**kwargs) -> Order:
-    with transaction.atomic(durable=True):
-        return order_reserve_and_write(**kwargs)
 
 
 def _settle_free_order(*, actor: Actor, order: Order, now: datetime) -> None:
@@ -300,11 +400,24 @@ def order_create(
     delivery: str | None = None,
     coupon_id: int | None = None,
     coupon_code: str | None = None,
+    membership: Membership | None = None,
+    key_used: bool | None = None,
+    payment_provider: str | None = None,
 ) -> OrderResult:
     """Place an order of goods or tickets for an active member, reserving its stock.
 
     Goods that ship go by express to ``address_id`` (one of the buyer's
     addresses, copied onto the order) or are picked up (``delivery``).
+    ``membership``: the buyer's active membership of ``community`` when the
+    caller read it already (otherwise it is read here). ``key_used``: whether
+    an order of the buyer's has ``idempotency_key``, when the caller read it
+    along (False skips the lookup; a concurrent request that takes the key
+    meanwhile is still caught by the unique constraint). ``payment_provider``:
+    write the payment's first attempt at that provider with the order.
+
+    Everything is read and checked before the one transaction that writes the
+    order, its lines, the audit row (and the attempt) and takes the stock last,
+    so a request refused (a sold-out SKU) writes nothing and opens none.
 
     Idempotent per (buyer, ``idempotency_key``): a retry returns the first
     order and reserves nothing more, even when both arrive together (the
@@ -315,7 +428,8 @@ def order_create(
     ``CouponUnavailable``, ``CouponNotApplicable``, ``InvalidCouponCode``,
     ``CouponSoldOut``, ``CouponLimitReached``.
     """
-    membership = membership_get_active(user=buyer, community=community)
+    if membership is None:
+        membership = membership_get_active(user=buyer, community=community)
     if membership is None:
         raise errors.MembershipRequired()
     quantities, positions = merge_lines(lines)
@@ -325,7 +439,7 @@ def order_create(
     if coupon_id or coupon_code:
         parts.update(coupon=coupon_id, coupon_code=(coupon_code or "").strip().upper())
     fingerprint = request_fingerprint(**parts, referral_code=(referral_code or "").upper())
-    if idempotency_key:
+    if idempotency_key and key_used is not False:
         existing = _replay(buyer=buyer, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is not None:
             return OrderResult(existing, created=False)
@@ -335,22 +449,34 @@ def order_create(
         address = Address.objects.filter(user=buyer, pk=address_id).first()
         if address is None:
             raise errors.InvalidOrderLines({"address": [_("No such address of yours.")]})
+    now = timezone.now()
+    checked = order_lines_check(
+        community=community,
+        membership=membership,
+        quantities=quantities,
+        positions=positions,
+        address=address,
+        delivery=delivery,
+        now=now,
+    )
     try:
-        order = _reserve_and_write(
-            actor=actor,
-            buyer=buyer,
-            community=community,
-            membership=membership,
-            quantities=quantities,
-            positions=positions,
-            referrer=referrer,
-            idempotency_key=idempotency_key or "",
-            fingerprint=fingerprint,
-            address=address,
-            delivery=delivery,
-            coupon_id=coupon_id,
-            coupon_code=coupon_code,
-        )
+        with transaction.atomic(durable=True):
+            placed = _order_write(
+                actor=actor,
+                buyer=buyer,
+                community=community,
+                membership=membership,
+                quantities=quantities,
+                positions=positions,
+                checked=checked,
+                referrer=referrer,
+                idempotency_key=idempotency_key or "",
+                fingerprint=fingerprint,
+                coupon_id=coupon_id,
+                coupon_code=coupon_code,
+                now=now,
+                payment_provider=payment_provider,
+            )
     except IntegrityError:
         # A concurrent request with the same key won; its order is the answer.
         existing = idempotency_key and _replay(
@@ -359,7 +485,7 @@ def order_create(
         if not existing:
             raise
         return OrderResult(existing, created=False)
-    return OrderResult(order, created=True)
+    return OrderResult(placed.order, created=True, placed=placed)
 
 
 def _cancel_locked(*, order: Order, reason: str, now: datetime) -> None:

@@ -250,6 +250,43 @@ def payment_start(*, order_id: int, provider_name: str | None = None) -> Payment
             )
         if payment.status != Payment.Status.CREATING:
             return payment
+    return _send(provider=provider, payment=payment, order=order, payer=payer)
+
+
+def payment_attempt_open(*, order: Order, provider_name: str) -> Payment | None:
+    """Write a new order's first payment attempt (``creating``) in the order's own transaction.
+
+    ``payment_send_first`` then sends it with no transaction of its own before
+    the provider call. None when the provider never takes the amount: the
+    checkout's ``payment_start`` then refuses it (``AmountBelowMinimum``).
+    """
+    try:
+        payment_amount_check(provider_name=provider_name, amount=order.total, currency=order.currency)
+    except errors.AmountBelowMinimum:
+        return None
+    return Payment.objects.create(
+        order=order,
+        provider=provider_name,
+        amount=order.total,
+        currency=order.currency,
+        sub_merchant=_sub_merchant(community=order.community, provider_name=provider_name),
+    )
+
+
+def payment_send_first(*, order: Order, payment: Payment) -> Payment:
+    """Create at the provider the attempt ``payment_attempt_open`` wrote with ``order`` (just committed).
+
+    The same as ``payment_start`` without its first transaction: nobody else
+    knew of the order yet. Raises what ``payment_start`` raises.
+    """
+    provider = base.get_provider(payment.provider)
+    return _send(
+        provider=provider, payment=payment, order=order, payer=_payer(buyer=order.buyer, provider=provider)
+    )
+
+
+def _send(*, provider: base.PaymentProvider, payment: Payment, order: Order, payer: base.Payer) -> Payment:
+    """Create the attempt at the provider (no transaction open, no lock held) and record the answer."""
     try:
         result = _create_at_provider(provider=provider, payment=payment, order=order, payer=payer)
     except (base.ProviderUnavailable, base.ProviderRefused) as exc:
@@ -258,6 +295,35 @@ def payment_start(*, order_id: int, provider_name: str | None = None) -> Payment
             raise errors.AmountBelowMinimum() from exc
         status = 503 if isinstance(exc, base.ProviderUnavailable) else 502
         raise errors.PaymentProviderUnavailable(http_status=status) from exc
+    return _record_created(order_id=order.pk, payment=payment, result=result)
+
+
+def _record_created(*, order_id: int, payment: Payment, result: base.ProviderPayment) -> Payment:
+    """Record the provider's answer on the attempt: it is now ``pending``, its client data kept.
+
+    One conditional UPDATE when the row is as we left it (``creating``, no
+    provider reference, the same key): nothing else touched it, and the UPDATE
+    itself waits for anyone who does. Otherwise (a webhook, a cancel or a key
+    rotation got there first) under the order's lock as any payment change,
+    never undoing a later status.
+    """
+    now = timezone.now()
+    recorded = Payment.objects.filter(
+        pk=payment.pk,
+        status=Payment.Status.CREATING,
+        provider_ref="",
+        idempotency_key=payment.idempotency_key,
+    ).update(
+        provider_ref=result.ref,
+        client_data=result.client,
+        raw=result.raw,
+        status=Payment.Status.PENDING,
+        updated_at=now,
+    )
+    if recorded:
+        payment.provider_ref, payment.client_data, payment.raw = result.ref, result.client, result.raw
+        payment.status, payment.updated_at = Payment.Status.PENDING, now
+        return payment
     with transaction.atomic():
         Order.objects.select_for_update().get(pk=order_id)
         payment = Payment.objects.get(pk=payment.pk)

@@ -44,7 +44,7 @@ def stock_take(*, skus: dict[int, Sku], quantities: dict[int, int]) -> None:
 
 def skus_read(*, sku_ids) -> dict[int, Sku]:
     """The SKU rows with their products, unlocked (checkout takes its stock last: ``stock_take_last``)."""
-    queryset = Sku.objects.select_related("product").filter(pk__in=sorted(set(sku_ids)))
+    queryset = Sku.objects.select_related("product").filter(pk__in=sorted(set(sku_ids))).order_by()
     return {sku.pk: sku for sku in queryset}
 
 

@@ -63,11 +63,10 @@ class BearerTokenAuthentication(TokenAuthentication):
         return self.validate_user(auth_token)
 
     def _authenticate_with_orm(self, token: bytes):
-        auth_token = (
-            AuthToken.objects.select_related("user")
-            .filter(digest=hash_token(token.decode()), expiry__gt=timezone.now())
-            .first()
+        tokens = AuthToken.objects.select_related("user").filter(
+            digest=hash_token(token.decode()), expiry__gt=timezone.now()
         )
+        auth_token = next(iter(tokens.order_by()[:1]), None)  # the digest is the key: no ORDER BY
         if auth_token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         return self.validate_user(auth_token)

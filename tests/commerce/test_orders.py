@@ -1,5 +1,6 @@
 """Placing orders: frozen prices, stock reserved, idempotency, referral codes, cancel and hold expiry."""
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -424,3 +425,98 @@ def test_placing_and_cancelling_are_recorded_with_the_buyer_as_actor(shop, strip
     )
     assert entries[1].changes["status"] == ["pending_payment", "cancelled"]
     assert all(e.community_id == shop["community"].pk for e in entries)
+
+
+# --- The answer to a new order ------------------------------------------------------------------
+
+
+def _placed_and_read_back(user, payload: dict) -> tuple[bytes, bytes]:
+    client = client_for(user)
+    placed = client.post(ORDERS_URL, payload, format="json")
+    assert placed.status_code == 201, placed.content
+    return placed.content, client.get(f"{ORDERS_URL}{body(placed)['id']}/").content
+
+
+def test_the_answer_to_a_new_order_is_the_order_as_it_reads_back(shop, stripe):
+    """Built from what the checkout wrote, without a read: byte for byte what GET /orders/{id}/ answers."""
+    from commerce.models import Coupon, Product
+    from commerce.services.coupons import coupon_create, coupon_issue
+    from members.services.addresses import address_create
+
+    community = shop["community"]
+    tier = TierFactory(community=community, level=1, points_threshold=0, discount_percent=Decimal("15"))
+    membership = MembershipFactory(community=community, tier=tier)
+    shipped = SkuFactory(
+        product=ProductFactory(community=community, delivery_kind=Product.Delivery.SHIPPED),
+        price=Decimal("33.33"),
+        stock=9,
+    )
+    coupon = coupon_create(
+        actor=community.owner,
+        community=community,
+        name="满100减30",
+        kind=Coupon.Kind.AMOUNT,
+        amount_off=Decimal("30.00"),
+        min_spend=Decimal("100.00"),
+        valid_until=timezone.now() + timedelta(days=30),
+    )
+    [grant] = coupon_issue(
+        actor=community.owner, coupon=coupon, membership_ids=[membership.pk], issue_key="answer"
+    )
+    address = address_create(
+        actor=membership.user,
+        user=membership.user,
+        name="张三",
+        phone="13800138000",
+        province="浙江省",
+        city="杭州市",
+        district="",
+        detail="文三路 1 号",
+    )
+    referrer = MembershipFactory(community=community)
+    payload = {
+        "community": community.slug,
+        "lines": [{"sku": shop["cheap"].pk, "quantity": 2}, {"sku": shipped.pk, "quantity": 3}],
+        "coupon": grant.pk,
+        "address": address.pk,
+        "delivery": "express",
+        "referral_code": referrer.referral_code,
+    }
+
+    placed, read_back = _placed_and_read_back(membership.user, payload)
+
+    assert placed == read_back
+    data = json.loads(placed)
+    assert data["coupon"]["id"] == grant.pk and data["discount"] == "30.00" and data["address"]["city"]
+    assert [line["unit_price"] for line in data["lines"]] == ["8.93", "28.33"]
+    assert data["payment"]["client_secret"] and data["shipments"] == [] and data["after_sales"] == []
+
+
+def test_the_answer_to_free_tickets_is_the_order_as_it_reads_back(shop, stripe):
+    ticket = SkuFactory(product=EventFactory(community=shop["community"]), price=Decimal("0.00"), stock=5)
+    payload = {"community": shop["community"].slug, "lines": [{"sku": ticket.pk, "quantity": 2}]}
+
+    placed, read_back = _placed_and_read_back(shop["member"], payload)
+
+    assert placed == read_back and json.loads(placed)["status"] == "paid"
+
+
+def test_the_answer_when_a_webhook_recorded_the_payment_first(shop, stripe, monkeypatch):
+    """The provider's answer lands on an attempt somebody else changed: recorded under the order's lock."""
+    from commerce.services import payments
+
+    real = payments._create_at_provider
+
+    def paid_meanwhile(**kwargs):
+        result = real(**kwargs)
+        Payment.objects.filter(pk=kwargs["payment"].pk).update(provider_ref=result.ref)
+        return result
+
+    monkeypatch.setattr(payments, "_create_at_provider", paid_meanwhile)
+    payload = {"community": shop["community"].slug, "lines": [{"sku": shop["sku"].pk, "quantity": 1}]}
+
+    placed, read_back = _placed_and_read_back(shop["member"], payload)
+
+    assert placed == read_back
+    payment = Payment.objects.get(order_id=json.loads(placed)["id"])
+    assert payment.status == Payment.Status.PENDING and payment.client_data["client_secret"]

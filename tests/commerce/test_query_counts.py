@@ -14,6 +14,7 @@ from django.conf import settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from commerce.models import Sku
 from members.models import Community
 from tests.commerce.factories import ProductFactory, SkuFactory
 from tests.commerce.flows import ORDERS_URL, WEBHOOK_URL, body, deliver, intent_of
@@ -23,15 +24,18 @@ from tests.members.factories import CommunityFactory, EntryPlanFactory, Membersh
 
 pytestmark = pytest.mark.django_db
 
-PLACE_ORDER = {
-    1: 23,
-    5: 27,
-}  # + one stock UPDATE per SKU; the answer knows from the order row it has no shipments, after-sales
+# The token, the membership (community, tier), the SKUs; then one transaction: the order, its lines,
+# the audit row, the payment attempt, one stock UPDATE per SKU; after the provider, one UPDATE of
+# the attempt. The answer is built from what was written (no read back).
+PLACE_ORDER = {1: 11, 5: 15}
+PLACE_ORDER_WITH_KEY = 11  # whether the Idempotency-Key was used is read with the membership
+REPLAYED_ORDER = 10  # the key's order, its live payment (under the order's lock), the order read back
+REFUSED_RACER = 3  # the token, the membership, the SKUs: visibly sold out, no transaction
 PAYMENT_NOTIFICATION = 43  # audit rows: the payment, the points awarded, the commissions created
 OWNER_REFUND = (
     38  # audit rows: the refund, the points taken back, the commissions reversed; after-sales settled
 )
-PAID_JOIN = 31
+PAID_JOIN = 27
 
 
 @pytest.fixture
@@ -70,6 +74,26 @@ def test_placing_an_order(shop, stripe, size, django_assert_num_queries):
         response = shop["buyer"].post(ORDERS_URL, order_body(shop, size), format="json")
 
     assert response.status_code == 201, response.content
+
+
+def test_placing_an_order_with_an_idempotency_key_and_replaying_it(shop, stripe, django_assert_num_queries):
+    with django_assert_num_queries(PLACE_ORDER_WITH_KEY):
+        first = shop["buyer"].post(ORDERS_URL, order_body(shop, 1), format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    with django_assert_num_queries(REPLAYED_ORDER):
+        again = shop["buyer"].post(ORDERS_URL, order_body(shop, 1), format="json", HTTP_IDEMPOTENCY_KEY="k1")
+
+    assert first.status_code == again.status_code == 201 and first.content == again.content
+
+
+@pytest.mark.parametrize("key", [None, "racer-1"])
+def test_a_refused_racer(shop, stripe, key, django_assert_num_queries):
+    Sku.objects.filter(pk=shop["skus"][0].pk).update(stock=0)
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+
+    with django_assert_num_queries(REFUSED_RACER):
+        response = shop["buyer"].post(ORDERS_URL, order_body(shop, 1), format="json", **headers)
+
+    assert response.status_code == 409 and body(response)["error"]["code"] == "out_of_stock"
 
 
 @pytest.mark.parametrize("size", [1, 5])

@@ -524,3 +524,17 @@ def test_after_a_cancelled_intent_get_payment_makes_a_new_one_the_buyer_can_pay(
     new = Payment.objects.get(order_id=order_id, status=Payment.Status.PENDING)
     assert new.pk != old.pk and new.provider_ref != old.provider_ref
     assert body(response)["client_secret"] == stripe.payment_intents[new.provider_ref]["client_secret"]
+
+
+def test_the_stripe_client_takes_the_proxy_settings_from_the_environment_once(monkeypatch):
+    """Its sessions use the environment's proxy for Stripe's address without scanning it on each call."""
+    from commerce.payments.stripe.client import _RequestsReadingTheEnvironmentOnce
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    session = _RequestsReadingTheEnvironmentOnce("https://api.stripe.com").Session()
+    assert session.proxies["https"] == "http://proxy.invalid:3128" and not session.trust_env
+
+    monkeypatch.setenv("NO_PROXY", "api.stripe.com")
+    assert "https" not in _RequestsReadingTheEnvironmentOnce("https://api.stripe.com").Session().proxies

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 
+import requests
 import stripe
 from django.conf import settings
 
@@ -48,12 +49,30 @@ MINIMUM_AMOUNTS = {
 }  # fmt: skip
 
 
+class _RequestsReadingTheEnvironmentOnce:
+    """``requests`` whose sessions take the proxy settings (``HTTPS_PROXY``, ``NO_PROXY``, ...) for
+    Stripe's address once, when the client is made, instead of scanning the environment (and looking
+    for a ``.netrc``) on every call: the same proxy, a fraction of a millisecond less per call."""
+
+    def __init__(self, api_base: str):
+        self._proxies = requests.utils.get_environ_proxies(api_base)
+
+    def Session(self) -> requests.Session:  # the name the library calls
+        session = requests.Session()
+        session.trust_env = False
+        session.proxies.update(self._proxies)
+        return session
+
+    def __getattr__(self, name):
+        return getattr(requests, name)
+
+
 class BoundedRequestsClient(stripe.RequestsClient):
     """The library's HTTP client with each try cut to the time left before ``base.provider_deadline``."""
 
-    def __init__(self, *, connect: float, read: float):
+    def __init__(self, *, connect: float, read: float, api_base: str):
         self._limits = (connect, read)
-        super().__init__(timeout=(connect, read))
+        super().__init__(timeout=(connect, read), _lib=_RequestsReadingTheEnvironmentOnce(api_base))
 
     @property
     def _timeout(self) -> tuple[float, float]:
@@ -84,7 +103,7 @@ def _client(
         api_key,
         base_addresses={"api": api_base},
         max_network_retries=max_network_retries,
-        http_client=BoundedRequestsClient(connect=connect, read=read),
+        http_client=BoundedRequestsClient(connect=connect, read=read, api_base=api_base),
     )
 
 
