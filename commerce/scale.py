@@ -3,9 +3,14 @@
 Loads communities (with owners and referral rates), members in referral
 chains, products with one SKU each, and paid goods orders with one or two
 lines, a succeeded payment each, some full and partial refunds, and the
-pending commissions their payment would have created. Distributions: buyers
-follow a heavy tail (a few buy often), prices are log-normal, payment times
-spread over the past year, 8% of memberships expire within +-60 days.
+pending commissions their payment would have created. About 1% of the orders
+(``UNPAID_SHARE``) were never paid: placed in the last two days, their stock
+hold lapsed (``pending_payment``, ``hold_expires_at`` past), their lines still
+holding their units (each SKU's stock is what they left) and their payment
+still waiting for the buyer, as checkout leaves an abandoned order: work for
+``release_stock_holds``. Distributions: buyers follow a heavy tail (a few buy
+often), prices are log-normal, payment times spread over the past year, 8% of
+memberships expire within +-60 days.
 
 Seeded and repeatable (a second load with the same seed is refused rather
 than doubled: usernames are keyed on the seed). PostgreSQL loads with
@@ -39,6 +44,9 @@ from members.services.memberships import community_member_counts_refresh
 
 RETURN_WINDOW_DAYS = 7  # every scale community's; commissions settle this long after payment
 PRODUCTS_PER_COMMUNITY = 20
+STOCK = 100000  # each SKU's units before any order took some
+UNPAID_SHARE = 0.01  # orders never paid, their hold lapsed
+HOLD_MINUTES = 30  # as ``ORDER_HOLD_MINUTES`` by default
 LOADED = [User, Community, Membership, Product, Sku, Order, OrderLine, Payment, Refund, Commission]
 STATUS_WEIGHTS = [
     ("completed", 70),
@@ -316,11 +324,6 @@ def scale_load(
                 for p in range(n_products)
             ),
         )
-        _load(
-            Sku,
-            ["id", "product_id", "name", "price", "currency", "stock", "is_active"],
-            ((sku0 + p, product0 + p, "标准", prices[p], "CNY", 100000, True) for p in range(n_products)),
-        )
         # Orders: heavy-tailed buyers, paid over the past year.
         order0, line0, payment0, refund0, commission0 = (
             _next_id(Order),
@@ -343,6 +346,10 @@ def scale_load(
         second_product = array("i", [-1] * orders)
         quantity = array("b", [1] * orders)
         totals: list[Decimal] = [Decimal(0)] * orders
+        # The unpaid orders, from a generator of their own (the paid orders stay those of earlier loads).
+        unpaid_rng = random.Random(f"{seed}-unpaid")  # noqa: S311 - synthetic data, repeatable by design
+        unpaid = bytearray(unpaid_rng.random() < UNPAID_SHARE for _ in range(orders))
+        held = [0] * n_products  # units the unpaid orders' lines still hold, per SKU
         for o in range(orders):
             c = member_community[buyer[o]]
             base = c * products_per_community
@@ -355,8 +362,26 @@ def scale_load(
                     second_product[o] = second
                     total += unit_prices[second]
             totals[o] = total
+            if unpaid[o]:
+                held[first_product[o]] += quantity[o]
+                if second_product[o] >= 0:
+                    held[second_product[o]] += 1
+        _load(
+            Sku,
+            ["id", "product_id", "name", "price", "currency", "stock", "is_active"],
+            (
+                (sku0 + p, product0 + p, "标准", prices[p], "CNY", STOCK - held[p], True)
+                for p in range(n_products)
+            ),
+        )
+
+        def placed_at(o: int) -> datetime:
+            """When an unpaid order was placed: within the last two days, its hold lapsed since."""
+            return now - timedelta(minutes=HOLD_MINUTES + 1 + paid_offset[o] % (2 * 24 * 60))
 
         def refunded_amount(o: int) -> Decimal:
+            if unpaid[o]:
+                return Decimal(0)
             status = statuses[status_index[o]]
             if status == "refunded":
                 return totals[o]
@@ -373,6 +398,10 @@ def scale_load(
                 status = statuses[status_index[o]]
                 if status == "partially_refunded" and not refunded:
                     status = "completed"
+                hold_expires_at = None
+                if unpaid[o]:
+                    status, created, paid_at = "pending_payment", placed_at(o), None
+                    hold_expires_at = created + timedelta(minutes=HOLD_MINUTES)
                 b = buyer[o]
                 ref = referred[b]
                 yield (
@@ -384,17 +413,18 @@ def scale_load(
                     *STATUS_SPLIT[status],
                     "CNY",
                     totals[o],
-                    totals[o],
+                    Decimal(0) if unpaid[o] else totals[o],
                     refunded,
                     membership0 + n_communities + ref if ref >= 0 and o % 5 == 0 else None,
                     "",
                     "",
                     paid_at,
+                    hold_expires_at,
                     "",
                     False,
                     "",
                     created,
-                    paid_at,
+                    paid_at or created,
                 )
 
         report.counts["orders"] = _load(
@@ -415,6 +445,7 @@ def scale_load(
                 "idempotency_key",
                 "request_fingerprint",
                 "paid_at",
+                "hold_expires_at",
                 "cancel_reason",
                 "needs_review",
                 "review_reason",
@@ -503,9 +534,9 @@ def scale_load(
                     order0 + o,
                     "stripe",
                     f"pi_{prefix}_{o}",
-                    "succeeded",
+                    "pending" if unpaid[o] else "succeeded",
                     totals[o],
-                    totals[o],
+                    Decimal(0) if unpaid[o] else totals[o],
                     "CNY",
                     f"P{prefix}x{o}",
                     uuid.uuid4(),
@@ -514,9 +545,9 @@ def scale_load(
                     "",
                     "",
                     "{}",
-                    now - timedelta(seconds=paid_offset[o]),
-                    now - timedelta(seconds=paid_offset[o]),
-                    now - timedelta(seconds=paid_offset[o]),
+                    None if unpaid[o] else now - timedelta(seconds=paid_offset[o]),
+                    placed_at(o) if unpaid[o] else now - timedelta(seconds=paid_offset[o]),
+                    placed_at(o) if unpaid[o] else now - timedelta(seconds=paid_offset[o]),
                 )
                 for o in range(orders)
             ),
@@ -580,7 +611,7 @@ def scale_load(
             for o in range(orders):
                 b = buyer[o]
                 level1 = referred[b]
-                if level1 < 0:
+                if level1 < 0 or unpaid[o]:  # commissions are created when the order is paid
                     continue
                 c = member_community[b]
                 paid_at = now - timedelta(seconds=paid_offset[o])

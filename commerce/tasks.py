@@ -40,6 +40,7 @@ from commerce.services.shipping_info import (
 )
 from commerce.services.sync import payments_sync
 from commerce.services.withdrawals import withdrawal_sync_due
+from shequn_backend.events import enqueue
 
 RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": True, "retry_backoff_max": 300, "max_retries": 5}
 
@@ -58,6 +59,15 @@ def release_stock_holds_task(now: str | None = None) -> int:
 def payment_cancel_task(order_id: int) -> bool:
     """Cancel a cancelled order's payment at the provider, so that it can no longer be paid."""
     return payment_cancel_at_provider(order_id=order_id)
+
+
+@shared_task(name="commerce.payments_cancel_fan_out", acks_late=True)
+def payments_cancel_fan_out_task(order_ids: list[int]) -> int:
+    """Queue ``payment_cancel_task`` for each of a batch of cancelled orders (the hold release's batch):
+    each order's payments are closed in a task of their own, within its own provider budget."""
+    for order_id in order_ids:
+        enqueue(payment_cancel_task, order_id)
+    return len(order_ids)
 
 
 @shared_task(

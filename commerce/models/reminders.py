@@ -146,7 +146,7 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(
-                fields=["available_at"], name="notification_pending_idx", condition=Q(status="pending")
+                fields=["available_at", "id"], name="notification_pending_idx", condition=Q(status="pending")
             ),
             models.Index(fields=["community", "created_at"], name="notification_community_idx"),
             models.Index(fields=["user", "sent_at"], name="notification_user_sent_idx"),

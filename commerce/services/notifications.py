@@ -21,6 +21,7 @@ set, else the log.
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from shequn_backend.audit import Actor, audit_record
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+# Rounds of ``NOTIFICATION_CONCURRENCY`` messages per claim: 32 of WeChat's timeouts (5 s) fit the lease.
+ROUNDS_PER_CLAIM = 32
 MAX_BACKOFF = timedelta(hours=1)
 QUIET_ZONE = ZoneInfo("Asia/Shanghai")
 S = Notification.Status
@@ -251,9 +254,18 @@ def _admit(notifications: list[Notification], now: datetime) -> tuple[list[Notif
         add_by_id(NotificationQuota, "used", taken)
         counted = [n.pk for n in admitted if n.quota_day != day]
         Notification.objects.filter(pk__in=counted).update(quota_day=day)
+        _hold(held, now)
     for notification in admitted:
         notification.quota_day = day
     return admitted, held
+
+
+def _hold(held: list[Notification], now: datetime) -> None:
+    """Messages over the cap wait for the next morning; the attempt the claim counted is given back."""
+    if held:
+        Notification.objects.filter(pk__in=[n.pk for n in held], status=S.PENDING).update(
+            available_at=_next_morning(now), attempts=F("attempts") - 1
+        )
 
 
 def add_by_id(model, field: str, deltas: dict[int, int]) -> None:
@@ -276,18 +288,137 @@ def add_by_id(model, field: str, deltas: dict[int, int]) -> None:
 
 def _claim(*, now: datetime, batch_size: int) -> list[Notification]:
     with transaction.atomic():
-        rows = list(
-            Notification.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("user")
-            .filter(status=S.PENDING, available_at__lte=now)
-            .order_by("available_at", "pk")[:batch_size]
-        )
+        rows = _locked_due(now=now, batch_size=batch_size)
         Notification.objects.filter(pk__in=[row.pk for row in rows]).update(
             available_at=now + LEASE, attempts=F("attempts") + 1
         )
     for row in rows:
         row.attempts += 1
     return rows
+
+
+def _set_based() -> bool:
+    """PostgreSQL claims, counts and records a batch in set-based statements; elsewhere the ORM does
+    (the same rows)."""
+    return connection.vendor == "postgresql"
+
+
+def _locked_due(*, now: datetime, batch_size: int) -> list[Notification]:
+    """The next due rows with their members, locked (rows another sender holds are skipped).
+
+    Of the member only its WeChat identity is read (what the transports use;
+    any other field loads when touched).
+    """
+    own = [field.name for field in Notification._meta.concrete_fields]
+    return list(
+        Notification.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("user")
+        .only(*own, "user__wechat_openid")
+        .filter(status=S.PENDING, available_at__lte=now)
+        .order_by("available_at", "pk")[:batch_size]
+    )
+
+
+# The members' count rows of the day: a member without one gets it with the slots its messages of the
+# batch take (at most the cap); an existing one is locked (a no-op update, which also waits out a
+# concurrent insert) and read. In one order for every sender. Returns each row's count and whether it
+# was inserted (then already counted).
+_QUOTA_SQL = """
+INSERT INTO {quota} (user_id, day, used)
+SELECT user_id, %(day)s::date, LEAST(count(*), %(cap)s) FROM unnest(%(users)s::bigint[]) AS w(user_id)
+GROUP BY user_id ORDER BY user_id
+ON CONFLICT (user_id, day) DO UPDATE SET used = {quota}.used
+RETURNING user_id, used, xmax = 0
+"""
+# The batch's messages needing a slot take their member's free slots in claim order (those over it are
+# held), the existing count rows rise by what was taken, and every row of the batch is written once:
+# leased with its attempt counted (and the day it was counted on), or held for the next morning
+# without an attempt. Returns the held ids.
+_TAKE_SQL = """
+WITH batch AS (
+    SELECT id, user_id, needs_slot, ord
+    FROM unnest(%(ids)s::bigint[], %(users)s::bigint[], %(needs)s::boolean[]) WITH ORDINALITY
+        AS b(id, user_id, needs_slot, ord)
+), free AS (
+    SELECT * FROM unnest(%(free_users)s::bigint[], %(free)s::int[], %(raise)s::boolean[])
+        AS f(user_id, slots, raise)
+), ranked AS (
+    SELECT b.id, b.user_id, b.needs_slot, f.raise,
+           NOT b.needs_slot
+           OR row_number() OVER (PARTITION BY b.user_id, b.needs_slot ORDER BY b.ord) <= f.slots AS admitted
+    FROM batch b LEFT JOIN free f ON b.needs_slot AND f.user_id = b.user_id
+), taken AS (
+    UPDATE {quota} q SET used = q.used + t.n
+    FROM (SELECT user_id, count(*) AS n FROM ranked WHERE needs_slot AND admitted AND raise GROUP BY user_id)
+        AS t
+    WHERE q.user_id = t.user_id AND q.day = %(day)s::date
+), written AS (
+    UPDATE {notification} n
+    SET available_at = CASE WHEN r.admitted THEN %(lease)s ELSE %(morning)s END,
+        attempts = n.attempts + CASE WHEN r.admitted THEN 1 ELSE 0 END,
+        quota_day = CASE WHEN r.needs_slot AND r.admitted THEN %(day)s::date ELSE n.quota_day END
+    FROM ranked r
+    WHERE n.id = r.id
+)
+SELECT id FROM ranked WHERE NOT admitted
+"""
+
+
+def _take_postgresql(transport, *, now: datetime, batch_size: int) -> tuple[list, dict, list]:
+    """``_claim``, the transport's ``prepare`` and ``_admit`` in one transaction on PostgreSQL.
+
+    The due rows are locked and read, the transport settles what cannot
+    go, then one statement takes the daily slots and writes each row once
+    (lease, attempt, day counted; or held for the next morning). Returns the
+    batch, the settled outcomes and the messages to send.
+    """
+    cap = settings.NOTIFICATION_DAILY_CAP
+    day = _quota_day(now)
+    with transaction.atomic():
+        batch = _locked_due(now=now, batch_size=batch_size)
+        if not batch:
+            return [], {}, []
+        outcomes = transport.prepare(batch, now)
+        needs = [cap > 0 and n.pk not in outcomes and n.quota_day != day for n in batch]
+        tables = {"quota": NotificationQuota._meta.db_table, "notification": Notification._meta.db_table}
+        users = [n.user_id for n in batch]
+        free: list[tuple[int, int, bool]] = []  # (member, free slots, an existing row to raise)
+        with connection.cursor() as cursor:
+            if any(needs):
+                wanting = [user for user, need in zip(users, needs, strict=True) if need]
+                cursor.execute(
+                    _QUOTA_SQL.format(**tables), {"day": day, "cap": cap, "users": _int_array(wanting)}
+                )
+                free = [
+                    (user, used, False) if inserted else (user, max(0, cap - used), True)
+                    for user, used, inserted in cursor.fetchall()
+                ]
+            cursor.execute(
+                _TAKE_SQL.format(**tables),
+                {
+                    "ids": _int_array(n.pk for n in batch),
+                    "users": _int_array(users),
+                    "needs": _int_array(needs),
+                    "free_users": _int_array(user for user, _slots, _raise in free),
+                    "free": _int_array(slots for _user, slots, _raise in free),
+                    "raise": _int_array(raise_ for _user, _slots, raise_ in free),
+                    "cap": cap,
+                    "day": day,
+                    "lease": now + LEASE,
+                    "morning": _next_morning(now),
+                },
+            )
+            held = {pk for (pk,) in cursor.fetchall()}
+    admitted = []
+    for notification, need in zip(batch, needs, strict=True):
+        if notification.pk in held:
+            continue
+        notification.attempts += 1
+        if need:
+            notification.quota_day = day
+        if notification.pk not in outcomes:
+            admitted.append(notification)
+    return batch, outcomes, admitted
 
 
 def _safe_send(transport, notification: Notification) -> Delivery:
@@ -297,18 +428,28 @@ def _safe_send(transport, notification: Notification) -> Delivery:
         return Delivery("retry", f"{type(exc).__name__}: {exc}")
 
 
-def _pooled_send(transport, notification: Notification) -> Delivery:
-    try:
-        return _safe_send(transport, notification)
-    finally:
-        connections.close_all()  # a transport that touched the database left a connection in this thread
-
-
-def _send_all(transport, notifications: list[Notification], pool) -> dict[int, Delivery]:
+def _send_all(transport, notifications: list[Notification], pool, concurrency: int) -> dict[int, Delivery]:
+    """Each message's outcome; with a pool, ``concurrency`` workers take the next message as they finish."""
     if pool is None or len(notifications) < 2:
         return {n.pk: _safe_send(transport, n) for n in notifications}
-    results = pool.map(lambda n: _pooled_send(transport, n), notifications)
-    return {n.pk: result for n, result in zip(notifications, results, strict=True)}
+    waiting = iter(notifications)
+    lock = threading.Lock()
+    outcomes: dict[int, Delivery] = {}
+
+    def work() -> None:
+        try:
+            while True:
+                with lock:
+                    notification = next(waiting, None)
+                if notification is None:
+                    return
+                outcomes[notification.pk] = _safe_send(transport, notification)
+        finally:
+            connections.close_all()  # a transport that touched the database left a connection in this thread
+
+    for worker in [pool.submit(work) for _ in range(min(concurrency, len(notifications)))]:
+        worker.result()
+    return {n.pk: outcomes[n.pk] for n in notifications}
 
 
 def _record(outcomes: dict[int, Delivery], batch: list[Notification], now: datetime) -> int:
@@ -329,6 +470,8 @@ def _record(outcomes: dict[int, Delivery], batch: list[Notification], now: datet
             values = (status, error, now, None)
             logger.warning("Notification %s %s: %s", pk, status, error)
         groups.setdefault(values, []).append(pk)
+    if _set_based():
+        return _record_postgresql(groups, outcomes)
     sent = 0
     with transaction.atomic():
         for (status, error, available_at, sent_at), pks in groups.items():
@@ -338,6 +481,56 @@ def _record(outcomes: dict[int, Delivery], batch: list[Notification], now: datet
             sent += changed if status == S.SENT else 0
         _write_msgids([(pk, outcome.msgid) for pk, outcome in outcomes.items() if outcome.msgid])
     return sent
+
+
+# Every outcome of a batch in one statement: the rows still pending take their outcome (one of the
+# batch's few distinct ones, by its number) and their message id.
+_RECORD_SQL = """
+UPDATE {notification} n
+SET status = o.status, last_error = o.error, available_at = o.available_at, sent_at = o.sent_at,
+    msgid = COALESCE(m.msgid, n.msgid)
+FROM unnest(%(ids)s::bigint[], %(outcome)s::int[]) AS v(id, outcome)
+JOIN unnest(%(statuses)s::text[], %(errors)s::text[], %(available_at)s::timestamptz[],
+            %(sent_at)s::timestamptz[]) WITH ORDINALITY AS o(status, error, available_at, sent_at, outcome)
+    ON o.outcome = v.outcome
+LEFT JOIN unnest(%(msgid_ids)s::bigint[], %(msgids)s::text[]) AS m(id, msgid) ON m.id = v.id
+WHERE n.id = v.id AND n.status = 'pending'
+RETURNING n.id, o.status
+"""
+
+
+def _int_array(values: Iterable) -> str:
+    """A PostgreSQL array literal of integers (booleans as 1 and 0, which a ``boolean[]`` cast takes too):
+    quicker to send than a list of parameters."""
+    return "{" + ",".join(str(int(value)) for value in values) + "}"
+
+
+def _record_postgresql(groups: dict[tuple, list[int]], outcomes: dict[int, Delivery]) -> int:
+    """``_record``'s writes in one statement (a message id of a row no longer pending in a second)."""
+    if not groups:
+        return 0
+    ids, numbers = [], []
+    for number, pks in enumerate(groups.values(), start=1):
+        ids += pks
+        numbers += [number] * len(pks)
+    statuses, errors, available_at, sent_at = (list(column) for column in zip(*groups, strict=True))
+    pairs = [(pk, outcome.msgid) for pk, outcome in outcomes.items() if outcome.msgid]
+    params = {
+        "ids": _int_array(ids),
+        "outcome": _int_array(numbers),
+        "statuses": statuses,
+        "errors": errors,
+        "available_at": available_at,
+        "sent_at": sent_at,
+        "msgid_ids": _int_array(pk for pk, _msgid in pairs),
+        "msgids": [msgid for _pk, msgid in pairs],
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_RECORD_SQL.format(notification=Notification._meta.db_table), params)
+        written = cursor.fetchall()
+        changed = {pk for pk, _status in written}
+        _write_msgids([(pk, msgid) for pk, msgid in pairs if pk not in changed])
+    return sum(1 for _pk, status in written if status == S.SENT)
 
 
 def _write_msgids(pairs: list[tuple[int, str]]) -> None:
@@ -354,30 +547,33 @@ def _write_msgids(pairs: list[tuple[int, str]]) -> None:
         )
 
 
-def notification_send_due(*, now: datetime, batch_size: int = 200) -> int:
+def notification_send_due(*, now: datetime, batch_size: int | None = None) -> int:
     """Send every pending notification due by ``now`` through the transport; returns how many were sent.
 
     Nothing goes out during quiet hours (the rows wait). Up to
-    ``NOTIFICATION_CONCURRENCY`` messages are in flight at once.
+    ``NOTIFICATION_CONCURRENCY`` messages are in flight at once. A claim
+    takes ``batch_size`` rows, by default ``ROUNDS_PER_CLAIM`` rounds of the
+    concurrency (at least 200): few claims, and a batch of timeouts still
+    ends within its lease.
     """
     if quiet_until(now) is not None:
         return 0
     transport = notification_transport()
     concurrency = max(1, settings.NOTIFICATION_CONCURRENCY)
+    batch_size = batch_size or max(200, ROUNDS_PER_CLAIM * concurrency)
     pool = ThreadPoolExecutor(max_workers=concurrency) if concurrency > 1 else None
     sent = 0
     try:
         while True:
-            batch = _claim(now=now, batch_size=batch_size)
+            if _set_based():
+                batch, outcomes, admitted = _take_postgresql(transport, now=now, batch_size=batch_size)
+            else:
+                batch = _claim(now=now, batch_size=batch_size)
+                outcomes = transport.prepare(batch, now) if batch else {}
+                admitted, _held = _admit([n for n in batch if n.pk not in outcomes], now)
             if not batch:
                 return sent
-            outcomes = transport.prepare(batch, now)
-            admitted, held = _admit([n for n in batch if n.pk not in outcomes], now)
-            if held:
-                Notification.objects.filter(pk__in=[n.pk for n in held], status=S.PENDING).update(
-                    available_at=_next_morning(now), attempts=F("attempts") - 1
-                )
-            outcomes |= _send_all(transport, admitted, pool)
+            outcomes |= _send_all(transport, admitted, pool, concurrency)
             sent += _record(outcomes, batch, now)
     finally:
         if pool is not None:

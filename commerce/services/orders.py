@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commerce import errors
 from commerce.events import order_paid_announce
-from commerce.models import Order, OrderLine, Payment, Product, Sku
+from commerce.models import MemberCoupon, Order, OrderLine, Payment, Product, Sku
 from commerce.pricing import tier_price
 from commerce.services.commissions import commission_hold_sync
 from commerce.services.coupons import (
@@ -37,8 +37,17 @@ from commerce.services.shipping_info import shipping_info_after_handover
 from commerce.services.stock import skus_lock, skus_read, stock_release, stock_take_last
 from members.models import Address, Community, Membership, User
 from members.selectors import membership_get_active
-from shequn_backend.audit import Actor, audit_diff, audit_record, audit_record_many, audit_snapshot, job_actor
+from shequn_backend.audit import (
+    Actor,
+    actor_fields,
+    audit_diff,
+    audit_record,
+    audit_record_many,
+    audit_snapshot,
+    job_actor,
+)
 from shequn_backend.events import enqueue_on_commit
+from shequn_backend.models import AuditEntry
 
 ZERO = Decimal("0.00")
 MAX_LINES = 20
@@ -488,8 +497,9 @@ def order_create(
     return OrderResult(placed.order, created=True, placed=placed)
 
 
-def _cancel_locked(*, order: Order, reason: str, now: datetime) -> None:
-    """Cancel a locked unpaid order and release its stock; the caller records the audit row."""
+def _cancel_locked(*, order: Order, reason: str, now: datetime, close_at_provider: bool = True) -> None:
+    """Cancel a locked unpaid order and release its stock; the caller records the audit row (and, with
+    ``close_at_provider`` False, queues the provider-side cancel itself)."""
     set_payment_status(order, Order.PaymentStatus.CANCELLED)
     order.cancelled_at = now
     order.cancel_reason = reason[:200]
@@ -502,7 +512,8 @@ def _cancel_locked(*, order: Order, reason: str, now: datetime) -> None:
     Payment.objects.filter(order=order, status__in=[Payment.Status.CREATING, Payment.Status.PENDING]).update(
         status=Payment.Status.CANCELED
     )
-    _cancel_at_provider_on_commit(order_id=order.pk)
+    if close_at_provider:
+        _cancel_at_provider_on_commit(order_id=order.pk)
 
 
 def _cancel_at_provider_on_commit(*, order_id: int) -> None:
@@ -511,6 +522,15 @@ def _cancel_at_provider_on_commit(*, order_id: int) -> None:
     from commerce.tasks import payment_cancel_task  # tasks import services: keep the cycle out of import time
 
     enqueue_on_commit(payment_cancel_task, order_id)
+
+
+def _cancel_batch_at_provider_on_commit(*, order_ids: list[int]) -> None:
+    """The provider-side cancel of a released batch: one message, which a worker fans out into
+    ``payment_cancel_task`` per order (the job does not publish one per order)."""
+    from commerce.tasks import payments_cancel_fan_out_task
+
+    if order_ids:
+        enqueue_on_commit(payments_cancel_fan_out_task, list(order_ids))
 
 
 def order_cancel(*, actor: Actor, order: Order, reason: str = "") -> Order:
@@ -558,6 +578,8 @@ def order_release_expired(*, now: datetime, batch_size: int = 200, actor: Actor 
 
 
 def _release_batch(*, order_ids: list[int], now: datetime, actor: Actor) -> int:
+    if _set_based():
+        return _release_batch_postgresql(order_ids=order_ids, now=now, actor=actor)
     reason = _("The payment hold expired.")
     with transaction.atomic():
         orders = list(
@@ -573,10 +595,109 @@ def _release_batch(*, order_ids: list[int], now: datetime, actor: Actor) -> int:
         rows = []
         for order in orders:
             before = audit_snapshot(order, AUDIT_FIELDS)
-            _cancel_locked(order=order, reason=reason, now=now)
+            _cancel_locked(order=order, reason=reason, now=now, close_at_provider=False)
             rows.append((order, order.community_id, audit_diff(before, audit_snapshot(order, AUDIT_FIELDS))))
         audit_record_many(actor=actor, action="order.cancelled", rows=rows)
+        _cancel_batch_at_provider_on_commit(order_ids=[order.pk for order in orders])
     return len(orders)
+
+
+def _set_based() -> bool:
+    """PostgreSQL releases a batch in two set-based statements; elsewhere the ORM does (the same rows)."""
+    return connection.vendor == "postgresql"
+
+
+# The batch's lapsed orders locked (others' skipped), then every SKU their lines hold, in id order
+# (the fixed order of every stock move). Returns the locked order ids.
+_RELEASE_LOCK_SQL = """
+WITH locked AS (
+    SELECT id FROM {order}
+    WHERE id = ANY(%(ids)s::bigint[]) AND status = 'pending_payment' AND hold_expires_at <= %(now)s
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+), skus AS (
+    SELECT id FROM {sku}
+    WHERE id IN (SELECT l.sku_id FROM {line} l JOIN locked o ON o.id = l.order_id)
+    ORDER BY id
+    FOR UPDATE
+)
+SELECT id, (SELECT count(*) FROM skus) FROM locked
+"""
+# On the locked rows, what ``_cancel_locked`` and ``audit_record_many`` write for each order: its lines'
+# units back to their SKUs (the lines remember it), the order cancelled, its reserved coupon free
+# again, its open payments cancelled, one audit row with the changes as ``audit_diff`` words them
+# (``hold_expires_at`` as ``datetime.isoformat`` of the UTC time).
+_RELEASE_SQL = """
+WITH o AS (
+    SELECT id, community_id, coupon_id, status, payment_status, hold_expires_at AT TIME ZONE 'UTC' AS hold
+    FROM {order} WHERE id = ANY(%(ids)s::bigint[])
+), lines AS (
+    SELECT l.id, l.sku_id, l.quantity - l.quantity_released AS delta
+    FROM {line} l JOIN o ON o.id = l.order_id
+    WHERE l.sku_id IS NOT NULL AND l.quantity > l.quantity_released
+), stock AS (
+    UPDATE {sku} s SET stock = s.stock + d.delta
+    FROM (SELECT sku_id, sum(delta) AS delta FROM lines GROUP BY sku_id) AS d
+    WHERE s.id = d.sku_id
+), released AS (
+    UPDATE {line} l SET quantity_released = l.quantity FROM lines WHERE l.id = lines.id
+), cancelled AS (
+    UPDATE {order} t
+    SET status = 'cancelled', payment_status = 'cancelled', cancelled_at = %(now)s,
+        cancel_reason = %(reason)s, hold_expires_at = NULL, updated_at = %(updated_at)s
+    FROM o WHERE t.id = o.id
+), coupons AS (
+    UPDATE {coupon} c SET status = 'available', order_id = NULL
+    FROM o WHERE c.id = o.coupon_id AND c.order_id = o.id AND c.status = 'reserved'
+), payments AS (
+    UPDATE {payment} p SET status = 'canceled'
+    FROM o WHERE p.order_id = o.id AND p.status IN ('creating', 'pending')
+)
+INSERT INTO {audit} (actor_id, actor_label, action, target_type, target_id, community_id, changes, note,
+                     created_at)
+SELECT %(actor_id)s, %(actor_label)s, 'order.cancelled', 'commerce.order', o.id::text, o.community_id,
+       jsonb_build_object(
+           'status', jsonb_build_array(o.status, 'cancelled'),
+           'payment_status', jsonb_build_array(o.payment_status, 'cancelled'),
+           'hold_expires_at', jsonb_build_array(
+               to_char(o.hold, 'YYYY-MM-DD"T"HH24:MI:SS')
+               || CASE WHEN to_char(o.hold, 'US') = '000000' THEN '' ELSE '.' || to_char(o.hold, 'US') END
+               || '+00:00',
+               NULL)),
+       '', %(updated_at)s
+FROM o
+"""
+
+
+def _release_batch_postgresql(*, order_ids: list[int], now: datetime, actor: Actor) -> int:
+    """``_release_batch`` in two statements: lock (orders, then SKUs), then every write of the batch."""
+    tables = {
+        "order": Order._meta.db_table,
+        "line": OrderLine._meta.db_table,
+        "sku": Sku._meta.db_table,
+        "coupon": MemberCoupon._meta.db_table,
+        "payment": Payment._meta.db_table,
+        "audit": AuditEntry._meta.db_table,
+    }
+    who = actor_fields(actor)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_RELEASE_LOCK_SQL.format(**tables), {"ids": order_ids, "now": now})
+        locked = [pk for pk, _skus in cursor.fetchall()]
+        if not locked:
+            return 0
+        cursor.execute(
+            _RELEASE_SQL.format(**tables),
+            {
+                "ids": locked,
+                "now": now,
+                "reason": _("The payment hold expired.")[:200],
+                "updated_at": timezone.now(),
+                "actor_id": who["actor"].pk if who["actor"] is not None else None,
+                "actor_label": who["actor_label"],
+            },
+        )
+        _cancel_batch_at_provider_on_commit(order_ids=locked)
+    return len(locked)
 
 
 # The old one-word marks, as fulfilment states: "fulfilled" is handed over (or the event took place).

@@ -1,7 +1,8 @@
 """Writing reminders with their outbox notifications, once per due cycle."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -12,7 +13,20 @@ from shequn_backend.audit import Actor, actor_fields, audit_record_many
 from shequn_backend.models import AuditEntry
 
 
-def reminders_write(*, reminders: list[Reminder], now: datetime, actor: Actor) -> int:
+class ReminderRow(NamedTuple):
+    """A reminder's columns, lighter to build than a ``Reminder`` (a job builds thousands per chunk)."""
+
+    membership_id: int
+    community_id: int
+    kind: str
+    due_on: date
+    due_at: datetime
+    message: str
+    product_id: int | None = None
+    coupon_id: int | None = None
+
+
+def reminders_write(*, reminders: list[Reminder | ReminderRow], now: datetime, actor: Actor) -> int:
     """Insert ``reminders`` and queue one notification each; returns how many were new.
 
     One transaction: a crash leaves neither. The unique constraints (one per
@@ -26,7 +40,11 @@ def reminders_write(*, reminders: list[Reminder], now: datetime, actor: Actor) -
         return 0
     if connection.vendor == "postgresql":
         return _reminders_write_postgresql(reminders=reminders, now=now, actor=actor)
-    return _reminders_write_orm(reminders=reminders, now=now, actor=actor)
+    return _reminders_write_orm(
+        reminders=[r if isinstance(r, Reminder) else Reminder(**r._asdict()) for r in reminders],
+        now=now,
+        actor=actor,
+    )
 
 
 def _reminders_write_orm(*, reminders: list[Reminder], now: datetime, actor: Actor) -> int:
@@ -131,7 +149,9 @@ SELECT COUNT(*) FROM fresh
 """
 
 
-def _reminders_write_postgresql(*, reminders: list[Reminder], now: datetime, actor: Actor) -> int:
+def _reminders_write_postgresql(
+    *, reminders: list[Reminder | ReminderRow], now: datetime, actor: Actor
+) -> int:
     """The ORM path's rows, written set-based: one statement, one transaction."""
     rows = [
         {

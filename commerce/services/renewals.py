@@ -7,10 +7,10 @@ from django.utils.translation import gettext as _
 
 from commerce.models import Coupon, MemberCoupon, Reminder
 from commerce.services.coupons import coupon_give_automatic
-from commerce.services.reminders import reminders_write
+from commerce.services.reminders import ReminderRow, reminders_write
 from members.models import Membership
 from shequn_backend.audit import job_actor
-from shequn_backend.calendar import business_day
+from shequn_backend.calendar import business_zone
 
 RENEWAL_ACTOR = job_actor("renewal_reminders")
 
@@ -48,28 +48,25 @@ def renewal_reminders_create(*, now: datetime, batch_size: int = 2000) -> int:
             ).values_list("community_id", flat=True)
         )
         reminders = []
+        # Translated and resolved once per chunk, not per row.
+        template = _("Your membership of %(community)s expires on %(date)s. Renew it to stay in.")
+        zone = business_zone()
         for pk, community_id, expires_at, name in rows:
-            message = _("Your membership of %(community)s expires on %(date)s. Renew it to stay in.") % {
-                "community": name,
-                "date": business_day(expires_at).isoformat(),
-            }
-            coupon = (
-                _renewal_offer(membership_id=pk, due_on=business_day(expires_at))
-                if community_id in offers
-                else None
-            )
+            due_on = expires_at.astimezone(zone).date()  # its business day
+            message = template % {"community": name, "date": due_on.isoformat()}
+            coupon = _renewal_offer(membership_id=pk, due_on=due_on) if community_id in offers else None
             if coupon is not None:
                 offer = _("A renewal coupon is waiting for you: %(coupon)s.") % {"coupon": coupon.coupon.name}
                 message = f"{message} {offer}"
             reminders.append(
-                Reminder(
+                ReminderRow(
                     membership_id=pk,
                     community_id=community_id,
                     kind=Reminder.Kind.RENEWAL,
-                    due_on=business_day(expires_at),
+                    due_on=due_on,
                     due_at=expires_at,
                     message=message[:300],
-                    coupon=coupon,
+                    coupon_id=coupon.pk if coupon is not None else None,
                 )
             )
         created += reminders_write(reminders=reminders, now=now, actor=RENEWAL_ACTOR)

@@ -350,3 +350,34 @@ def test_the_set_based_reminder_write_writes_exactly_what_the_orm_write_writes(g
     assert results["orm"][1] == results["sql"][1]
     assert len(results["sql"][1]["notifications"]) == len(batch)  # the earlier one included
     assert len(results["sql"][1]["audit"]) == len(batch) - 1
+
+
+def test_renewal_rows_are_written_alike_by_both_paths(goods, monkeypatch):
+    """``renewal_reminders_create`` hands ``ReminderRow`` tuples to the writer: the set-based write and
+    the ORM write (which turns them into ``Reminder`` objects) leave the same rows."""
+    from types import SimpleNamespace
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from commerce.services import reminders as writer
+    from commerce.services.renewals import renewal_reminders_create
+
+    now = timezone.now()
+    for days in (1, 3, 6):
+        MembershipFactory(community=goods["community"], expires_at=now + timedelta(days=days, microseconds=7))
+    since_audit = AuditEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    results = {}
+    for name, vendor in (("orm", "sqlite"), ("sql", "postgresql")):
+        monkeypatch.setattr(
+            writer, "connection", SimpleNamespace(vendor=vendor, cursor=writer.connection.cursor)
+        )
+        try:
+            with transaction.atomic():
+                results[name] = (renewal_reminders_create(now=now), _written(since_audit))
+                raise _Rollback
+        except _Rollback:
+            pass
+
+    assert results["orm"] == results["sql"]
+    assert results["sql"][0] == 3 and len(results["sql"][1]["notifications"]) == 3

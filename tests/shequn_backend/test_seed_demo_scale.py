@@ -9,9 +9,11 @@ from django.core.management import call_command
 from django.db.models import Sum
 from django.utils import timezone
 
-from commerce.models import Commission, Order, OrderLine, Payment, Refund
+from commerce.models import Commission, Order, OrderLine, Payment, Refund, Sku
 from commerce.pricing import tier_price
+from commerce.scale import STOCK
 from commerce.services.commissions import commission_amount, commission_reverse_for_order
+from commerce.services.orders import order_release_expired
 from members.models import Membership
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +41,33 @@ def test_lines_and_totals_are_priced_as_the_order_service_prices_them(loaded):
         assert line.unit_price == tier_price(list_price=line.sku.price, tier=None)
         assert line.line_total == line.unit_price * line.quantity
     for order in Order.objects.annotate(lines_total=Sum("lines__line_total")):
-        assert order.total == order.lines_total == order.amount_paid
+        assert order.total == order.lines_total
+        assert order.amount_paid == (0 if order.status == "pending_payment" else order.total)
+
+
+def test_some_unpaid_orders_hold_stock_past_their_hold_and_the_job_gives_it_back(loaded):
+    now = timezone.now()
+    unpaid = Order.objects.filter(status="pending_payment")
+    assert 0 < unpaid.count() < 800 // 20  # about 1%
+    for order in unpaid:
+        assert order.payment_status == "unpaid" and order.paid_at is None and order.amount_paid == 0
+        assert order.created_at < order.hold_expires_at <= now
+        assert not order.commissions.exists() and not order.refunds.exists()
+        assert [p.status for p in order.payments.all()] == ["pending"]
+    held = {
+        row["sku_id"]: row["units"]
+        for row in OrderLine.objects.filter(order__in=unpaid).values("sku_id").annotate(units=Sum("quantity"))
+    }
+    for sku in Sku.objects.all():
+        assert sku.stock + held.get(sku.pk, 0) == STOCK  # what the unpaid orders' lines hold is taken
+
+    assert order_release_expired(now=now) == len(unpaid)
+
+    assert set(Sku.objects.values_list("stock", flat=True)) == {STOCK}
+    assert not Order.objects.filter(status="pending_payment").exists()
+    assert (
+        Payment.objects.filter(status="canceled").count() == Order.objects.filter(status="cancelled").count()
+    )
 
 
 def test_commissions_are_what_the_commission_service_computes(loaded):
