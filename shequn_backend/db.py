@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
-from django.db import connections
 
 DEFAULT, REPLICA = "default", "replica"
 _replica_reads: ContextVar[bool] = ContextVar("replica_reads", default=False)
@@ -48,20 +47,3 @@ class ReplicaRouter:
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
         return db == DEFAULT
-
-
-@contextmanager
-def connection_released(alias: str = DEFAULT) -> Iterator[None]:
-    """Give ``alias``'s connection back to the pool while the block waits on something else.
-
-    For a slow outside call (a payment provider: 100-300 ms) between transactions:
-    with ``DATABASE_POOL_SIZE`` the thread's connection returns to the process's
-    pool, so waiting threads hold none and a worker may run more threads than the
-    database has connections for; the next query takes one back (no new login).
-    Without a pool, or inside a transaction, nothing changes (closing would cost a
-    reconnect, or end the transaction).
-    """
-    connection = connections[alias]
-    if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
-        connection.close()
-    yield

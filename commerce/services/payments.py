@@ -62,7 +62,6 @@ from members.models import Membership
 from members.services.memberships import membership_activate_paid
 from members.services.points import points_award
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
-from shequn_backend.db import connection_released
 
 logger = logging.getLogger(__name__)
 
@@ -289,8 +288,7 @@ def payment_send_first(*, order: Order, payment: Payment) -> Payment:
 def _send(*, provider: base.PaymentProvider, payment: Payment, order: Order, payer: base.Payer) -> Payment:
     """Create the attempt at the provider (no transaction open, no lock held) and record the answer."""
     try:
-        with connection_released():
-            result = _create_at_provider(provider=provider, payment=payment, order=order, payer=payer)
+        result = _create_at_provider(provider=provider, payment=payment, order=order, payer=payer)
     except (base.ProviderUnavailable, base.ProviderRefused) as exc:
         logger.warning("Payment for order %s not created: %s", order.pk, exc)
         if isinstance(exc, base.ProviderRefused) and exc.code == "amount_too_small":
