@@ -68,6 +68,7 @@ def realistic_buyer():
 
 def setup_world(racers: int, race_stock: int) -> dict:
     os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
     django.setup()
@@ -243,15 +244,13 @@ def race(base: str, world: dict, *, floor: bool = False) -> dict:
 
 
 def reset_race(world: dict) -> None:
-    """Release every earlier run's unpaid holds (the stock-hold job, a day ahead), then set the stock."""
-    from datetime import timedelta
+    """Cancel earlier runs' unpaid orders of the race SKU (their stock comes back), then set its stock."""
+    from commerce.models import Order, Sku
+    from commerce.services.orders import order_cancel
+    from shequn_backend.audit import SYSTEM
 
-    from django.utils import timezone
-
-    from commerce.models import Sku
-    from commerce.services.orders import order_release_expired
-
-    order_release_expired(now=timezone.now() + timedelta(days=1))
+    for order in Order.objects.filter(status=Order.Status.PENDING_PAYMENT, lines__sku_id=world["race_sku"]):
+        order_cancel(actor=SYSTEM, order=order, reason="bench: the next race")
     Sku.objects.filter(pk=world["race_sku"]).update(stock=world["race_stock"])
 
 

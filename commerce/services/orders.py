@@ -34,7 +34,13 @@ from commerce.services.coupons import (
 )
 from commerce.services.order_states import STATE_FIELDS, set_fulfilment_status, set_payment_status
 from commerce.services.shipping_info import shipping_info_after_handover
-from commerce.services.stock import skus_lock, skus_read, stock_release, stock_take_last
+from commerce.services.stock import (
+    skus_lock,
+    skus_read,
+    stock_release,
+    stock_take_and_commit,
+    stock_take_last,
+)
 from members.models import Address, Community, Membership, User
 from members.selectors import membership_get_active
 from shequn_backend.audit import (
@@ -292,6 +298,7 @@ def _order_write(
     coupon_code: str | None,
     now: datetime,
     payment_provider: str | None = None,
+    commit_with_stock: bool = False,
 ) -> PlacedOrder:
     """Write the order of ``checked`` lines inside the caller's transaction; the stock is taken last.
 
@@ -299,7 +306,8 @@ def _order_write(
     is checked, its discount allocated to the lines and the coupon reserved
     for the order. With ``payment_provider`` the payment's first attempt is
     written too (``payment_attempt_open``), so that starting it needs no
-    transaction of its own.
+    transaction of its own. ``commit_with_stock``: the caller's transaction
+    ends here, committed with the stock (``stock_take_and_commit``).
     """
     skus = checked.skus
     lines = []
@@ -352,9 +360,13 @@ def _order_write(
         from commerce.services.payments import payment_attempt_open  # payments imports this module
 
         payment = payment_attempt_open(order=order, provider_name=payment_provider)
-    stock_take_last(quantities=quantities)  # the SKU row locks last until the commit
     if total == 0:
+        stock_take_last(quantities=quantities)  # the SKU row locks last until the commit
         _settle_free_order(actor=actor, order=order, now=now)
+    elif commit_with_stock:
+        stock_take_and_commit(quantities=quantities)  # the row locks last only for the commit
+    else:
+        stock_take_last(quantities=quantities)
     return PlacedOrder(order=order, lines=lines, payment=payment)
 
 
@@ -485,6 +497,7 @@ def order_create(
                 coupon_code=coupon_code,
                 now=now,
                 payment_provider=payment_provider,
+                commit_with_stock=True,  # nothing follows in this transaction
             )
     except IntegrityError:
         # A concurrent request with the same key won; its order is the answer.

@@ -10,7 +10,7 @@ computed and applied under the SKU's row lock, never by writing back a
 figure a form read earlier.
 """
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils.translation import gettext as _
 
@@ -62,6 +62,38 @@ def stock_take_last(*, quantities: dict[int, int]) -> None:
         )
         if not taken:
             raise OutOfStock()
+
+
+_TAKE = "UPDATE commerce_sku SET stock = stock - %s WHERE id = %s; "
+
+
+def stock_take_and_commit(*, quantities: dict[int, int]) -> None:
+    """``stock_take_last``, and the commit of the caller's transaction in the same message to PostgreSQL.
+
+    For a transaction whose last write is the stock (checkout): each UPDATE takes
+    its units unconditionally, the database's ``stock >= 0`` constraint refuses a
+    short SKU, and COMMIT follows in the same round trip. The SKU's row lock then
+    lasts as long as the server's commit, never as long as the Python thread
+    takes to be scheduled again (under load, seconds of queueing for every buyer
+    of a hot SKU). OutOfStock when short: the transaction is aborted and the
+    caller's atomic block rolls it back. The caller's block must be the outermost
+    and end here; inside another transaction (and outside PostgreSQL) this is
+    ``stock_take_last``.
+    """
+    if connection.vendor != "postgresql" or len(connection.atomic_blocks) != 1:
+        stock_take_last(quantities=quantities)
+        return
+    ids = sorted(quantities)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _TAKE * len(ids) + "COMMIT",
+                [value for sku_id in ids for value in (quantities[sku_id], sku_id)],
+            )
+    except IntegrityError as exc:
+        if "sku_stock_gte_0" in str(exc):
+            raise OutOfStock() from exc
+        raise
 
 
 def stock_release(*, order: Order, released_targets: dict[int, int] | None = None) -> int:
