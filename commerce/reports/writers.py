@@ -280,15 +280,17 @@ class _XlsxSheets:
         for index, column in enumerate(self.report.columns):
             sheet.write_string(0, index, str(column.label), self.header_format)
         self.sheet, self.used = sheet, 1
-        # One writer per column, chosen once: the per-cell work is one call with its format.
+        # One writer per column, chosen once: the per-cell work is one call with its format. The
+        # undecorated writers of XlsxWriter (pinned): the public ones parse "A1" notation per call.
         self.writers = []
         for column in self.report.columns:
             if column.type in (CellType.MONEY, CellType.INTEGER, CellType.PERCENT):
-                self.writers.append(sheet.write_number)
+                self.writers.append(sheet._write_number)
             elif column.type in (CellType.DATETIME, CellType.DATE):
-                self.writers.append(sheet.write_datetime)
+                self.writers.append(sheet._write_datetime)
             else:
-                self.writers.append(sheet.write)
+                self.writers.append(sheet._write)
+        self.write_string = sheet._write_string
 
     def append(self, row, *, bold: bool = False) -> None:
         if self.used >= self.max_rows:
@@ -299,11 +301,11 @@ class _XlsxSheets:
             if isinstance(value, datetime) and value.tzinfo is not None:
                 row = list(row)
                 row[i] = business_time(value).replace(tzinfo=None, microsecond=0)
-        writers = self.writers
+        writers, write_string = self.writers, self.write_string
         for i, value in enumerate(row):
             if value is not None and value != "":
                 if isinstance(value, str):
-                    self.sheet.write_string(number, i, value, formats[i])
+                    write_string(number, i, value, formats[i])
                 else:
                     writers[i](number, i, value, formats[i])
         self.used += 1
