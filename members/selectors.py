@@ -1,10 +1,13 @@
 """Reads on members' data, each named for whom it is scoped to."""
 
+from functools import cache
+
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from members.models import Address, Community, EntryPlan, Membership, PointsEntry, User
+from members.models import Address, Community, EntryPlan, Membership, PointsEntry, Tier, User
+from shequn_backend.sql import joined_columns, joined_instances
 
 
 def user_get_with_profile(*, user_id: int) -> User:
@@ -37,14 +40,46 @@ def membership_get_active_by_slug(
 ) -> Membership | None:
     """``membership_get_active`` for the community ``slug``, community and tier in the same query.
 
-    ``annotations``: more values the caller reads along (set on the membership by name).
+    ``annotations``: more values the caller reads along (set on the membership by name). Without
+    them, on PostgreSQL, the query is SQL built once per process (checkout and the member pages
+    run it on every request; the ORM would compile it each time).
     """
     if not user.is_authenticated:
         return None
+    if not annotations and connection.vendor == "postgresql":
+        return _active_by_slug_sql(user_id=user.pk, slug=slug)
     memberships = Membership.objects.select_related("tier", "community")
     if annotations:
         memberships = memberships.annotate(**annotations)
     return _the_one(memberships.filter(active_membership_q(), user=user, community__slug=slug))
+
+
+_JOINED = (("m", Membership), ("c", Community), ("t", Tier))
+
+
+@cache
+def _active_by_slug_query() -> str:
+    return (
+        f"SELECT {joined_columns(_JOINED)} FROM {Membership._meta.db_table} m"  # noqa: S608 - names from the models
+        f" JOIN {Community._meta.db_table} c ON c.id = m.community_id"
+        f" LEFT JOIN {Tier._meta.db_table} t ON t.id = m.tier_id"
+        " WHERE m.user_id = %s AND c.slug = %s AND m.status = %s"
+        " AND (m.expires_at IS NULL OR m.expires_at > %s) LIMIT 1"
+    )
+
+
+def _active_by_slug_sql(*, user_id: int, slug: str) -> Membership | None:
+    """``membership_get_active_by_slug``'s row read with ``_active_by_slug_query``: the membership
+    with its community and tier cached on it, as ``select_related`` leaves them."""
+    with connection.cursor() as cursor:
+        cursor.execute(_active_by_slug_query(), [user_id, slug, Membership.Status.ACTIVE, timezone.now()])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    membership, community, tier = joined_instances(row, _JOINED)
+    Membership.community.field.set_cached_value(membership, community)
+    Membership.tier.field.set_cached_value(membership, tier)
+    return membership
 
 
 def community_list_public(*, search: str | None = None, attribute: str | None = None) -> QuerySet[Community]:

@@ -10,13 +10,16 @@ computed and applied under the SKU's row lock, never by writing back a
 figure a form read earlier.
 """
 
+from functools import cache
+
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils.translation import gettext as _
 
 from commerce.errors import ApplicationError, NotFound, OutOfStock
-from commerce.models import Order, OrderLine, Sku
+from commerce.models import Order, OrderLine, Product, Sku
 from shequn_backend.audit import Actor, audit_record
+from shequn_backend.sql import joined_columns, joined_instances
 
 MAX_STOCK = 1_000_000
 
@@ -42,10 +45,34 @@ def stock_take(*, skus: dict[int, Sku], quantities: dict[int, int]) -> None:
         skus[sku_id].stock -= quantities[sku_id]
 
 
+_SKU_AND_PRODUCT = (("s", Sku), ("p", Product))
+
+
+@cache
+def _skus_read_query() -> str:
+    return (
+        f"SELECT {joined_columns(_SKU_AND_PRODUCT)} FROM {Sku._meta.db_table} s"  # noqa: S608 - names from the models
+        f" JOIN {Product._meta.db_table} p ON p.id = s.product_id WHERE s.id = ANY(%s)"
+    )
+
+
 def skus_read(*, sku_ids) -> dict[int, Sku]:
-    """The SKU rows with their products, unlocked (checkout takes its stock last: ``stock_take_last``)."""
-    queryset = Sku.objects.select_related("product").filter(pk__in=sorted(set(sku_ids))).order_by()
-    return {sku.pk: sku for sku in queryset}
+    """The SKU rows with their products, unlocked (checkout takes its stock last: ``stock_take_last``).
+
+    On PostgreSQL the SQL is built once per process (every checkout and refused racer reads it).
+    """
+    ids = sorted(set(sku_ids))
+    if connection.vendor != "postgresql":
+        return {sku.pk: sku for sku in Sku.objects.select_related("product").filter(pk__in=ids).order_by()}
+    with connection.cursor() as cursor:
+        cursor.execute(_skus_read_query(), [ids])
+        rows = cursor.fetchall()
+    skus = {}
+    for row in rows:
+        sku, product = joined_instances(row, _SKU_AND_PRODUCT)
+        Sku.product.field.set_cached_value(sku, product)
+        skus[sku.pk] = sku
+    return skus
 
 
 def stock_take_last(*, quantities: dict[int, int]) -> None:
