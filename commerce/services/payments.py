@@ -37,7 +37,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -298,6 +298,37 @@ def _send(*, provider: base.PaymentProvider, payment: Payment, order: Order, pay
     return _record_created(order_id=order.pk, payment=payment, result=result)
 
 
+_RECORD_IF_UNTOUCHED = (
+    "UPDATE commerce_payment SET provider_ref = %s, client_data = %s, raw = %s, status = %s, updated_at = %s"
+    " WHERE id = %s AND status = %s AND provider_ref = '' AND idempotency_key = %s"
+)
+
+
+def _record_if_untouched(*, payment: Payment, result: base.ProviderPayment, now) -> int:
+    """``_record_created``'s conditional UPDATE; on PostgreSQL as fixed SQL (it runs on every checkout)."""
+    untouched = {
+        "pk": payment.pk,
+        "status": Payment.Status.CREATING,
+        "provider_ref": "",
+        "idempotency_key": payment.idempotency_key,
+    }
+    values = {
+        "provider_ref": result.ref,
+        "client_data": result.client,
+        "raw": result.raw,
+        "status": Payment.Status.PENDING,
+        "updated_at": now,
+    }
+    if connection.vendor != "postgresql":
+        return Payment.objects.filter(**untouched).update(**values)
+    field = Payment._meta.get_field
+    params = [field(name).get_db_prep_value(value, connection) for name, value in values.items()]
+    params += [payment.pk, Payment.Status.CREATING, payment.idempotency_key]
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD_IF_UNTOUCHED, params)
+        return cursor.rowcount
+
+
 def _record_created(*, order_id: int, payment: Payment, result: base.ProviderPayment) -> Payment:
     """Record the provider's answer on the attempt: it is now ``pending``, its client data kept.
 
@@ -308,19 +339,7 @@ def _record_created(*, order_id: int, payment: Payment, result: base.ProviderPay
     never undoing a later status.
     """
     now = timezone.now()
-    recorded = Payment.objects.filter(
-        pk=payment.pk,
-        status=Payment.Status.CREATING,
-        provider_ref="",
-        idempotency_key=payment.idempotency_key,
-    ).update(
-        provider_ref=result.ref,
-        client_data=result.client,
-        raw=result.raw,
-        status=Payment.Status.PENDING,
-        updated_at=now,
-    )
-    if recorded:
+    if _record_if_untouched(payment=payment, result=result, now=now):
         payment.provider_ref, payment.client_data, payment.raw = result.ref, result.client, result.raw
         payment.status, payment.updated_at = Payment.Status.PENDING, now
         return payment
