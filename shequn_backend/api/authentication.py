@@ -10,27 +10,28 @@ from knox.crypto import hash_token
 from knox.models import AuthToken
 from rest_framework import exceptions
 
+from shequn_backend.sql import joined_columns, joined_instances
+
 # What user_token hands out: 64 hex characters, no prefix.
 TOKEN_PATTERN = re.compile(rb"[0-9a-f]{64}")
 
 
 @cache
-def _token_query() -> tuple[str, list[str], list[str]]:
-    """The SQL of the token-and-user read, and the column names of each part (built once)."""
-    user_model = get_user_model()
+def _token_query() -> str:
+    """The SQL of the token-and-user read (built once per process)."""
     quote = connection.ops.quote_name
-    token_columns = [field.attname for field in AuthToken._meta.concrete_fields]
-    user_columns = [field.attname for field in user_model._meta.concrete_fields]
-    select = [f"t.{quote(field.column)}" for field in AuthToken._meta.concrete_fields]
-    select += [f"u.{quote(field.column)}" for field in user_model._meta.concrete_fields]
-    sql = (
-        f"SELECT {', '.join(select)} FROM {quote(AuthToken._meta.db_table)} t"  # noqa: S608 - names from the models' metadata
+    user_model = get_user_model()
+    return (
+        f"SELECT {joined_columns(_token_and_user())} FROM {quote(AuthToken._meta.db_table)} t"  # noqa: S608 - names from the models' metadata
         f" JOIN {quote(user_model._meta.db_table)} u ON u.{quote(user_model._meta.pk.column)} = t."
         f"{quote(AuthToken._meta.get_field('user').column)}"
         f" WHERE t.{quote(AuthToken._meta.get_field('digest').column)} = %s"
         f" AND t.{quote(AuthToken._meta.get_field('expiry').column)} > %s LIMIT 1"
     )
-    return sql, token_columns, user_columns
+
+
+def _token_and_user():
+    return (("t", AuthToken), ("u", get_user_model()))
 
 
 class BearerTokenAuthentication(TokenAuthentication):
@@ -39,9 +40,9 @@ class BearerTokenAuthentication(TokenAuthentication):
     One query (token and user by the token's digest), where knox would also load
     every other token of the user on each request; expired tokens are refused
     here and deleted at the user's next login. Nothing is cached: a token logged
-    out or expired is refused on the next request. The query is plain SQL built
-    once (no ORM query building per request); PostgreSQL returns the user's fields as
-    the ORM would (no converters); other databases go through the ORM.
+    out or expired is refused on the next request. On PostgreSQL the query is SQL
+    built once per process (``shequn_backend/sql.py``: no ORM query building per
+    request); other databases go through the ORM.
     """
 
     def authenticate_credentials(self, token: bytes):
@@ -49,16 +50,12 @@ class BearerTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if connection.vendor != "postgresql":  # SQLite (the embedded run mode) converts values: the ORM
             return self._authenticate_with_orm(token)
-        sql, token_columns, user_columns = _token_query()
-        db = connection.alias
         with connection.cursor() as cursor:
-            cursor.execute(sql, [hash_token(token.decode()), timezone.now()])
+            cursor.execute(_token_query(), [hash_token(token.decode()), timezone.now()])
             row = cursor.fetchone()
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        split = len(token_columns)
-        auth_token = AuthToken.from_db(db, token_columns, row[:split])
-        user = get_user_model().from_db(db, user_columns, row[split:])
+        auth_token, user = joined_instances(row, _token_and_user())
         AuthToken.user.field.set_cached_value(auth_token, user)
         return self.validate_user(auth_token)
 
