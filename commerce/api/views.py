@@ -86,29 +86,18 @@ class ProductListApi(SelectorListApi):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), **getattr(self, "member", {})}
 
-    def list(self, request, *args, **kwargs):
-        """One query after the token's: membership and tier, the page, its count, its SKUs.
-
-        Not a member (403/404), ``page=last``, a refused page size or number, a page beyond
-        the last: the generic list answers, as before.
-        """
-        window = self.paginator.window(request)
-        if window is not None:
-            number, size = window
-            params = request.query_params
-            page = selectors.product_page_for_member(
-                user=request.user,
-                slug=self.kwargs["slug"],
-                category=params.get("category"),
-                search=params.get("search"),
-                limit=size,
-                offset=(number - 1) * size,
-            )
-            if page is not None and (page.rows or number == 1):
-                return self.paginator.window_response(
-                    request, number=number, size=size, count=page.total, results=s.product_page_bodies(page)
-                )
-        return super().list(request, *args, **kwargs)
+    def select_page(self, *, limit, offset):
+        """Membership and tier, the page, its count and SKUs in one query (non-members: generic)."""
+        params = self.request.query_params
+        page = selectors.product_page_for_member(
+            user=self.request.user,
+            slug=self.kwargs["slug"],
+            category=params.get("category"),
+            search=params.get("search"),
+            limit=limit,
+            offset=offset,
+        )
+        return None if page is None else (page.total, s.product_page_bodies(page))
 
     def select(self):
         self.member = _member_context(self.request, self.kwargs["slug"])
@@ -172,20 +161,11 @@ class OrderListCreateApi(SelectorListApi):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    def list(self, request, *args, **kwargs):
-        """One query after the token's (the page, its count, lines, payments, shipments), two more
-        when an order of the page has after-sales; ``page=last``, a refused page size or number and
-        a page beyond the last go to the generic list."""
-        window = self.paginator.window(request)
-        if window is not None:
-            number, size = window
-            page = selectors.order_page_for_buyer(buyer=request.user, limit=size, offset=(number - 1) * size)
-            count, rows = page if page is not None else (0, [])
-            if page is not None and (rows or number == 1):
-                return self.paginator.window_response(
-                    request, number=number, size=size, count=count, results=s.order_page_bodies(rows)
-                )
-        return super().list(request, *args, **kwargs)
+    def select_page(self, *, limit, offset):
+        """The page, its count, lines, payments and shipments in one query; two more when an order
+        of the page has after-sales."""
+        page = selectors.order_page_for_buyer(buyer=self.request.user, limit=limit, offset=offset)
+        return None if page is None else (page[0], s.order_page_bodies(page[1]))
 
     def select(self):
         return selectors.order_list_for_buyer(buyer=self.request.user)

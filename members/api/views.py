@@ -168,25 +168,13 @@ class CommunityListApi(CachedPublicMixin, SelectorListApi):
     def get(self, request, *args, **kwargs):
         return self.cached(request, lambda: super(CommunityListApi, self).get(request, *args, **kwargs))
 
-    def list(self, request, *args, **kwargs):
-        """The page, its count, attributes and plans in one query on PostgreSQL; ``page=last``, a
-        refused page size or number and a page beyond the last go to the generic list."""
-        window = self.paginator.window(request)
-        if window is not None:
-            number, size = window
-            params = request.query_params
-            page = selectors.community_page_public(
-                search=params.get("search"),
-                attribute=params.get("attribute"),
-                limit=size,
-                offset=(number - 1) * size,
-            )
-            if page is not None and (page[1] or number == 1):
-                count, rows = page
-                return self.paginator.window_response(
-                    request, number=number, size=size, count=count, results=s.community_page_bodies(rows)
-                )
-        return super().list(request, *args, **kwargs)
+    def select_page(self, *, limit, offset):
+        """The page, its count, attributes and plans in one query (PostgreSQL)."""
+        params = self.request.query_params
+        page = selectors.community_page_public(
+            search=params.get("search"), attribute=params.get("attribute"), limit=limit, offset=offset
+        )
+        return None if page is None else (page[0], s.community_page_bodies(page[1]))
 
     def select(self):
         params = self.request.query_params
