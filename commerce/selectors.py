@@ -1,9 +1,12 @@
 """Reads on commerce data, each named for whom it is scoped to, prefetched for its caller."""
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.utils import timezone
 
 from commerce.models import AfterSale, MemberCoupon, Order, OrderLine, Payment, Product, Shipment, Sku
 from members.models import Community, Membership, User
@@ -417,9 +420,6 @@ def product_page_for_member(
     """A page of what ``product_list_for_member`` lists for ``user``'s active membership of ``slug``, in
     one query (membership and tier, products, count, SKUs); None when there is no such membership,
     or when the database is not PostgreSQL (the JSON functions): the caller lists as before."""
-    from django.db import connection
-    from django.utils import timezone
-
     if connection.vendor != "postgresql":
         return None
 
@@ -489,9 +489,6 @@ def order_page_for_buyer(*, buyer: User, limit: int, offset: int) -> tuple[int, 
     """A page of ``order_list_for_buyer`` in one query: (the whole list's count, the orders as
     ``_ORDER_PAGE_SQL`` builds them, the count first); the count is 0 when the page is empty.
     None when the database is not PostgreSQL (the JSON functions): the caller lists as before."""
-    import json
-
-    from django.db import connection
 
     if connection.vendor != "postgresql":
         return None
