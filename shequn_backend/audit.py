@@ -133,8 +133,25 @@ def audit_record(
     note: str = "",
 ) -> AuditEntry:
     """Record one state change. Call it inside the service's transaction, so both commit or neither."""
+    entry = audit_entry(
+        actor=actor, action=action, target=target, community_id=community_id, changes=changes, note=note
+    )
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_entry(
+    *,
+    actor: Actor | None,
+    action: str,
+    target: models.Model | tuple[str, Any],
+    community_id: int | None = None,
+    changes: dict[str, Any] | None = None,
+    note: str = "",
+) -> AuditEntry:
+    """The row ``audit_record`` writes, unsaved (for a caller that inserts it with others)."""
     target_type, target_id = _target(target)
-    return AuditEntry.objects.create(
+    return AuditEntry(
         **actor_fields(actor),
         action=action,
         target_type=target_type,

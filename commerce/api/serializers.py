@@ -25,6 +25,7 @@ from commerce.services.shipments import TRACKING_NO
 from shequn_backend.api.fields import (
     MONEY_OUTPUT_PATTERN,
     DateTimeField,
+    HotInputSerializer,
     MoneyInput,
     StrictBooleanField,
     StrictCharField,
@@ -229,12 +230,12 @@ class ProductInput(serializers.Serializer):
 # --- Orders -----------------------------------------------------------------------------------
 
 
-class OrderLineInput(serializers.Serializer):
+class OrderLineInput(HotInputSerializer):
     sku = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
-class OrderInput(serializers.Serializer):
+class OrderInput(HotInputSerializer):
     community = serializers.SlugField(max_length=50)
     lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=MAX_LINES)
     referral_code = serializers.CharField(max_length=16, required=False, allow_blank=True, allow_null=True)

@@ -11,6 +11,7 @@ stock until they are cancelled or their hold (``ORDER_HOLD_MINUTES``) expires.
 
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -38,7 +39,7 @@ from commerce.services.stock import (
     skus_lock,
     skus_read,
     stock_release,
-    stock_take_and_commit,
+    stock_take_in_one_message,
     stock_take_last,
 )
 from members.models import Address, Community, Membership, User
@@ -47,13 +48,14 @@ from shequn_backend.audit import (
     Actor,
     actor_fields,
     audit_diff,
-    audit_record,
+    audit_entry,
     audit_record_many,
     audit_snapshot,
     job_actor,
 )
 from shequn_backend.events import enqueue_on_commit
 from shequn_backend.models import AuditEntry
+from shequn_backend.sql import insert_sql, mark_inserted, pks_allocate
 
 ZERO = Decimal("0.00")
 MAX_LINES = 20
@@ -74,7 +76,13 @@ EXPIRY_ACTOR = job_actor("release_stock_holds")
 
 def order_audit(*, actor: Actor, action: str, order: Order, before: dict, note: str = "") -> None:
     """Record ``action`` on ``order`` with what changed since ``before`` (an ``audit_snapshot``)."""
-    audit_record(
+    entry = order_audit_entry(actor=actor, action=action, order=order, before=before, note=note)
+    entry.save(force_insert=True)
+
+
+def order_audit_entry(*, actor: Actor, action: str, order: Order, before: dict, note: str = "") -> AuditEntry:
+    """The row ``order_audit`` writes, unsaved."""
+    return audit_entry(
         actor=actor,
         action=action,
         target=order,
@@ -298,16 +306,17 @@ def _order_write(
     coupon_code: str | None,
     now: datetime,
     payment_provider: str | None = None,
-    commit_with_stock: bool = False,
+    one_message: bool = False,
 ) -> PlacedOrder:
     """Write the order of ``checked`` lines inside the caller's transaction; the stock is taken last.
 
     A coupon (the member's ``coupon_id``, or one claimed with ``coupon_code``)
     is checked, its discount allocated to the lines and the coupon reserved
     for the order. With ``payment_provider`` the payment's first attempt is
-    written too (``payment_attempt_open``), so that starting it needs no
-    transaction of its own. ``commit_with_stock``: the caller's transaction
-    ends here, committed with the stock (``stock_take_and_commit``).
+    written too (``payment_attempt_build``), so that starting it needs no
+    transaction of its own. ``one_message`` (PostgreSQL, no coupon, no
+    transaction open: the checkout): the rows and the stock go as one message,
+    its own transaction (``_order_insert_in_one_message``).
     """
     skus = checked.skus
     lines = []
@@ -334,7 +343,7 @@ def _order_write(
             grant=grant, kind=checked.kind, currency=checked.currency, lines=lines, now=now
         )
     total = sum((line.line_total for line in lines), ZERO) - discount
-    order = Order.objects.create(
+    order = Order(
         community=community,
         buyer=buyer,
         kind=checked.kind,
@@ -349,24 +358,73 @@ def _order_write(
         delivery=checked.delivery,
         address=checked.address,
     )
+    provider = payment_provider if total > 0 else None
+    if not one_message:
+        return _order_save(actor, order, lines, quantities, grant=grant, provider=provider, now=now)
+    if total > 0:
+        return _order_insert_in_one_message(actor, order, lines, quantities, provider=provider)
+    with transaction.atomic(durable=True):  # free: settling it writes more than one message
+        return _order_save(actor, order, lines, quantities, grant=grant, provider=provider, now=now)
+
+
+def _order_save(
+    actor: Actor,
+    order: Order,
+    lines: list[OrderLine],
+    quantities: dict[int, int],
+    *,
+    grant: MemberCoupon | None,
+    provider: str | None,
+    now: datetime,
+) -> PlacedOrder:
+    """``_order_write``'s rows one by one in the open transaction; the SKU row locks last until its commit."""
+    from commerce.services.payments import payment_attempt_build  # payments imports this module
+
+    order.save(force_insert=True)
     for line in lines:
         line.order = order
     OrderLine.objects.bulk_create(lines)
     order_audit(actor=actor, action="order.created", order=order, before={})
     if grant is not None:
         coupon_reserve(actor=actor, grant=grant, order=order)
-    payment = None
-    if payment_provider and total > 0:
-        from commerce.services.payments import payment_attempt_open  # payments imports this module
-
-        payment = payment_attempt_open(order=order, provider_name=payment_provider)
-    if total == 0:
-        stock_take_last(quantities=quantities)  # the SKU row locks last until the commit
+    payment = payment_attempt_build(order=order, provider_name=provider) if provider else None
+    if payment is not None:
+        payment.save(force_insert=True)
+    stock_take_last(quantities=quantities)
+    if order.total == 0:
         _settle_free_order(actor=actor, order=order, now=now)
-    elif commit_with_stock:
-        stock_take_and_commit(quantities=quantities)  # the row locks last only for the commit
-    else:
-        stock_take_last(quantities=quantities)
+    return PlacedOrder(order=order, lines=lines, payment=payment)
+
+
+def _in_one_message(*, coupon: bool) -> bool:
+    """Whether a new order goes as one message: on PostgreSQL, with no transaction open (not a
+    test's) and nothing else to write (a coupon's reservation is written row by row)."""
+    return not coupon and connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _order_insert_in_one_message(
+    actor: Actor, order: Order, lines: list[OrderLine], quantities: dict[int, int], *, provider: str | None
+) -> PlacedOrder:
+    """``_order_write``'s rows (the order, its lines, its audit row, its payment's first attempt) and
+    the stock, taken last, as one message that is its own transaction; their keys are taken first.
+
+    Two round trips where one per row took seven, and the SKU row locks last only for the commit.
+    """
+    from commerce.services.payments import payment_attempt_build  # payments imports this module
+
+    payment = payment_attempt_build(order=order, provider_name=provider) if provider else None
+    wanted = [(Order, 1), (OrderLine, len(lines)), (AuditEntry, 1), (Payment, 1 if payment else 0)]
+    (order.pk,), line_pks, (entry_pk,), payment_pks = pks_allocate(*wanted)
+    for line, pk in zip(lines, line_pks, strict=True):
+        line.pk, line.order = pk, order
+    entry = order_audit_entry(actor=actor, action="order.created", order=order, before={})
+    entry.pk = entry_pk
+    rows = [order, *lines, entry]
+    if payment is not None:
+        payment.pk, payment.order = payment_pks[0], order
+        rows.append(payment)
+    stock_take_in_one_message(quantities=quantities, writes=insert_sql(rows))
+    mark_inserted(rows)
     return PlacedOrder(order=order, lines=lines, payment=payment)
 
 
@@ -480,8 +538,9 @@ def order_create(
         delivery=delivery,
         now=now,
     )
+    one_message = _in_one_message(coupon=bool(coupon_id or coupon_code))
     try:
-        with transaction.atomic(durable=True):
+        with nullcontext() if one_message else transaction.atomic(durable=True):
             placed = _order_write(
                 actor=actor,
                 buyer=buyer,
@@ -497,7 +556,7 @@ def order_create(
                 coupon_code=coupon_code,
                 now=now,
                 payment_provider=payment_provider,
-                commit_with_stock=True,  # nothing follows in this transaction
+                one_message=one_message,
             )
     except IntegrityError:
         # A concurrent request with the same key won; its order is the answer.

@@ -253,18 +253,17 @@ def payment_start(*, order_id: int, provider_name: str | None = None) -> Payment
     return _send(provider=provider, payment=payment, order=order, payer=payer)
 
 
-def payment_attempt_open(*, order: Order, provider_name: str) -> Payment | None:
-    """Write a new order's first payment attempt (``creating``) in the order's own transaction.
-
-    ``payment_send_first`` then sends it with no transaction of its own before
-    the provider call. None when the provider never takes the amount: the
-    checkout's ``payment_start`` then refuses it (``AmountBelowMinimum``).
+def payment_attempt_build(*, order: Order, provider_name: str) -> Payment | None:
+    """A new order's first payment attempt (``creating``), unsaved: the order's writer inserts it
+    with the order, so that ``payment_send_first`` needs no transaction of its own before the
+    provider call. None when the provider never takes the amount: the checkout's
+    ``payment_start`` then refuses it (``AmountBelowMinimum``).
     """
     try:
         payment_amount_check(provider_name=provider_name, amount=order.total, currency=order.currency)
     except errors.AmountBelowMinimum:
         return None
-    return Payment.objects.create(
+    return Payment(
         order=order,
         provider=provider_name,
         amount=order.total,
@@ -274,7 +273,7 @@ def payment_attempt_open(*, order: Order, provider_name: str) -> Payment | None:
 
 
 def payment_send_first(*, order: Order, payment: Payment) -> Payment:
-    """Create at the provider the attempt ``payment_attempt_open`` wrote with ``order`` (just committed).
+    """Create at the provider the attempt written with ``order`` (``payment_attempt_build``, just committed).
 
     The same as ``payment_start`` without its first transaction: nobody else
     knew of the order yet. Raises what ``payment_start`` raises.

@@ -91,32 +91,31 @@ def stock_take_last(*, quantities: dict[int, int]) -> None:
             raise OutOfStock()
 
 
-_TAKE = "UPDATE commerce_sku SET stock = stock - %s WHERE id = %s; "
+_TAKE = "UPDATE commerce_sku SET stock = stock - %s WHERE id = %s"
 
 
-def stock_take_and_commit(*, quantities: dict[int, int]) -> None:
-    """``stock_take_last``, and the commit of the caller's transaction in the same message to PostgreSQL.
+def stock_take_in_one_message(*, quantities: dict[int, int], writes: tuple[str, list]) -> None:
+    """Send ``writes`` (an order's INSERTs, ``insert_sql``) and take the stock last, in one message.
 
-    For a transaction whose last write is the stock (checkout): each UPDATE takes
-    its units unconditionally, the database's ``stock >= 0`` constraint refuses a
-    short SKU, and COMMIT follows in the same round trip. The SKU's row lock then
-    lasts as long as the server's commit, never as long as the Python thread
-    takes to be scheduled again (under load, seconds of queueing for every buyer
-    of a hot SKU). OutOfStock when short: the transaction is aborted and the
-    caller's atomic block rolls it back. The caller's block must be the outermost
-    and end here; inside another transaction (and outside PostgreSQL) this is
-    ``stock_take_last``.
+    PostgreSQL runs the statements of one message as one transaction: all of them
+    commit, or none. Each UPDATE takes its units unconditionally and the
+    database's ``stock >= 0`` constraint refuses a short SKU, so the SKU's row
+    lock lasts as long as the server's commit, never as long as a Python thread
+    takes to be scheduled again (under load, seconds of queueing for every
+    buyer of a hot SKU). OutOfStock when short (nothing is written); an
+    IntegrityError of the writes is raised as is. Only on PostgreSQL, outside
+    any transaction.
     """
-    if connection.vendor != "postgresql" or len(connection.atomic_blocks) != 1:
-        stock_take_last(quantities=quantities)
-        return
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        raise RuntimeError("stock_take_in_one_message runs on PostgreSQL outside any transaction.")
+    sql, params = writes
     ids = sorted(quantities)
+    statements = [sql] if sql else []
+    statements += [_TAKE] * len(ids)
+    params = [*params, *(value for sku_id in ids for value in (quantities[sku_id], sku_id))]
     try:
         with connection.cursor() as cursor:
-            cursor.execute(
-                _TAKE * len(ids) + "COMMIT",
-                [value for sku_id in ids for value in (quantities[sku_id], sku_id)],
-            )
+            cursor.execute("; ".join(statements), params)
     except IntegrityError as exc:
         if "sku_stock_gte_0" in str(exc):
             raise OutOfStock() from exc

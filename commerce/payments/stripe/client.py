@@ -158,8 +158,8 @@ def minimum_amount(currency: str) -> Decimal:
     return Decimal(configured.get(currency.upper()) or MINIMUM_AMOUNTS.get(currency.upper(), "0.50"))
 
 
-def _payment(intent) -> base.ProviderPayment:
-    data = intent.to_dict()
+def _payment(data: Mapping) -> base.ProviderPayment:
+    """The interface's view of a PaymentIntent (its JSON)."""
     return base.ProviderPayment(
         ref=data["id"],
         status=_PAYMENT_STATUS.get(data.get("status"), "pending"),
@@ -197,9 +197,16 @@ class StripeProvider:
             "allowed_payment_method_types": list(settings.STRIPE_PAYMENT_METHOD_TYPES),
             "description": description[:1000],
         }
-        options = {"idempotency_key": idempotency_key}
-        intent = _call(stripe_client().v1.payment_intents.create, params=params, options=options)
-        return _payment(intent)
+        # The library's raw request (same transport, retries, headers and errors) answers with the
+        # JSON; the typed call would build a StripeObject of it, a third of the call's CPU.
+        created = _call(
+            stripe_client().raw_request,
+            "post",
+            "/v1/payment_intents",
+            idempotency_key=idempotency_key,
+            **params,
+        )
+        return _payment(created.data)
 
     def minimum_amount(self, currency: str) -> Decimal:
         return minimum_amount(currency)
@@ -236,7 +243,7 @@ class StripeProvider:
         )
 
     def fetch_payment(self, *, handle: base.PaymentHandle) -> base.ProviderPayment:
-        return _payment(_call(stripe_client().v1.payment_intents.retrieve, handle.ref))
+        return _payment(_call(stripe_client().v1.payment_intents.retrieve, handle.ref).to_dict())
 
     def fetch_refund(self, *, handle: base.PaymentHandle, refund: base.RefundHandle) -> base.ProviderRefund:
         if refund.ref:
