@@ -3,11 +3,14 @@
 Threaded workers (``gthread``): a request waiting on the payment provider (checkout, 100-300 ms
 and up to ``PAYMENT_PROVIDER_TIMEOUT_SECONDS``) idles one thread, not a whole process, so a
 2-core machine keeps serving while dozens of checkouts wait. CPU work still runs one thread
-at a time per process (the GIL): ``WEB_WORKERS`` processes use the cores (default: one per
-core), ``WEB_THREADS`` threads per process absorb the waiting (default 24).
+at a time per process (the GIL), and a process whose threads hand the GIL to each other leaves
+its core idle for the hand-over (the woken thread waits to be scheduled): ``WEB_WORKERS``
+processes (default: one more than the cores, so another process fills those gaps) and
+``WEB_THREADS`` threads per process to absorb the waiting (default 16; 3 x 16 took 83-102
+checkouts/s on 2 cores where 2 x 24 took 76-79, see docs/benchmarks.md).
 
 Database budget: with ``CONN_MAX_AGE`` every thread keeps its own PostgreSQL connection, so
-one host holds up to ``WEB_WORKERS x WEB_THREADS`` connections (48 by default). Keep the sum
+one host holds up to ``WEB_WORKERS x WEB_THREADS`` connections (48 on 2 cores). Keep the sum
 over web hosts, Celery workers and admin tools under PostgreSQL's ``max_connections`` (100 by
 default), or put PgBouncer (transaction pooling) in front. See README "Scaling".
 
@@ -18,8 +21,8 @@ default), or put PgBouncer (transaction pooling) in front. See README "Scaling".
 import os
 
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_WORKERS", str(os.cpu_count() or 1)))
-threads = int(os.environ.get("WEB_THREADS", "24"))
+workers = int(os.environ.get("WEB_WORKERS", str((os.cpu_count() or 1) + 1)))
+threads = int(os.environ.get("WEB_THREADS", "16"))
 timeout = int(os.environ.get("WEB_WORKER_TIMEOUT_SECONDS", "30"))
 keepalive = 5
 

@@ -28,6 +28,9 @@ pytestmark = pytest.mark.django_db
 # the audit row, the payment attempt, one stock UPDATE per SKU; after the provider, one UPDATE of
 # the attempt. The answer is built from what was written (no read back).
 PLACE_ORDER = {1: 11, 5: 15}
+# Outside a test's transaction (as served): the token, the membership, the SKUs, the new rows' keys,
+# then one message for every row and every SKU's stock (its own transaction), and the attempt's UPDATE.
+PLACE_ORDER_SERVED = 6
 PLACE_ORDER_WITH_KEY = 11  # whether the Idempotency-Key was used is read with the membership
 REPLAYED_ORDER = 10  # the key's order, its live payment (under the order's lock), the order read back
 REFUSED_RACER = 3  # the token, the membership, the SKUs: visibly sold out, no transaction
@@ -74,6 +77,19 @@ def test_placing_an_order(shop, stripe, size, django_assert_num_queries):
         response = shop["buyer"].post(ORDERS_URL, order_body(shop, size), format="json")
 
     assert response.status_code == 201, response.content
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("size", [1, 5])
+def test_placing_an_order_as_served_takes_the_same_six_queries_for_one_line_or_five(
+    shop, stripe, size, django_assert_num_queries
+):
+    with django_assert_num_queries(PLACE_ORDER_SERVED) as captured:
+        response = shop["buyer"].post(ORDERS_URL, order_body(shop, size), format="json")
+
+    assert response.status_code == 201, response.content
+    (message,) = [q["sql"] for q in captured.captured_queries if "INSERT" in q["sql"]]
+    assert message.count("UPDATE commerce_sku") == size and len(body(response)["lines"]) == size
 
 
 def test_placing_an_order_with_an_idempotency_key_and_replaying_it(shop, stripe, django_assert_num_queries):
