@@ -11,7 +11,9 @@ provider. Figures are ``time.thread_time`` of the request's thread, medians of
 same way in the same run); also the query count of each path, and the refused
 racer (409 ``out_of_stock`` on a SKU with no stock left). ``--queries`` lists
 the SQL of one checkout and one refusal; ``--profile N`` prints a cProfile of N
-checkouts. It only adds orders (the first SKU's stock is raised to 10,000,000).
+checkouts; ``--pg-cpu`` the PostgreSQL backend's CPU per statement of a checkout
+(``/proc/PID/schedstat`` of the backend, same machine). It only adds orders (the
+first SKU's stock is raised to 10,000,000).
 """
 
 import argparse
@@ -67,6 +69,35 @@ def world() -> dict:
     }
 
 
+def pg_cpu(connection, checkout, runs: int) -> None:
+    """The backend's CPU (ns, ``schedstat``) around each statement of ``runs`` checkouts, by kind."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        path = f"/proc/{cursor.fetchone()[0]}/schedstat"
+
+    def spent() -> int:
+        with open(path) as stat:
+            return int(stat.read().split()[0])
+
+    totals: dict[str, list[int]] = {}
+
+    def measured(execute, sql, params, many, context):
+        before = spent()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            kind = " ".join(sql.split()[:3])[:40] if not sql.startswith("INSERT") else "INSERT message"
+            totals.setdefault(kind, []).append(spent() - before)
+
+    with connection.execute_wrapper(measured):
+        for _ in range(runs):
+            checkout()
+    print(f"\nPostgreSQL backend CPU per checkout statement, mean of {runs}:")
+    for kind, values in sorted(totals.items(), key=lambda item: -sum(item[1])):
+        print(f"  {sum(values) / len(values) / 1e6:6.3f} ms  {kind}")
+    print(f"  {sum(map(sum, totals.values())) / runs / 1e6:6.3f} ms  in all")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=300)
@@ -74,6 +105,7 @@ def main():
     parser.add_argument("--profile", type=int, default=0, help="cProfile this many checkouts")
     parser.add_argument("--profile-path", default="checkout", choices=["checkout", "refused racer (409)"])
     parser.add_argument("--queries", action="store_true", help="list the SQL of one checkout and one refusal")
+    parser.add_argument("--pg-cpu", action="store_true", help="PostgreSQL's CPU per statement of a checkout")
     parser.add_argument("--key", action="store_true", help="send a new Idempotency-Key with each request")
     args = parser.parse_args()
 
@@ -140,6 +172,8 @@ def main():
             print(f"\n{name}: {len(queries[name])} queries")
             for number, query in enumerate(queries[name], 1):
                 print(f"{number:3d}. {query['sql'][:400]}")
+    if args.pg_cpu:
+        pg_cpu(connection, paths["checkout"], args.runs)
     if args.profile:
         profiler = cProfile.Profile(time.thread_time_ns, 1e-9)  # CPU of this thread, not waits
         profiler.enable()

@@ -62,23 +62,23 @@ def pks_allocate(*wanted: tuple[type[Model], int]) -> list[list[int]]:
 
 
 @cache
-def _insert_statement(model: type[Model], rows: int) -> tuple[str, tuple[Field, ...]]:
-    """``INSERT INTO table (every column) VALUES (%s, ...), ...`` for ``rows`` rows, and its fields."""
+def _insert_statement(model: type[Model]) -> tuple[str, str, tuple[Field, ...]]:
+    """``INSERT INTO table (every column) VALUES ``, one row's ``(%s, ...)`` and the fields."""
     quote = connection.ops.quote_name
     fields = tuple(field for field in model._meta.local_concrete_fields if not field.generated)
     if any(hasattr(field, "get_placeholder") for field in fields):  # binary columns: not here
         raise ValueError(f"{model.__name__} has a column with its own placeholder.")
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     columns = ", ".join(quote(field.column) for field in fields)
-    table = quote(model._meta.db_table)
-    sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row] * rows)  # noqa: S608 - model names
-    return sql, fields
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608 - model names
+    return head, "(" + ", ".join(["%s"] * len(fields)) + ")", fields
 
 
-def insert_sql(objs: list[Model]) -> tuple[str, list]:
+def insert_sql(objs: list[Model]) -> str:
     """The INSERTs of ``objs`` (primary keys set), one per model in order of first appearance, with
-    the values ``save`` would write (``pre_save``: ``auto_now``, then ``get_db_prep_save``); no
-    RETURNING. SQL built once per process (the ORM's compiler cost a millisecond per order).
+    the values ``save`` would write (``pre_save``: ``auto_now``, then ``get_db_prep_save``) bound
+    by the driver (``mogrify``, each row apart: its conversion of a row's SQL is cached, not that
+    of a long message); no RETURNING. SQL built once per process (the ORM's compiler cost a
+    millisecond per order).
 
     The caller sends them (``stock_take_in_one_message``), then ``mark_inserted`` the objects.
     """
@@ -86,17 +86,21 @@ def insert_sql(objs: list[Model]) -> tuple[str, list]:
     groups: dict[type[Model], list[Model]] = {}
     for obj in objs:
         groups.setdefault(type(obj), []).append(obj)
-    statements, params = [], []
-    for model, group in groups.items():
-        sql, fields = _insert_statement(model, len(group))
-        statements.append(sql)
-        for obj in group:
-            for field in fields:
-                value = field.pre_save(obj, True)
-                if hasattr(value, "resolve_expression"):  # a db_default left to the database
-                    raise ValueError(f"{model.__name__}.{field.name}: set a value to insert it here.")
-                params.append(field.get_db_prep_save(value, db))
-    return "; ".join(statements), params
+    statements = []
+    with db.cursor() as cursor:
+        for model, group in groups.items():
+            head, row, fields = _insert_statement(model)
+            rows = []
+            for obj in group:
+                values = []
+                for field in fields:
+                    value = field.pre_save(obj, True)
+                    if hasattr(value, "resolve_expression"):  # a db_default left to the database
+                        raise ValueError(f"{model.__name__}.{field.name}: set a value to insert it here.")
+                    values.append(field.get_db_prep_save(value, db))
+                rows.append(cursor.mogrify(row, values))
+            statements.append(head + ", ".join(rows))
+    return "; ".join(statements)
 
 
 def mark_inserted(objs: list[Model]) -> None:

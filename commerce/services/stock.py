@@ -94,7 +94,7 @@ def stock_take_last(*, quantities: dict[int, int]) -> None:
 _TAKE = "UPDATE commerce_sku SET stock = stock - %s WHERE id = %s"
 
 
-def stock_take_in_one_message(*, quantities: dict[int, int], writes: tuple[str, list]) -> None:
+def stock_take_in_one_message(*, quantities: dict[int, int], writes: str) -> None:
     """Send ``writes`` (an order's INSERTs, ``insert_sql``) and take the stock last, in one message.
 
     PostgreSQL runs the statements of one message as one transaction: all of them
@@ -108,14 +108,10 @@ def stock_take_in_one_message(*, quantities: dict[int, int], writes: tuple[str, 
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         raise RuntimeError("stock_take_in_one_message runs on PostgreSQL outside any transaction.")
-    sql, params = writes
-    ids = sorted(quantities)
-    statements = [sql] if sql else []
-    statements += [_TAKE] * len(ids)
-    params = [*params, *(value for sku_id in ids for value in (quantities[sku_id], sku_id))]
     try:
         with connection.cursor() as cursor:
-            cursor.execute("; ".join(statements), params)
+            takes = [cursor.mogrify(_TAKE, [quantities[sku_id], sku_id]) for sku_id in sorted(quantities)]
+            cursor.execute("; ".join([writes, *takes] if writes else takes))  # bound: no parameters
     except IntegrityError as exc:
         if "sku_stock_gte_0" in str(exc):
             raise OutOfStock() from exc
