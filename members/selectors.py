@@ -7,7 +7,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from members.models import Address, Community, EntryPlan, Membership, PointsEntry, Tier, User
-from shequn_backend.sql import joined_columns, joined_instances
+from shequn_backend.sql import joined_columns, joined_instances, prepared_cursor
 
 
 def user_get_with_profile(*, user_id: int) -> User:
@@ -71,7 +71,7 @@ def _active_by_slug_query() -> str:
 def _active_by_slug_sql(*, user_id: int, slug: str) -> Membership | None:
     """``membership_get_active_by_slug``'s row read with ``_active_by_slug_query``: the membership
     with its community and tier cached on it, as ``select_related`` leaves them."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_active_by_slug_query(), [user_id, slug, Membership.Status.ACTIVE, timezone.now()])
         row = cursor.fetchone()
     if row is None:

@@ -88,6 +88,14 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default: serialise writers instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+else:
+    # The few hot reads of fixed SQL (``shequn_backend.sql.prepared_cursor``) are prepared on each
+    # connection at first use, so PostgreSQL parses and plans them once. Django's own cursors never
+    # prepare. Set 0 behind a pooler that cannot keep prepared statements (PgBouncer before 1.21,
+    # or without max_prepared_statements).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+    )
 # A PostgreSQL streaming replica (optional): reports, exports and dashboards read from it
 # (shequn_backend/db.py); tests point it at the test database (TEST MIRROR).
 if env.str("DATABASE_REPLICA_URL", default=""):

@@ -62,6 +62,7 @@ from members.models import Membership
 from members.services.memberships import membership_activate_paid
 from members.services.points import points_award
 from shequn_backend.audit import Actor, audit_diff, audit_record, audit_snapshot
+from shequn_backend.sql import prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -323,7 +324,7 @@ def _record_if_untouched(*, payment: Payment, result: base.ProviderPayment, now)
     field = Payment._meta.get_field
     params = [field(name).get_db_prep_value(value, connection) for name, value in values.items()]
     params += [payment.pk, Payment.Status.CREATING, payment.idempotency_key]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_RECORD_IF_UNTOUCHED, params)
         return cursor.rowcount
 

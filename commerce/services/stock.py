@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from commerce.errors import ApplicationError, NotFound, OutOfStock
 from commerce.models import Order, OrderLine, Product, Sku
 from shequn_backend.audit import Actor, audit_record
-from shequn_backend.sql import joined_columns, joined_instances
+from shequn_backend.sql import joined_columns, joined_instances, prepared_cursor
 
 MAX_STOCK = 1_000_000
 
@@ -64,7 +64,7 @@ def skus_read(*, sku_ids) -> dict[int, Sku]:
     ids = sorted(set(sku_ids))
     if connection.vendor != "postgresql":
         return {sku.pk: sku for sku in Sku.objects.select_related("product").filter(pk__in=ids).order_by()}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_skus_read_query(), [ids])
         rows = cursor.fetchall()
     skus = {}

@@ -10,7 +10,7 @@ from knox.crypto import hash_token
 from knox.models import AuthToken
 from rest_framework import exceptions
 
-from shequn_backend.sql import joined_columns, joined_instances
+from shequn_backend.sql import joined_columns, joined_instances, prepared_cursor
 
 # What user_token hands out: 64 hex characters, no prefix.
 TOKEN_PATTERN = re.compile(rb"[0-9a-f]{64}")
@@ -50,7 +50,7 @@ class BearerTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if connection.vendor != "postgresql":  # SQLite (the embedded run mode) converts values: the ORM
             return self._authenticate_with_orm(token)
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_token_query(), [hash_token(token.decode()), timezone.now()])
             row = cursor.fetchone()
         if row is None:
