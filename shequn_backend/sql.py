@@ -20,6 +20,15 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 
 
+class _PreparedCursor(psycopg.Cursor):
+    """psycopg's server-binding cursor, with what it ran readable by Django's query log, which reads
+    ``_query``: psycopg sets it only for a statement it sends unprepared."""
+
+    def _send_query_prepared(self, name, pgq, *, binary=None) -> None:
+        self._query = pgq
+        super()._send_query_prepared(name, pgq, binary=binary)
+
+
 @contextmanager
 def prepared_cursor() -> Iterator:
     """A cursor for fixed SQL run on every request: its parameters bound by PostgreSQL and its
@@ -27,7 +36,7 @@ def prepared_cursor() -> Iterator:
     once, not per query). Logged and wrapped like Django's cursors (query counts see it).
     """
     connection.ensure_connection()
-    raw = psycopg.Cursor(connection.connection)
+    raw = _PreparedCursor(connection.connection)
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
     with wrap(raw) as cursor:
         yield cursor

@@ -25,6 +25,7 @@ def test_a_hot_read_is_prepared_once_and_every_run_is_still_a_counted_query():
     with CaptureQueriesContext(connection) as queries:
         first, again = skus_read(sku_ids=[sku.pk]), skus_read(sku_ids=[sku.pk, sku.pk + 1])
     assert len(queries) == 2 and first[sku.pk].stock == again[sku.pk].stock == 7
+    assert all("FROM commerce_sku s" in query["sql"] for query in queries.captured_queries)  # logged
     assert first[sku.pk].product.pk == sku.product_id
     assert prepared("s.id = ANY($1)") == 1  # bound by the server, parsed and planned once
 
