@@ -11,6 +11,7 @@ from django.utils import timezone
 from commerce.models import AfterSale, MemberCoupon, Order, OrderLine, Payment, Product, Shipment, Sku
 from members.models import Community, Membership, User
 from members.selectors import community_ids_managed_by
+from shequn_backend.sql import prepared_cursor
 
 
 def _with_fit(queryset: QuerySet[Product]) -> QuerySet[Product]:
@@ -428,7 +429,7 @@ def product_page_for_member(
         queryset = _filter_catalog(Product.objects.all(), category=category, search=search)
         sql, filter_params = queryset.query.get_compiler(connection=connection).compile(queryset.query.where)
         filters = f"AND {sql}"
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _PRODUCT_PAGE_SQL.format(filters=filters),
             [user.pk, slug, timezone.now(), *filter_params, limit, offset],
@@ -492,7 +493,7 @@ def order_page_for_buyer(*, buyer: User, limit: int, offset: int) -> tuple[int, 
 
     if connection.vendor != "postgresql":
         return None
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_ORDER_PAGE_SQL, [buyer.pk, limit, offset])
         text = cursor.fetchone()[0]
     rows = json.loads(text) if text else []

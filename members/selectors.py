@@ -137,7 +137,7 @@ def community_page_public(
         ids = community_list_public(search=search, attribute=attribute).order_by().values("id")
         sql, params = ids.query.sql_with_params()
         filters = f"AND c.id IN ({sql})"
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_COMMUNITY_PAGE_SQL.format(filters=filters), [*params, limit, offset])
         rows = cursor.fetchall()
     return (rows[0][0] if rows else 0), rows
