@@ -3,8 +3,9 @@
 An order's SKUs are read and checked first (a visibly sold-out SKU is refused
 there); then one short transaction writes the order with its frozen prices,
 its lines, its audit row and its payment's first attempt, and takes the stock
-last with a conditional UPDATE per SKU (by primary key), whose row lock lasts
-only to the commit. The provider is called afterwards, outside any
+last with an UPDATE per SKU (by primary key), whose row lock lasts only to the
+commit. At checkout on PostgreSQL that transaction is one message to the
+database (``_order_insert_in_one_message``). The provider is called afterwards, outside any
 transaction (see ``commerce.services.payments``). Unpaid orders hold their
 stock until they are cancelled or their hold (``ORDER_HOLD_MINUTES``) expires.
 """
@@ -358,42 +359,44 @@ def _order_write(
         delivery=checked.delivery,
         address=checked.address,
     )
-    provider = payment_provider if total > 0 else None
+    payment = None
+    if payment_provider and total > 0:
+        from commerce.services.payments import payment_attempt_build  # payments imports this module
+
+        payment = payment_attempt_build(order=order, provider_name=payment_provider)
+    placed = PlacedOrder(order=order, lines=lines, payment=payment)
     if not one_message:
-        return _order_save(actor, order, lines, quantities, grant=grant, provider=provider, now=now)
+        return _order_save(actor, placed, quantities, grant=grant, now=now)
     if total > 0:
-        return _order_insert_in_one_message(actor, order, lines, quantities, provider=provider)
+        return _order_insert_in_one_message(actor, placed, quantities)
     with transaction.atomic(durable=True):  # free: settling it writes more than one message
-        return _order_save(actor, order, lines, quantities, grant=grant, provider=provider, now=now)
+        return _order_save(actor, placed, quantities, grant=grant, now=now)
 
 
 def _order_save(
     actor: Actor,
-    order: Order,
-    lines: list[OrderLine],
+    placed: PlacedOrder,
     quantities: dict[int, int],
     *,
     grant: MemberCoupon | None,
-    provider: str | None,
     now: datetime,
 ) -> PlacedOrder:
     """``_order_write``'s rows one by one in the open transaction; the SKU row locks last until its commit."""
-    from commerce.services.payments import payment_attempt_build  # payments imports this module
-
+    order = placed.order
     order.save(force_insert=True)
-    for line in lines:
+    for line in placed.lines:
         line.order = order
-    OrderLine.objects.bulk_create(lines)
+    OrderLine.objects.bulk_create(placed.lines)
     order_audit(actor=actor, action="order.created", order=order, before={})
     if grant is not None:
         coupon_reserve(actor=actor, grant=grant, order=order)
-    payment = payment_attempt_build(order=order, provider_name=provider) if provider else None
-    if payment is not None:
-        payment.save(force_insert=True)
+    if placed.payment is not None:
+        placed.payment.order = order
+        placed.payment.save(force_insert=True)
     stock_take_last(quantities=quantities)
     if order.total == 0:
         _settle_free_order(actor=actor, order=order, now=now)
-    return PlacedOrder(order=order, lines=lines, payment=payment)
+    return placed
 
 
 def _in_one_message(*, coupon: bool) -> bool:
@@ -403,16 +406,14 @@ def _in_one_message(*, coupon: bool) -> bool:
 
 
 def _order_insert_in_one_message(
-    actor: Actor, order: Order, lines: list[OrderLine], quantities: dict[int, int], *, provider: str | None
+    actor: Actor, placed: PlacedOrder, quantities: dict[int, int]
 ) -> PlacedOrder:
     """``_order_write``'s rows (the order, its lines, its audit row, its payment's first attempt) and
     the stock, taken last, as one message that is its own transaction; their keys are taken first.
 
     Two round trips where one per row took seven, and the SKU row locks last only for the commit.
     """
-    from commerce.services.payments import payment_attempt_build  # payments imports this module
-
-    payment = payment_attempt_build(order=order, provider_name=provider) if provider else None
+    order, lines, payment = placed.order, placed.lines, placed.payment
     wanted = [(Order, 1), (OrderLine, len(lines)), (AuditEntry, 1), (Payment, 1 if payment else 0)]
     (order.pk,), line_pks, (entry_pk,), payment_pks = pks_allocate(*wanted)
     for line, pk in zip(lines, line_pks, strict=True):
@@ -425,7 +426,7 @@ def _order_insert_in_one_message(
         rows.append(payment)
     stock_take_in_one_message(quantities=quantities, writes=insert_sql(rows))
     mark_inserted(rows)
-    return PlacedOrder(order=order, lines=lines, payment=payment)
+    return placed
 
 
 def _delivery(
