@@ -9,6 +9,11 @@ processes (default: one more than the cores, so another process fills those gaps
 ``WEB_THREADS`` threads per process to absorb the waiting (default 16; 3 x 16 took 83-102
 checkouts/s on 2 cores where 2 x 24 took 76-79, see docs/benchmarks.md).
 
+Each worker accepts on its own ``SO_REUSEPORT`` socket (``reuse_port``, as gunicorn 27 does it; Linux
+spreads connections over them by address hash). On one shared socket the first worker to wake
+takes the connection: 200 buyers connecting at once went 120 / 52 / 28 to three workers, so most
+of them queued behind one core while the others idled.
+
 Database budget: with ``CONN_MAX_AGE`` every thread keeps its own PostgreSQL connection, so
 one host holds up to ``WEB_WORKERS x WEB_THREADS`` connections (48 on 2 cores). Keep the sum
 over web hosts, Celery workers and admin tools under PostgreSQL's ``max_connections`` (100 by
@@ -25,6 +30,7 @@ workers = int(os.environ.get("WEB_WORKERS", str((os.cpu_count() or 1) + 1)))
 threads = int(os.environ.get("WEB_THREADS", "16"))
 timeout = int(os.environ.get("WEB_WORKER_TIMEOUT_SECONDS", "30"))
 keepalive = 5
+reuse_port = True
 
 
 def post_worker_init(worker):

@@ -190,7 +190,7 @@ def wrk(url: str, *, seconds: float, connections: int, token: str | None = None,
     }
 
 
-async def _race(base: str, world: dict, floor: bool) -> list[tuple[int, float]]:
+async def _race(base: str, world: dict, floor: bool) -> tuple[list[tuple[int, float]], float]:
     host, port = base.removeprefix("http://").split(":")
     body = json.dumps(
         {"community": world["slug"], "lines": [{"sku": world["race_sku"], "quantity": 1}]}
@@ -215,13 +215,21 @@ async def _race(base: str, world: dict, floor: bool) -> list[tuple[int, float]]:
         return status, time.perf_counter() - started
 
     connections = [await asyncio.open_connection(host, int(port)) for _token in world["racers"]]
-    started = time.perf_counter()
+    busy, started = machine_busy_seconds(), time.perf_counter()
     for (_reader, writer), token in zip(connections, world["racers"], strict=True):
         writer.write(request(token))
     results = await asyncio.gather(*(answer(reader, started) for reader, _writer in connections))
+    busy = machine_busy_seconds() - busy
     for _reader, writer in connections:
         writer.close()
-    return results
+    return results, busy
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent out of idle since boot (``/proc/stat``, Linux)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def race(base: str, world: dict, *, floor: bool = False) -> dict:
@@ -229,11 +237,14 @@ def race(base: str, world: dict, *, floor: bool = False) -> dict:
 
     The client is asyncio on connections opened beforehand (kept alive, as a mini-program's are),
     so its own cost stays small; ``floor``: the same racers, connections and release, each asking
-    ``/healthz`` instead (what 200 requests at once cost without the order).
+    ``/healthz`` instead (what 200 requests at once cost without the order). ``busy``: the CPU
+    seconds the whole machine spent during the race (server, database, client); divided by the
+    cores it is a lower bound for the last answer.
     """
-    results = asyncio.run(_race(base, world, floor))
+    results, busy = asyncio.run(_race(base, world, floor))
     latencies = sorted(seconds for _status, seconds in results)
     return {
+        "busy": busy,
         "won": sum(status in (200, 201) for status, _ in results),
         "refused": sum(status == 409 for status, _ in results),
         "other": sum(status not in (200, 201, 409) for status, _ in results),
@@ -369,13 +380,16 @@ def main():
             f"| {health / row['rps']:.1f} |"
         )
     if race_result:
+        cores = os.cpu_count()
         print(
             f"\nrace: {len(world['racers'])} buyers for {world['race_stock']} units: "
             f"{race_result['won']} orders, {race_result['refused']} refused (409), "
             f"{race_result['other']} other {race_result['other_statuses']}; "
-            f"p50 {race_result['p50']:.0f} ms, p99 {race_result['p99']:.0f} ms; "
-            f"floor, the same racers asking /healthz at once: p50 {race_floor['p50']:.0f} ms, "
-            f"p99 {race_floor['p99']:.0f} ms ({race_floor['won']} answered 200)"
+            f"p50 {race_result['p50']:.0f} ms, p99 {race_result['p99']:.0f} ms, "
+            f"machine CPU {race_result['busy']:.2f} s ({race_result['busy'] / cores * 1000:.0f} ms "
+            f"on {cores} cores); floor, the same racers asking /healthz at once: "
+            f"p50 {race_floor['p50']:.0f} ms, p99 {race_floor['p99']:.0f} ms, "
+            f"machine CPU {race_floor['busy']:.2f} s ({race_floor['won']} answered 200)"
         )
     for label, row in contention.items():
         print(f"product list, production settings, {label}: {row['rps']:.0f} req/s, p99 {row['p99']:.1f} ms")

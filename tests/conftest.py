@@ -9,6 +9,31 @@ from tests.shipped_data import load_shipped_data
 
 pytest_plugins = ["tests.wechat.fixtures"]
 
+# Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``) each group runs on one worker,
+# one test after another: "shared-services" use the machine's Redis databases and broker (or start
+# processes on PRODUCTION_ENV's), which workers cannot share; "browser" shares one seeded demo site.
+SERIAL_GROUPS = {
+    "shared-services": {
+        "tests/commerce/test_jobs_worker.py",
+        "tests/hardening/test_throttle_shared.py",
+        "tests/shequn_backend/test_celery_worker.py",
+        "tests/shequn_backend/test_jobs_registry.py",
+        "tests/shequn_backend/test_dockerfile.py",
+        "tests/shequn_backend/test_embedded_default.py",
+        "tests/shequn_backend/test_prepared.py",
+        "tests/shequn_backend/test_settings.py",
+    },
+    "browser": {"tests/browser/"},
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.path.relative_to(config.rootpath).as_posix()
+        for group, paths in SERIAL_GROUPS.items():
+            if any(path == entry or (entry.endswith("/") and path.startswith(entry)) for entry in paths):
+                item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
@@ -17,10 +42,12 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _shipped_data_at_start(django_db_setup, django_db_blocker):
-    """A reused test database may start without the migrations' rows (categories, lexicon)."""
-    with django_db_blocker.unblock():
-        load_shipped_data()
+def _shipped_data_at_start(request, django_db_setup, django_db_blocker):
+    """A reused test database may start without the migrations' rows (categories, lexicon). A run of
+    tests that need no database has none set up: nothing to load."""
+    if any(item.get_closest_marker("django_db") for item in request.session.items):
+        with django_db_blocker.unblock():
+            load_shipped_data()
 
 
 @pytest.hookimpl(wrapper=True)
