@@ -30,7 +30,7 @@ test: $(BIN)/python
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-zenhei)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest --create-db -n auto --dist loadgroup
+	$(BIN)/python -m pytest --create-db -n auto
 
 lint: $(BIN)/python
 	$(BIN)/python -m ruff check .

@@ -9,11 +9,11 @@ from tests.shipped_data import load_shipped_data
 
 pytest_plugins = ["tests.wechat.fixtures"]
 
-# Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``) each group runs on one worker,
-# one test after another: "shared-services" use the machine's Redis databases and broker (or start
-# processes on PRODUCTION_ENV's), which workers cannot share; "browser" shares one seeded demo site.
+# Under pytest-xdist (``make test`` runs ``-n auto``) each group runs on one worker, one test after
+# another: "shared-services" use the machine's Redis databases and broker (or start processes on
+# PRODUCTION_ENV's), which workers cannot share; "browser" shares one seeded demo site and one crawl.
 SERIAL_GROUPS = {
-    "shared-services": {
+    "shared-services": (
         "tests/commerce/test_jobs_worker.py",
         "tests/hardening/test_throttle_shared.py",
         "tests/shequn_backend/test_celery_worker.py",
@@ -22,17 +22,30 @@ SERIAL_GROUPS = {
         "tests/shequn_backend/test_embedded_default.py",
         "tests/shequn_backend/test_prepared.py",
         "tests/shequn_backend/test_settings.py",
-    },
-    "browser": {"tests/browser/"},
+    ),
+    "browser": ("tests/browser/",),
 }
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        path = item.path.relative_to(config.rootpath).as_posix()
-        for group, paths in SERIAL_GROUPS.items():
-            if any(path == entry or (entry.endswith("/") and path.startswith(entry)) for entry in paths):
-                item.add_marker(pytest.mark.xdist_group(group))
+def serial_group(nodeid: str) -> str | None:
+    path = nodeid.split("::", 1)[0]
+    for group, prefixes in SERIAL_GROUPS.items():
+        if path.startswith(prefixes):
+            return group
+    return None
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Every test is its own unit of work but a serial group's tests, which go to one worker
+    together. (``--dist loadgroup`` would do this with marks, but it renames node ids in a way
+    pytest 9 no longer honours.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SerialGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return serial_group(nodeid) or nodeid
+
+    return SerialGroupScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
