@@ -11,7 +11,7 @@ pytest_plugins = ["tests.wechat.fixtures"]
 
 # Under pytest-xdist (``make test`` runs ``-n auto``) each group runs on one worker, one test after
 # another: "shared-services" use the machine's Redis databases and broker (or start processes on
-# PRODUCTION_ENV's), which workers cannot share; "browser" shares one seeded demo site and one crawl.
+# PRODUCTION_ENV's), which workers cannot share; "demo" shares one seeded demo site and one crawl.
 SERIAL_GROUPS = {
     "shared-services": (
         "tests/commerce/test_jobs_worker.py",
@@ -23,7 +23,7 @@ SERIAL_GROUPS = {
         "tests/shequn_backend/test_prepared.py",
         "tests/shequn_backend/test_settings.py",
     ),
-    "browser": ("tests/browser/",),
+    "demo": ("tests/browser/test_every_page.py", "tests/browser/test_demo_purchase.py"),
 }
 
 

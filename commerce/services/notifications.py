@@ -547,15 +547,24 @@ def _write_msgids(pairs: list[tuple[int, str]]) -> None:
         )
 
 
+def notification_quotas_prune(*, now: datetime) -> int:
+    """Delete the daily counts of days before yesterday (only today's is read; yesterday's may still
+    be in a sender that started before midnight); returns how many went."""
+    deleted, _ = NotificationQuota.objects.filter(day__lt=_quota_day(now) - timedelta(days=1)).delete()
+    return deleted
+
+
 def notification_send_due(*, now: datetime, batch_size: int | None = None) -> int:
     """Send every pending notification due by ``now`` through the transport; returns how many were sent.
 
-    Nothing goes out during quiet hours (the rows wait). Up to
+    Nothing goes out during quiet hours (the rows wait); old daily counts are
+    pruned at every run (``notification_quotas_prune``). Up to
     ``NOTIFICATION_CONCURRENCY`` messages are in flight at once. A claim
     takes ``batch_size`` rows, by default ``ROUNDS_PER_CLAIM`` rounds of the
     concurrency (at least 200): few claims, and a batch of timeouts still
     ends within its lease.
     """
+    notification_quotas_prune(now=now)
     if quiet_until(now) is not None:
         return 0
     transport = notification_transport()

@@ -119,9 +119,11 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: "demo_site" in getattr(item, "fixturenames", ()))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_site(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The URL of a live server over the seeded demo (``seed_demo``), shared by the session."""
+    """The URL of a live server over the seeded demo (``seed_demo``), shared by the tests that run
+    one after another on it (last in a serial run, one group under xdist); flushed when the next
+    test is outside this package, so no other test sees the demo's rows."""
     from django.core.management import call_command
     from django.test.utils import override_settings
     from pytest_django.live_server_helper import LiveServer
@@ -138,7 +140,7 @@ def demo_site(django_db_setup, django_db_blocker, tmp_path_factory):
             _flush_demo()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def staff_pages(browser, demo_site):
     """One logged-in page per demo login, made on first use and kept for the session."""
     from members.demo import DEMO_PASSWORD

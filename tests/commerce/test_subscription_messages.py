@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from commerce.models import Notification, SubscriptionConsent
+from commerce.models import Notification, NotificationQuota, SubscriptionConsent
 from commerce.selectors import notification_delivery_report
 from commerce.services.notifications import QUIET_ZONE, notification_queue, notification_send_due
 from commerce.services.orders import LineInput, order_create
@@ -474,6 +474,22 @@ def test_the_daily_cap_holds_the_rest_until_the_next_morning(shop, settings):
     assert held.user == user and held.available_at == at(8, days=1) and held.attempts == 0
     assert notification_send_due(now=at(8, days=1)) == 1
     assert [m["touser"] for m in shop["mp"].sent_messages].count(user.wechat_openid) == 3
+
+
+def test_each_run_prunes_the_daily_counts_of_days_before_yesterday(shop, settings):
+    settings.NOTIFICATION_DAILY_CAP = 2
+    user = shop["members"][0].user
+    queue(user)
+    consent(shop["mp"], user, "shipped")
+    assert notification_send_due(now=at(10)) == 1
+    today = at(10).astimezone(QUIET_ZONE).date()
+    for days in (1, 2, 30):
+        NotificationQuota.objects.create(user=user, day=today - timedelta(days=days), used=2)
+
+    notification_send_due(now=at(22))  # quiet hours: nothing is sent, the counts are still pruned
+
+    kept = NotificationQuota.objects.filter(user=user).order_by("-day").values_list("day", "used")
+    assert list(kept) == [(today, 1), (today - timedelta(days=1), 2)]
 
 
 # --- The access token -----------------------------------------------------------------------------
