@@ -10,6 +10,7 @@ later loads into the flushed tables copy them back in one round trip each.
 from importlib import import_module
 
 from django.apps import apps
+from django.core.management.color import no_style
 from django.db import connection, transaction
 
 SHIPPED_MODELS = (
@@ -54,8 +55,13 @@ def _copy_out(tables: list[str]) -> None:
 
 
 def _copy_in(tables: list[str]) -> None:
-    """Foreign keys are deferred to the commit, so the tables' order does not matter."""
+    """Foreign keys are deferred to the commit, so the tables' order does not matter. A flush that
+    restarted the sequences (``flush``'s default) would hand out the copied rows' keys again: each
+    sequence is moved past them."""
+    models = [apps.get_model(label) for label in SHIPPED_MODELS]
     with transaction.atomic(), connection.cursor() as cursor:
         for table in tables:
             with cursor.cursor.copy(f'COPY "{table}" FROM STDIN (FORMAT binary)') as copy:
                 copy.write(_copies[table])
+        for statement in connection.ops.sequence_reset_sql(no_style(), models):
+            cursor.execute(statement)
