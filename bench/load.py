@@ -190,7 +190,9 @@ def wrk(url: str, *, seconds: float, connections: int, token: str | None = None,
     }
 
 
-async def _race(base: str, world: dict, floor: bool) -> tuple[list[tuple[int, float]], float]:
+async def _race(
+    base: str, world: dict, floor: bool, server_pid: int
+) -> tuple[list[tuple[int, float]], float, float]:
     host, port = base.removeprefix("http://").split(":")
     body = json.dumps(
         {"community": world["slug"], "lines": [{"sku": world["race_sku"], "quantity": 1}]}
@@ -215,14 +217,14 @@ async def _race(base: str, world: dict, floor: bool) -> tuple[list[tuple[int, fl
         return status, time.perf_counter() - started
 
     connections = [await asyncio.open_connection(host, int(port)) for _token in world["racers"]]
-    busy, started = machine_busy_seconds(), time.perf_counter()
+    busy, server, started = machine_busy_seconds(), server_busy_seconds(server_pid), time.perf_counter()
     for (_reader, writer), token in zip(connections, world["racers"], strict=True):
         writer.write(request(token))
     results = await asyncio.gather(*(answer(reader, started) for reader, _writer in connections))
-    busy = machine_busy_seconds() - busy
+    busy, server = machine_busy_seconds() - busy, server_busy_seconds(server_pid) - server
     for _reader, writer in connections:
         writer.close()
-    return results, busy
+    return results, busy, server
 
 
 def machine_busy_seconds() -> float:
@@ -232,19 +234,41 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def race(base: str, world: dict, *, floor: bool = False) -> dict:
+def server_busy_seconds(server_pid: int) -> float:
+    """CPU seconds of the server's side: gunicorn (master and workers, every thread) and every
+    PostgreSQL process (``/proc/PID/task/*/schedstat``, nanoseconds on a CPU; Linux)."""
+    nanoseconds = 0
+    for process in Path("/proc").iterdir():
+        if not process.name.isdigit():
+            continue
+        try:
+            stat = (process / "stat").read_text()
+            name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+            parent = int(rest.split()[1])
+            if server_pid not in (int(process.name), parent) and name != "postgres":
+                continue
+            for task in (process / "task").iterdir():
+                nanoseconds += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+    return nanoseconds / 1e9
+
+
+def race(base: str, world: dict, server_pid: int, *, floor: bool = False) -> dict:
     """Every racer posts one order for one unit at the same instant; returns outcomes and latency.
 
     The client is asyncio on connections opened beforehand (kept alive, as a mini-program's are),
     so its own cost stays small; ``floor``: the same racers, connections and release, each asking
     ``/healthz`` instead (what 200 requests at once cost without the order). ``busy``: the CPU
-    seconds the whole machine spent during the race (server, database, client); divided by the
-    cores it is a lower bound for the last answer.
+    seconds the whole machine spent during the race (server, database, stub provider, client);
+    divided by the cores it is a lower bound for the last answer. ``server``: gunicorn's and
+    PostgreSQL's part of it.
     """
-    results, busy = asyncio.run(_race(base, world, floor))
+    results, busy, server = asyncio.run(_race(base, world, floor, server_pid))
     latencies = sorted(seconds for _status, seconds in results)
     return {
         "busy": busy,
+        "server": server,
         "won": sum(status in (200, 201) for status, _ in results),
         "refused": sum(status == 409 for status, _ in results),
         "other": sum(status not in (200, 201, 409) for status, _ in results),
@@ -338,9 +362,9 @@ def main():
                     f"POST /orders/ (provider {args.provider_latency * 1000:.0f} ms)", []
                 ).append(row)
         if "race" not in skip:
-            race_floor = race(base, world, floor=True)
+            race_floor = race(base, world, server.pid, floor=True)
             reset_race(world)
-            race_result = race(base, world)
+            race_result = race(base, world, server.pid)
     finally:
         stop_server(server)
     if "contention" not in skip:
@@ -386,10 +410,12 @@ def main():
             f"{race_result['won']} orders, {race_result['refused']} refused (409), "
             f"{race_result['other']} other {race_result['other_statuses']}; "
             f"p50 {race_result['p50']:.0f} ms, p99 {race_result['p99']:.0f} ms, "
-            f"machine CPU {race_result['busy']:.2f} s ({race_result['busy'] / cores * 1000:.0f} ms "
-            f"on {cores} cores); floor, the same racers asking /healthz at once: "
-            f"p50 {race_floor['p50']:.0f} ms, p99 {race_floor['p99']:.0f} ms, "
-            f"machine CPU {race_floor['busy']:.2f} s ({race_floor['won']} answered 200)"
+            f"CPU: machine {race_result['busy']:.2f} s ({race_result['busy'] / cores * 1000:.0f} ms "
+            f"on {cores} cores), gunicorn and PostgreSQL {race_result['server']:.2f} s; "
+            f"floor, the same racers asking /healthz at once: "
+            f"p50 {race_floor['p50']:.0f} ms, p99 {race_floor['p99']:.0f} ms, CPU: machine "
+            f"{race_floor['busy']:.2f} s, gunicorn and PostgreSQL {race_floor['server']:.2f} s "
+            f"({race_floor['won']} answered 200)"
         )
     for label, row in contention.items():
         print(f"product list, production settings, {label}: {row['rps']:.0f} req/s, p99 {row['p99']:.1f} ms")
