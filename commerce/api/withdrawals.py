@@ -2,7 +2,6 @@
 
 from decimal import Decimal
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -11,6 +10,7 @@ from rest_framework.views import APIView
 from commerce.api.serializers import MoneyField
 from commerce.api.views import idempotency_key
 from commerce.models import Withdrawal
+from commerce.payments.wechatpay.transfers import transfer_payer
 from commerce.selectors import withdrawal_list_for_user
 from commerce.services.withdrawals import withdrawal_get_own, withdrawal_request
 from shequn_backend.api.fields import MoneyInput, StrictCharField
@@ -55,10 +55,10 @@ class WithdrawalOutput(serializers.Serializer):
         return withdrawal.package_info if self._confirmable(withdrawal) else None
 
     def get_mch_id(self, withdrawal: Withdrawal) -> str | None:
-        return settings.WECHATPAY_MCHID if self._confirmable(withdrawal) else None
+        return transfer_payer()[0] if self._confirmable(withdrawal) else None
 
     def get_app_id(self, withdrawal: Withdrawal) -> str | None:
-        return settings.WECHAT_APP_ID if self._confirmable(withdrawal) else None
+        return transfer_payer()[1] if self._confirmable(withdrawal) else None
 
 
 class MyWithdrawalsApi(SelectorListApi):

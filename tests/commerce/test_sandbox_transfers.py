@@ -79,6 +79,7 @@ def test_request_then_finance_approves_then_the_member_confirms_and_it_is_paid(
     assert transfer.openid == kol.user.wechat_openid
     shown = client_for(kol.user).get(f"{URL}{withdrawal.pk}/").json()
     assert shown["status"] == "awaiting_confirmation" and shown["package_info"] == transfer.package_info
+    assert (shown["mch_id"], shown["app_id"]) == ("sandbox", "sandbox")  # WeChat Pay's are unset here
 
     with django_capture_on_commit_callbacks() as queued:
         response = confirm(kol.user, withdrawal.pk)

@@ -52,6 +52,14 @@ def transfer_provider() -> str:
     return "wechatpay"
 
 
+def transfer_payer() -> tuple[str, str]:
+    """The merchant and mini-program ids ``wx.requestMerchantTransfer`` names (``mchId``, ``appId``):
+    the sandbox's own in the demo, where WeChat Pay has none."""
+    if transfer_provider() == sandbox.NAME:
+        return sandbox.MCH_ID, sandbox.APP_ID
+    return settings.WECHATPAY_MCHID, settings.WECHAT_APP_ID
+
+
 def _state(data: Mapping) -> base.TransferState:
     amount = data.get("transfer_amount")
     return base.TransferState(
