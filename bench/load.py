@@ -217,11 +217,11 @@ async def _race(
         return status, time.perf_counter() - started
 
     connections = [await asyncio.open_connection(host, int(port)) for _token in world["racers"]]
-    busy, server, started = machine_busy_seconds(), server_busy_seconds(server_pid), time.perf_counter()
+    busy, server, started = machine_busy_seconds(), server_cpu(server_pid), time.perf_counter()
     for (_reader, writer), token in zip(connections, world["racers"], strict=True):
         writer.write(request(token))
     results = await asyncio.gather(*(answer(reader, started) for reader, _writer in connections))
-    busy, server = machine_busy_seconds() - busy, server_busy_seconds(server_pid) - server
+    busy, server = machine_busy_seconds() - busy, server_busy_seconds(server, server_cpu(server_pid))
     for _reader, writer in connections:
         writer.close()
     return results, busy, server
@@ -234,24 +234,31 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def server_busy_seconds(server_pid: int) -> float:
-    """CPU seconds of the server's side: gunicorn (master and workers, every thread) and every
-    PostgreSQL process (``/proc/PID/task/*/schedstat``, nanoseconds on a CPU; Linux)."""
-    nanoseconds = 0
+def server_cpu(server_pid: int) -> dict[int, int]:
+    """Nanoseconds on a CPU of each process of the server's side (``/proc/PID/task/*/schedstat``,
+    every thread; Linux): gunicorn's master and workers, and the PostgreSQL backends of TCP
+    clients (not autovacuum or the checkpointer, whose work is not the requests')."""
+    cpu = {}
     for process in Path("/proc").iterdir():
         if not process.name.isdigit():
             continue
         try:
             stat = (process / "stat").read_text()
-            name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
-            parent = int(rest.split()[1])
-            if server_pid not in (int(process.name), parent) and name != "postgres":
-                continue
-            for task in (process / "task").iterdir():
-                nanoseconds += int((task / "schedstat").read_text().split()[0])
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            command = (process / "cmdline").read_bytes().decode(errors="replace")
+            backend = command.startswith("postgres: ") and " 127.0.0.1(" in command
+            if server_pid in (int(process.name), parent) or backend:
+                threads = [(task / "schedstat").read_text() for task in (process / "task").iterdir()]
+                cpu[int(process.name)] = sum(int(thread.split()[0]) for thread in threads)
         except (OSError, ValueError):  # gone meanwhile
             continue
-    return nanoseconds / 1e9
+    return cpu
+
+
+def server_busy_seconds(before: dict[int, int], after: dict[int, int]) -> float:
+    """The server's CPU seconds between two ``server_cpu`` readings (a process gone by the second
+    reading is left out; a new one counts from zero)."""
+    return sum(spent - before.get(pid, 0) for pid, spent in after.items()) / 1e9
 
 
 def race(base: str, world: dict, server_pid: int, *, floor: bool = False) -> dict:
