@@ -25,11 +25,12 @@ _copies: dict[str, bytes] = {}
 
 def load_shipped_data() -> None:
     """Put the shipped rows back: from the kept copy into empty tables, else through the loaders."""
-    tables = [apps.get_model(label)._meta.db_table for label in SHIPPED_MODELS]
+    models = [apps.get_model(label) for label in SHIPPED_MODELS]
+    tables = [model._meta.db_table for model in models]
     if connection.vendor != "postgresql":
         _run_loaders()
     elif _copies and _tables_empty(tables):
-        _copy_in(tables)
+        _copy_in(tables, models)
     else:
         _run_loaders()
         _copy_out(tables)
@@ -54,11 +55,10 @@ def _copy_out(tables: list[str]) -> None:
                 _copies[table] = b"".join(bytes(block) for block in copy)
 
 
-def _copy_in(tables: list[str]) -> None:
+def _copy_in(tables: list[str], models: list) -> None:
     """Foreign keys are deferred to the commit, so the tables' order does not matter. A flush that
     restarted the sequences (``flush``'s default) would hand out the copied rows' keys again: each
     sequence is moved past them."""
-    models = [apps.get_model(label) for label in SHIPPED_MODELS]
     with transaction.atomic(), connection.cursor() as cursor:
         for table in tables:
             with cursor.cursor.copy(f'COPY "{table}" FROM STDIN (FORMAT binary)') as copy:
