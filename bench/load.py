@@ -20,6 +20,9 @@ same database: it only adds orders, with provider ids unique per run.
 * Race: ``--racers`` distinct buyers released at once on a SKU with
   ``--race-stock`` units (asyncio, connections opened beforehand); counts who
   got one, checks nobody oversold. Floor: the same release asking ``/healthz``.
+  ``--race-runs`` races one after another, each printed (when the orders and the
+  refusals were answered, the CPU of the machine, of gunicorn and of PostgreSQL)
+  and the median p99.
 * Contention: the member's product list while anonymous clients hammer the
   community list, with the production settings (anonymous throttle, cache).
 """
@@ -221,7 +224,10 @@ async def _race(
     for (_reader, writer), token in zip(connections, world["racers"], strict=True):
         writer.write(request(token))
     results = await asyncio.gather(*(answer(reader, started) for reader, _writer in connections))
-    busy, server = machine_busy_seconds() - busy, server_busy_seconds(server, server_cpu(server_pid))
+    busy, server = (
+        machine_busy_seconds() - busy,
+        server_busy_seconds(server, server_cpu(server_pid), server_pid),
+    )
     for _reader, writer in connections:
         writer.close()
     return results, busy, server
@@ -255,10 +261,19 @@ def server_cpu(server_pid: int) -> dict[int, int]:
     return cpu
 
 
-def server_busy_seconds(before: dict[int, int], after: dict[int, int]) -> float:
-    """The server's CPU seconds between two ``server_cpu`` readings (a process gone by the second
-    reading is left out; a new one counts from zero)."""
-    return sum(spent - before.get(pid, 0) for pid, spent in after.items()) / 1e9
+def server_busy_seconds(
+    before: dict[int, int], after: dict[int, int], server_pid: int
+) -> tuple[float, float]:
+    """gunicorn's and PostgreSQL's CPU seconds between two ``server_cpu`` readings (a process gone
+    by the second reading is left out; a new one counts from zero)."""
+    spent = {pid: (now - before.get(pid, 0)) / 1e9 for pid, now in after.items()}
+    gunicorn = sum(seconds for pid, seconds in spent.items() if pid in gunicorn_pids(server_pid))
+    return gunicorn, sum(spent.values()) - gunicorn
+
+
+def gunicorn_pids(server_pid: int) -> set[int]:
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return {server_pid, *map(int, children)}
 
 
 def race(base: str, world: dict, server_pid: int, *, floor: bool = False) -> dict:
@@ -273,9 +288,15 @@ def race(base: str, world: dict, server_pid: int, *, floor: bool = False) -> dic
     """
     results, busy, server = asyncio.run(_race(base, world, floor, server_pid))
     latencies = sorted(seconds for _status, seconds in results)
+    won = sorted(seconds for status, seconds in results if status in (200, 201))
+    refused = sorted(seconds for status, seconds in results if status == 409)
     return {
+        "gunicorn": server[0],
+        "postgres": server[1],
+        "won_ms": (won[0] * 1000, won[-1] * 1000) if won else None,
+        "refused_ms": (refused[0] * 1000, refused[-1] * 1000) if refused else None,
         "busy": busy,
-        "server": server,
+        "server": sum(server),
         "won": sum(status in (200, 201) for status, _ in results),
         "refused": sum(status == 409 for status, _ in results),
         "other": sum(status not in (200, 201, 409) for status, _ in results),
@@ -283,6 +304,10 @@ def race(base: str, world: dict, server_pid: int, *, floor: bool = False) -> dic
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
     }
+
+
+def span(bounds: tuple[float, float] | None) -> str:
+    return "-" if bounds is None else f"{bounds[0]:.0f} to {bounds[1]:.0f}"
 
 
 def reset_race(world: dict) -> None:
@@ -328,6 +353,7 @@ def main():
     parser.add_argument("--provider-latency", type=float, default=0.3)
     parser.add_argument("--racers", type=int, default=200)
     parser.add_argument("--race-stock", type=int, default=50)
+    parser.add_argument("--race-runs", type=int, default=3, help="races, one after another (reported each)")
     parser.add_argument("--skip", default="", help="comma-separated: reads,checkout,race,contention")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -341,7 +367,7 @@ def main():
     server, base = start_server(
         args, provider_base, PUBLIC_CACHE_SECONDS="0", ANON_BROWSE_THROTTLE_RATE="100000000/s"
     )
-    race_result, race_floor, contention = None, None, {}
+    races, race_floors, contention = [], [], {}
     try:
         for _run in range(args.runs):
             if "reads" not in skip:
@@ -368,10 +394,10 @@ def main():
                 results.setdefault(
                     f"POST /orders/ (provider {args.provider_latency * 1000:.0f} ms)", []
                 ).append(row)
-        if "race" not in skip:
-            race_floor = race(base, world, server.pid, floor=True)
+        for _run in range(0 if "race" in skip else args.race_runs):
+            race_floors.append(race(base, world, server.pid, floor=True))
             reset_race(world)
-            race_result = race(base, world, server.pid)
+            races.append(race(base, world, server.pid))
     finally:
         stop_server(server)
     if "contention" not in skip:
@@ -410,19 +436,25 @@ def main():
             f"| {name} | {row['rps']:.0f} | {row['p50']:.1f} | {row['p99']:.1f} | {row['errors']:.0f} "
             f"| {health / row['rps']:.1f} |"
         )
-    if race_result:
-        cores = os.cpu_count()
+    for number, (result, floor) in enumerate(zip(races, race_floors, strict=True), 1):
         print(
-            f"\nrace: {len(world['racers'])} buyers for {world['race_stock']} units: "
-            f"{race_result['won']} orders, {race_result['refused']} refused (409), "
-            f"{race_result['other']} other {race_result['other_statuses']}; "
-            f"p50 {race_result['p50']:.0f} ms, p99 {race_result['p99']:.0f} ms, "
-            f"CPU: machine {race_result['busy']:.2f} s ({race_result['busy'] / cores * 1000:.0f} ms "
-            f"on {cores} cores), gunicorn and PostgreSQL {race_result['server']:.2f} s; "
-            f"floor, the same racers asking /healthz at once: "
-            f"p50 {race_floor['p50']:.0f} ms, p99 {race_floor['p99']:.0f} ms, CPU: machine "
-            f"{race_floor['busy']:.2f} s, gunicorn and PostgreSQL {race_floor['server']:.2f} s "
-            f"({race_floor['won']} answered 200)"
+            f"\nrace {number}: {len(world['racers'])} buyers for {world['race_stock']} units: "
+            f"{result['won']} orders, {result['refused']} refused (409), "
+            f"{result['other']} other {result['other_statuses']}; "
+            f"p50 {result['p50']:.0f} ms, p99 {result['p99']:.0f} ms "
+            f"(orders answered from {span(result['won_ms'])} ms, refusals from "
+            f"{span(result['refused_ms'])} ms), CPU: machine {result['busy']:.2f} s "
+            f"({result['busy'] / os.cpu_count() * 1000:.0f} ms on {os.cpu_count()} cores), "
+            f"gunicorn {result['gunicorn']:.2f} s, PostgreSQL {result['postgres']:.2f} s; "
+            f"floor, the same racers asking /healthz at once: p50 {floor['p50']:.0f} ms, "
+            f"p99 {floor['p99']:.0f} ms, CPU: machine {floor['busy']:.2f} s, "
+            f"gunicorn {floor['gunicorn']:.2f} s, PostgreSQL {floor['postgres']:.2f} s "
+            f"({floor['won']} answered 200)"
+        )
+    if races:
+        print(
+            f"race, median of {len(races)}: p99 {statistics.median(r['p99'] for r in races):.0f} ms "
+            f"(floor {statistics.median(f['p99'] for f in race_floors):.0f} ms)"
         )
     for label, row in contention.items():
         print(f"product list, production settings, {label}: {row['rps']:.0f} req/s, p99 {row['p99']:.1f} ms")

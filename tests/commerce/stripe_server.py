@@ -21,6 +21,8 @@ signed exactly as Stripe signs them.
 
 Responses go out in one write on a ``TCP_NODELAY`` socket (HTTP/1.1,
 ``Content-Length``, keep-alive): no Nagle / delayed-ACK stall per request.
+It listens with a backlog of ``LISTEN_BACKLOG`` (the standard library's 5
+drops the connections of a burst, each then waiting a second to try again).
 """
 
 import hashlib
@@ -90,6 +92,7 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
 # allowed_payment_method_types since issue 14, so the commerce fixtures tolerate nothing; this stays
 # for test_stripe_server's check of the mechanism.
 STRIPE_TOLERATE = ("payment_method_types_no_longer_supported",)
+LISTEN_BACKLOG = 1024  # connections waiting to be accepted (a burst of checkouts opens dozens at once)
 
 
 class StripeError(Exception):
@@ -281,6 +284,10 @@ def _card_details(amount: int) -> dict:
     }
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+
+
 class FakeStripe:
     """The server's state and the test-side controls. Thread-safe."""
 
@@ -312,7 +319,7 @@ class FakeStripe:
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> str:
         handler = type("Handler", (_Handler,), {"stripe": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = _Server(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -440,6 +440,10 @@ class _Answer:
 # --------------------------------------------------------------------------- the server
 
 
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # the standard library's 5 drops a burst's connections (a second each)
+
 class WechatPayServer:
     """WeChat Pay API v3 on 127.0.0.1:<random port>, in a thread; see the module docstring."""
 
@@ -468,7 +472,7 @@ class WechatPayServer:
     # -- lifecycle
 
     def start(self) -> WechatPayServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _Server(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
         return self
