@@ -5,9 +5,11 @@ and up to ``PAYMENT_PROVIDER_TIMEOUT_SECONDS``) idles one thread, not a whole pr
 2-core machine keeps serving while dozens of checkouts wait. CPU work still runs one thread
 at a time per process (the GIL), and a process whose threads hand the GIL to each other leaves
 its core idle for the hand-over (the woken thread waits to be scheduled): ``WEB_WORKERS``
-processes (default: one more than the cores, so another process fills those gaps) and
-``WEB_THREADS`` threads per process to absorb the waiting (default 16; 3 x 16 took 83-102
-checkouts/s on 2 cores where 2 x 24 took 76-79, see docs/benchmarks.md).
+processes (default: two per core, so other processes fill those gaps) and ``WEB_THREADS``
+threads per process to absorb the waiting (default 16). On 2 cores, 200 buyers racing for 50
+units got their answers sooner from 4 x 16 than from 3 x 16 in each of three alternating
+pairs (median p99 563-676 ms against 649-855 ms), with checkout throughput no lower; 2 x 24
+took fewer checkouts than 3 x 16 (see docs/benchmarks.md).
 
 Each worker accepts on its own ``SO_REUSEPORT`` socket (``reuse_port``, as gunicorn 27 does it; Linux
 spreads connections over them by address hash). On one shared socket the first worker to wake
@@ -15,7 +17,7 @@ takes the connection: 200 buyers connecting at once went 120 / 52 / 28 to three 
 of them queued behind one core while the others idled.
 
 Database budget: with ``CONN_MAX_AGE`` every thread keeps its own PostgreSQL connection, so
-one host holds up to ``WEB_WORKERS x WEB_THREADS`` connections (48 on 2 cores). Keep the sum
+one host holds up to ``WEB_WORKERS x WEB_THREADS`` connections (64 on 2 cores). Keep the sum
 over web hosts, Celery workers and admin tools under PostgreSQL's ``max_connections`` (100 by
 default), or put PgBouncer (transaction pooling) in front. See README "Scaling".
 
@@ -26,7 +28,7 @@ default), or put PgBouncer (transaction pooling) in front. See README "Scaling".
 import os
 
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_WORKERS", str((os.cpu_count() or 1) + 1)))
+workers = int(os.environ.get("WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
 threads = int(os.environ.get("WEB_THREADS", "16"))
 timeout = int(os.environ.get("WEB_WORKER_TIMEOUT_SECONDS", "30"))
 keepalive = 5

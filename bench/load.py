@@ -348,7 +348,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16, help="wrk connections for reads")
     parser.add_argument("--checkout-connections", type=int, default=48)
-    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--provider-latency", type=float, default=0.3)
     parser.add_argument("--racers", type=int, default=200)
