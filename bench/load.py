@@ -22,7 +22,9 @@ same database: it only adds orders, with provider ids unique per run.
   got one, checks nobody oversold. Floor: the same release asking ``/healthz``.
   ``--race-runs`` races one after another, each printed (when the orders and the
   refusals were answered, the CPU of the machine, of gunicorn and of PostgreSQL)
-  and the median p99.
+  and the median p99. ``--race-pause`` leaves the server quiet before each race, as
+  before a flash sale: with ``CONN_MAX_AGE`` below it, every thread starts the race
+  on a new database connection.
 * Contention: the member's product list while anonymous clients hammer the
   community list, with the production settings (anonymous throttle, cache).
 """
@@ -353,6 +355,9 @@ def main():
     parser.add_argument("--provider-latency", type=float, default=0.3)
     parser.add_argument("--racers", type=int, default=200)
     parser.add_argument("--race-stock", type=int, default=50)
+    parser.add_argument(
+        "--race-pause", type=float, default=0, help="quiet seconds before each race (see CONN_MAX_AGE)"
+    )
     parser.add_argument("--race-runs", type=int, default=3, help="races, one after another (reported each)")
     parser.add_argument("--skip", default="", help="comma-separated: reads,checkout,race,contention")
     args = parser.parse_args()
@@ -397,6 +402,7 @@ def main():
         for _run in range(0 if "race" in skip else args.race_runs):
             race_floors.append(race(base, world, server.pid, floor=True))
             reset_race(world)
+            time.sleep(args.race_pause)
             races.append(race(base, world, server.pid))
     finally:
         stop_server(server)

@@ -83,7 +83,11 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A connection lives as long as its thread (checked before each request, CONN_HEALTH_CHECKS). One
+# closed after a quiet minute (the former 60 s) made a flash sale start on new PostgreSQL backends,
+# which read their catalogs and plan everything afresh: the 200-buyer race's p99 doubled
+# (docs/benchmarks.md). CONN_MAX_AGE=<seconds> recycles them; 0 behind PgBouncer.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=None)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default: serialise writers instead of failing with "database is locked".

@@ -34,3 +34,12 @@ def test_defaults_are_china_time_and_simplified_chinese(settings):
     assert settings.TIME_ZONE == "Asia/Shanghai"
     assert settings.LANGUAGE_CODE == "zh-hans"
     assert settings.USE_TZ
+
+
+def test_database_connections_persist_unless_a_maximum_age_is_set():
+    """A connection recycled after a quiet minute made a flash sale start on cold PostgreSQL backends."""
+    code = "from django.conf import settings; print(repr(settings.DATABASES['default']['CONN_MAX_AGE']))"
+    assert manage("shell", "--no-imports", "-c", code, env=clean_env(DEBUG="1")).stdout.split() == ["None"]
+    assert manage(
+        "shell", "--no-imports", "-c", code, env=clean_env(DEBUG="1", CONN_MAX_AGE="0")
+    ).stdout.split() == ["0"]

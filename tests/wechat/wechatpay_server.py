@@ -440,9 +440,9 @@ class _Answer:
 # --------------------------------------------------------------------------- the server
 
 
-
 class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # the standard library's 5 drops a burst's connections (a second each)
+
 
 class WechatPayServer:
     """WeChat Pay API v3 on 127.0.0.1:<random port>, in a thread; see the module docstring."""
