@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from commerce.models import AfterSale, MemberCoupon, Order, OrderLine, Payment, Product, Shipment, Sku
 from members.models import Community, Membership, User
-from members.selectors import community_ids_managed_by
+from members.selectors import active_membership_sql, community_ids_managed_by
 from shequn_backend.sql import prepared_cursor
 
 
@@ -366,17 +366,16 @@ def member_coupon_list_for_manager(*, user: User) -> QuerySet[MemberCoupon]:
 # --- Member list pages in one query each (issue 19) ---------------------------------------------
 
 # The caller's active membership of a community (by slug), its tier's level and discount.
-_MEMBERSHIP_CTE = """
+_MEMBERSHIP_CTE = f"""
     m AS (
         SELECT ms.community_id, ms.role IN ('owner', 'operator') AS manager,
                COALESCE(t.level, 0) AS level, t.discount_percent
         FROM members_membership ms
         JOIN members_community c ON c.id = ms.community_id
         LEFT JOIN members_tier t ON t.id = ms.tier_id
-        WHERE ms.user_id = %s AND c.slug = %s AND ms.status = 'active'
-          AND (ms.expires_at IS NULL OR ms.expires_at > %s)
+        WHERE ms.user_id = %s AND c.slug = %s AND {active_membership_sql("ms")}
         ORDER BY ms.id LIMIT 1
-    )"""
+    )"""  # noqa: S608 - the rule's SQL, no input
 
 # The page of products (visible to the membership, with the whole list's count) and their active SKUs
 # as [id, name, price, currency, stock] (prices as text: "99.00"), cheapest first. ``{filters}``: the

@@ -22,6 +22,15 @@ def active_membership_q(prefix: str = "") -> Q:
     )
 
 
+def active_membership_sql(alias: str, now: str = "%s") -> str:
+    """``active_membership_q`` as SQL, for the membership table named ``alias`` in raw queries;
+    ``now`` is the placeholder of the current time."""
+    return (
+        f"{alias}.status = '{Membership.Status.ACTIVE}'"
+        f" AND ({alias}.expires_at IS NULL OR {alias}.expires_at > {now})"
+    )
+
+
 def _the_one(queryset: QuerySet):
     """The row of a lookup by a unique key, or None, without ``first``'s ORDER BY (costly to compile)."""
     return next(iter(queryset.order_by()[:1]), None)
@@ -63,8 +72,7 @@ def _active_by_slug_query() -> str:
         f"SELECT {joined_columns(_JOINED)} FROM {Membership._meta.db_table} m"  # noqa: S608 - names from the models
         f" JOIN {Community._meta.db_table} c ON c.id = m.community_id"
         f" LEFT JOIN {Tier._meta.db_table} t ON t.id = m.tier_id"
-        " WHERE m.user_id = %s AND c.slug = %s AND m.status = %s"
-        " AND (m.expires_at IS NULL OR m.expires_at > %s) LIMIT 1"
+        f" WHERE m.user_id = %s AND c.slug = %s AND {active_membership_sql('m')} LIMIT 1"
     )
 
 
@@ -72,7 +80,7 @@ def _active_by_slug_sql(*, user_id: int, slug: str) -> Membership | None:
     """``membership_get_active_by_slug``'s row read with ``_active_by_slug_query``: the membership
     with its community and tier cached on it, as ``select_related`` leaves them."""
     with prepared_cursor() as cursor:
-        cursor.execute(_active_by_slug_query(), [user_id, slug, Membership.Status.ACTIVE, timezone.now()])
+        cursor.execute(_active_by_slug_query(), [user_id, slug, timezone.now()])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -60,3 +60,19 @@ def test_the_sql_lookup_gives_what_the_orm_gives():
     assert same(with_tier.user, "no-such-community") is None
     assert same(UserFactory(), community.slug) is None
     assert model_to_dict(same(with_tier.user, community.slug).community)["name"] == "跑团"
+
+
+def test_the_rule_in_sql_selects_what_its_q_selects():
+    """``active_membership_sql`` (the raw queries' form) and ``active_membership_q`` keep one rule."""
+    now = timezone.now()
+    community = CommunityFactory()
+    for status in Membership.Status.values:
+        for expires_at in (None, now - timedelta(seconds=1), now + timedelta(days=1)):
+            MembershipFactory(community=community, status=status, expires_at=expires_at)
+    with connection.cursor() as cursor:
+        rule = selectors.active_membership_sql("m")
+        cursor.execute(f"SELECT m.id FROM members_membership m WHERE {rule}", [now])  # noqa: S608
+        by_sql = {row[0] for row in cursor.fetchall()}
+    by_q = set(Membership.objects.filter(selectors.active_membership_q()).values_list("pk", flat=True))
+    assert by_sql == by_q
+    assert len(by_q) == 3  # the owner's, and the active ones without an expiry or not past it
