@@ -9,20 +9,37 @@ HARD_CEILING = Decimal("50")
 
 
 def lower_rates_above_the_ceiling(apps, schema_editor):
-    """Communities paying more than 50% for both levels together pay less at level 2 (then 1)."""
+    """Communities paying more than 50% for both levels together pay less at level 2 (then 1); each
+    change is in the audit trail, by the system, as the rates' service records one."""
     Community = apps.get_model("members", "Community")
+    AuditEntry = apps.get_model("shequn_backend", "AuditEntry")
     for community in Community.objects.filter(
         referral_level1_percent__gt=models.Value(HARD_CEILING) - models.F("referral_level2_percent")
     ):
+        before = {
+            "referral_level1_percent": community.referral_level1_percent,
+            "referral_level2_percent": community.referral_level2_percent,
+        }
         level2 = max(Decimal("0"), HARD_CEILING - community.referral_level1_percent)
         community.referral_level2_percent = level2
         community.referral_level1_percent = min(community.referral_level1_percent, HARD_CEILING)
         community.save(update_fields=["referral_level1_percent", "referral_level2_percent"])
+        AuditEntry.objects.create(
+            actor=None,
+            actor_label="system",
+            action="community.commission_rates_changed",
+            target_type="members.community",
+            target_id=str(community.pk),
+            community_id=community.pk,
+            changes={name: [str(value), str(getattr(community, name))] for name, value in before.items()},
+            note=f"ceiling {HARD_CEILING}% (migration members.0007)",
+        )
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("members", "0006_addresses"),
+        ("shequn_backend", "0001_audit_trail"),
     ]
 
     operations = [
