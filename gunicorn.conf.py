@@ -19,7 +19,8 @@ of them queued behind one core while the others idled.
 Database budget: with ``CONN_MAX_AGE`` every thread keeps its own PostgreSQL connection, so
 one host holds up to ``WEB_WORKERS x WEB_THREADS`` connections (64 on 2 cores). Keep the sum
 over web hosts, Celery workers and admin tools under PostgreSQL's ``max_connections`` (100 by
-default), or put PgBouncer (transaction pooling) in front. See README "Scaling".
+default), or put PgBouncer (transaction pooling) in front. See README "Scaling"; docker-compose.yml
+sets 4 x 16.
 
 ``WEB_WORKER_TIMEOUT_SECONDS`` is also what ``manage.py check`` (commerce.E001) compares
 ``PAYMENT_PROVIDER_TIMEOUT_SECONDS`` with, so the two cannot drift apart.
@@ -28,7 +29,9 @@ default), or put PgBouncer (transaction pooling) in front. See README "Scaling".
 import os
 
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
+# The cores this process may run on (a container's cpuset, not the host's count where it can tell).
+_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+workers = int(os.environ.get("WEB_WORKERS", str(2 * _cores)))
 threads = int(os.environ.get("WEB_THREADS", "16"))
 timeout = int(os.environ.get("WEB_WORKER_TIMEOUT_SECONDS", "30"))
 keepalive = 5

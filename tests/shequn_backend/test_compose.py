@@ -52,3 +52,15 @@ def test_app_services_get_production_settings_from_the_environment():
         assert env["DATABASE_URL"].startswith("postgres://")
     assert "manage.py" in command_of("migrate") and "migrate" in command_of("migrate")
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_the_database_connections_of_the_services_fit_postgresql_default_budget():
+    """Each web thread and Celery process keeps a connection; PostgreSQL takes 100 by default."""
+    web = SERVICES["web"]["environment"]
+
+    def default(value: str) -> int:  # "${NAME:-4}"
+        return int(value.rsplit(":-", 1)[1].rstrip("}"))
+
+    worker = command_of("worker")
+    concurrency = int(worker[worker.index("--concurrency") + 1])
+    assert default(web["WEB_WORKERS"]) * default(web["WEB_THREADS"]) + concurrency + 1 < 100
