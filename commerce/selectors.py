@@ -104,14 +104,19 @@ def orders_prefetch_fulfilment(orders: list[Order]) -> list[Order]:
     """
     for name, (flag, queryset) in _ORDER_RELATIONS.items():
         missing = [order for order in orders if name not in getattr(order, "_prefetched_objects_cache", {})]
-        prefetch_related_objects(
-            [order for order in missing if getattr(order, flag, True)], Prefetch(name, queryset=queryset())
-        )
+        having = [order for order in missing if getattr(order, flag, True)]
+        if having:
+            prefetch_related_objects(having, Prefetch(name, queryset=queryset()))
         for order in missing:
             if not getattr(order, flag, True):
-                empty = _known(queryset().none(), [])
-                order.__dict__.setdefault("_prefetched_objects_cache", {})[name] = empty
+                _cache(order, name, [])
     return orders
+
+
+def _cache(order: Order, name: str, rows: list) -> None:
+    """``order.<name>.all()`` holds ``rows`` and runs no query, as after a prefetch."""
+    model = order._meta.get_field(name).related_model
+    order.__dict__.setdefault("_prefetched_objects_cache", {})[name] = _known(model.objects.none(), rows)
 
 
 def _known(queryset: QuerySet, rows: list) -> QuerySet:
@@ -128,11 +133,11 @@ def order_as_placed(*, order: Order, lines: list[OrderLine], payment: Payment | 
     after-sale yet.
     """
     order.has_shipments = order.has_after_sales = False
-    order.__dict__.setdefault("_prefetched_objects_cache", {}).update(
-        lines=_known(OrderLine.objects.none(), sorted(lines, key=lambda line: line.pk)),
-        payments=_known(Payment.objects.none(), [payment] if payment is not None else []),
-    )
-    return orders_prefetch_fulfilment([order])[0]
+    _cache(order, "lines", sorted(lines, key=lambda line: line.pk))
+    _cache(order, "payments", [payment] if payment is not None else [])
+    _cache(order, "shipments", [])
+    _cache(order, "after_sales", [])
+    return order
 
 
 def idempotency_key_used(*, buyer: User, key: str) -> Exists:
