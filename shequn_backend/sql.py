@@ -35,10 +35,10 @@ def prepared_cursor() -> Iterator:
     statements prepared on the connection (``DATABASE_PREPARED_STATEMENTS``: parsed and planned
     once, not per query). Logged and wrapped like Django's cursors (query counts see it).
     """
-    connection.ensure_connection()
-    raw = _PreparedCursor(connection.connection)
-    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    with wrap(raw) as cursor:
+    db = connections[DEFAULT_DB_ALIAS]  # once: each ``connection.<name>`` is a thread-local lookup
+    db.ensure_connection()
+    wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor
+    with wrap(_PreparedCursor(db.connection)) as cursor:
         yield cursor
 
 
@@ -53,18 +53,16 @@ def joined_columns(joined: tuple[tuple[str, type[Model]], ...]) -> str:
 def joined_instances(row: tuple, joined: tuple[tuple[str, type[Model]], ...]) -> list[Model | None]:
     """One instance per ``(alias, model)`` from a row of ``joined_columns``; None for a model whose
     primary key is NULL (an outer join found nothing). Values go through the fields' converters."""
-    instances, start = [], 0
+    db, instances, start = connections[DEFAULT_DB_ALIAS], [], 0
     for _alias, model in joined:
         fields = model._meta.concrete_fields
         values = [
-            field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+            field.from_db_value(value, None, db) if hasattr(field, "from_db_value") else value
             for field, value in zip(fields, row[start : start + len(fields)], strict=True)
         ]
         start += len(fields)
         pk = values[fields.index(model._meta.pk)]
-        instances.append(
-            None if pk is None else model.from_db(connection.alias, [f.attname for f in fields], values)
-        )
+        instances.append(None if pk is None else model.from_db(db.alias, [f.attname for f in fields], values))
     return instances
 
 
