@@ -409,6 +409,8 @@ def main():
         server, base = start_server(args, provider_base)  # production settings: throttle + cache
         try:
             product_list = f"{base}/api/v1/communities/{world['slug']}/products/?page_size=20"
+            # Warm up first (threads, connections, caches), so that both runs below meet the same server.
+            wrk(product_list, seconds=2, connections=args.connections, token=world["token"])
             alone = wrk(
                 product_list, seconds=args.seconds, connections=args.connections, token=world["token"]
             )
