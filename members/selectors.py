@@ -110,7 +110,8 @@ def community_list_public(*, search: str | None = None, attribute: str | None = 
 
 
 # One page of the public list with the whole list's count, attributes and active plans as JSON (plan
-# prices as text: "99.00"). ``{filters}``: ``AND id IN (<the filtered list>)`` when searching.
+# prices as text: "99.00"). ``{filters}``: ``AND id IN (<the filtered list>)`` when searching, or the
+# detail's slug; ``{detail}``: the detail's description and rules after the list's columns.
 _COMMUNITY_PAGE_SQL = """
     WITH page AS (
         SELECT c.id, c.slug, c.name, c.mission, c.entry_type, c.member_count, c.created_at,
@@ -127,7 +128,7 @@ _COMMUNITY_PAGE_SQL = """
            (SELECT json_agg(json_build_array(p.id, p.name, p.price::text, p.currency, p.period_days,
                                              p.trial_days, p.refund_window_days) ORDER BY p.price, p.id)
             FROM members_entryplan p WHERE p.community_id = page.id AND p.is_active) AS plans,
-           page.member_count
+           page.member_count{detail}
     FROM page
     ORDER BY page.created_at DESC, page.id DESC"""
 
@@ -146,9 +147,28 @@ def community_page_public(
         sql, params = ids.query.sql_with_params()
         filters = f"AND c.id IN ({sql})"
     with prepared_cursor() as cursor:
-        cursor.execute(_COMMUNITY_PAGE_SQL.format(filters=filters), [*params, limit, offset])
+        cursor.execute(_COMMUNITY_PAGE_SQL.format(filters=filters, detail=""), [*params, limit, offset])
         rows = cursor.fetchall()
     return (rows[0][0] if rows else 0), rows
+
+
+_DETAIL_COLUMNS = """,
+           (SELECT d.description FROM members_community d WHERE d.id = page.id),
+           (SELECT d.rules FROM members_community d WHERE d.id = page.id)"""
+
+
+def community_row_public(*, slug: str) -> tuple | None:
+    """``community_get_public`` in one query: a row of ``community_page_public`` with the description
+    and rules after it; ``Community.DoesNotExist`` for no such slug. None outside PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return None
+    with prepared_cursor() as cursor:
+        sql = _COMMUNITY_PAGE_SQL.format(filters="AND c.slug = %s", detail=_DETAIL_COLUMNS)
+        cursor.execute(sql, [slug, 1, 0])
+        row = cursor.fetchone()
+    if row is None:
+        raise Community.DoesNotExist(slug)
+    return row
 
 
 def community_get_public(*, slug: str) -> Community:

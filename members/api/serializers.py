@@ -140,6 +140,12 @@ class CommunityOutput(serializers.Serializer):
         }
 
 
+def community_detail_body(row: tuple) -> dict:
+    """The ``CommunityDetailOutput`` body of ``community_row_public``'s row."""
+    *listed, description, rules = row
+    return {**community_page_bodies([listed])[0], "description": description, "rules": rules}
+
+
 def community_page_bodies(rows: list[tuple]) -> list[dict]:
     """``CommunityOutput`` bodies of ``community_page_public``'s rows (the same text, built from rows)."""
     return [

@@ -181,9 +181,13 @@ class CommunityListApi(CachedPublicMixin, SelectorListApi):
         return selectors.community_list_public(search=params.get("search"), attribute=params.get("attribute"))
 
 
-def _public_community(slug: str) -> Community:
+def _public_community_body(slug: str) -> dict:
+    """The community's public body: one query on PostgreSQL, the serializer elsewhere."""
     try:
-        return selectors.community_get_public(slug=slug)
+        row = selectors.community_row_public(slug=slug)
+        if row is not None:
+            return s.community_detail_body(row)
+        return s.CommunityDetailOutput(selectors.community_get_public(slug=slug)).data
     except Community.DoesNotExist:
         raise NotFound() from None
 
@@ -193,7 +197,7 @@ class CommunityDetailApi(CachedPublicMixin, APIView):
 
     @extend_schema(responses={200: s.CommunityDetailOutput, **error_responses(404)})
     def get(self, request, slug):
-        return self.cached(request, lambda: Response(s.CommunityDetailOutput(_public_community(slug)).data))
+        return self.cached(request, lambda: Response(_public_community_body(slug)))
 
 
 # --- The caller's own memberships, points and referrals ------------------------------------

@@ -113,3 +113,25 @@ def test_one_query_per_page_however_many_members(communities):
 def test_the_page_selector_steps_aside_outside_postgresql(monkeypatch):
     monkeypatch.setattr(connection, "vendor", "sqlite")
     assert selectors.community_page_public(search=None, attribute=None, limit=20, offset=0) is None
+
+
+def test_the_detail_is_one_query_and_what_the_serializer_gives(communities, monkeypatch):
+    communities[3].description, communities[3].rules = '跑步爱好者的家 "引号" <b>', "不发广告\n每周一跑"
+    communities[3].save(update_fields=["description", "rules"])
+    client = APIClient()
+    for community in [*communities, None]:
+        url = f"{URL}{community.slug if community else 'no-such-community'}/"
+        with CaptureQueriesContext(connection) as queries:
+            fast = client.get(url)
+        assert len(queries) == 1, url  # read now: the next request clears the log
+        with monkeypatch.context() as patch:
+            patch.setattr(selectors, "community_row_public", lambda slug: None)  # the serializer's path
+            generic = client.get(url)
+        assert (fast.status_code, fast.content) == (generic.status_code, generic.content), url
+    assert fast.status_code == 404
+    body = client.get(f"{URL}{communities[3].slug}/").json()
+    assert (body["description"], body["rules"]) == ('跑步爱好者的家 "引号" <b>', "不发广告\n每周一跑")
+    assert [plan["name"] for plan in client.get(f"{URL}{communities[0].slug}/").json()["entry"]["plans"]] == [
+        "月度",
+        "年度",
+    ]
