@@ -34,6 +34,7 @@ import asyncio
 import json
 import os
 import re
+import runpy
 import socket
 import statistics
 import subprocess
@@ -269,7 +270,8 @@ def server_busy_seconds(
     """gunicorn's and PostgreSQL's CPU seconds between two ``server_cpu`` readings (a process gone
     by the second reading is left out; a new one counts from zero)."""
     spent = {pid: (now - before.get(pid, 0)) / 1e9 for pid, now in after.items()}
-    gunicorn = sum(seconds for pid, seconds in spent.items() if pid in gunicorn_pids(server_pid))
+    ours = gunicorn_pids(server_pid)
+    gunicorn = sum(seconds for pid, seconds in spent.items() if pid in ours)
     return gunicorn, sum(spent.values()) - gunicorn
 
 
@@ -349,8 +351,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16, help="wrk connections for reads")
     parser.add_argument("--checkout-connections", type=int, default=48)
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
-    parser.add_argument("--threads", type=int, default=16)
+    deployed = runpy.run_path(str(ROOT / "gunicorn.conf.py"))  # its workers and threads by default
+    parser.add_argument("--workers", type=int, default=deployed["workers"])
+    parser.add_argument("--threads", type=int, default=deployed["threads"])
     parser.add_argument("--provider-latency", type=float, default=0.3)
     parser.add_argument("--racers", type=int, default=200)
     parser.add_argument("--race-stock", type=int, default=50)
