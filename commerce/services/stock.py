@@ -49,23 +49,29 @@ _SKU_AND_PRODUCT = (("s", Sku), ("p", Product))
 
 
 @cache
-def _skus_read_query() -> str:
+def _skus_read_query(count: int) -> str:
+    """The read of ``count`` SKUs by id, ``IN`` one parameter each: PostgreSQL keeps the generic
+    plan of such a prepared statement, where it replanned ``= ANY(array)`` on every call."""
+    ids = ", ".join(["%s"] * count)
     return (
         f"SELECT {joined_columns(_SKU_AND_PRODUCT)} FROM {Sku._meta.db_table} s"  # noqa: S608 - names from the models
-        f" JOIN {Product._meta.db_table} p ON p.id = s.product_id WHERE s.id = ANY(%s)"
+        f" JOIN {Product._meta.db_table} p ON p.id = s.product_id WHERE s.id IN ({ids})"
     )
 
 
 def skus_read(*, sku_ids) -> dict[int, Sku]:
     """The SKU rows with their products, unlocked (checkout takes its stock last: ``stock_take_last``).
 
-    On PostgreSQL the SQL is built once per process (every checkout and refused racer reads it).
+    On PostgreSQL the SQL is built once per process and number of SKUs (every checkout and
+    refused racer reads it).
     """
     ids = sorted(set(sku_ids))
+    if not ids:
+        return {}
     if connection.vendor != "postgresql":
         return {sku.pk: sku for sku in Sku.objects.select_related("product").filter(pk__in=ids).order_by()}
     with prepared_cursor() as cursor:
-        cursor.execute(_skus_read_query(), [ids])
+        cursor.execute(_skus_read_query(len(ids)), ids)
         rows = cursor.fetchall()
     skus = {}
     for row in rows:

@@ -11,11 +11,13 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from commerce.models import Sku
+from commerce.models import Order, OrderLine, Payment, Sku
 from members.models import Community
+from shequn_backend.sql import pks_allocate
 from tests.commerce.factories import ProductFactory, SkuFactory
 from tests.commerce.flows import ORDERS_URL, WEBHOOK_URL, body, deliver, intent_of
 from tests.commerce.stripe_server import sign
@@ -149,3 +151,37 @@ def test_a_paid_join(stripe, django_assert_num_queries):
         )
 
     assert response.status_code == 201 and body(response)["payment"]["amount"] == "199.00"
+
+
+def test_every_hot_read_is_planned_once_on_its_connection(shop, stripe, settings):
+    """PostgreSQL replans a prepared statement each call while its generic plan looks dearer than
+    the custom ones (an array parameter's did, so did a bound ``generate_series`` count): after
+    the first five calls, every hot read of the served paths must run its generic plan."""
+    settings.PUBLIC_CACHE_SECONDS = 0
+    slug, skus = shop["community"].slug, shop["skus"]
+    product = skus[0].product
+    Sku.objects.bulk_create(Sku(product=product, name=f"{n}", price=1, stock=1) for n in range(1000))
+    with connection.cursor() as cursor:  # a catalog of realistic size, as the planner sees it
+        cursor.execute("ANALYZE commerce_sku")
+    Sku.objects.filter(pk=skus[4].pk).update(stock=0)
+    anonymous = APIClient()
+    for _ in range(7):
+        placed(shop, 2)
+        refused = {"community": slug, "lines": [{"sku": skus[4].pk, "quantity": 1}]}
+        assert shop["buyer"].post(ORDERS_URL, refused, format="json").status_code == 409
+        assert shop["buyer"].get(f"/api/v1/communities/{slug}/products/").status_code == 200
+        assert shop["buyer"].get(ORDERS_URL).status_code == 200
+        assert anonymous.get("/api/v1/communities/").status_code == 200
+        assert anonymous.get(f"/api/v1/communities/{slug}/").status_code == 200
+        pks_allocate((Order, 1), (OrderLine, 2), (Payment, 0))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE generic_plans + custom_plans >= 7"
+        )
+        statements = cursor.fetchall()
+    hot = ["knox_authtoken", "FROM commerce_sku s", "nextval(", "c.member_count", "o.payment_status"]
+    assert all(any(text in sql for sql, *_plans in statements) for text in hot), statements
+    replanned = [(sql[:80], custom) for sql, generic, custom in statements if generic == 0 or custom > 5]
+    assert replanned == []
