@@ -53,12 +53,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "shequn_backend.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, logins and messages serve the admin; API requests skip them (bearer tokens).
+    "shequn_backend.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "shequn_backend.middleware.AuthenticationMiddleware",
+    "shequn_backend.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -3,9 +3,8 @@
 from functools import partial
 
 from shequn_backend.events import on_commit_robust
+from shequn_backend.middleware import API_PREFIX
 from trust.activity import activity_record_member, activity_seen_today
-
-API_PREFIX = "/api/"
 
 
 class ActivityMiddleware:
