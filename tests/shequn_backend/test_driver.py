@@ -39,7 +39,7 @@ def first_uses_failed() -> int:
 
 def test_connections_adapting_their_first_uuid_at_once_all_succeed():
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible: without the fix, 5-30% of these runs fail
+    sys.setswitchinterval(1e-6)  # switch as often as possible: without the fix 5-30% of runs fail
     try:
         failed = sum(first_uses_failed() for _ in range(400))
     finally:
