@@ -33,7 +33,7 @@ from commerce.services.checkout import order_checkout
 from commerce.services.commissions import commission_settle_due
 from commerce.services.coupons import coupon_create
 from commerce.services.entry import entry_order_create
-from commerce.services.orders import LineInput, order_reserve_and_write
+from commerce.services.orders import LineInput, order_create
 from commerce.services.payments import payment_settle_offline
 from commerce.services.refunds import refund_request
 from commerce.services.shipments import order_confirm_receipt, shipment_create
@@ -246,23 +246,23 @@ def _demo_order(
     paid_days_ago: int,
     address: Address | None = None,
 ) -> Order:
-    """An order paid offline ``paid_days_ago`` (shipped goods: picked up, or by express to ``address``)."""
-    order = Order.objects.filter(buyer=membership.user, idempotency_key=key).first()
-    if order is None:
-        order = order_reserve_and_write(
-            actor=DEMO_ACTOR,
-            buyer=membership.user,
-            community=membership.community,
-            membership=membership,
-            quantities={sku.pk: quantity},
-            idempotency_key=key,
-            address=address,
-        )
+    """An order placed as checkout places it and paid offline ``paid_days_ago`` (shipped goods: picked
+    up, or by express to ``address``); the same ``key`` again finds the same order."""
+    order = order_create(
+        actor=DEMO_ACTOR,
+        buyer=membership.user,
+        community=membership.community,
+        membership=membership,
+        lines=[LineInput(sku_id=sku.pk, quantity=quantity)],
+        idempotency_key=key,
+        address_id=address.pk if address is not None else None,
+    ).order
     if order.status == Order.Status.PENDING_PAYMENT:
-        order = _locked(order.pk)
-        paid_at = timezone.now() - timedelta(days=paid_days_ago)
-        payment_settle_offline(actor=DEMO_ACTOR, order=order, reference=f"demo-{order.pk}", now=paid_at)
-        Order.objects.filter(pk=order.pk).update(created_at=paid_at - timedelta(minutes=5))
+        with transaction.atomic():
+            order = _locked(order.pk)
+            paid_at = timezone.now() - timedelta(days=paid_days_ago)
+            payment_settle_offline(actor=DEMO_ACTOR, order=order, reference=f"demo-{order.pk}", now=paid_at)
+            Order.objects.filter(pk=order.pk).update(created_at=paid_at - timedelta(minutes=5))
     return order
 
 
@@ -291,6 +291,7 @@ def _own_transactions(step):
     return step
 
 
+@_own_transactions
 def seed_orders(ctx) -> None:
     orders = {}
     for slug, rows in DEMO_ORDERS.items():
@@ -334,10 +335,7 @@ def seed_sandbox_purchase(ctx) -> None:
     if membership is None or sku is None:
         return
     if not provider_configured(sandbox.NAME):
-        with transaction.atomic():
-            _demo_order(
-                membership=membership, sku=sku, quantity=quantity, key="demo:sandbox:1", paid_days_ago=3
-            )
+        _demo_order(membership=membership, sku=sku, quantity=quantity, key="demo:sandbox:1", paid_days_ago=3)
         return
     result = order_checkout(
         actor=membership.user,
@@ -379,6 +377,7 @@ def seed_refunds(ctx) -> None:
         )
 
 
+@_own_transactions
 def seed_express(ctx) -> None:
     """Express orders: shipped by the owner, one received and under a refund-only after-sale request."""
     now = timezone.now()

@@ -242,55 +242,6 @@ class PlacedOrder:
     payment: Payment | None
 
 
-def order_reserve_and_write(
-    *,
-    actor: Actor,
-    buyer: User,
-    community: Community,
-    membership: Membership,
-    quantities: dict[int, int],
-    positions: dict[int, int] | None = None,
-    referrer: Membership | None = None,
-    idempotency_key: str = "",
-    fingerprint: str = "",
-    address: Address | None = None,
-    delivery: str | None = None,
-    coupon_id: int | None = None,
-    coupon_code: str | None = None,
-) -> Order:
-    """Check the SKUs, write the order, take the stock last (its row locks then last until the commit).
-
-    ``order_create`` is the entry point (it validates and makes this durable);
-    demo data calls this inside its own transaction.
-    """
-    now = timezone.now()
-    positions = positions or {sku_id: index for index, sku_id in enumerate(quantities)}
-    checked = order_lines_check(
-        community=community,
-        membership=membership,
-        quantities=quantities,
-        positions=positions,
-        address=address,
-        delivery=delivery,
-        now=now,
-    )
-    return _order_write(
-        actor=actor,
-        buyer=buyer,
-        community=community,
-        membership=membership,
-        quantities=quantities,
-        positions=positions,
-        checked=checked,
-        referrer=referrer,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        coupon_id=coupon_id,
-        coupon_code=coupon_code,
-        now=now,
-    ).order
-
-
 def _order_write(
     *,
     actor: Actor,
