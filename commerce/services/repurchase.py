@@ -114,7 +114,10 @@ def _flush(candidates: list[tuple], *, now: datetime) -> int:
 # repeated time, two lines of one order, is a zero gap and left out: the distinct times), their median
 # (``percentile_cont``, as ``statistics.median``), the due time (the declared cycle, else the median
 # rounded half-to-even to whole days, at least one: ``round(float8)`` as Python's ``round``); kept when its
-# business day is in the window and the buyer is still an active member.
+# business day is in the window and the buyer is still an active member. ``due`` is MATERIALIZED: the
+# window's few thousand due pairs are then joined to their memberships, where the inlined query joined
+# all 660k pairs to memberships first (estimated at 500) and looked each one's product up by index:
+# 4.7 s against 7.8 s on a year of 1M lines.
 _DUE_SQL = f"""
 WITH gaps AS (
     SELECT o.buyer_id, o.community_id, l.product_id, o.paid_at,
@@ -127,7 +130,7 @@ WITH gaps AS (
     SELECT buyer_id, product_id, MIN(community_id) AS community_id, MAX(paid_at) AS last_paid,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY NULLIF(gap, 0)) AS median_gap
     FROM gaps GROUP BY buyer_id, product_id
-), due AS (
+), due AS MATERIALIZED (
     SELECT pairs.buyer_id, pairs.community_id, pairs.product_id, p.title,
            pairs.last_paid + make_interval(secs => 86400 * CASE
                WHEN p.repurchase_cycle_days > 0 THEN p.repurchase_cycle_days
