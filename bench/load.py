@@ -462,9 +462,11 @@ def main():
             f"({floor['won']} answered 200)"
         )
     if races:
+        p99, floor_p99 = (statistics.median(row["p99"] for row in rows) for rows in (races, race_floors))
+        cpu = statistics.median(r["busy"] for r in races)
         print(
-            f"race, median of {len(races)}: p99 {statistics.median(r['p99'] for r in races):.0f} ms "
-            f"(floor {statistics.median(f['p99'] for f in race_floors):.0f} ms)"
+            f"race, median of {len(races)}: p99 {p99:.0f} ms (floor {floor_p99:.0f} ms, "
+            f"{p99 / floor_p99:.1f}x), the machine's CPU {cpu:.2f} s per race"
         )
     for label, row in contention.items():
         print(f"product list, production settings, {label}: {row['rps']:.0f} req/s, p99 {row['p99']:.1f} ms")
