@@ -6,6 +6,7 @@ from django.contrib.sessions import middleware as sessions
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
 
+from shequn_backend.api import is_api_request
 from shequn_backend.api.exceptions import error_body
 
 
@@ -33,9 +34,6 @@ class RejectNulBytesMiddleware:
         return self.get_response(request)
 
 
-API_PREFIX = "/api/"
-
-
 class _BrowserOnly:
     """A middleware the admin's browsers need and the API does not: API requests skip it.
 
@@ -45,7 +43,7 @@ class _BrowserOnly:
     """
 
     def __call__(self, request):
-        if request.path_info.startswith(API_PREFIX):
+        if is_api_request(request):
             return self.get_response(request)
         return super().__call__(request)
 

@@ -2,8 +2,8 @@
 
 from functools import partial
 
+from shequn_backend.api import is_api_request
 from shequn_backend.events import on_commit_robust
-from shequn_backend.middleware import API_PREFIX
 from trust.activity import activity_record_member, activity_seen_today
 
 
@@ -25,7 +25,7 @@ class ActivityMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if response.status_code < 400 and request.path.startswith(API_PREFIX):
+        if response.status_code < 400 and is_api_request(request):
             self._schedule(request)
         return response
 

@@ -14,6 +14,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from shequn_backend.api import is_api_request
 from shequn_backend.errors import ApplicationError
 
 
@@ -96,7 +97,7 @@ def exception_handler(exc, context):
 
 def json_not_found(request, exception=None):
     """The 404 handler for URLs no view matched: JSON under /api/, Django's page elsewhere."""
-    if request.path.startswith("/api/"):
+    if is_api_request(request):
         return JsonResponse(error_body("not_found", _("Not found.")), status=status.HTTP_404_NOT_FOUND)
     from django.views.defaults import page_not_found
 
@@ -104,7 +105,7 @@ def json_not_found(request, exception=None):
 
 
 def json_server_error(request):
-    if request.path.startswith("/api/"):
+    if is_api_request(request):
         return JsonResponse(
             error_body("server_error", _("Something went wrong on our side. Try again later.")),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
@@ -116,7 +117,7 @@ def json_server_error(request):
 
 def json_bad_request(request, exception=None):
     """Oversized bodies and the like fail before DRF sees them: answer 400 JSON under /api/."""
-    if request.path.startswith("/api/"):
+    if is_api_request(request):
         return JsonResponse(
             error_body("bad_request", _("The request is malformed or too large.")),
             status=status.HTTP_400_BAD_REQUEST,

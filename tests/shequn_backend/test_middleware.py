@@ -4,6 +4,7 @@ import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
 
+from shequn_backend.api import is_api_request
 from shequn_backend.middleware import AuthenticationMiddleware, MessageMiddleware, SessionMiddleware
 
 
@@ -32,3 +33,13 @@ def test_api_requests_skip_sessions_logins_and_messages(path):
 @pytest.mark.parametrize("path", ["/admin/", "/admin/commerce/order/", "/healthz"])
 def test_every_other_request_gets_them(path):
     assert seen_by_the_view(path) == {"session": True, "user": True, "messages": True}
+
+
+@pytest.mark.parametrize(
+    ("path", "script_name", "api"),
+    [("/api/v1/orders/", "", True), ("/api/v1/orders/", "/shop", True), ("/admin/", "/shop", False)],
+)
+def test_an_api_request_is_told_by_its_path_within_the_site(path, script_name, api):
+    """Behind a prefix (``SCRIPT_NAME``) ``request.path`` starts with it; URLs resolve ``path_info``."""
+    request = RequestFactory().get(path, SCRIPT_NAME=script_name)
+    assert is_api_request(request) is api
