@@ -82,7 +82,20 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+
+def _with_socket_health_check(database: dict) -> dict:
+    """PostgreSQL's connections are health-checked by a poll of their socket, not a round trip
+    (shequn_backend/postgresql)."""
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        database["ENGINE"] = "shequn_backend.postgresql"
+    return database
+
+
+DATABASES = {
+    "default": _with_socket_health_check(
+        env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+    )
+}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # A connection lives as long as its thread (checked before each request, CONN_HEALTH_CHECKS). One
 # closed after a quiet minute (the former 60 s) made a flash sale start on new PostgreSQL backends,
@@ -105,7 +118,7 @@ else:
 # (shequn_backend/db.py); tests point it at the test database (TEST MIRROR).
 if env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = {
-        **env.db_url("DATABASE_REPLICA_URL"),
+        **_with_socket_health_check(env.db_url("DATABASE_REPLICA_URL")),
         "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
         "CONN_HEALTH_CHECKS": True,
         "TEST": {"MIRROR": "default"},
