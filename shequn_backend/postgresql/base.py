@@ -5,8 +5,8 @@ connection: a round trip and a statement per request, a fifth of ``/healthz``'s 
 (docs/benchmarks.md). A server that drops a connection (a restart, ``pg_terminate_backend``, a
 pooler's timeout) says so on its socket: PostgreSQL sends a FATAL error and closes, and the socket
 turns readable. An idle connection's socket has nothing to read, so a poll of it that does not wait
-tells the two apart. A peer that vanished without a word fails both checks alike: ``SELECT 1``
-would wait for TCP to give up too.
+tells the two apart. Neither check notices a peer that vanished without a word: ``SELECT 1`` would
+wait for TCP to give up. (Nothing here LISTENs, so no notification can make an idle socket readable.)
 """
 
 import select
