@@ -4,7 +4,7 @@ trip while it is well, and replaced before the request's first query once the se
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import DataError, connection, connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +58,7 @@ def test_a_connection_the_server_ended_is_replaced_before_the_request_uses_it(ke
 
 def test_a_connection_in_a_failed_transaction_is_not_usable(kept):
     kept.set_autocommit(False)
-    with pytest.raises(Exception), kept.cursor() as cursor:
+    with pytest.raises(DataError), kept.cursor() as cursor:
         cursor.execute("SELECT 1 / 0")
     assert not kept.is_usable()
     kept.rollback()
